@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/**
+ * zod schemas of everything a client sends (HTTP bodies, params, queries and WS frames).
+ * Limits come from the config, so the schemas are built once per process by `createSchemas`.
+ */
+export interface InputLimits {
+  messageMaxChars: number;
+  chatMaxMembers: number;
+}
+
+export const idSchema = z.uuid({ message: 'must be a UUID' });
+
+/** Text that PostgreSQL and every client can store: well-formed Unicode and no NUL. */
+const storableText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => s.isWellFormed() && !s.includes('\u0000'), 'must be well-formed text without NUL');
+
+export const clientMsgIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[\x21-\x7e]+$/, 'must be 1-64 printable ASCII characters');
+
+export const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export function createSchemas(limits: InputLimits) {
+  const body = storableText(limits.messageMaxChars).refine((s) => s.trim().length > 0, 'must not be empty');
+
+  const registerBody = z.object({
+    username: z.string().regex(/^[A-Za-z0-9_.-]{3,32}$/, 'must be 3-32 letters, digits, _ . or -'),
+    password: z.string().min(8).max(200),
+    displayName: storableText(64).refine((s) => s.trim().length > 0, 'must not be empty').optional(),
+  });
+  const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) });
+  const createChatBody = z.object({
+    title: storableText(200).nullish(),
+    memberIds: z.array(idSchema).max(limits.chatMaxMembers - 1),
+  });
+  const addMemberBody = z.object({ userId: idSchema });
+  const sendBody = z.object({ body, clientMsgId: clientMsgIdSchema.nullish() });
+  const readBody = z.object({ seq: seqSchema });
+  const historyQuery = z
+    .object({
+      before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+      after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+    })
+    .refine((q) => q.before === undefined || q.after === undefined, 'give before or after, not both');
+
+  const frame = z.discriminatedUnion('type', [
+    z.object({ type: z.literal('send'), chatId: idSchema, body, clientMsgId: clientMsgIdSchema }),
+    z.object({ type: z.literal('sync'), chats: z.record(idSchema, seqSchema) }).refine(
+      (f) => Object.keys(f.chats).length <= 1000,
+      'at most 1000 chats per sync',
+    ),
+    z.object({ type: z.literal('typing'), chatId: idSchema }),
+    z.object({ type: z.literal('read'), chatId: idSchema, seq: seqSchema }),
+    z.object({ type: z.literal('ping'), ref: z.union([z.string().max(64), z.number()]).optional() }),
+  ]);
+
+  return { registerBody, loginBody, createChatBody, addMemberBody, sendBody, readBody, historyQuery, frame };
+}
+
+export type Schemas = ReturnType<typeof createSchemas>;
+export type ClientFrame = z.infer<Schemas['frame']>;
+
+/** The first problem of a failed parse, as one readable sentence. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid input';
+  const path = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  return `${path}${issue.message}`;
+}

@@ -1,0 +1,32 @@
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { AppError } from '../domain/errors.js';
+import { describeIssue } from '../domain/schemas.js';
+import type { User } from '../domain/types.js';
+
+/** Hono environment of authenticated routes. */
+export interface AppEnv {
+  Variables: { user: User };
+}
+
+/** Parses the JSON body against a schema; malformed or invalid input is `validation_failed`. */
+export async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    throw new AppError('validation_failed', 'body must be valid JSON');
+  }
+  return parse(schema, raw);
+}
+
+export function parse<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
+  const result = schema.safeParse(raw);
+  if (!result.success) throw new AppError('validation_failed', describeIssue(result.error));
+  return result.data;
+}
+
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  return m?.[1];
+}

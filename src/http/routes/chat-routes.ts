@@ -1,0 +1,61 @@
+import { Hono } from 'hono';
+import { idSchema, type Schemas } from '../../domain/schemas.js';
+import type { ChatService } from '../../services/chat-service.js';
+import type { HistoryService } from '../../services/history-service.js';
+import type { MembershipService } from '../../services/membership-service.js';
+import type { SendService } from '../../services/send-service.js';
+import { type AppEnv, parse, readBody } from '../context.js';
+
+export interface ChatRoutesDeps {
+  schemas: Schemas;
+  chats: ChatService;
+  membership: MembershipService;
+  sender: SendService;
+  history: HistoryService;
+}
+
+/** /api/chats: chats, members, messages and history. */
+export function chatRoutes(deps: ChatRoutesDeps) {
+  const { schemas } = deps;
+  const app = new Hono<AppEnv>();
+  const chatId = (raw: string) => parse(idSchema, raw);
+
+  app.post('/', async (c) => {
+    const input = await readBody(c, schemas.createChatBody);
+    return c.json({ chat: await deps.chats.create(c.get('user').id, input) }, 201);
+  });
+
+  app.get('/', async (c) => c.json({ chats: await deps.chats.list(c.get('user').id) }));
+
+  app.get('/:chatId', async (c) => c.json({ chat: await deps.chats.get(c.get('user').id, chatId(c.req.param('chatId'))) }));
+
+  app.post('/:chatId/members', async (c) => {
+    const id = chatId(c.req.param('chatId'));
+    const { userId } = await readBody(c, schemas.addMemberBody);
+    await deps.chats.addMember(c.get('user').id, id, userId);
+    return c.json({ chatId: id, userId }, 201);
+  });
+
+  app.delete('/:chatId/members/:userId', async (c) => {
+    const id = chatId(c.req.param('chatId'));
+    const userId = parse(idSchema, c.req.param('userId'));
+    await deps.chats.removeMember(c.get('user').id, id, userId);
+    return c.body(null, 204);
+  });
+
+  app.post('/:chatId/messages', async (c) => {
+    const id = chatId(c.req.param('chatId'));
+    const input = await readBody(c, schemas.sendBody);
+    const accepted = await deps.sender.send({ chatId: id, senderId: c.get('user').id, ...input });
+    return c.body(`{"message":${accepted.json}}`, 201, { 'content-type': 'application/json' });
+  });
+
+  app.get('/:chatId/messages', async (c) => {
+    const id = chatId(c.req.param('chatId'));
+    const query = parse(schemas.historyQuery, c.req.query());
+    await deps.membership.requireMember(id, c.get('user').id);
+    return c.json(await deps.history.page(id, query));
+  });
+
+  return app;
+}

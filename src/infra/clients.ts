@@ -1,0 +1,62 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import pg from 'pg';
+import type { Config } from '../config.js';
+
+/**
+ * Client factories for the composition roots (src/main.ts, workers/main.ts). No other module
+ * creates a client: each receives the ones it needs.
+ */
+export type RedisRole =
+  /** The api's command connection: fails fast so a Redis outage is noticed in milliseconds. */
+  | 'command'
+  /** A pub/sub subscriber: its own connection, reconnecting forever. */
+  | 'subscriber'
+  /** BullMQ producers and workers: retry forever (BullMQ requires maxRetriesPerRequest null). */
+  | 'queue';
+
+export function createRedis(config: Config, role: RedisRole, name = 'parley'): Redis {
+  const base: RedisOptions = {
+    connectionName: `${name}:${role}`,
+    connectTimeout: config.REDIS_CONNECT_TIMEOUT,
+    // Reconnect quickly at first, then every 2 s at most.
+    retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+    ...(config.REDIS_PASSWORD ? { password: config.REDIS_PASSWORD } : {}),
+  };
+  const byRole: Record<RedisRole, RedisOptions> = {
+    command: {
+      enableOfflineQueue: false,
+      commandTimeout: config.REDIS_COMMAND_TIMEOUT,
+      maxRetriesPerRequest: 0,
+      enableAutoPipelining: true,
+    },
+    subscriber: { maxRetriesPerRequest: null },
+    queue: { maxRetriesPerRequest: null, enableAutoPipelining: true },
+  };
+  return new Redis(config.REDIS_URL, { ...base, ...byRole[role] });
+}
+
+const INT8_OID = 20;
+const TIMESTAMPTZ_OID = 1184;
+
+/**
+ * bigint columns (seq) come back as numbers (seqs stay far below 2^53) and timestamptz as ISO-8601
+ * UTC strings, the contract's format, without touching pg's global parsers.
+ */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID) return (v: string) => Number(v);
+    if (oid === TIMESTAMPTZ_OID) return (v: string) => new Date(v).toISOString();
+    return pg.types.getTypeParser(oid, format);
+  }) as typeof pg.types.getTypeParser,
+};
+
+export function createPgPool(config: Config, applicationName = 'parley'): pg.Pool {
+  return new pg.Pool({
+    types,
+    connectionString: config.DATABASE_URL,
+    max: config.PG_POOL_MAX,
+    application_name: applicationName,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+  });
+}

@@ -1,0 +1,46 @@
+import { createApi } from './api.js';
+import { loadConfig, type Config } from './config.js';
+import { ensureDatabase, migrate } from './db/migrate.js';
+import { createPgPool, createRedis } from './infra/clients.js';
+import { onShutdownSignal } from './infra/shutdown.js';
+import { createLogger, type Logger } from './logger.js';
+
+/** Runs one api process: config → clients → api → listen. Returns a function that shuts it down. */
+export async function startApi(config: Config, logger: Logger): Promise<() => Promise<void>> {
+  if (config.RUN_MIGRATIONS) await ensureDatabase(config.DATABASE_URL);
+  const pool = createPgPool(config, 'parley-api');
+  const redis = createRedis(config, 'command', 'parley-api');
+  const subscriber = createRedis(config, 'subscriber', 'parley-api');
+  const queueRedis = createRedis(config, 'queue', 'parley-api');
+  for (const [name, client] of Object.entries({ redis, subscriber, queueRedis })) {
+    client.on('error', (err: Error) => logger.warn({ client: name, err: err.message }, 'redis connection error'));
+  }
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'postgres pool error'));
+
+  if (config.RUN_MIGRATIONS) {
+    const applied = await migrate(pool);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+  }
+  const api = await createApi(config, { redis, subscriber, queueRedis, pool }, logger);
+  const address = await api.listen();
+  // The one line that says where it is (tests and operators wait for it).
+  console.log(`parley api listening on http://${address.address}:${address.port}`);
+
+  return async () => {
+    await api.close();
+    await Promise.all([redis.quit(), subscriber.quit(), queueRedis.quit()].map((p) => p.catch(() => undefined)));
+    await pool.end();
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, 'parley-api');
+  startApi(config, logger).then(
+    (stop) => onShutdownSignal(logger, stop),
+    (err: unknown) => {
+      logger.fatal({ err }, 'api failed to start');
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,34 @@
+-- Accept one message: membership, idempotency, seq, append, publish, in one atomic step.
+-- KEYS[1] seq counter       chat:{id}:seq
+-- KEYS[2] active list       chat:{id}:messages:active
+-- KEYS[3] member set        chat:{id}:members   ('' = loaded sentinel)
+-- KEYS[4] idempotency key   chat:{id}:idem:{sender}:{clientMsgId}  (unused when ARGV[6] = '0')
+-- KEYS[5] pending set       chat:{id}:pending
+-- ARGV[1] sender id
+-- ARGV[2] message JSON up to and including `"seq":`
+-- ARGV[3] message JSON after the seq
+-- ARGV[4] channel to publish on (channel:chat-messages)
+-- ARGV[5] chat id (the publish payload is `chatId SP json`, so receivers route without parsing)
+-- ARGV[6] '1' when the send carries a clientMsgId
+-- ARGV[7] idempotency TTL in seconds
+-- Returns {'OK', seq} | {'DUP', json} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
+  if redis.call('EXISTS', KEYS[3]) == 0 then return {'NOMEMBERS'} end
+  return {'FORBIDDEN'}
+end
+if ARGV[6] == '1' then
+  local previous = redis.call('GET', KEYS[4])
+  if previous then return {'DUP', previous} end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOSEQ'} end
+
+local seq = redis.call('INCR', KEYS[1])
+local json = ARGV[2] .. seq .. ARGV[3]
+redis.call('RPUSH', KEYS[2], json)
+redis.call('ZADD', KEYS[5], seq, seq)
+-- Keys holding unpersisted messages never expire (the archive may have set a TTL when idle).
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[2])
+if ARGV[6] == '1' then redis.call('SET', KEYS[4], json, 'EX', ARGV[7]) end
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. json)
+return {'OK', seq}

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { JobsOptions } from 'bullmq';
+import { AppError } from '../domain/errors.js';
+import type { AcceptedMessage, Message } from '../domain/types.js';
+import type { Keys } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
+import type { MessageStore } from '../stores/message-store.js';
+import type { MembershipService } from './membership-service.js';
+
+export interface SendInput {
+  chatId: string;
+  senderId: string;
+  body: string;
+  clientMsgId?: string | null | undefined;
+}
+
+export interface SendServiceDeps {
+  scripts: Scripts;
+  keys: Keys;
+  persistQueue: Queue;
+  persistJobOptions: JobsOptions;
+  membership: MembershipService;
+  messages: MessageStore;
+  idempotencyTtlSeconds: number;
+  /** Called after every accepted send, with the time it took (metrics). */
+  onAccepted?: (accepted: AcceptedMessage, startedAt: bigint) => void;
+}
+
+/** How often one send may have to fill a cache (members, seq counter) before it gives up. */
+const MAX_ATTEMPTS = 4;
+
+/**
+ * The send path behind both HTTP and WebSocket (ARCHITECTURE.md "The message path"):
+ * one Lua round trip (membership, idempotency, seq, append, publish), then the persistence job,
+ * then the caller acks. The message JSON is built here once; Redis, pub/sub and every socket
+ * carry those same bytes.
+ */
+export function createSendService(deps: SendServiceDeps) {
+  const { scripts, keys } = deps;
+
+  async function enqueue(message: Message): Promise<void> {
+    try {
+      await deps.persistQueue.add('persist', message, { ...deps.persistJobOptions, jobId: message.id });
+    } catch {
+      // The message is in Redis and was published; the client's retry with the same clientMsgId
+      // re-adds this job, and the archive sweep re-enqueues anything PostgreSQL still lacks.
+      throw new AppError('unavailable', 'message accepted but not yet queued for storage; retry with the same clientMsgId');
+    }
+  }
+
+  async function send(input: SendInput): Promise<AcceptedMessage> {
+    const startedAt = process.hrtime.bigint();
+    const { chatId, senderId, body } = input;
+    const clientMsgId = input.clientMsgId ?? null;
+    const id = randomUUID();
+    const createdAt = new Date().toISOString();
+    // Ids are validated UUIDs and createdAt is ISO, so only body and clientMsgId need escaping.
+    const head = `{"id":"${id}","chatId":"${chatId}","seq":`;
+    const tail = `,"senderId":"${senderId}","body":${JSON.stringify(body)},"clientMsgId":${JSON.stringify(clientMsgId)},"createdAt":"${createdAt}"}`;
+    const scriptKeys: [string, string, string, string, string] = [
+      keys.seq(chatId),
+      keys.active(chatId),
+      keys.members(chatId),
+      clientMsgId ? keys.idempotency(chatId, senderId, clientMsgId) : keys.seq(chatId),
+      keys.pending(chatId),
+    ];
+    const args = [senderId, head, tail, keys.channels.chatMessages, chatId, clientMsgId ? '1' : '0', deps.idempotencyTtlSeconds];
+
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      let reply;
+      try {
+        reply = await scripts.send(scriptKeys, args);
+      } catch {
+        throw new AppError('unavailable', 'message store unavailable, retry with the same clientMsgId');
+      }
+      switch (reply[0]) {
+        case 'OK': {
+          const json = head + reply[1] + tail;
+          const message: Message = { id, chatId, seq: reply[1], senderId, body, clientMsgId, createdAt };
+          await enqueue(message);
+          const accepted = { message, json, duplicate: false };
+          deps.onAccepted?.(accepted, startedAt);
+          return accepted;
+        }
+        case 'DUP': {
+          const message = JSON.parse(reply[1]) as Message;
+          await enqueue(message); // same jobId: harmless if the job still exists or already ran
+          return { message, json: reply[1], duplicate: true };
+        }
+        case 'FORBIDDEN':
+          throw new AppError('forbidden', 'not a member of this chat');
+        case 'NOMEMBERS':
+          await deps.membership.load(chatId);
+          break;
+        case 'NOSEQ':
+          await scripts.seedSeq([keys.seq(chatId), keys.active(chatId)], await deps.messages.maxSeq(chatId));
+          break;
+      }
+    }
+    throw new AppError('unavailable', 'could not accept the message, retry with the same clientMsgId');
+  }
+
+  return { send };
+}
+
+export type SendService = ReturnType<typeof createSendService>;

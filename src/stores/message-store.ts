@@ -1,0 +1,102 @@
+import type { Pool } from 'pg';
+import type { Message } from '../domain/types.js';
+
+interface MessageRow {
+  id: string;
+  chat_id: string;
+  seq: number;
+  sender_id: string;
+  body: string;
+  client_msg_id: string | null;
+  created_at: string;
+}
+
+export const toMessage = (r: MessageRow): Message => ({
+  id: r.id,
+  chatId: r.chat_id,
+  seq: r.seq,
+  senderId: r.sender_id,
+  body: r.body,
+  clientMsgId: r.client_msg_id,
+  createdAt: r.created_at,
+});
+
+const COLUMNS = 'id, chat_id, seq, sender_id, body, client_msg_id, created_at';
+
+/** Bound arrays, one per column: values never enter the SQL text (ARCHITECTURE.md). */
+const INSERT_BATCH = `
+  INSERT INTO messages (${COLUMNS})
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
+  ON CONFLICT DO NOTHING
+  RETURNING chat_id, seq`;
+
+function columns(messages: Message[], clientMsgIds: (string | null)[]) {
+  return [
+    messages.map((m) => m.id),
+    messages.map((m) => m.chatId),
+    messages.map((m) => m.seq),
+    messages.map((m) => m.senderId),
+    messages.map((m) => m.body),
+    clientMsgIds,
+    messages.map((m) => m.createdAt),
+  ];
+}
+
+export function createMessageStore(pool: Pool) {
+  return {
+    /**
+     * Writes a batch with one INSERT; rows already there are skipped, so retries are harmless.
+     * A row can also conflict on (chat, sender, clientMsgId) alone: a retry that came after Redis
+     * forgot the clientMsgId was given a new seq and delivered, so it is kept, without the id,
+     * rather than leave a hole in the chat's seqs. Returns how many rows were new.
+     */
+    async insertBatch(messages: Message[]): Promise<number> {
+      if (messages.length === 0) return 0;
+      const { rows } = await pool.query<{ chat_id: string; seq: number }>(
+        INSERT_BATCH,
+        columns(messages, messages.map((m) => m.clientMsgId)),
+      );
+      if (rows.length === messages.length) return rows.length;
+      const present = await pool.query<{ chat_id: string; seq: number }>(
+        `SELECT chat_id, seq FROM messages WHERE (chat_id, seq) IN (SELECT * FROM unnest($1::uuid[], $2::bigint[]))`,
+        [messages.map((m) => m.chatId), messages.map((m) => m.seq)],
+      );
+      const have = new Set(present.rows.map((r) => `${r.chat_id}/${r.seq}`));
+      const missing = messages.filter((m) => !have.has(`${m.chatId}/${m.seq}`));
+      if (missing.length === 0) return rows.length;
+      const again = await pool.query(INSERT_BATCH, columns(missing, missing.map(() => null)));
+      return rows.length + (again.rowCount ?? 0);
+    },
+
+    /**
+     * Up to `limit` messages with seq > bound (ascending from it) or seq < bound (the newest
+     * ones below it), returned in ascending seq.
+     */
+    async page(chatId: string, mode: 'after' | 'before', bound: number, limit: number): Promise<Message[]> {
+      const sql =
+        mode === 'after'
+          ? `SELECT ${COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`
+          : `SELECT ${COLUMNS} FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`;
+      const { rows } = await pool.query<MessageRow>(sql, [chatId, bound, limit]);
+      const messages = rows.map(toMessage);
+      return mode === 'after' ? messages : messages.reverse();
+    },
+
+    async maxSeq(chatId: string): Promise<number> {
+      const { rows } = await pool.query<{ seq: number | null }>(
+        'SELECT max(seq) AS seq FROM messages WHERE chat_id = $1',
+        [chatId],
+      );
+      return rows[0]?.seq ?? 0;
+    },
+
+    async countForChat(chatId: string): Promise<number> {
+      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [
+        chatId,
+      ]);
+      return rows[0]?.n ?? 0;
+    },
+  };
+}
+
+export type MessageStore = ReturnType<typeof createMessageStore>;

@@ -1,0 +1,42 @@
+import type { Pool } from 'pg';
+import type { User } from '../domain/types.js';
+
+/** Sessions are keyed by the SHA-256 of the token; the token itself is never stored. */
+export function createSessionStore(pool: Pool) {
+  return {
+    async create(tokenHash: Buffer, userId: string, ttlSeconds: number): Promise<void> {
+      await pool.query(
+        `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))`,
+        [tokenHash, userId, ttlSeconds],
+      );
+    },
+
+    /** The session's user and expiry, or null when unknown or expired. */
+    async find(tokenHash: Buffer): Promise<{ user: User; expiresAt: string } | null> {
+      const { rows } = await pool.query<{
+        id: string;
+        username: string;
+        display_name: string;
+        created_at: string;
+        expires_at: string;
+      }>(
+        `SELECT u.id, u.username, u.display_name, u.created_at, s.expires_at
+           FROM sessions s JOIN users u ON u.id = s.user_id
+          WHERE s.token_hash = $1 AND s.expires_at > now()`,
+        [tokenHash],
+      );
+      const r = rows[0];
+      if (!r) return null;
+      return {
+        user: { id: r.id, username: r.username, displayName: r.display_name, createdAt: r.created_at },
+        expiresAt: r.expires_at,
+      };
+    },
+
+    async revoke(tokenHash: Buffer): Promise<void> {
+      await pool.query('DELETE FROM sessions WHERE token_hash = $1', [tokenHash]);
+    },
+  };
+}
+
+export type SessionStore = ReturnType<typeof createSessionStore>;
