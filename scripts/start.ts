@@ -11,11 +11,11 @@ import { startWorkers } from '../workers/main.js';
 const config = loadConfig({ ...process.env, RUN_MIGRATIONS: 'true' });
 const logger = createLogger(config.LOG_LEVEL, 'parley');
 try {
-  const stopApi = await startApi(config, logger);
+  const api = await startApi(config, logger);
   const stopWorkers = await startWorkers(config, logger);
   // The api stops first (no new messages), then the workers finish their batch.
   onShutdownSignal(logger, async () => {
-    await stopApi();
+    await api.stop();
     await stopWorkers();
   });
 } catch (err) {

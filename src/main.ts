@@ -5,8 +5,15 @@ import { createPgPool, createRedis } from './infra/clients.js';
 import { onShutdownSignal } from './infra/shutdown.js';
 import { createLogger, type Logger } from './logger.js';
 
-/** Runs one api process: config → clients → api → listen. Returns a function that shuts it down. */
-export async function startApi(config: Config, logger: Logger): Promise<() => Promise<void>> {
+export interface RunningApi {
+  /** Base URL, e.g. http://127.0.0.1:3000. */
+  url: string;
+  /** Shuts the api down and ends its clients. */
+  stop: () => Promise<void>;
+}
+
+/** Runs one api process: config → clients → api → listen. */
+export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
   if (config.RUN_MIGRATIONS) await ensureDatabase(config.DATABASE_URL);
   const pool = createPgPool(config, 'parley-api');
   const redis = createRedis(config, 'command', 'parley-api');
@@ -23,13 +30,17 @@ export async function startApi(config: Config, logger: Logger): Promise<() => Pr
   }
   const api = await createApi(config, { redis, subscriber, queueRedis, pool }, logger);
   const address = await api.listen();
+  const url = `http://${address.address}:${address.port}`;
   // The one line that says where it is (tests and operators wait for it).
-  console.log(`parley api listening on http://${address.address}:${address.port}`);
+  console.log(`parley api listening on ${url}`);
 
-  return async () => {
-    await api.close();
-    await Promise.all([redis.quit(), subscriber.quit(), queueRedis.quit()].map((p) => p.catch(() => undefined)));
-    await pool.end();
+  return {
+    url,
+    async stop() {
+      await api.close();
+      await Promise.all([redis.quit(), subscriber.quit(), queueRedis.quit()].map((p) => p.catch(() => undefined)));
+      await pool.end();
+    },
   };
 }
 
@@ -37,7 +48,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'parley-api');
   startApi(config, logger).then(
-    (stop) => onShutdownSignal(logger, stop),
+    (api) => onShutdownSignal(logger, api.stop),
     (err: unknown) => {
       logger.fatal({ err }, 'api failed to start');
       process.exit(1);

@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import format from 'pg-format';
+import { inject } from 'vitest';
+import { type Config, loadConfig } from '../../src/config.js';
+import { createPgPool } from '../../src/infra/clients.js';
+import { ADMIN_URL, databaseUrl, REDIS_URL } from './pg.js';
+
+export interface TestEnv {
+  /** Environment variables for processes started by the test (config overrides included). */
+  env: Record<string, string>;
+  config: Config;
+  databaseName: string;
+  /** A pool on the test's database for assertions (ended by cleanup). */
+  pool: pg.Pool;
+  /** A Redis client for assertions (closed by cleanup). */
+  redis: Redis;
+  /** Drops the database and deletes every key with the test's prefixes. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A private world for one test file: a database cloned from the migrated template, and a Redis
+ * key prefix and BullMQ prefix nobody else uses. `overrides` are config keys (e.g. ACTIVE_LIST_MAX).
+ */
+export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
+  const id = randomBytes(5).toString('hex');
+  const databaseName = `parley_t_${id}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(format('CREATE DATABASE %I TEMPLATE %I', databaseName, inject('templateDb')));
+  } finally {
+    await admin.end();
+  }
+  const keyPrefix = `t${id}:`;
+  const queuePrefix = `{tq${id}}`;
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl(databaseName),
+    REDIS_URL,
+    REDIS_KEY_PREFIX: keyPrefix,
+    QUEUE_PREFIX: queuePrefix,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    PASSWORD_HASH_COST: '1024',
+    PERSIST_BATCH_WAIT_MS: '5',
+    PERSIST_BACKOFF_MS: '100',
+    ...overrides,
+  };
+  const config = loadConfig(env);
+  const pool = createPgPool(config, 'parley-test');
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+
+  return {
+    env,
+    config,
+    databaseName,
+    pool,
+    redis,
+    async cleanup() {
+      await pool.end();
+      for (const pattern of [`${keyPrefix}*`, `${queuePrefix}*`]) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await redis.unlink(...keys);
+        } while (cursor !== '0');
+      }
+      redis.disconnect();
+      const admin2 = new pg.Client({ connectionString: ADMIN_URL });
+      await admin2.connect();
+      await admin2.query(format('DROP DATABASE IF EXISTS %I WITH (FORCE)', databaseName));
+      await admin2.end();
+    },
+  };
+}
