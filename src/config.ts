@@ -63,6 +63,11 @@ export const configSchema = z.object({
   PERSIST_ATTEMPTS: int(1000, 1),
   /** First retry delay of a persistence job, in ms (exponential, capped). */
   PERSIST_BACKOFF_MS: int(500, 1),
+  /**
+   * How long a worker's lock on a job lasts (ms). A worker that dies holding jobs is noticed, and
+   * its jobs are redone by another, within about this time.
+   */
+  PERSIST_LOCK_MS: int(30_000, 500),
   /** Completed/failed persistence jobs kept for Bull Board. */
   QUEUE_KEEP_COMPLETED: int(1000, 0),
   QUEUE_KEEP_FAILED: int(10_000, 0),

@@ -53,6 +53,9 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     connection: deps.connection,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.PERSIST_BATCH_SIZE,
+    // A crashed worker's jobs count as stalled once its lock lapses; another worker redoes them.
+    lockDuration: config.PERSIST_LOCK_MS,
+    stalledInterval: config.PERSIST_LOCK_MS,
     settings: {
       backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS),
     },
