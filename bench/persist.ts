@@ -1,0 +1,111 @@
+/**
+ * `npm run bench:persist`: how fast the persist worker moves a backlog into PostgreSQL.
+ * Enqueues N persistence jobs (as the send path does, jobId = message id) into a private queue,
+ * then starts the real persist worker in this process and times the drain. Uses a throwaway
+ * database and key prefix on DATABASE_URL's server and REDIS_URL, and removes them afterwards.
+ *   npm run bench:persist -- --messages 50000 --chats 50 --runs 3
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import pg from 'pg';
+import format from 'pg-format';
+import { loadConfig } from '../src/config.js';
+import { ensureDatabase, migrate } from '../src/db/migrate.js';
+import type { Message } from '../src/domain/types.js';
+import { createPgPool, createRedis } from '../src/infra/clients.js';
+import { createLogger } from '../src/logger.js';
+import { persistJobOptions, QUEUES } from '../src/queues/definitions.js';
+import { createKeys } from '../src/redis/keys.js';
+import { createScripts } from '../src/redis/scripts.js';
+import { createMessageStore } from '../src/stores/message-store.js';
+import { createPersistWorker } from '../workers/persist-worker.js';
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '50000' },
+    chats: { type: 'string', default: '50' },
+    runs: { type: 'string', default: '3' },
+  },
+});
+const N = Number(values.messages);
+const CHATS = Number(values.chats);
+const RUNS = Number(values.runs);
+
+async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: number }> {
+  const id = randomBytes(4).toString('hex');
+  const base = loadConfig();
+  const url = new URL(base.DATABASE_URL);
+  const dbName = `parley_bench_${id}`;
+  url.pathname = `/${dbName}`;
+  const config = loadConfig({ ...process.env, DATABASE_URL: url.toString(), REDIS_KEY_PREFIX: `bench${id}:`, QUEUE_PREFIX: `{bench${id}}`, LOG_LEVEL: 'warn' });
+  await ensureDatabase(config.DATABASE_URL);
+  const pool = createPgPool(config, 'parley-bench');
+  await migrate(pool);
+  const connection = createRedis(config, 'queue', 'bench');
+  const queue = new Queue(QUEUES.persist, { connection, prefix: config.QUEUE_PREFIX });
+
+  const chatIds = Array.from({ length: CHATS }, () => randomUUID());
+  const sender = randomUUID();
+  const seqs = new Map<string, number>();
+  const opts = persistJobOptions(config);
+  for (let i = 0; i < N; i += 1000) {
+    const jobs = [];
+    for (let k = i; k < Math.min(N, i + 1000); k++) {
+      const chatId = chatIds[k % CHATS]!;
+      const seq = (seqs.get(chatId) ?? 0) + 1;
+      seqs.set(chatId, seq);
+      const message: Message = { id: randomUUID(), chatId, seq, senderId: sender, body: `benchmark message ${k} `.padEnd(80, 'x'), clientMsgId: `b${k}`, createdAt: new Date().toISOString() };
+      jobs.push({ name: 'persist', data: message, opts: { ...opts, jobId: message.id } });
+    }
+    await queue.addBulk(jobs);
+  }
+
+  let done = 0;
+  let batches = 0;
+  let finished!: () => void;
+  const allDone = new Promise<void>((r) => (finished = r));
+  const started = performance.now();
+  const worker = createPersistWorker({
+    config,
+    connection: createRedis(config, 'queue', 'bench-worker'),
+    scripts: createScripts(createRedis(config, 'queue', 'bench-cmd')),
+    keys: createKeys(config.REDIS_KEY_PREFIX),
+    messages: createMessageStore(pool),
+    logger: createLogger('warn', 'bench'),
+    onBatch: (size) => {
+      done += size;
+      batches++;
+      if (done >= N) finished();
+    },
+  });
+  await allDone;
+  const seconds = (performance.now() - started) / 1000;
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM messages');
+  if (rows[0].n !== N) throw new Error(`expected ${N} rows, found ${rows[0].n}`);
+
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  const keys = await connection.keys(`bench${id}:*`);
+  if (keys.length) await connection.del(...keys);
+  connection.disconnect();
+  await pool.end();
+  const admin = new pg.Client({ connectionString: new URL('/postgres', base.DATABASE_URL).toString() });
+  await admin.connect();
+  await admin.query(format('DROP DATABASE %I WITH (FORCE)', dbName));
+  await admin.end();
+  return { rate: N / seconds, rowsPerInsert: N / batches, batches };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const results = [];
+for (let r = 1; r <= RUNS; r++) {
+  const res = await run();
+  results.push(res);
+  console.log(`run ${r}: ${Math.round(res.rate)} messages/s, ${res.batches} INSERTs, ${res.rowsPerInsert.toFixed(1)} rows per INSERT`);
+}
+console.log(
+  `median of ${RUNS}: ${Math.round(median(results.map((r) => r.rate)))} messages/s, ${median(results.map((r) => r.rowsPerInsert)).toFixed(1)} rows per INSERT (${N} messages, ${CHATS} chats, batch size ${loadConfig().PERSIST_BATCH_SIZE})`,
+);
+process.exit(0);
