@@ -1,0 +1,100 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+
+export interface RedisCircuitOptions {
+  redis: Redis;
+  logger: Logger;
+  /** Interval of PING probes while the circuit is open, in ms. */
+  probeMs: number;
+  /** Consecutive command failures that open the circuit (a closed connection opens it at once). */
+  failureThreshold: number;
+}
+
+/** A step run when Redis answers again, before normal mode resumes (re-seeding, cache drops). */
+export type RecoveryStep = () => Promise<void>;
+
+/**
+ * The api's view of Redis: closed (normal mode) or open (degraded: PostgreSQL alone). It opens
+ * at once when the command connection drops, or after a few failed commands; while open it
+ * probes with PING, and closes only after every recovery step succeeded, so that normal mode
+ * never resumes on counters that could reuse a seq.
+ */
+export class RedisCircuit {
+  private open = false;
+  private failures = 0;
+  private probing: NodeJS.Timeout | undefined;
+  private recovering = false;
+  private readonly steps: RecoveryStep[] = [];
+  private readonly listeners: ((mode: 'normal' | 'degraded') => void)[] = [];
+  private stopped = false;
+
+  constructor(private readonly opts: RedisCircuitOptions) {
+    opts.redis.on('close', () => this.trip('connection closed'));
+    opts.redis.on('end', () => this.trip('connection ended'));
+    if (opts.redis.status !== 'ready' && opts.redis.status !== 'connecting' && opts.redis.status !== 'connect') {
+      this.trip('not connected');
+    }
+  }
+
+  /** True while Redis is considered unreachable (degraded mode). */
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  get mode(): 'normal' | 'degraded' {
+    return this.open ? 'degraded' : 'normal';
+  }
+
+  onRecovery(step: RecoveryStep): void {
+    this.steps.push(step);
+  }
+
+  onModeChange(listener: (mode: 'normal' | 'degraded') => void): void {
+    this.listeners.push(listener);
+  }
+
+  recordSuccess(): void {
+    this.failures = 0;
+  }
+
+  /** A command failed because Redis could not be reached. */
+  recordFailure(): void {
+    if (++this.failures >= this.opts.failureThreshold) this.trip('commands failing');
+  }
+
+  /** Opens the circuit now (idempotent) and starts probing. */
+  trip(reason: string): void {
+    if (this.stopped) return;
+    this.failures = 0;
+    if (!this.open) {
+      this.open = true;
+      this.opts.logger.warn({ reason }, 'redis unreachable: degraded mode');
+      this.listeners.forEach((l) => l('degraded'));
+    }
+    this.probing ??= setInterval(() => void this.probe(), this.opts.probeMs);
+    this.probing.unref();
+  }
+
+  private async probe(): Promise<void> {
+    if (this.recovering || this.stopped) return;
+    this.recovering = true;
+    try {
+      await this.opts.redis.ping();
+      for (const step of this.steps) await step();
+      clearInterval(this.probing);
+      this.probing = undefined;
+      this.open = false;
+      this.opts.logger.info('redis reachable again: normal mode');
+      this.listeners.forEach((l) => l('normal'));
+    } catch (err) {
+      this.opts.logger.debug({ err: (err as Error).message }, 'redis probe failed');
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.probing);
+  }
+}

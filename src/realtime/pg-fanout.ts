@@ -1,0 +1,79 @@
+import type pg from 'pg';
+import type { Logger } from '../logger.js';
+import { PG_MESSAGES_CHANNEL } from '../stores/direct-message-store.js';
+import type { MessageStore } from '../stores/message-store.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+
+export interface PgFanoutDeps {
+  /** Opens a dedicated connection for LISTEN (created by the composition root's factory). */
+  connect: () => Promise<pg.Client>;
+  registry: ConnectionRegistry;
+  messages: MessageStore;
+  logger: Logger;
+  retryMs: number;
+}
+
+/**
+ * Live fan-out without Redis: messages sent in degraded mode are NOTIFYed by the transaction
+ * that stores them, and every api process LISTENs, so members on other processes still get
+ * them. The listener reconnects by itself while PostgreSQL is away.
+ */
+export function createPgFanout(deps: PgFanoutDeps) {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  async function deliver(payload: string): Promise<void> {
+    const space = payload.indexOf(' ');
+    const chatId = payload.slice(0, space);
+    let json = payload.slice(space + 1);
+    if (json.startsWith('@')) {
+      // Too large for a NOTIFY: read it back.
+      const seq = Number(json.slice(1));
+      const [m] = await deps.messages.page(chatId, 'after', seq - 1, 1);
+      if (!m || m.seq !== seq) return;
+      json = JSON.stringify(m);
+    }
+    deps.registry.toChat(chatId, `{"type":"message","message":${json}}`);
+  }
+
+  async function listen(): Promise<void> {
+    if (stopped) return;
+    try {
+      const c = await deps.connect();
+      c.on('notification', (n) => {
+        if (n.channel === PG_MESSAGES_CHANNEL && n.payload) {
+          deliver(n.payload).catch((err: unknown) => deps.logger.warn({ err }, 'pg fan-out delivery failed'));
+        }
+      });
+      c.on('error', () => undefined);
+      c.on('end', () => {
+        client = undefined;
+        schedule();
+      });
+      await c.query(`LISTEN ${PG_MESSAGES_CHANNEL}`);
+      client = c;
+    } catch (err) {
+      deps.logger.debug({ err: (err as Error).message }, 'pg listener not connected, retrying');
+      schedule();
+    }
+  }
+
+  function schedule(): void {
+    if (stopped || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      void listen();
+    }, deps.retryMs);
+    retry.unref();
+  }
+
+  return {
+    start: listen,
+    async stop(): Promise<void> {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => undefined);
+    },
+  };
+}

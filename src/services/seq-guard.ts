@@ -1,0 +1,70 @@
+import type { Redis } from 'ioredis';
+import { AppError } from '../domain/errors.js';
+import type { Logger } from '../logger.js';
+import type { Keys } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
+import type { DirectMessageStore } from '../stores/direct-message-store.js';
+
+export interface SeqGuardDeps {
+  redis: Redis;
+  keys: Keys;
+  scripts: Scripts;
+  direct: DirectMessageStore;
+  /** How far above PostgreSQL's newest seq a counter jumps when Redis may have issued more. */
+  seqGap: number;
+  idempotencyTtlSeconds: number;
+  logger: Logger;
+}
+
+/**
+ * Keeps the seq rule of PROTOCOL.md across Redis outages and data loss: seqs are unique, only
+ * grow, and are never issued twice.
+ * - A missing counter is seeded from the highest seq PostgreSQL knows (persisted or allocated in
+ *   degraded mode) and the active list's tail; if Redis lost its data (the generation key is gone),
+ *   every chat's next seed jumps a gap, because the lost counter may have issued unpersisted seqs.
+ * - After degraded mode, each counter that still exists is raised past what PostgreSQL allocated,
+ *   and the degraded messages' clientMsgIds are written back so retries stay idempotent.
+ */
+export function createSeqGuard(deps: SeqGuardDeps) {
+  const { redis, keys, scripts, direct } = deps;
+
+  /** Detects a Redis that lost its data; marks every chat for a gapped re-seed before going on. */
+  async function ensureGeneration(): Promise<void> {
+    if (await redis.exists(keys.generation())) return;
+    // Flags first, key second: no seed can run without the gap while the key is absent.
+    const marked = await direct.markAllForReseedGap();
+    await redis.set(keys.generation(), new Date().toISOString(), 'NX');
+    if (marked > 0) deps.logger.warn({ chats: marked }, 'redis lost its data: counters will re-seed above a gap');
+  }
+
+  return {
+    ensureGeneration,
+
+    /** Seeds the chat's missing counter; `not_found` when the chat does not exist. */
+    async seed(chatId: string): Promise<void> {
+      await ensureGeneration();
+      const floor = await direct.seedFloor(chatId);
+      if (!floor) throw new AppError('not_found', 'no such chat');
+      const value = floor.top + (floor.gap ? deps.seqGap : 0);
+      const seeded = await scripts.seedSeq([keys.seq(chatId), keys.active(chatId)], value);
+      if (floor.gap && seeded >= value) await direct.clearReseedGap(chatId);
+    },
+
+    /** Recovery step after degraded mode: raise counters, restore idempotency keys, close runs. */
+    async closeDegradedRuns(): Promise<number> {
+      const open = await direct.openDegraded();
+      for (const run of open) {
+        await scripts.raiseSeq(keys.seq(run.chatId), run.degradedSeq);
+        for (const m of await direct.degradedWithClientIds(run.chatId, run.degradedFrom)) {
+          const json = JSON.stringify(m);
+          await redis.set(keys.idempotency(m.chatId, m.senderId, m.clientMsgId!), json, 'EX', deps.idempotencyTtlSeconds, 'NX');
+        }
+        await direct.closeDegraded(run.chatId, run.degradedSeq);
+      }
+      if (open.length > 0) deps.logger.info({ chats: open.length }, 'degraded runs closed');
+      return open.length;
+    },
+  };
+}
+
+export type SeqGuard = ReturnType<typeof createSeqGuard>;

@@ -1,0 +1,151 @@
+import type { Pool, PoolClient } from 'pg';
+import { AppError } from '../domain/errors.js';
+import type { Message } from '../domain/types.js';
+import { toMessage } from './message-store.js';
+
+/** PostgreSQL channel for live fan-out while Redis is unreachable (NOTIFY is per database). */
+export const PG_MESSAGES_CHANNEL = 'parley_messages';
+/** NOTIFY payloads must stay under 8000 bytes; a larger message is sent by reference. */
+const NOTIFY_MAX_BYTES = 7900;
+
+export interface DirectSendInput {
+  id: string;
+  chatId: string;
+  senderId: string;
+  body: string;
+  clientMsgId: string | null;
+  createdAt: string;
+}
+
+/** `chatId SP json`, or `chatId SP @seq` when the message is too large for a NOTIFY. */
+export function notifyPayload(chatId: string, seq: number, json: string): string {
+  const inline = `${chatId} ${json}`;
+  return Buffer.byteLength(inline) <= NOTIFY_MAX_BYTES ? inline : `${chatId} @${seq}`;
+}
+
+/**
+ * Sends written straight to PostgreSQL while Redis is unreachable (degraded mode). The seq is
+ * allocated here under the chat row's lock: the first degraded send of an outage jumps `seqGap`
+ * above anything PostgreSQL holds, because Redis may have issued seqs it has not persisted yet;
+ * later ones continue by one. Redis's counter is raised past these on recovery.
+ */
+export function createDirectMessageStore(pool: Pool, seqGap: number) {
+  async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  return {
+    async send(input: DirectSendInput): Promise<{ message: Message; json: string; duplicate: boolean }> {
+      return inTransaction(async (client) => {
+        const chat = await client.query<{ degraded_seq: number; degraded_open: boolean; member: boolean }>(
+          `SELECT degraded_seq, degraded_open,
+                  EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member
+             FROM chats WHERE id = $1 FOR UPDATE`,
+          [input.chatId, input.senderId],
+        );
+        const row = chat.rows[0];
+        if (!row) throw new AppError('not_found', 'no such chat');
+        if (!row.member) throw new AppError('forbidden', 'not a member of this chat');
+        if (input.clientMsgId) {
+          const prev = await client.query(
+            `SELECT id, chat_id, seq, sender_id, body, client_msg_id, created_at FROM messages
+              WHERE chat_id = $1 AND sender_id = $2 AND client_msg_id = $3`,
+            [input.chatId, input.senderId, input.clientMsgId],
+          );
+          if (prev.rows[0]) {
+            const message = toMessage(prev.rows[0]);
+            return { message, json: JSON.stringify(message), duplicate: true };
+          }
+        }
+        const max = await client.query<{ seq: number | null }>('SELECT max(seq) AS seq FROM messages WHERE chat_id = $1', [
+          input.chatId,
+        ]);
+        const top = Math.max(row.degraded_seq, max.rows[0]?.seq ?? 0);
+        const seq = row.degraded_open ? top + 1 : top + seqGap;
+        await client.query(
+          `UPDATE chats SET degraded_seq = $2, degraded_open = true,
+                  degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE $2 END
+            WHERE id = $1`,
+          [input.chatId, seq],
+        );
+        const message: Message = { ...input, seq };
+        // Same field order as the Redis path, so every client sees the same JSON shape.
+        const json = JSON.stringify({
+          id: message.id,
+          chatId: message.chatId,
+          seq,
+          senderId: message.senderId,
+          body: message.body,
+          clientMsgId: message.clientMsgId,
+          createdAt: message.createdAt,
+        });
+        await client.query(
+          `INSERT INTO messages (id, chat_id, seq, sender_id, body, client_msg_id, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [message.id, message.chatId, seq, message.senderId, message.body, message.clientMsgId, message.createdAt],
+        );
+        // Delivered on COMMIT to every api process LISTENing on this database.
+        await client.query('SELECT pg_notify($1, $2)', [PG_MESSAGES_CHANNEL, notifyPayload(input.chatId, seq, json)]);
+        return { message, json, duplicate: false };
+      });
+    },
+
+    /** Chats that took degraded sends whose Redis counter has not been raised yet. */
+    async openDegraded(): Promise<{ chatId: string; degradedSeq: number; degradedFrom: number }[]> {
+      const { rows } = await pool.query<{ id: string; degraded_seq: number; degraded_from: number }>(
+        'SELECT id, degraded_seq, degraded_from FROM chats WHERE degraded_open',
+      );
+      return rows.map((r) => ({ chatId: r.id, degradedSeq: r.degraded_seq, degradedFrom: r.degraded_from }));
+    },
+
+    /** Messages sent in degraded mode that carry a clientMsgId (their idempotency keys go to Redis). */
+    async degradedWithClientIds(chatId: string, fromSeq: number): Promise<Message[]> {
+      const { rows } = await pool.query(
+        `SELECT id, chat_id, seq, sender_id, body, client_msg_id, created_at FROM messages
+          WHERE chat_id = $1 AND seq >= $2 AND client_msg_id IS NOT NULL`,
+        [chatId, fromSeq],
+      );
+      return rows.map(toMessage);
+    },
+
+    /** Closes a chat's degraded run, unless another degraded send moved it on meanwhile. */
+    async closeDegraded(chatId: string, degradedSeq: number): Promise<void> {
+      await pool.query('UPDATE chats SET degraded_open = false WHERE id = $1 AND degraded_seq = $2', [chatId, degradedSeq]);
+    },
+
+    /** What a missing Redis counter is seeded from: the highest seq ever issued that PostgreSQL knows. */
+    async seedFloor(chatId: string): Promise<{ top: number; gap: boolean } | null> {
+      const { rows } = await pool.query<{ top: number; reseed_gap: boolean }>(
+        `SELECT GREATEST(c.degraded_seq, COALESCE((SELECT max(seq) FROM messages WHERE chat_id = c.id), 0)) AS top,
+                c.reseed_gap
+           FROM chats c WHERE c.id = $1`,
+        [chatId],
+      );
+      const r = rows[0];
+      return r ? { top: r.top, gap: r.reseed_gap } : null;
+    },
+
+    async clearReseedGap(chatId: string): Promise<void> {
+      await pool.query('UPDATE chats SET reseed_gap = false WHERE id = $1 AND reseed_gap', [chatId]);
+    },
+
+    /** Redis lost its data: every chat's next counter seed must jump a gap. */
+    async markAllForReseedGap(): Promise<number> {
+      const { rowCount } = await pool.query('UPDATE chats SET reseed_gap = true WHERE NOT reseed_gap');
+      return rowCount ?? 0;
+    },
+  };
+}
+
+export type DirectMessageStore = ReturnType<typeof createDirectMessageStore>;
