@@ -1,24 +1,39 @@
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Queue } from 'bullmq';
+import type { Hono } from 'hono';
 import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import type { Pool } from 'pg';
 import type { Config } from './config.js';
 import { createSchemas } from './domain/schemas.js';
 import { createHttpApp } from './http/app.js';
+import { createLiveFeatures } from './live-features.js';
+import { operatorRoutes } from './http/routes/operator-routes.js';
+import { createReadiness } from './infra/readiness.js';
+import { RedisCircuit } from './infra/redis-circuit.js';
 import type { Logger } from './logger.js';
-import { persistJobOptions, QUEUES } from './queues/definitions.js';
+import { createApiMetrics } from './metrics/api-metrics.js';
+import { createMetrics } from './metrics/metrics.js';
+import { persistJobOptions } from './queues/definitions.js';
+import { closeQueues, openQueues } from './queues/open-queues.js';
 import { createConnectionRegistry } from './realtime/connection-registry.js';
 import { createFanout } from './realtime/fanout.js';
+import { createPgFanout } from './realtime/pg-fanout.js';
 import { createKeys } from './redis/keys.js';
 import { createScripts } from './redis/scripts.js';
 import { createAuthService } from './services/auth-service.js';
+import { createChatIndex } from './services/chat-index.js';
 import { createChatService } from './services/chat-service.js';
 import { createHistoryService } from './services/history-service.js';
 import { createMembershipService } from './services/membership-service.js';
+import { createSendRateLimiter } from './services/rate-limiter.js';
+import { createPersistenceLag } from './services/persistence-lag.js';
 import { createSendService } from './services/send-service.js';
+import { createSessionRevocation } from './services/session-revocation.js';
+import { createSeqGuard } from './services/seq-guard.js';
 import { createChatStore } from './stores/chat-store.js';
+import { createDirectMessageStore } from './stores/direct-message-store.js';
 import { createMessageStore } from './stores/message-store.js';
 import { createSessionStore } from './stores/session-store.js';
 import { createUserStore } from './stores/user-store.js';
@@ -34,6 +49,8 @@ export interface ApiClients {
   /** Connection for BullMQ producers. */
   queueRedis: Redis;
   pool: Pool;
+  /** Opens a dedicated PostgreSQL connection for LISTEN (degraded-mode fan-out). */
+  pgListener: () => Promise<pg.Client>;
 }
 
 export interface Api {
@@ -61,44 +78,125 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     passwordHashCost: config.PASSWORD_HASH_COST,
   });
   const membership = createMembershipService({ redis, keys, chats: chatStore, ttlSeconds: config.MEMBERSHIP_TTL_S });
-  const persistQueue = new Queue(QUEUES.persist, { connection: clients.queueRedis, prefix: config.QUEUE_PREFIX });
+  // Every queue (Bull Board and queue metrics show them all); the api produces into `persist`.
+  const queues = openQueues(clients.queueRedis, config.QUEUE_PREFIX);
+  const persistQueue = queues.persist;
+  // Presence, typing, read receipts and system events (issue 3), plugged into the seams below.
+  const live = createLiveFeatures({
+    config,
+    redis,
+    receiptsQueue: queues.receipts,
+    pool,
+    keys,
+    scripts,
+    schemas,
+    membership,
+    messages,
+    chatIdsOf: (userId) => chatStore.chatIdsOf(userId),
+    logger,
+  });
+  const lag = createPersistenceLag({ redis, keys, messages });
+  const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
+  const apiMetrics = createApiMetrics(metrics.registry);
+
+  // Degraded mode (ARCHITECTURE.md): the circuit decides between Redis and PostgreSQL alone, and
+  // normal mode resumes only after the recovery steps have made every counter safe again.
+  const circuit = new RedisCircuit({ redis, logger, probeMs: config.REDIS_PROBE_MS, failureThreshold: config.REDIS_FAILURE_THRESHOLD });
+  const direct = createDirectMessageStore(pool, config.DEGRADED_SEQ_GAP);
+  const seqGuard = createSeqGuard({ redis, keys, scripts, direct, seqGap: config.DEGRADED_SEQ_GAP, idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S, logger });
+  circuit.onRecovery(seqGuard.ensureGeneration);
+  circuit.onRecovery(async () => void (await seqGuard.closeDegradedRuns()));
+  // Membership changed while Redis was away were not announced there: drop the cached sets.
+  circuit.onRecovery(() => membership.dropCaches());
+  // A fresh api waits (briefly) for its connection: the generation check must see Redis's real
+  // state, or a Redis that lost its data could go unnoticed. If Redis is away, recovery runs it.
+  if (await connected(redis, config.REDIS_CONNECT_TIMEOUT)) {
+    await seqGuard.ensureGeneration().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'generation check deferred'));
+  } else {
+    circuit.trip('not reachable at startup');
+  }
+
   const sender = createSendService({
     scripts,
     keys,
     persistQueue,
     persistJobOptions: persistJobOptions(config),
     membership,
-    messages,
+    circuit,
+    direct,
+    seqGuard,
     idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
+    onAccepted: (accepted, startedAt) => {
+      apiMetrics.onAccepted(accepted, startedAt);
+      live.onAccepted(accepted);
+    },
+    rateLimit: createSendRateLimiter({
+      scripts,
+      keys,
+      limits: { capacity: config.SEND_RATE_BURST, perSecond: config.SEND_RATE_PER_S },
+      redisDown: () => circuit.isOpen,
+    }).check,
   });
   const history = createHistoryService({ scripts, keys, messages });
-  const chats = createChatService({ redis, keys, chats: chatStore, users, messages, membership, maxMembers: config.CHAT_MAX_MEMBERS, logger });
+  const chats = createChatService({ redis, keys, chats: chatStore, users, messages, membership, maxMembers: config.CHAT_MAX_MEMBERS, logger, readPositions: live.readPositions });
 
-  const readiness = async () => {
-    const [r, p] = await Promise.all([
-      redis.ping().then(() => true, () => false),
-      pool.query('SELECT 1').then(() => true, () => false),
-    ]);
-    return { redis: r, postgres: p, mode: r ? ('normal' as const) : ('degraded' as const) };
+  const readiness = createReadiness({ redis, pool, degraded: () => circuit.isOpen });
+
+  const revocation = createSessionRevocation({ redis, keys, auth, logger });
+  const operator = operatorRoutes({
+    metrics,
+    lag,
+    queues: Object.values(queues),
+    bullBoard: { user: config.BULL_BOARD_USER, password: config.BULL_BOARD_PASSWORD },
+    adminToken: config.ADMIN_TOKEN,
+    logger,
+  });
+  const extend = (hono: Hono) => {
+    operator(hono);
+    live.rootRoutes(hono);
   };
-
-  const app = createHttpApp({ auth, schemas, logger, bodyMaxBytes: config.HTTP_BODY_MAX, chats, membership, sender, history, readiness });
+  const app = createHttpApp({ auth, schemas, logger, bodyMaxBytes: config.HTTP_BODY_MAX, chats, membership, sender, history, readiness, revocation, extend, extendApi: live.routes });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
 
+  const chatIndex = createChatIndex({ chats: chatStore, redis, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
   const registry = createConnectionRegistry();
-  const fanout = createFanout({ subscriber: clients.subscriber, keys, registry, logger });
-  const handleFrame = createFrameHandler({ schemas, sender, history, membership, logger });
+  const fanout = createFanout({ subscriber: clients.subscriber, keys, registry, logger, onDelivered: apiMetrics.onDelivered });
+  const handleFrame = createFrameHandler({ schemas, sender, history, membership, logger, extra: live.frameHandlers });
   const gateway = createGateway({
     server,
     auth,
     registry,
     handleFrame,
-    chatIdsOf: (userId) => chatStore.chatIdsOf(userId),
+    chatIdsOf: chatIndex.chatIdsOf,
     logger,
     maxPayload: config.WS_MAX_PAYLOAD,
     heartbeatMs: config.WS_HEARTBEAT_MS,
+    onOpen: (conn) => {
+      apiMetrics.onOpen();
+      live.onOpen(conn);
+    },
+    onClose: (conn) => {
+      apiMetrics.onClose();
+      live.onClose(conn);
+    },
+    backpressure: {
+      softBytes: config.WS_SEND_BUFFER_SOFT,
+      maxBytes: Math.max(config.WS_SEND_BUFFER_MAX, config.WS_SEND_BUFFER_SOFT),
+    },
+    frameLimits: {
+      frames: { capacity: config.WS_FRAME_BURST, perSecond: config.WS_FRAME_RATE_PER_S },
+      floodMaxRefused: config.WS_FLOOD_MAX_REFUSED,
+      floodWindowMs: config.WS_FLOOD_WINDOW_MS,
+    },
   });
+  // Logout anywhere closes this process's sockets of that session (and empties its auth cache).
+  revocation.onEnded((tokenHash) => gateway.endSession(tokenHash));
+  fanout.on(keys.channels.sessionRevoked, revocation.received);
+  live.subscribe(fanout, registry);
+  const pgFanout = createPgFanout({ connect: clients.pgListener, registry, messages, logger, retryMs: 1000 });
   await fanout.start();
+  await pgFanout.start();
+  live.start();
 
   return {
     server,
@@ -109,11 +207,31 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       }),
     async close() {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      live.notifyShutdown(registry);
       await gateway.close();
+      // The sockets' offline updates need Redis and the receipts queue, which close below.
+      await live.close();
       server.closeAllConnections();
       await stopped;
+      circuit.stop();
       await fanout.stop();
-      await persistQueue.close();
+      await pgFanout.stop();
+      await closeQueues(queues);
     },
   };
+}
+
+/** Resolves true once the client is ready, false if it is not within `timeoutMs`. */
+function connected(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    redis.on('ready', onReady);
+  });
 }

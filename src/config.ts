@@ -39,6 +39,16 @@ export const configSchema = z.object({
   /** BullMQ prefix; keep it hash-tagged ({...}) so that it works on Redis Cluster. */
   QUEUE_PREFIX: z.string().min(1).default('{parley}'),
 
+  /** Interval of PING probes while Redis is unreachable (degraded mode), in ms. */
+  REDIS_PROBE_MS: int(500, 50),
+  /** Consecutive failed Redis commands that switch the api to degraded mode. */
+  REDIS_FAILURE_THRESHOLD: int(3, 1),
+  /**
+   * How far above PostgreSQL's newest seq a chat's seqs jump when PostgreSQL allocates them
+   * (degraded mode) or Redis lost its data: more than Redis can have issued without persisting.
+   */
+  DEGRADED_SEQ_GAP: int(1_000_000, 1),
+
   /** PostgreSQL connection URL. */
   DATABASE_URL: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/parley'),
   /** Connections in each process's PostgreSQL pool. */
@@ -50,6 +60,12 @@ export const configSchema = z.object({
   ACTIVE_LIST_MAX_AGE_S: int(86_400, 1),
   /** TTL (seconds) put on a chat's keys once everything in them is persisted. */
   ACTIVE_TTL_S: int(7 * 86_400, 1),
+  /** How often (ms) the archive job runs (trim, TTLs, repair sweep); 0 registers no schedule. */
+  ARCHIVE_INTERVAL_MS: int(60_000, 0),
+  /** An unpersisted message older than this (ms) whose job is gone gets its job back from the archive sweep. */
+  ARCHIVE_REPAIR_GRACE_MS: int(30_000, 0),
+  /** A persistence-lag sample younger than this (ms) is reused by /metrics instead of scanning Redis again. */
+  METRICS_LAG_MAX_AGE_MS: int(5000, 0),
   /** How long (seconds) a clientMsgId is remembered in Redis for idempotent retries. */
   IDEMPOTENCY_TTL_S: int(86_400, 60),
   /** How long (seconds) a membership set is cached in Redis. */
@@ -63,6 +79,8 @@ export const configSchema = z.object({
   PERSIST_ATTEMPTS: int(1000, 1),
   /** First retry delay of a persistence job, in ms (exponential, capped). */
   PERSIST_BACKOFF_MS: int(500, 1),
+  /** Longest retry delay of a persistence job, in ms: how soon after PostgreSQL returns it catches up. */
+  PERSIST_BACKOFF_CAP_MS: int(10_000, 1),
   /**
    * How long a worker's lock on a job lasts (ms). A worker that dies holding jobs is noticed, and
    * its jobs are redone by another, within about this time.
@@ -82,6 +100,40 @@ export const configSchema = z.object({
   WS_HEARTBEAT_MS: int(30_000, 100),
   /** Most members a chat may have. */
   CHAT_MAX_MEMBERS: int(1000, 2),
+
+  /** Sends one user may make at once (the burst of a token bucket shared by every api process); 0 turns the send limit off. */
+  SEND_RATE_BURST: int(200, 0),
+  /** Sends per second one user may keep up (the bucket's refill, fractions allowed); 0 turns the send limit off. */
+  SEND_RATE_PER_S: z.coerce.number().min(0).default(50),
+  /** Frames one WebSocket connection may send at once (an in-memory bucket per connection); 0 turns the limit off. */
+  WS_FRAME_BURST: int(300, 0),
+  /** Frames per second one WebSocket connection may keep up (fractions allowed); 0 turns the limit off. */
+  WS_FRAME_RATE_PER_S: z.coerce.number().min(0).default(100),
+  /** Rate-limited frames a connection may send per WS_FLOOD_WINDOW_MS; one more closes it with 1008. */
+  WS_FLOOD_MAX_REFUSED: int(100, 0),
+  /** The window (ms) over which WS_FLOOD_MAX_REFUSED counts. */
+  WS_FLOOD_WINDOW_MS: int(10_000, 100),
+  /** Bytes waiting to be written to one socket past which typing/presence frames are dropped and sync waits. */
+  WS_SEND_BUFFER_SOFT: int(512 * 1024, 64 * 1024),
+  /** Bytes waiting to be written to one socket past which it is closed as a slow consumer (4008). */
+  WS_SEND_BUFFER_MAX: int(4 * 1024 * 1024, 128 * 1024),
+
+  /**
+   * How long a connection counts as online without a heartbeat, in ms. Each api process renews
+   * its connections every third of it; a killed process's users go offline within this plus
+   * PRESENCE_SWEEP_MS.
+   */
+  PRESENCE_TTL_MS: int(30_000, 300),
+  /** How often (ms) a worker looks for users whose last connection stopped heartbeating. */
+  PRESENCE_SWEEP_MS: int(5_000, 100),
+  /** How long a typing indicator lasts without a new `typing` frame, in ms. */
+  TYPING_TTL_MS: int(5_000, 100),
+  /** A member's `typing` frames in one chat are forwarded at most once per this window, in ms. */
+  TYPING_THROTTLE_MS: int(1_000, 1),
+  /** Jobs the receipts worker takes at once (read positions, last-seen times); also the most rows per UPDATE. */
+  RECEIPTS_BATCH_SIZE: int(500, 1),
+  /** Longest a parked receipts job waits for its batch to fill, in ms. */
+  RECEIPTS_BATCH_WAIT_MS: int(20, 0),
 
   /** Lifetime of a session token, in seconds. */
   TOKEN_TTL_S: int(30 * 86_400, 60),

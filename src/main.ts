@@ -1,7 +1,7 @@
 import { createApi } from './api.js';
 import { loadConfig, type Config } from './config.js';
 import { ensureDatabase, migrate } from './db/migrate.js';
-import { createPgPool, createRedis } from './infra/clients.js';
+import { createPgClient, createPgPool, createRedis } from './infra/clients.js';
 import { onShutdownSignal } from './infra/shutdown.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -18,7 +18,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const pool = createPgPool(config, 'parley-api');
   const redis = createRedis(config, 'command', 'parley-api');
   const subscriber = createRedis(config, 'subscriber', 'parley-api');
-  const queueRedis = createRedis(config, 'queue', 'parley-api');
+  // Producers fail fast too: an add must not wait in an offline queue while a client waits for its ack.
+  const queueRedis = createRedis(config, 'command', 'parley-api-producer');
   for (const [name, client] of Object.entries({ redis, subscriber, queueRedis })) {
     client.on('error', (err: Error) => logger.warn({ client: name, err: err.message }, 'redis connection error'));
   }
@@ -28,7 +29,12 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     const applied = await migrate(pool);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
   }
-  const api = await createApi(config, { redis, subscriber, queueRedis, pool }, logger);
+  const pgListener = async () => {
+    const client = createPgClient(config, 'parley-api-listen');
+    await client.connect();
+    return client;
+  };
+  const api = await createApi(config, { redis, subscriber, queueRedis, pool, pgListener }, logger);
   const address = await api.listen();
   const url = `http://${address.address}:${address.port}`;
   // The one line that says where it is (tests and operators wait for it).

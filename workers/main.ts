@@ -2,10 +2,25 @@ import { loadConfig, type Config } from '../src/config.js';
 import { createPgPool, createRedis } from '../src/infra/clients.js';
 import { onShutdownSignal } from '../src/infra/shutdown.js';
 import { createLogger, type Logger } from '../src/logger.js';
+import { createMetrics } from '../src/metrics/metrics.js';
+import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
+import { persistJobOptions } from '../src/queues/definitions.js';
+import { closeQueues, openQueues } from '../src/queues/open-queues.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createScripts } from '../src/redis/scripts.js';
+import { createPersistenceLag } from '../src/services/persistence-lag.js';
 import { createMessageStore } from '../src/stores/message-store.js';
+import { createArchiveWorker } from './archive-worker.js';
+import { createArchiver } from './archiver.js';
+import { startMetricsServer } from './metrics-server.js';
 import { createPersistWorker } from './persist-worker.js';
+import { createPresenceState } from '../src/services/presence-state.js';
+import { createChatStore } from '../src/stores/chat-store.js';
+import { createLastSeenStore } from '../src/stores/last-seen-store.js';
+import { createReadStore } from '../src/stores/read-store.js';
+import { withOwnReadPositions } from './own-reads.js';
+import { createPresenceWorker } from './presence-worker.js';
+import { createReceiptsWorker } from './receipts-worker.js';
 
 /** Runs the workers: config → clients → workers. Returns a function that shuts them down. */
 export async function startWorkers(config: Config, logger: Logger): Promise<() => Promise<void>> {
@@ -18,19 +33,65 @@ export async function startWorkers(config: Config, logger: Logger): Promise<() =
   pool.on('error', (err) => logger.warn({ err: err.message }, 'postgres pool error'));
 
   const keys = createKeys(config.REDIS_KEY_PREFIX);
+  const reads = createReadStore(pool);
+  const lastSeen = createLastSeenStore(pool);
+  // The worker's own metrics registry: queue depths, Redis memory, its pool, lag, batches, archive runs.
+  const queues = openQueues(connection, config.QUEUE_PREFIX);
+  const messages = createMessageStore(pool);
+  const lag = createPersistenceLag({ redis, keys, messages });
+  const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
+  const workerMetrics = createWorkerMetrics(metrics.registry);
   const persist = createPersistWorker({
     config,
     connection,
     scripts: createScripts(redis),
     keys,
-    messages: createMessageStore(pool),
+    // A sender's read position follows their own messages (unreadCount counts only others').
+    messages: withOwnReadPositions(createMessageStore(pool), reads),
+    logger,
+    onBatch: workerMetrics.onBatch,
+  });
+  const receipts = createReceiptsWorker({ config, connection, reads, lastSeen, logger });
+  const presence = createPresenceWorker({
+    config,
+    connection,
+    state: createPresenceState({ redis, scripts: createScripts(redis), keys, ttlMs: config.PRESENCE_TTL_MS }),
+    lastSeen,
+    chatIdsOf: createChatStore(pool).chatIdsOf,
     logger,
   });
+  await presence.schedule();
+  await Promise.all([receipts.worker.waitUntilReady(), presence.worker.waitUntilReady()]);
   await persist.worker.waitUntilReady();
+  const archive = createArchiveWorker({
+    config,
+    connection,
+    logger,
+    onRun: workerMetrics.onArchive,
+    archiver: createArchiver({
+      config,
+      redis,
+      scripts: createScripts(redis),
+      keys,
+      messages,
+      persistQueue: queues.persist,
+      persistJobOptions: persistJobOptions(config),
+      logger,
+    }),
+  });
+  await archive.worker.waitUntilReady();
+  await archive.schedule();
+  const metricsServer =
+    config.WORKER_METRICS_PORT === undefined
+      ? undefined
+      : await startMetricsServer({ host: config.HOST, port: config.WORKER_METRICS_PORT, render: metrics.render, contentType: metrics.contentType, logger });
+  if (metricsServer) console.log(`parley worker metrics on ${metricsServer.url}/metrics`);
   console.log('parley worker ready');
 
   return async () => {
-    await persist.close();
+    await metricsServer?.close();
+    await Promise.all([persist.close(), receipts.close(), presence.close(), archive.close()]);
+    await closeQueues(queues);
     await Promise.all([connection.quit(), redis.quit()].map((p) => p.catch(() => undefined)));
     await pool.end();
   };

@@ -57,7 +57,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     lockDuration: config.PERSIST_LOCK_MS,
     stalledInterval: config.PERSIST_LOCK_MS,
     settings: {
-      backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS),
+      backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS, config.PERSIST_BACKOFF_CAP_MS),
     },
   });
   worker.on('failed', (job, err) =>

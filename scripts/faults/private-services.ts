@@ -51,7 +51,10 @@ export async function startPrivateRedis({ aof }: { aof: boolean }): Promise<Priv
   let proc: ChildProcess | undefined;
   const url = `redis://127.0.0.1:${port}`;
 
+  const alive = () => proc !== undefined && proc.exitCode === null && proc.signalCode === null;
+
   async function start(): Promise<void> {
+    if (alive()) return;
     proc = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--appendonly', aof ? 'yes' : 'no',
@@ -59,6 +62,7 @@ export async function startPrivateRedis({ aof }: { aof: boolean }): Promise<Priv
       { stdio: 'ignore' },
     );
     await until(async () => {
+      if (!alive()) throw new Error(`redis-server on ${port} exited at start`);
       const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       c.on('error', () => undefined);
       try {

@@ -31,8 +31,9 @@ export class AppError extends Error {
     return ERROR_CODES[this.code].status;
   }
 
-  toJSON(): { code: ErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  /** The client's view: code, message and the details (e.g. clientMsgId, retryAfterMs). */
+  toJSON(): { code: ErrorCode; message: string } & Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.details };
   }
 }
 
@@ -40,11 +41,25 @@ export class AppError extends Error {
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03']);
 const UNREACHABLE_TEXT = /Connection terminated|connect ECONNREFUSED|Stream isn't writeable|Command timed out|Connection is closed|timeout exceeded when trying to connect/i;
 
+/**
+ * Redis refusing writes: full (`OOM`, maxmemory reached under noeviction), unable to persist
+ * (`MISCONF`), a replica (`READONLY`), or still loading its data (`LOADING`). Nothing was written,
+ * so the client may retry; it is a 503, not our bug.
+ */
+const REDIS_REFUSED = /^(OOM|MISCONF|READONLY|LOADING|MASTERDOWN) /;
+
+/** True when Redis answered but refused to write (see REDIS_REFUSED): reachable, yet unusable. */
+export function isRedisRefusedError(err: unknown): boolean {
+  return err instanceof Error && REDIS_REFUSED.test(err.message);
+}
+
 /** True when the error says a dependency (Redis, PostgreSQL) is unreachable, not that we erred. */
 export function isUnavailableError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
-  return (typeof code === 'string' && UNREACHABLE.has(code)) || UNREACHABLE_TEXT.test(err.message);
+  return (
+    (typeof code === 'string' && UNREACHABLE.has(code)) || UNREACHABLE_TEXT.test(err.message) || isRedisRefusedError(err)
+  );
 }
 
 /**

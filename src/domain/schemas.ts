@@ -9,7 +9,11 @@ export interface InputLimits {
   chatMaxMembers: number;
 }
 
-export const idSchema = z.uuid({ message: 'must be a UUID' });
+/**
+ * Lower-cased: PostgreSQL compares UUIDs case-blind but Redis keys do not, so `chat:{ABC..}` and
+ * `chat:{abc..}` would be two seq counters for one chat.
+ */
+export const idSchema = z.uuid({ message: 'must be a UUID' }).toLowerCase();
 
 /** Text that PostgreSQL and every client can store: well-formed Unicode and no NUL. */
 const storableText = (max: number) =>
@@ -34,7 +38,8 @@ export function createSchemas(limits: InputLimits) {
     password: z.string().min(8).max(200),
     displayName: storableText(64).refine((s) => s.trim().length > 0, 'must not be empty').optional(),
   });
-  const loginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) });
+  // The username reaches PostgreSQL, which refuses NUL and ill-formed text (a 500 otherwise).
+  const loginBody = z.object({ username: storableText(64).pipe(z.string().min(1)), password: z.string().min(1).max(200) });
   const createChatBody = z.object({
     title: storableText(200).nullish(),
     memberIds: z.array(idSchema).max(limits.chatMaxMembers - 1),

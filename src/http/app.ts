@@ -1,22 +1,30 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { secureHeaders } from 'hono/secure-headers';
 import { AppError, toAppError } from '../domain/errors.js';
 import type { Schemas } from '../domain/schemas.js';
 import type { Logger } from '../logger.js';
 import type { AuthService } from '../services/auth-service.js';
+import type { SessionRevocation } from '../services/session-revocation.js';
 import { type AppEnv, bearerToken } from './context.js';
+import { requestLog } from './request-log.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { type ChatRoutesDeps, chatRoutes } from './routes/chat-routes.js';
+import { sessionRoutes } from './routes/session-routes.js';
 
 export interface HttpAppDeps extends ChatRoutesDeps {
   auth: AuthService;
   schemas: Schemas;
   logger: Logger;
   bodyMaxBytes: number;
+  /** Logout (DELETE /api/sessions/current). */
+  revocation: SessionRevocation;
   /** Answers /readyz: each dependency's state and the mode. */
   readiness: () => Promise<{ redis: boolean; postgres: boolean; mode: 'normal' | 'degraded' }>;
   /** Extra routes mounted before the catch-all (admin, metrics, Bull Board). */
   extend?: (app: Hono) => void;
+  /** Extra authenticated routes under /api (presence, read receipts). */
+  extendApi?: (api: Hono<AppEnv>) => void;
 }
 
 const errorBody = (err: AppError) => ({ error: err.toJSON() });
@@ -25,9 +33,15 @@ const errorBody = (err: AppError) => ({ error: err.toJSON() });
 export function createHttpApp(deps: HttpAppDeps): Hono {
   const app = new Hono();
 
+  // First, so that it sees every answer's final status (onError's included) and times it all.
+  app.use(requestLog(deps.logger));
+  // On every answer, errors included (the middleware sets them after the handler or onError ran).
+  app.use(secureHeaders());
   app.onError((err, c) => {
     const appErr = toAppError(err);
     if (appErr.code === 'internal') deps.logger.error({ err, path: c.req.path }, 'unhandled error');
+    const retryAfterMs = appErr.details?.retryAfterMs;
+    if (typeof retryAfterMs === 'number') c.header('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
     return c.json(errorBody(appErr), appErr.status as 500);
   });
   app.notFound((c) => c.json(errorBody(new AppError('not_found', 'no such route')), 404));
@@ -40,6 +54,11 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
   deps.extend?.(app);
 
   const api = new Hono<AppEnv>();
+  // Answers carry tokens and private messages: no cache may keep them.
+  api.use(async (c, next) => {
+    await next();
+    c.header('Cache-Control', 'no-store');
+  });
   api.use(
     bodyLimit({
       maxSize: deps.bodyMaxBytes,
@@ -55,7 +74,9 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     await next();
   });
   api.route('/', publicAccount);
+  api.route('/', sessionRoutes(deps));
   api.route('/chats', chatRoutes(deps));
+  deps.extendApi?.(api);
   app.route('/api', api);
   return app;
 }

@@ -26,6 +26,16 @@ export function parse<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> 
   return result.data;
 }
 
+/** Parses the query string; a key given twice is refused, never silently resolved to one value. */
+export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
+  const single: Record<string, string> = {};
+  for (const [key, values] of Object.entries(c.req.queries())) {
+    if (values.length > 1) throw new AppError('validation_failed', `query parameter '${key.slice(0, 40)}' given more than once`);
+    single[key] = values[0] ?? '';
+  }
+  return parse(schema, single);
+}
+
 export function bearerToken(header: string | undefined): string | undefined {
   const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
   return m?.[1];

@@ -18,8 +18,8 @@ export function createRedis(config: Config, role: RedisRole, name = 'parley'): R
   const base: RedisOptions = {
     connectionName: `${name}:${role}`,
     connectTimeout: config.REDIS_CONNECT_TIMEOUT,
-    // Reconnect quickly at first, then every 2 s at most.
-    retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+    // Reconnect quickly at first, then every 500 ms: a returning Redis is noticed within that.
+    retryStrategy: (times) => Math.min(50 * 2 ** times, 500),
     ...(config.REDIS_PASSWORD ? { password: config.REDIS_PASSWORD } : {}),
   };
   const byRole: Record<RedisRole, RedisOptions> = {
@@ -59,4 +59,9 @@ export function createPgPool(config: Config, applicationName = 'parley'): pg.Poo
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
   });
+}
+
+/** A single connection (LISTEN needs one of its own; a pool would hand it out to queries). */
+export function createPgClient(config: Config, applicationName = 'parley'): pg.Client {
+  return new pg.Client({ connectionString: config.DATABASE_URL, application_name: applicationName, types });
 }

@@ -75,8 +75,27 @@ export class RedisCircuit {
     this.probing.unref();
   }
 
-  private async probe(): Promise<void> {
-    if (this.recovering || this.stopped) return;
+  /**
+   * While open: if the connection is back, recovers now (waiting for a probe already under way)
+   * and resolves true once normal mode resumed. A send calls this first, so that an api never
+   * keeps allocating seqs in PostgreSQL long after another api went back to Redis.
+   */
+  async recoverIfConnected(): Promise<boolean> {
+    if (!this.open) return true;
+    if (this.opts.redis.status !== 'ready') return false;
+    await (this.inFlight ?? this.probe());
+    return !this.open;
+  }
+
+  private inFlight: Promise<void> | undefined;
+
+  private probe(): Promise<void> {
+    if (this.recovering || this.stopped) return this.inFlight ?? Promise.resolve();
+    this.inFlight = this.runProbe().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async runProbe(): Promise<void> {
     this.recovering = true;
     try {
       await this.opts.redis.ping();

@@ -8,16 +8,19 @@ import type { Config } from '../config.js';
 export const QUEUES = {
   /** One job per accepted message (jobId = message id), inserted in micro-batches. */
   persist: 'persist',
+  /** Periodic (a job scheduler): trims active lists, sets TTLs, re-enqueues lost persistence jobs. */
+  archive: 'archive',
+  /** Read positions and last-seen times for PostgreSQL, written in micro-batches (receipt-jobs.ts). */
+  receipts: 'receipts',
+  /** Periodic (a job scheduler): the presence sweep for users whose connections stopped heartbeating. */
+  presence: 'presence',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
-/** Retry delays double from PERSIST_BACKOFF_MS and stop growing here. */
-export const PERSIST_BACKOFF_CAP_MS = 30_000;
-
 /**
  * Persistence jobs retry with capped exponential backoff (the worker's `backoffStrategy`), so
- * with the default 1000 attempts a message is retried for hours before it is given up on.
+ * with the default 1000 attempts and 10 s cap a message is retried for hours before it is given up on.
  */
 export function persistJobOptions(config: Config): JobsOptions {
   return {
@@ -29,6 +32,6 @@ export function persistJobOptions(config: Config): JobsOptions {
 }
 
 /** Delay before retry number `attemptsMade` (1-based): base * 2^(n-1), capped. */
-export function cappedExponentialDelay(attemptsMade: number, baseMs: number, capMs = PERSIST_BACKOFF_CAP_MS): number {
+export function cappedExponentialDelay(attemptsMade: number, baseMs: number, capMs: number): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(attemptsMade - 1, 30)));
 }

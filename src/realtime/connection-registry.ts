@@ -8,8 +8,13 @@ export interface Connection {
   readonly userId: string;
   /** Chats whose events this connection receives. */
   readonly chats: Set<string>;
-  /** Writes an already-serialised frame. */
+  /** Writes an already-serialised frame (may drop typing/presence, or close a slow consumer). */
   send(frame: string): void;
+  /**
+   * Null when the socket can take more now, else resolves once it has drained (true) or closed
+   * (false): bulk writers such as `sync` wait on it so that they keep pace with the client.
+   */
+  drained?(): Promise<boolean> | null;
 }
 
 export function createConnectionRegistry() {

@@ -10,8 +10,8 @@ export interface FanoutDeps {
   keys: Keys;
   registry: ConnectionRegistry;
   logger: Logger;
-  /** Called per delivered message with the number of local sockets written (metrics). */
-  onDelivered?: (chatId: string, sockets: number) => void;
+  /** Called per delivered message with the number of local sockets written and its JSON (metrics). */
+  onDelivered?: (chatId: string, sockets: number, messageJson: string) => void;
 }
 
 /**
@@ -26,9 +26,10 @@ export function createFanout(deps: FanoutDeps) {
   handlers.set(keys.channels.chatMessages, (payload) => {
     const space = payload.indexOf(' ');
     const chatId = payload.slice(0, space);
-    const frame = `{"type":"message","message":${payload.slice(space + 1)}}`;
+    const json = payload.slice(space + 1);
+    const frame = `{"type":"message","message":${json}}`;
     const n = registry.toChat(chatId, frame);
-    deps.onDelivered?.(chatId, n);
+    deps.onDelivered?.(chatId, n, json);
   });
 
   handlers.set(keys.channels.membership, (payload) => {

@@ -7,6 +7,14 @@ const SCRIPTS = {
   parleySeedSeq: 2,
   parleyHistory: 2,
   parleyMarkPersisted: 2,
+  parleyRaiseSeq: 1,
+  parleyArchiveTrim: 3,
+  parleyRateLimit: 1,
+  parleyPresenceConnect: 2,
+  parleyPresenceDisconnect: 3,
+  parleyPresenceIndex: 1,
+  parleyReadAdvance: 2,
+  parleyTyping: 2,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -17,17 +25,43 @@ const FILES: Record<ScriptName, string> = {
   parleySeedSeq: 'seed-seq.lua',
   parleyHistory: 'history.lua',
   parleyMarkPersisted: 'mark-persisted.lua',
+  parleyRaiseSeq: 'raise-seq.lua',
+  parleyArchiveTrim: 'archive-trim.lua',
+  parleyRateLimit: 'rate-limit.lua',
+  parleyPresenceConnect: 'presence-connect.lua',
+  parleyPresenceDisconnect: 'presence-disconnect.lua',
+  parleyPresenceIndex: 'presence-index.lua',
+  parleyReadAdvance: 'read-advance.lua',
+  parleyTyping: 'typing.lua',
 };
 
 export type SendReply = ['OK', number] | ['DUP', string] | ['FORBIDDEN'] | ['NOMEMBERS'] | ['NOSEQ'];
 /** [head seq, complete (1/0), counter (-1 when missing), ...message JSON]. */
 export type HistoryReply = [number, number, number, ...string[]];
+/** [1 when the user came online else 0, now ms, newest expiry ms]; see presence-connect.lua. */
+export type PresenceConnectReply = [number, number, number];
+/** [1 when the user went offline else 0, last seen ms, newest remaining expiry ms]; see presence-disconnect.lua. */
+export type PresenceDisconnectReply = [number, number, number];
+export type ReadAdvanceReply = ['OK', number] | ['SAME', number] | ['NOSEQ'] | ['NOREAD'];
 
 export interface Scripts {
   send(keys: [string, string, string, string, string], args: (string | number)[]): Promise<SendReply>;
   seedSeq(keys: [string, string], pgMaxSeq: number): Promise<number>;
   history(keys: [string, string], mode: 'after' | 'before', bound: number, count: number): Promise<HistoryReply>;
   markPersisted(keys: [string, string], keep: number, seqs: number[]): Promise<number>;
+  /** Raises an existing counter to at least `floor`; -1 when it is missing. */
+  raiseSeq(seqKey: string, floor: number): Promise<number>;
+  /** [messages trimmed, 1 when the keys may expire]; see archive-trim.lua. */
+  archiveTrim(keys: [string, string, string], keep: number, ageCutoffIso: string, checkedSeq: number, ttlSeconds: number): Promise<[number, number]>;
+  /** [1, 0] when the tokens were taken, [0, ms until they would be there]; see rate-limit.lua. */
+  rateLimit(key: string, capacity: number, perSecond: number, cost: number): Promise<[number, number]>;
+  presenceConnect(keys: [string, string], ttlMs: number, graceMs: number, connIds: string[]): Promise<PresenceConnectReply>;
+  presenceDisconnect(keys: [string, string, string], ttlMs: number, seenTtlMs: number, connId: string): Promise<PresenceDisconnectReply>;
+  /** 1/0 for bump, raise and drop; user ids for due; see presence-index.lua. */
+  presenceIndex(key: string, args: (string | number)[]): Promise<number | string[]>;
+  readAdvance(keys: [string, string], args: (string | number)[]): Promise<ReadAdvanceReply>;
+  /** 1 when forwarded, 0 when thinned out; see typing.lua. */
+  typing(keys: [string, string], ttlMs: number, throttleMs: number, channel: string, payload: string): Promise<number>;
 }
 
 /** Defines the scripts on a client (idempotent) and returns typed callers. */
@@ -46,5 +80,17 @@ export function createScripts(redis: Redis): Scripts {
     seedSeq: (keys, pgMaxSeq) => fns.parleySeedSeq(...keys, pgMaxSeq) as Promise<number>,
     history: (keys, mode, bound, count) => fns.parleyHistory(...keys, mode, bound, count) as Promise<HistoryReply>,
     markPersisted: (keys, keep, seqs) => fns.parleyMarkPersisted(...keys, keep, ...seqs) as Promise<number>,
+    raiseSeq: (seqKey, floor) => fns.parleyRaiseSeq(seqKey, floor) as Promise<number>,
+    archiveTrim: (keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) =>
+      fns.parleyArchiveTrim(...keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) as Promise<[number, number]>,
+    rateLimit: (key, capacity, perSecond, cost) => fns.parleyRateLimit(key, capacity, perSecond, cost) as Promise<[number, number]>,
+    presenceConnect: (keys, ttlMs, graceMs, connIds) =>
+      fns.parleyPresenceConnect(...keys, ttlMs, graceMs, ...connIds) as Promise<PresenceConnectReply>,
+    presenceDisconnect: (keys, ttlMs, seenTtlMs, connId) =>
+      fns.parleyPresenceDisconnect(...keys, ttlMs, seenTtlMs, connId) as Promise<PresenceDisconnectReply>,
+    presenceIndex: (key, args) => fns.parleyPresenceIndex(key, ...args) as Promise<number | string[]>,
+    readAdvance: (keys, args) => fns.parleyReadAdvance(...keys, ...args) as Promise<ReadAdvanceReply>,
+    typing: (keys, ttlMs, throttleMs, channel, payload) =>
+      fns.parleyTyping(...keys, ttlMs, throttleMs, channel, payload) as Promise<number>,
   };
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { AppError } from '../domain/errors.js';
+import { AppError, isUnavailableError } from '../domain/errors.js';
 import type { User } from '../domain/types.js';
 import type { SessionStore } from '../stores/session-store.js';
 import type { UserStore } from '../stores/user-store.js';
@@ -16,10 +16,23 @@ export interface AuthServiceDeps {
 
 const hashToken = (token: string): Buffer => createHash('sha256').update(token).digest();
 
+/** A verified session. `tokenHash` (SHA-256, hex) names it without being a secret. */
+export interface SessionInfo {
+  user: User;
+  tokenHash: string;
+  /** When the token stops working (ms since the epoch); sockets opened with it close then. */
+  expiresAt: number;
+}
+
 export function createAuthService(deps: AuthServiceDeps) {
   const cacheMs = deps.cacheMs ?? 30_000;
-  /** token hash (hex) → user and until when the entry may be trusted. */
-  const cache = new Map<string, { user: User; until: number }>();
+  /** token hash (hex) → session and until when the entry may be trusted (never past expiry). */
+  const cache = new Map<string, { session: SessionInfo; until: number }>();
+  /**
+   * Hashes revoked in the last `cacheMs` → until when: a lookup that raced the revocation (read
+   * the row just before it was deleted) must not put the session back in the cache.
+   */
+  const revoked = new Map<string, number>();
   // Login for an unknown user still spends a hash, so timing does not tell which usernames exist.
   const dummyHash = hashPassword('not-a-password', deps.passwordHashCost);
 
@@ -27,6 +40,33 @@ export function createAuthService(deps: AuthServiceDeps) {
     const token = randomBytes(32).toString('base64url');
     await deps.sessions.create(hashToken(token), user.id, deps.tokenTtlSeconds);
     return token;
+  }
+
+  /** The token's session; throws `unauthorized` for a missing, unknown, expired or revoked token. */
+  async function session(token: string | undefined | null): Promise<SessionInfo> {
+    if (!token || token.length > 200) throw new AppError('unauthorized', 'missing or invalid token');
+    const hash = hashToken(token);
+    const key = hash.toString('hex');
+    const now = Date.now();
+    const hit = cache.get(key);
+    if (hit && hit.until > now) return hit.session;
+    let found;
+    try {
+      found = await deps.sessions.find(hash);
+    } catch (err) {
+      // PostgreSQL unreachable: a session this process verified before stays good until it
+      // expires, so connected users keep chatting through Redis (ARCHITECTURE.md degraded modes).
+      if (hit && hit.session.expiresAt > now && isUnavailableError(err)) return hit.session;
+      throw err;
+    }
+    if (!found || (revoked.get(key) ?? 0) > now) {
+      cache.delete(key);
+      throw new AppError('unauthorized', 'missing or invalid token');
+    }
+    const info: SessionInfo = { user: found.user, tokenHash: key, expiresAt: Date.parse(found.expiresAt) };
+    if (cache.size >= 100_000) cache.clear(); // bounded: entries are cheap to rebuild
+    cache.set(key, { session: info, until: Math.min(now + cacheMs, info.expiresAt) });
+    return info;
   }
 
   return {
@@ -51,20 +91,30 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     /** The token's user; throws `unauthorized` for a missing, unknown, expired or revoked token. */
     async authenticate(token: string | undefined | null): Promise<User> {
-      if (!token || token.length > 200) throw new AppError('unauthorized', 'missing or invalid token');
+      return (await session(token)).user;
+    },
+
+    session,
+
+    /** Ends the token's session in PostgreSQL and here; returns its hash for the other processes. */
+    async revoke(token: string): Promise<string> {
       const hash = hashToken(token);
+      await deps.sessions.revoke(hash);
       const key = hash.toString('hex');
-      const now = Date.now();
-      const hit = cache.get(key);
-      if (hit && hit.until > now) return hit.user;
-      const session = await deps.sessions.find(hash);
-      if (!session) {
-        cache.delete(key);
-        throw new AppError('unauthorized', 'missing or invalid token');
-      }
-      if (cache.size >= 100_000) cache.clear(); // bounded: entries are cheap to rebuild
-      cache.set(key, { user: session.user, until: Math.min(now + cacheMs, Date.parse(session.expiresAt)) });
-      return session.user;
+      cache.delete(key);
+      return key;
+    },
+
+    /** True when the session ended here recently (an upgrade that raced its revocation). */
+    isRevoked(tokenHash: string): boolean {
+      return (revoked.get(tokenHash) ?? 0) > Date.now();
+    },
+
+    /** Drops a revoked session (by hash) from this process's cache. */
+    forget(tokenHash: string): void {
+      cache.delete(tokenHash);
+      if (revoked.size >= 10_000) for (const [k, until] of revoked) if (until <= Date.now()) revoked.delete(k);
+      revoked.set(tokenHash, Date.now() + cacheMs);
     },
   };
 }

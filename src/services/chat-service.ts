@@ -18,6 +18,8 @@ export interface ChatServiceDeps {
   membership: MembershipService;
   maxMembers: number;
   logger: Logger;
+  /** The member's live read positions by chat (receipt service); chats left out use PostgreSQL's. */
+  readPositions?: (userId: string, chatIds: string[]) => Promise<Map<string, number>>;
 }
 
 export interface ChatSummary extends Chat {
@@ -73,10 +75,14 @@ export function createChatService(deps: ChatServiceDeps) {
 
     async list(userId: string): Promise<ChatSummary[]> {
       const chats = await deps.chats.listFor(userId);
+      // Read positions only move forward, so the live one (Redis) and the stored one
+      // (PostgreSQL, a batch behind) combine by max; without Redis the stored one answers.
+      const live = (await deps.readPositions?.(userId, chats.map((c) => c.id)).catch(() => undefined)) ?? new Map<string, number>();
       return Promise.all(
         chats.map(async ({ lastReadSeq, ...chat }) => {
           const { lastSeq, lastMessage } = await latest(chat.id);
-          return { ...chat, lastSeq, lastMessage, unreadCount: Math.max(0, lastSeq - lastReadSeq) };
+          const read = Math.max(lastReadSeq, live.get(chat.id) ?? 0);
+          return { ...chat, lastSeq, lastMessage, unreadCount: Math.max(0, lastSeq - read) };
         }),
       );
     },

@@ -53,8 +53,8 @@ export function createHistoryService(deps: HistoryServiceDeps) {
     }
 
     // The list alone is the answer when it holds every seq from its head to the newest one and
-    // the page does not reach below its head.
-    const enough = complete && (mode === 'after' ? bound + 1 >= head : fromRedis.length === want);
+    // the page does not reach below its head (or nothing lies below it: the head is seq 1).
+    const enough = complete && (mode === 'after' ? bound + 1 >= head : fromRedis.length === want || head <= 1);
     let merged = fromRedis;
     if (!enough) {
       // Below the head only PostgreSQL has messages; above it, only when the list is incomplete.

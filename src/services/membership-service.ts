@@ -56,9 +56,20 @@ export function createMembershipService(deps: MembershipServiceDeps) {
       if (!member) throw new AppError('forbidden', 'not a member of this chat');
     },
 
+    /** Drops every cached member set (after Redis was unreachable, changes may have been missed). */
+    async dropCaches(): Promise<void> {
+      const pattern = `${keys.members('*').replace(/[?[\]\\]/g, '\\$&')}`;
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (found.length > 0) await redis.unlink(...found);
+      } while (cursor !== '0');
+    },
+
     /** After a change in PostgreSQL: drop the cache and tell every api process. */
     async changed(change: MembershipChange): Promise<void> {
-      await redis.del(keys.members(change.chatId));
+      await redis.del(keys.members(change.chatId), ...change.userIds.map((u) => keys.userChats(u)));
       await redis.publish(keys.channels.membership, JSON.stringify(change));
     },
   };

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { JobsOptions } from 'bullmq';
-import { AppError } from '../domain/errors.js';
+import { AppError, isRedisRefusedError } from '../domain/errors.js';
 import type { AcceptedMessage, Message } from '../domain/types.js';
+import type { RedisCircuit } from '../infra/redis-circuit.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
-import type { MessageStore } from '../stores/message-store.js';
+import type { DirectMessageStore } from '../stores/direct-message-store.js';
 import type { MembershipService } from './membership-service.js';
+import type { SeqGuard } from './seq-guard.js';
 
 export interface SendInput {
   chatId: string;
@@ -21,14 +23,29 @@ export interface SendServiceDeps {
   persistQueue: Queue;
   persistJobOptions: JobsOptions;
   membership: MembershipService;
-  messages: MessageStore;
+  /** Degraded mode: sends written straight to PostgreSQL while the circuit is open. */
+  circuit: RedisCircuit;
+  direct: DirectMessageStore;
+  seqGuard: SeqGuard;
   idempotencyTtlSeconds: number;
+  /**
+   * The per-user send limit (src/services/rate-limiter.ts): throws `rate_limited` before the send
+   * script runs, so a refused send never gets a seq and nothing refused is stored.
+   */
+  rateLimit?: (senderId: string, clientMsgId: string | null) => Promise<void>;
   /** Called after every accepted send, with the time it took (metrics). */
   onAccepted?: (accepted: AcceptedMessage, startedAt: bigint) => void;
 }
 
 /** How often one send may have to fill a cache (members, seq counter) before it gives up. */
 const MAX_ATTEMPTS = 4;
+
+/**
+ * ioredis refused to write the command (no connection, no offline queue): it never reached
+ * Redis, so the send can safely go to PostgreSQL instead. Any other failure is ambiguous (the
+ * script may have run), so the client is told to retry with its clientMsgId.
+ */
+const NOT_SENT = /Stream isn't writeable/;
 
 /**
  * The send path behind both HTTP and WebSocket (ARCHITECTURE.md "The message path"):
@@ -53,8 +70,12 @@ export function createSendService(deps: SendServiceDeps) {
     const startedAt = process.hrtime.bigint();
     const { chatId, senderId, body } = input;
     const clientMsgId = input.clientMsgId ?? null;
+    await deps.rateLimit?.(senderId, clientMsgId);
     const id = randomUUID();
     const createdAt = new Date().toISOString();
+    if (deps.circuit.isOpen && !(await deps.circuit.recoverIfConnected())) {
+      return deps.direct.send({ id, chatId, senderId, body, clientMsgId, createdAt });
+    }
     // Ids are validated UUIDs and createdAt is ISO, so only body and clientMsgId need escaping.
     const head = `{"id":"${id}","chatId":"${chatId}","seq":`;
     const tail = `,"senderId":"${senderId}","body":${JSON.stringify(body)},"clientMsgId":${JSON.stringify(clientMsgId)},"createdAt":"${createdAt}"}`;
@@ -71,7 +92,18 @@ export function createSendService(deps: SendServiceDeps) {
       let reply;
       try {
         reply = await scripts.send(scriptKeys, args);
-      } catch {
+        deps.circuit.recordSuccess();
+      } catch (err) {
+        if (err instanceof Error && NOT_SENT.test(err.message)) {
+          deps.circuit.trip('send could not reach redis');
+          return deps.direct.send({ id, chatId, senderId, body, clientMsgId, createdAt });
+        }
+        // Redis answered but refused the write (full under noeviction): the script wrote nothing,
+        // Redis is reachable (no degraded mode), and the client retries later (docs/operations.md).
+        if (isRedisRefusedError(err)) {
+          throw new AppError('unavailable', 'message store is full or refusing writes, retry later with the same clientMsgId');
+        }
+        deps.circuit.recordFailure();
         throw new AppError('unavailable', 'message store unavailable, retry with the same clientMsgId');
       }
       switch (reply[0]) {
@@ -94,7 +126,7 @@ export function createSendService(deps: SendServiceDeps) {
           await deps.membership.load(chatId);
           break;
         case 'NOSEQ':
-          await scripts.seedSeq([keys.seq(chatId), keys.active(chatId)], await deps.messages.maxSeq(chatId));
+          await deps.seqGuard.seed(chatId);
           break;
       }
     }

@@ -53,13 +53,14 @@ export function createSeqGuard(deps: SeqGuardDeps) {
     /** Recovery step after degraded mode: raise counters, restore idempotency keys, close runs. */
     async closeDegradedRuns(): Promise<number> {
       const open = await direct.openDegraded();
-      for (const run of open) {
-        await scripts.raiseSeq(keys.seq(run.chatId), run.degradedSeq);
-        for (const m of await direct.degradedWithClientIds(run.chatId, run.degradedFrom)) {
-          const json = JSON.stringify(m);
-          await redis.set(keys.idempotency(m.chatId, m.senderId, m.clientMsgId!), json, 'EX', deps.idempotencyTtlSeconds, 'NX');
-        }
-        await direct.closeDegraded(run.chatId, run.degradedSeq);
+      for (const chatId of open) {
+        await direct.closeDegraded(chatId, async ({ degradedSeq, messages }) => {
+          await scripts.raiseSeq(keys.seq(chatId), degradedSeq);
+          for (const m of messages) {
+            const key = keys.idempotency(m.chatId, m.senderId, m.clientMsgId!);
+            await redis.set(key, JSON.stringify(m), 'EX', deps.idempotencyTtlSeconds, 'NX');
+          }
+        });
       }
       if (open.length > 0) deps.logger.info({ chats: open.length }, 'degraded runs closed');
       return open.length;

@@ -102,26 +102,32 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
     },
 
     /** Chats that took degraded sends whose Redis counter has not been raised yet. */
-    async openDegraded(): Promise<{ chatId: string; degradedSeq: number; degradedFrom: number }[]> {
-      const { rows } = await pool.query<{ id: string; degraded_seq: number; degraded_from: number }>(
-        'SELECT id, degraded_seq, degraded_from FROM chats WHERE degraded_open',
-      );
-      return rows.map((r) => ({ chatId: r.id, degradedSeq: r.degraded_seq, degradedFrom: r.degraded_from }));
+    async openDegraded(): Promise<string[]> {
+      const { rows } = await pool.query<{ id: string }>('SELECT id FROM chats WHERE degraded_open');
+      return rows.map((r) => r.id);
     },
 
-    /** Messages sent in degraded mode that carry a clientMsgId (their idempotency keys go to Redis). */
-    async degradedWithClientIds(chatId: string, fromSeq: number): Promise<Message[]> {
-      const { rows } = await pool.query(
-        `SELECT id, chat_id, seq, sender_id, body, client_msg_id, created_at FROM messages
-          WHERE chat_id = $1 AND seq >= $2 AND client_msg_id IS NOT NULL`,
-        [chatId, fromSeq],
-      );
-      return rows.map(toMessage);
-    },
-
-    /** Closes a chat's degraded run, unless another degraded send moved it on meanwhile. */
-    async closeDegraded(chatId: string, degradedSeq: number): Promise<void> {
-      await pool.query('UPDATE chats SET degraded_open = false WHERE id = $1 AND degraded_seq = $2', [chatId, degradedSeq]);
+    /**
+     * Closes a chat's degraded run under its row lock: `raise` (which moves Redis past the run)
+     * runs while no degraded send of this chat can allocate, and a degraded send after the close
+     * starts a new run a gap higher. So Redis and PostgreSQL never issue the same seq.
+     */
+    async closeDegraded(chatId: string, raise: (run: { degradedSeq: number; messages: Message[] }) => Promise<void>): Promise<void> {
+      await inTransaction(async (client) => {
+        const { rows } = await client.query<{ degraded_seq: number; degraded_from: number; degraded_open: boolean }>(
+          'SELECT degraded_seq, degraded_from, degraded_open FROM chats WHERE id = $1 FOR UPDATE',
+          [chatId],
+        );
+        const run = rows[0];
+        if (!run?.degraded_open) return;
+        const messages = await client.query(
+          `SELECT id, chat_id, seq, sender_id, body, client_msg_id, created_at FROM messages
+            WHERE chat_id = $1 AND seq >= $2 AND client_msg_id IS NOT NULL`,
+          [chatId, run.degraded_from],
+        );
+        await raise({ degradedSeq: run.degraded_seq, messages: messages.rows.map(toMessage) });
+        await client.query('UPDATE chats SET degraded_open = false WHERE id = $1', [chatId]);
+      });
     },
 
     /** What a missing Redis counter is seeded from: the highest seq ever issued that PostgreSQL knows. */

@@ -96,6 +96,26 @@ export function createMessageStore(pool: Pool) {
       ]);
       return rows[0]?.n ?? 0;
     },
+
+    /** Which of `seqs` PostgreSQL holds for the chat (the archive checks before it trims). */
+    async heldSeqs(chatId: string, seqs: number[]): Promise<Set<number>> {
+      if (seqs.length === 0) return new Set();
+      const { rows } = await pool.query<{ seq: number }>(
+        'SELECT seq FROM messages WHERE chat_id = $1 AND seq = ANY($2::bigint[])',
+        [chatId, seqs],
+      );
+      return new Set(rows.map((r) => r.seq));
+    },
+
+    /** The highest seq PostgreSQL holds per chat (0 for chats it has none of), in one query. */
+    async maxSeqs(chatIds: string[]): Promise<Map<string, number>> {
+      const { rows } = await pool.query<{ chat_id: string; seq: number | null }>(
+        `SELECT c.id AS chat_id, (SELECT max(seq) FROM messages m WHERE m.chat_id = c.id) AS seq
+           FROM unnest($1::uuid[]) AS c(id)`,
+        [chatIds],
+      );
+      return new Map(rows.map((r) => [r.chat_id, r.seq ?? 0]));
+    },
   };
 }
 

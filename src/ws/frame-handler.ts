@@ -1,4 +1,4 @@
-import { AppError, toAppError } from '../domain/errors.js';
+import { AppError, type ErrorCode, toAppError } from '../domain/errors.js';
 import { type ClientFrame, describeIssue, type Schemas } from '../domain/schemas.js';
 import type { Logger } from '../logger.js';
 import type { Connection } from '../realtime/connection-registry.js';
@@ -29,7 +29,12 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       try {
         await deps.membership.requireMember(chatId, conn.userId);
         for await (const page of deps.history.since(chatId, lastSeen)) {
-          for (const m of page) conn.send(frames.message(JSON.stringify(m)));
+          for (const m of page) {
+            conn.send(frames.message(JSON.stringify(m)));
+            // Keep pace with the client instead of buffering its whole history (backpressure).
+            const drained = conn.drained?.();
+            if (drained && !(await drained)) return;
+          }
         }
       } catch (err) {
         conn.send(frames.error(toAppError(err), { chatId }));
@@ -58,13 +63,14 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     }
   }
 
-  return async function handle(conn: Connection, raw: string): Promise<void> {
+  /** Resolves with the code of the error the frame was answered with (null when none). */
+  return async function handle(conn: Connection, raw: string): Promise<ErrorCode | null> {
     let json: unknown;
     try {
       json = JSON.parse(raw);
     } catch {
       conn.send(frames.error(new AppError('validation_failed', 'frame must be valid JSON')));
-      return;
+      return 'validation_failed';
     }
     const parsed = schemas.frame.safeParse(json);
     if (!parsed.success) {
@@ -77,14 +83,16 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
           clientMsgId: typeof clientMsgId === 'string' ? clientMsgId.slice(0, 64) : null,
         }),
       );
-      return;
+      return 'validation_failed';
     }
     try {
       await dispatch(conn, parsed.data);
+      return null;
     } catch (err) {
       const appErr = toAppError(err);
       if (appErr.code === 'internal') deps.logger.error({ err, type: parsed.data.type }, 'frame failed');
       conn.send(frames.error(appErr, { clientMsgId: parsed.data.type === 'send' ? parsed.data.clientMsgId : null }));
+      return appErr.code;
     }
   };
 }

@@ -6,6 +6,7 @@ export const frames = {
   error: (err: AppError, context?: { clientMsgId?: string | null; chatId?: string }): string =>
     JSON.stringify({
       type: 'error',
+      ...err.details,
       code: err.code,
       message: err.message,
       ...(context?.clientMsgId ? { clientMsgId: context.clientMsgId } : {}),

@@ -3,11 +3,14 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AppError, CLOSE_CODES, toAppError } from '../domain/errors.js';
-import type { User } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import type { Connection, ConnectionRegistry } from '../realtime/connection-registry.js';
-import type { AuthService } from '../services/auth-service.js';
+import type { AuthService, SessionInfo } from '../services/auth-service.js';
+import { type BackpressureLimits, createOutbox } from './backpressure.js';
+import { clientMsgIdOf, createFrameGuard, type FrameGuardLimits } from './frame-guard.js';
 import type { FrameHandler } from './frame-handler.js';
+import { frames } from './frames.js';
+import { createSessionTracker } from './session-tracker.js';
 
 export interface GatewayDeps {
   server: Server;
@@ -19,6 +22,10 @@ export interface GatewayDeps {
   logger: Logger;
   maxPayload: number;
   heartbeatMs: number;
+  /** Outgoing buffer bounds per socket (slow consumers). */
+  backpressure: BackpressureLimits;
+  /** Incoming frame limits per connection (floods). */
+  frameLimits: FrameGuardLimits;
   /** Lifecycle hooks for presence and metrics. */
   onOpen?: (conn: Connection) => void;
   onClose?: (conn: Connection) => void;
@@ -26,8 +33,15 @@ export interface GatewayDeps {
 
 const BEARER_PROTOCOL = 'bearer.';
 
-function tokenOf(req: IncomingMessage): string | undefined {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+function requestTarget(req: IncomingMessage): URL | null {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
+}
+
+function tokenOf(url: URL, req: IncomingMessage): string | undefined {
   const fromQuery = url.searchParams.get('token');
   if (fromQuery) return fromQuery;
   const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
@@ -36,7 +50,8 @@ function tokenOf(req: IncomingMessage): string | undefined {
 
 function refuseUpgrade(socket: Duplex, err: AppError): void {
   const body = JSON.stringify({ error: err.toJSON() });
-  const reason = err.status === 401 ? 'Unauthorized' : err.status === 404 ? 'Not Found' : 'Service Unavailable';
+  const reason =
+    { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 500: 'Internal Server Error' }[err.status] ?? 'Service Unavailable';
   socket.end(
     `HTTP/1.1 ${err.status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -56,31 +71,44 @@ export function createGateway(deps: GatewayDeps) {
     handleProtocols: (protocols) => [...protocols].find((p) => p.startsWith(BEARER_PROTOCOL)) ?? false,
   });
   const sockets = new Map<Connection, WebSocket>();
+  const sessions = createSessionTracker((conn) => sockets.get(conn)?.close(CLOSE_CODES.sessionEnded, 'session ended'));
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/ws') {
-      return refuseUpgrade(socket, new AppError('not_found', 'no such route'));
-    }
-    let user: User;
+    let session: SessionInfo;
     let chatIds: string[];
     try {
-      user = await deps.auth.authenticate(tokenOf(req));
-      chatIds = await deps.chatIdsOf(user.id);
+      // A request target `new URL` cannot parse is a bad request, not a crash.
+      const url = requestTarget(req);
+      if (!url) return refuseUpgrade(socket, new AppError('validation_failed', 'bad request target'));
+      if (url.pathname !== '/ws') return refuseUpgrade(socket, new AppError('not_found', 'no such route'));
+      session = await deps.auth.session(tokenOf(url, req));
+      chatIds = await deps.chatIdsOf(session.user.id);
     } catch (err) {
       return refuseUpgrade(socket, toAppError(err));
     }
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, user, chatIds));
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, socket, session, chatIds));
   }
 
-  function accept(ws: WebSocket, user: User, chatIds: string[]): void {
+  function accept(ws: WebSocket, socket: Duplex, session: SessionInfo, chatIds: string[]): void {
+    const { user } = session;
+    const connectionId = randomUUID();
+    const outbox = createOutbox(ws, socket, deps.backpressure, {
+      onSlowConsumer: (bufferedBytes) =>
+        deps.logger.warn({ connectionId, userId: user.id, bufferedBytes }, 'slow consumer closed'),
+    });
     const conn: Connection = {
-      id: randomUUID(),
+      id: connectionId,
       userId: user.id,
       chats: new Set(),
-      send: (frame) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(frame);
-      },
+      send: outbox.send,
+      drained: outbox.drained,
+    };
+    const guard = createFrameGuard(deps.frameLimits);
+    const refused = () => {
+      if (!guard.refused() || ws.readyState !== WebSocket.OPEN) return;
+      deps.logger.warn({ connectionId, userId: user.id }, 'flooding connection closed');
+      ws.close(CLOSE_CODES.policyViolation, 'too many frames');
     };
     let alive = true;
     ws.on('pong', () => (alive = true));
@@ -94,21 +122,37 @@ export function createGateway(deps: GatewayDeps) {
     // Registered and `ready` sent in the same tick: no chat event can precede `ready`.
     deps.registry.add(conn, chatIds);
     sockets.set(conn, ws);
+    sessions.track(conn, session);
+    // Revoked while this upgrade was being authorised: end it like the others.
+    if (deps.auth.isRevoked(session.tokenHash)) sessions.end(session.tokenHash);
     conn.send(JSON.stringify({ type: 'ready', user, connectionId: conn.id }));
     deps.onOpen?.(conn);
 
     ws.on('message', (data, isBinary) => {
+      // Frames that were already on the wire when the socket began closing are not acted on.
+      if (ws.readyState !== WebSocket.OPEN) return;
+      const waitMs = guard.admit();
+      if (waitMs > 0) {
+        const err = new AppError('rate_limited', 'too many frames; slow down', { retryAfterMs: waitMs });
+        conn.send(frames.error(err, { clientMsgId: isBinary ? null : clientMsgIdOf(data.toString()) }));
+        return refused();
+      }
       if (isBinary) {
         conn.send(JSON.stringify({ type: 'error', code: 'validation_failed', message: 'frames must be text' }));
         return;
       }
-      void deps.handleFrame(conn, data.toString());
+      deps.handleFrame(conn, data.toString()).then(
+        (code) => code === 'rate_limited' && refused(),
+        // handleFrame answers everything itself; this is the last line against a crash.
+        (err: unknown) => deps.logger.error({ err, connectionId }, 'frame handler failed'),
+      );
     });
     ws.on('error', (err) => deps.logger.debug({ err, connectionId: conn.id }, 'socket error'));
     ws.on('close', () => {
       clearInterval(heartbeat);
       deps.registry.remove(conn);
       sockets.delete(conn);
+      sessions.untrack(conn);
       deps.onClose?.(conn);
     });
   }
@@ -135,6 +179,11 @@ export function createGateway(deps: GatewayDeps) {
     /** Closes one connection with a named code (slow consumer, revoked session). */
     closeConnection(conn: Connection, code: number, reason: string): void {
       sockets.get(conn)?.close(code, reason);
+    },
+
+    /** Closes this process's sockets of a revoked session with 4001; returns how many. */
+    endSession(tokenHash: string): number {
+      return sessions.end(tokenHash);
     },
   };
 }

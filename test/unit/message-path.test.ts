@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError, isUnavailableError, toAppError } from '../../src/domain/errors.js';
 import { createSchemas } from '../../src/domain/schemas.js';
 import type { Message } from '../../src/domain/types.js';
-import { cappedExponentialDelay, PERSIST_BACKOFF_CAP_MS } from '../../src/queues/definitions.js';
+import { cappedExponentialDelay } from '../../src/queues/definitions.js';
 import { createKeys, seqOfJson } from '../../src/redis/keys.js';
 import { mergeBySeq } from '../../src/services/history-service.js';
 import { hashPassword, verifyPassword } from '../../src/services/passwords.js';
@@ -43,11 +43,11 @@ describe('mergeBySeq', () => {
 
 describe('persistence backoff', () => {
   it('doubles from the base and is capped', () => {
-    expect(cappedExponentialDelay(1, 500)).toBe(500);
-    expect(cappedExponentialDelay(2, 500)).toBe(1000);
-    expect(cappedExponentialDelay(5, 500)).toBe(8000);
-    expect(cappedExponentialDelay(50, 500)).toBe(PERSIST_BACKOFF_CAP_MS);
-    expect(cappedExponentialDelay(1000, 500)).toBe(PERSIST_BACKOFF_CAP_MS);
+    expect(cappedExponentialDelay(1, 500, 10_000)).toBe(500);
+    expect(cappedExponentialDelay(2, 500, 10_000)).toBe(1000);
+    expect(cappedExponentialDelay(5, 500, 10_000)).toBe(8000);
+    expect(cappedExponentialDelay(6, 500, 10_000)).toBe(10_000);
+    expect(cappedExponentialDelay(1000, 500, 10_000)).toBe(10_000);
   });
 });
 

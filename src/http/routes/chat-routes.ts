@@ -4,7 +4,7 @@ import type { ChatService } from '../../services/chat-service.js';
 import type { HistoryService } from '../../services/history-service.js';
 import type { MembershipService } from '../../services/membership-service.js';
 import type { SendService } from '../../services/send-service.js';
-import { type AppEnv, parse, readBody } from '../context.js';
+import { type AppEnv, parse, parseQuery, readBody } from '../context.js';
 
 export interface ChatRoutesDeps {
   schemas: Schemas;
@@ -52,7 +52,7 @@ export function chatRoutes(deps: ChatRoutesDeps) {
 
   app.get('/:chatId/messages', async (c) => {
     const id = chatId(c.req.param('chatId'));
-    const query = parse(schemas.historyQuery, c.req.query());
+    const query = parseQuery(c, schemas.historyQuery);
     await deps.membership.requireMember(id, c.get('user').id);
     return c.json(await deps.history.page(id, query));
   });

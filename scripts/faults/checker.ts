@@ -1,0 +1,226 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { ensureDatabase, migrate } from '../../src/db/migrate.js';
+import { type Acked, LoadClient } from './load-client.js';
+import { startPrivatePostgres, startPrivateRedis } from './private-services.js';
+import { type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
+
+export const SCENARIOS = ['worker-kill', 'api-kill', 'redis-kill-aof', 'redis-restart-empty', 'redis-down', 'postgres-down'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface ScenarioResult {
+  scenario: ScenarioName;
+  acked: number;
+  persisted: number;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+  /** From the end of the fault until every api is in normal mode and acks again, in ms. */
+  recoverMs: number;
+}
+
+export interface CheckerOptions {
+  /** Total time the clients send for, in ms (the fault sits in its middle). */
+  loadMs: number;
+  /** How long the fault lasts before it is healed, in ms (redis-down and postgres-down). */
+  outageMs: number;
+  clients: number;
+  chats: number;
+  /** Pause between a client's sends, in ms. */
+  intervalMs: number;
+  log?: (line: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(50);
+  }
+}
+
+async function json<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, init);
+  return { status: res.status, body: (await res.json().catch(() => null)) as T };
+}
+
+/**
+ * Runs one scenario on a private world: its own redis-server and PostgreSQL, two api processes
+ * and a worker; a load of retrying clients; the fault injected in the middle of the load; then
+ * every acked message is checked against PostgreSQL.
+ */
+export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Promise<ScenarioResult> {
+  const log = o.log ?? (() => undefined);
+  const redis = await startPrivateRedis({ aof: scenario !== 'redis-restart-empty' });
+  const postgres = await startPrivatePostgres();
+  const dbUrl = `${postgres.baseUrl}/parley`;
+  await ensureDatabase(dbUrl);
+  const setupPool = new pg.Pool({ connectionString: dbUrl });
+  await migrate(setupPool);
+  await setupPool.end();
+
+  const env: Record<string, string> = {
+    DATABASE_URL: dbUrl,
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: '',
+    QUEUE_PREFIX: '{parley}',
+    PORT: '0',
+    LOG_LEVEL: 'error',
+    PASSWORD_HASH_COST: '1024',
+    PERSIST_LOCK_MS: '2000',
+    PERSIST_BATCH_WAIT_MS: '5',
+    PERSIST_BACKOFF_MS: '100',
+    PERSIST_BACKOFF_CAP_MS: '2000',
+    REDIS_PROBE_MS: '200',
+    DEGRADED_SEQ_GAP: '100000',
+    WS_HEARTBEAT_MS: '1000',
+  };
+  const apis: (RunningProcess | undefined)[] = await Promise.all([startApiProcess(env), startApiProcess(env)]);
+  let worker: RunningProcess | undefined = await startWorkerProcess(env);
+  const pool = new pg.Pool({ connectionString: dbUrl });
+  pool.on('error', () => undefined);
+
+  try {
+    const base = apis[0]!.url;
+    const users = await Promise.all(
+      Array.from({ length: o.clients }, async (_, i) => {
+        const username = `load${i}_${randomBytes(3).toString('hex')}`;
+        await json(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: 'load-password' }) });
+        const s = await json<{ token: string; user: { id: string } }>(`${base}/api/sessions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username, password: 'load-password' }),
+        });
+        return s.body;
+      }),
+    );
+    const chatIds: string[] = [];
+    for (let c = 0; c < o.chats; c++) {
+      const members = users.filter((_, i) => i % o.chats === c);
+      const r = await json<{ chat: { id: string } }>(`${base}/api/chats`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${members[0]!.token}` },
+        body: JSON.stringify({ title: `load ${c}`, memberIds: members.slice(1).map((m) => m.user.id) }),
+      });
+      chatIds.push(r.body.chat.id);
+    }
+    const urls = () => apis.filter((a): a is RunningProcess => a !== undefined).map((a) => a.url);
+    const clients = users.map(
+      (u, i) =>
+        new LoadClient(
+          { userId: u.user.id, token: u.token, chatId: chatIds[i % o.chats]!, urls: [apis[0]!.url, apis[1]!.url], intervalMs: o.intervalMs, ackTimeoutMs: 2000 },
+          i,
+        ),
+    );
+    clients.forEach((c) => c.start());
+    const started = Date.now();
+    await sleep(o.loadMs / 3);
+
+    log(`${scenario}: inject`);
+    switch (scenario) {
+      case 'worker-kill':
+        await worker.kill('SIGKILL');
+        worker = undefined;
+        await sleep(300);
+        worker = await startWorkerProcess(env);
+        break;
+      case 'api-kill':
+        await apis[0]!.kill('SIGKILL');
+        apis[0] = undefined;
+        await sleep(300);
+        apis[0] = await startApiProcess(env);
+        break;
+      case 'redis-kill-aof':
+        await redis.kill('SIGKILL');
+        await sleep(300);
+        await redis.start();
+        break;
+      case 'redis-restart-empty':
+        await redis.kill('SIGKILL');
+        redis.wipe();
+        await sleep(300);
+        await redis.start();
+        break;
+      case 'redis-down':
+        await redis.kill('SIGKILL');
+        await sleep(o.outageMs);
+        await redis.start();
+        break;
+      case 'postgres-down':
+        await postgres.stop();
+        await sleep(o.outageMs);
+        await postgres.start();
+        break;
+    }
+    const healed = Date.now();
+    log(`${scenario}: healed`);
+    // Recovered: every api ready in normal mode, and a fresh send acked on each.
+    const probeUser = users[0]!;
+    await until(
+      async () => {
+        for (const url of urls()) {
+          const r = await json<{ mode: string; redis: boolean; postgres: boolean }>(`${url}/readyz`);
+          if (r.body?.mode !== 'normal' || !r.body.redis || !r.body.postgres) return false;
+          const sent = await json(`${url}/api/chats/${chatIds[0]}/messages`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${probeUser.token}` },
+            body: JSON.stringify({ body: 'probe', clientMsgId: `probe-${randomBytes(4).toString('hex')}` }),
+          });
+          if (sent.status !== 201) return false;
+        }
+        return true;
+      },
+      'recovery',
+      60_000,
+    );
+    const recoverMs = Date.now() - healed;
+
+    await sleep(Math.max(0, o.loadMs - (Date.now() - started)));
+    await Promise.all(clients.map((c) => c.stop()));
+    const acked: Acked[] = clients.flatMap((c) => c.acked);
+
+    // Drain: every acked message should reach PostgreSQL.
+    const ackedIds = acked.map((a) => a.clientMsgId);
+    await until(
+      async () => (await pool.query('SELECT count(*)::int AS n FROM messages WHERE client_msg_id = ANY($1)', [ackedIds])).rows[0].n >= acked.length,
+      'persistence to catch up',
+      60_000,
+    ).catch(() => log(`${scenario}: not everything acked reached PostgreSQL within 60 s`));
+
+    const { rows } = await pool.query<{ chat_id: string; seq: number; client_msg_id: string | null; body: string }>(
+      `SELECT chat_id, seq::int AS seq, client_msg_id, body FROM messages WHERE body <> 'probe'`,
+    );
+    const byClientId = new Map(rows.filter((r) => r.client_msg_id).map((r) => [r.client_msg_id!, r]));
+    const persisted = acked.filter((a) => byClientId.get(a.clientMsgId)?.seq === a.seq).length;
+    const bodies = new Map<string, number>();
+    for (const r of rows) bodies.set(r.body, (bodies.get(r.body) ?? 0) + 1);
+    const seqOwners = new Map<string, string>();
+    let seqReuse = 0;
+    for (const a of acked) {
+      const key = `${a.chatId}/${a.seq}`;
+      if (seqOwners.has(key) && seqOwners.get(key) !== a.clientMsgId) seqReuse++;
+      seqOwners.set(key, a.clientMsgId);
+    }
+    const duplicated = [...bodies.values()].reduce((n, c) => n + (c - 1), 0) + seqReuse;
+    // Each client sends one message at a time, so its acked seqs must strictly grow.
+    let outOfOrder = 0;
+    for (const c of clients) for (let i = 1; i < c.acked.length; i++) if (c.acked[i]!.seq <= c.acked[i - 1]!.seq) outOfOrder++;
+
+    return { scenario, acked: acked.length, persisted, lost: acked.length - persisted, duplicated, outOfOrder, recoverMs };
+  } finally {
+    await Promise.all([...apis, worker].map((p) => p?.kill('SIGKILL')));
+    await pool.end().catch(() => undefined);
+    await redis.destroy();
+    await postgres.destroy();
+  }
+}
+
+export function formatTable(results: ScenarioResult[]): string {
+  const head = ['scenario', 'acked', 'persisted', 'lost', 'duplicated', 'out of order', 'recover ms'];
+  const rows = results.map((r) => [r.scenario, r.acked, r.persisted, r.lost, r.duplicated, r.outOfOrder, r.recoverMs].map(String));
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { AcceptedMessage } from '../domain/types.js';
+import { createdAtMsOfJson } from '../redis/active-list.js';
+
+/** Latency buckets in seconds: sub-millisecond to a few seconds, where chat latency lives. */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * The api process's own metrics, fed by the hooks the send path, the fan-out and the WebSocket
+ * gateway expose (sendService.onAccepted, fanout.onDelivered, gateway.onOpen/onClose).
+ */
+export function createApiMetrics(registry: Registry) {
+  const registers = [registry];
+  const connections = new Gauge({ name: 'parley_ws_connections', help: 'Open WebSocket connections on this process', registers });
+  const sends = new Counter({ name: 'parley_sends_total', help: 'Messages accepted (acked) by this process, duplicates excluded', registers });
+  const ackLatency = new Histogram({
+    name: 'parley_send_ack_seconds',
+    help: 'From the start of a send to its acceptance (Redis script and job enqueued), in seconds',
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const fanoutLatency = new Histogram({
+    name: 'parley_fanout_seconds',
+    help: 'From a message\'s acceptance (its createdAt) to its frame written to this process\'s sockets, in seconds',
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const fanoutMessages = new Counter({ name: 'parley_fanout_messages_total', help: 'Chat messages received from pub/sub', registers });
+  const fanoutFrames = new Counter({ name: 'parley_fanout_frames_total', help: 'Message frames written to local sockets', registers });
+
+  return {
+    onAccepted(_accepted: AcceptedMessage, startedAt: bigint): void {
+      sends.inc();
+      ackLatency.observe(Number(process.hrtime.bigint() - startedAt) / 1e9);
+    },
+
+    /** `json` is the message as published; its createdAt is when the sending api accepted it. */
+    onDelivered(_chatId: string, sockets: number, json?: string): void {
+      fanoutMessages.inc();
+      if (sockets === 0) return;
+      fanoutFrames.inc(sockets);
+      const createdAt = json ? createdAtMsOfJson(json) : Number.NaN;
+      // Clocks of two machines may disagree by a little; a negative latency says nothing.
+      if (!Number.isNaN(createdAt)) fanoutLatency.observe(Math.max(0, Date.now() - createdAt) / 1000);
+    },
+
+    onOpen(): void {
+      connections.inc();
+    },
+
+    onClose(): void {
+      connections.dec();
+    },
+  };
+}
+
+export type ApiMetrics = ReturnType<typeof createApiMetrics>;

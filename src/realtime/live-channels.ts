@@ -1,0 +1,39 @@
+import type { Keys } from '../redis/keys.js';
+import { parseChatEvent } from '../services/chat-events.js';
+import type { PresenceChange } from '../services/presence-state.js';
+import { type SystemEvent, systemFrame } from '../services/system-events.js';
+import type { Connection, ConnectionRegistry } from './connection-registry.js';
+
+/** The part of the fan-out this module needs: a handler per channel, added before it starts. */
+export interface ChannelSubscriber {
+  on(channel: string, handler: (payload: string) => void): void;
+}
+
+/**
+ * The fan-out of presence, typing, read and system events to the sockets this process holds.
+ * Typing and read go to the chat's connections but the author's; presence goes to every
+ * connection that shares one of the user's chats, once per connection however many chats it shares.
+ */
+export function registerLiveChannels(fanout: ChannelSubscriber, keys: Keys, registry: ConnectionRegistry): void {
+  fanout.on(keys.channels.chatEvents, (payload) => {
+    const event = parseChatEvent(payload);
+    if (!event) throw new Error('malformed chat event');
+    registry.toChat(event.chatId, event.frame, (conn) => conn.userId === event.userId);
+  });
+
+  fanout.on(keys.channels.userPresence, (payload) => {
+    const change = JSON.parse(payload) as PresenceChange;
+    const frame = JSON.stringify({ type: 'presence', userId: change.userId, status: change.status, lastSeenAt: change.lastSeenAt });
+    const done = new Set<Connection>();
+    const skip = (conn: Connection) => {
+      if (conn.userId === change.userId || done.has(conn)) return true;
+      done.add(conn);
+      return false;
+    };
+    for (const chatId of change.chatIds) registry.toChat(chatId, frame, skip);
+  });
+
+  fanout.on(keys.channels.systemEvents, (payload) => {
+    registry.toAll(systemFrame(JSON.parse(payload) as SystemEvent));
+  });
+}

@@ -1,0 +1,141 @@
+import type { Queue } from 'bullmq';
+import type { JobsOptions } from 'bullmq';
+import { AppError, isUnavailableError } from '../domain/errors.js';
+import type { Logger } from '../logger.js';
+import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
+import type { Connection } from '../realtime/connection-registry.js';
+import type { LastSeenStore } from '../stores/last-seen-store.js';
+import type { PresenceState } from './presence-state.js';
+
+export interface PresenceServiceDeps {
+  state: PresenceState;
+  lastSeen: LastSeenStore;
+  /** The user's chats, whose members hear of an offline (an online uses the connection's chats). */
+  chatIdsOf: (userId: string) => Promise<string[]>;
+  /** The `receipts` queue: last-seen times reach PostgreSQL through it. */
+  receiptsQueue: Queue;
+  jobOptions: JobsOptions;
+  /** Renewal interval of this process's connections, in ms (a third of the presence TTL). */
+  heartbeatMs: number;
+  logger: Logger;
+}
+
+export interface PresenceView {
+  userId: string;
+  status: 'online' | 'offline';
+  lastSeenAt: string | null;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The api's side of presence: registers this process's connections in Redis, renews them while
+ * they are open (so a killed process stops renewing and the worker's sweep notices), and
+ * publishes the transitions the scripts report. Operations of one user run one after another in
+ * this process, so a close never overtakes its own connect or a heartbeat.
+ */
+export function createPresenceService(deps: PresenceServiceDeps) {
+  const { state, logger } = deps;
+  /** userId -> this process's open connections of that user. */
+  const local = new Map<string, Map<string, Connection>>();
+  const chains = new Map<string, Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let beating = false;
+
+  function serial(userId: string, op: () => Promise<void>): Promise<void> {
+    const next = (chains.get(userId) ?? Promise.resolve()).then(op).catch((err: unknown) => {
+      // Presence is best effort: a Redis outage must not touch the connection itself.
+      logger.warn({ err: err instanceof Error ? err.message : err, userId }, 'presence update failed');
+    });
+    chains.set(userId, next);
+    void next.then(() => chains.get(userId) === next && chains.delete(userId));
+    return next;
+  }
+
+  async function online(userId: string, at: number, conns: Iterable<Connection>): Promise<void> {
+    const chatIds = new Set<string>();
+    for (const conn of conns) for (const chatId of conn.chats) chatIds.add(chatId);
+    await state.publish({ userId, status: 'online', lastSeenAt: iso(at), chatIds: [...chatIds] });
+  }
+
+  async function offline(userId: string, lastSeen: number): Promise<void> {
+    const at = iso(lastSeen);
+    await state.publish({ userId, status: 'offline', lastSeenAt: at, chatIds: await deps.chatIdsOf(userId) });
+    await deps.receiptsQueue.add(RECEIPT_JOBS.seen, { userId, at }, deps.jobOptions);
+  }
+
+  /** Renews every open connection here; a user the sweep had already let go comes back online. */
+  async function heartbeat(): Promise<void> {
+    if (beating) return;
+    beating = true;
+    try {
+      await Promise.all(
+        [...local.keys()].map((userId) =>
+          serial(userId, async () => {
+            const conns = local.get(userId);
+            if (!conns || conns.size === 0) return;
+            const r = await state.connect(userId, [...conns.keys()]);
+            if (r.cameOnline) await online(userId, r.at, conns.values());
+          }),
+        ),
+      );
+    } finally {
+      beating = false;
+    }
+  }
+
+  return {
+    /** The gateway's onOpen hook. */
+    connected(conn: Connection): void {
+      let conns = local.get(conn.userId);
+      if (!conns) local.set(conn.userId, (conns = new Map()));
+      conns.set(conn.id, conn);
+      void serial(conn.userId, async () => {
+        if (!local.get(conn.userId)?.has(conn.id)) return; // closed before it was registered
+        const r = await state.connect(conn.userId, [conn.id]);
+        if (r.cameOnline) await online(conn.userId, r.at, [conn]);
+      });
+    },
+
+    /** The gateway's onClose hook. */
+    disconnected(conn: Connection): void {
+      const conns = local.get(conn.userId);
+      conns?.delete(conn.id);
+      if (conns?.size === 0) local.delete(conn.userId);
+      void serial(conn.userId, async () => {
+        const r = await state.disconnect(conn.userId, conn.id);
+        if (r.wentOffline) await offline(conn.userId, r.lastSeen);
+      });
+    },
+
+    /** GET /api/users/:userId/presence. */
+    async status(userId: string): Promise<PresenceView> {
+      let live: { online: boolean; lastSeen: number | null };
+      try {
+        live = await state.status(userId);
+      } catch (err) {
+        if (isUnavailableError(err)) throw new AppError('unavailable', 'presence is unavailable, try again');
+        throw err;
+      }
+      if (live.online) return { userId, status: 'online', lastSeenAt: iso(live.lastSeen ?? Date.now()) };
+      const stored = await deps.lastSeen.find(userId);
+      if (!stored) throw new AppError('not_found', 'no such user');
+      // Redis has the newest offline time at once; PostgreSQL has it once its batch ran.
+      const lastSeenAt = live.lastSeen !== null ? iso(live.lastSeen) : stored.lastSeenAt;
+      return { userId, status: 'offline', lastSeenAt };
+    },
+
+    start(): void {
+      timer = setInterval(() => void heartbeat(), deps.heartbeatMs);
+      timer.unref();
+    },
+
+    /** Stops renewing and waits for the updates under way (the closes of a shutdown included). */
+    async close(): Promise<void> {
+      clearInterval(timer);
+      while (chains.size > 0) await Promise.all(chains.values());
+    },
+  };
+}
+
+export type PresenceService = ReturnType<typeof createPresenceService>;

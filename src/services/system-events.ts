@@ -1,0 +1,27 @@
+import type { Redis } from 'ioredis';
+import { AppError } from '../domain/errors.js';
+import type { Keys } from '../redis/keys.js';
+
+/** What `channel:system-events` carries. */
+export interface SystemEvent {
+  event: string;
+  data: unknown;
+}
+
+export const systemFrame = (e: SystemEvent): string => JSON.stringify({ type: 'system', event: e.event, data: e.data ?? null });
+
+/** System-wide notices: published once, written by every api process to every client it holds. */
+export function createSystemEvents(deps: { redis: Redis; keys: Keys }) {
+  return {
+    /** Returns how many api processes received it. */
+    async broadcast(event: string, data: unknown): Promise<number> {
+      try {
+        return await deps.redis.publish(deps.keys.channels.systemEvents, JSON.stringify({ event, data: data ?? null }));
+      } catch {
+        throw new AppError('unavailable', 'system events are unavailable, try again');
+      }
+    },
+  };
+}
+
+export type SystemEvents = ReturnType<typeof createSystemEvents>;

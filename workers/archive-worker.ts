@@ -1,0 +1,65 @@
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import type { ArchiveReport } from '../src/metrics/worker-metrics.js';
+import { QUEUES } from '../src/queues/definitions.js';
+import type { Archiver } from './archiver.js';
+
+/** The one job scheduler of the archive queue (upserted by every worker; the id makes it one). */
+export const ARCHIVE_SCHEDULER_ID = 'archive-every-interval';
+
+export interface ArchiveWorkerDeps {
+  config: Pick<Config, 'QUEUE_PREFIX' | 'ARCHIVE_INTERVAL_MS'>;
+  /** BullMQ connection (maxRetriesPerRequest: null). */
+  connection: Redis;
+  archiver: Archiver;
+  logger: Logger;
+  /** Called after each run with what it did (metrics). */
+  onRun?: (report: ArchiveReport) => void;
+}
+
+/**
+ * The archive queue's worker and its schedule. A BullMQ job scheduler (upsertJobScheduler, the
+ * BullMQ 6 way) emits one job per ARCHIVE_INTERVAL_MS however many workers run; concurrency 1 per
+ * worker keeps runs from piling up, and a run is safe beside another anyway. The job's return
+ * value is the run's report, so Bull Board shows what each run did.
+ */
+export function createArchiveWorker(deps: ArchiveWorkerDeps) {
+  const { config } = deps;
+  const queue = new Queue(QUEUES.archive, { connection: deps.connection, prefix: config.QUEUE_PREFIX });
+  const worker = new Worker<Record<string, never>, ArchiveReport>(
+    QUEUES.archive,
+    async () => {
+      const report = await deps.archiver.run();
+      deps.onRun?.(report);
+      // Chats that failed are retried by the next run; the job fails so that Bull Board shows it.
+      if (report.failedChats > 0) throw new Error(`archive run skipped ${report.failedChats} of ${report.chats} chats`);
+      return report;
+    },
+    { connection: deps.connection, prefix: config.QUEUE_PREFIX, concurrency: 1 },
+  );
+  worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'archive worker error'));
+  worker.on('failed', (job, err) => deps.logger.warn({ jobId: job?.id, err: err.message }, 'archive run failed'));
+
+  return {
+    worker,
+    queue,
+    /** Registers (or updates) the schedule; with ARCHIVE_INTERVAL_MS = 0 it leaves the schedule alone. */
+    async schedule(): Promise<void> {
+      if (config.ARCHIVE_INTERVAL_MS === 0) {
+        deps.logger.info('archive schedule not registered (ARCHIVE_INTERVAL_MS=0)');
+        return;
+      }
+      await queue.upsertJobScheduler(
+        ARCHIVE_SCHEDULER_ID,
+        { every: config.ARCHIVE_INTERVAL_MS },
+        { name: 'archive', data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+      );
+    },
+    async close(): Promise<void> {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
