@@ -1,13 +1,12 @@
-import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Message } from '../src/domain/types.js';
 import type { Logger } from '../src/logger.js';
-import { cappedExponentialDelay, QUEUES } from '../src/queues/definitions.js';
+import { QUEUES } from '../src/queues/definitions.js';
 import type { Keys } from '../src/redis/keys.js';
 import type { Scripts } from '../src/redis/scripts.js';
 import type { MessageStore } from '../src/stores/message-store.js';
-import { MicroBatcher } from './micro-batcher.js';
+import { createBatchedWorker } from './batched-worker.js';
 
 export interface PersistWorkerDeps {
   config: Config;
@@ -47,31 +46,17 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     deps.onBatch?.(batch.length, inserted);
   }
 
-  const batcher = new MicroBatcher<Message>(persistBatch, config.PERSIST_BATCH_SIZE, config.PERSIST_BATCH_WAIT_MS);
-
-  const worker = new Worker<Message>(QUEUES.persist, (job: Job<Message>) => batcher.add(job.data), {
+  return createBatchedWorker<Message>({
+    queue: QUEUES.persist,
     connection: deps.connection,
     prefix: config.QUEUE_PREFIX,
-    concurrency: config.PERSIST_BATCH_SIZE,
-    // A crashed worker's jobs count as stalled once its lock lapses; another worker redoes them.
-    lockDuration: config.PERSIST_LOCK_MS,
-    stalledInterval: config.PERSIST_LOCK_MS,
-    settings: {
-      backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS, config.PERSIST_BACKOFF_CAP_MS),
-    },
+    batchSize: config.PERSIST_BATCH_SIZE,
+    batchWaitMs: config.PERSIST_BATCH_WAIT_MS,
+    backoffMs: config.PERSIST_BACKOFF_MS,
+    backoffCapMs: config.PERSIST_BACKOFF_CAP_MS,
+    lockMs: config.PERSIST_LOCK_MS,
+    toItem: (job) => job.data as Message,
+    flush: persistBatch,
+    logger: deps.logger,
   });
-  worker.on('failed', (job, err) =>
-    deps.logger.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'persist job failed'),
-  );
-  worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'persist worker error'));
-
-  return {
-    worker,
-    /** Lets the batch under way finish, then stops taking jobs. */
-    async close(): Promise<void> {
-      const closing = worker.close();
-      await batcher.drain();
-      await closing;
-    },
-  };
 }

@@ -1,12 +1,11 @@
-import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
-import { cappedExponentialDelay, QUEUES } from '../src/queues/definitions.js';
+import { QUEUES } from '../src/queues/definitions.js';
 import { RECEIPT_JOBS, type ReceiptJob } from '../src/queues/receipt-jobs.js';
 import type { LastSeen, LastSeenStore } from '../src/stores/last-seen-store.js';
 import type { ReadPosition, ReadStore } from '../src/stores/read-store.js';
-import { MicroBatcher } from './micro-batcher.js';
+import { createBatchedWorker } from './batched-worker.js';
 
 export interface ReceiptsWorkerDeps {
   config: Config;
@@ -35,35 +34,19 @@ export function createReceiptsWorker(deps: ReceiptsWorkerDeps) {
     await Promise.all([deps.reads.advanceBatch(reads), deps.lastSeen.recordBatch(seen)]);
   }
 
-  const batcher = new MicroBatcher<ReceiptJob>(writeBatch, config.RECEIPTS_BATCH_SIZE, config.RECEIPTS_BATCH_WAIT_MS);
-
-  const worker = new Worker(
-    QUEUES.receipts,
-    async (job: Job) => {
+  return createBatchedWorker<ReceiptJob>({
+    queue: QUEUES.receipts,
+    connection: deps.connection,
+    prefix: config.QUEUE_PREFIX,
+    batchSize: config.RECEIPTS_BATCH_SIZE,
+    batchWaitMs: config.RECEIPTS_BATCH_WAIT_MS,
+    backoffMs: config.PERSIST_BACKOFF_MS,
+    backoffCapMs: config.PERSIST_BACKOFF_CAP_MS,
+    toItem: (job) => {
       if (job.name !== RECEIPT_JOBS.read && job.name !== RECEIPT_JOBS.seen) throw new Error(`unknown receipts job: ${job.name}`);
-      return batcher.add({ name: job.name, data: job.data } as ReceiptJob);
+      return { name: job.name, data: job.data } as ReceiptJob;
     },
-    {
-      connection: deps.connection,
-      prefix: config.QUEUE_PREFIX,
-      concurrency: config.RECEIPTS_BATCH_SIZE,
-      settings: {
-        backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS, config.PERSIST_BACKOFF_CAP_MS),
-      },
-    },
-  );
-  worker.on('failed', (job, err) =>
-    deps.logger.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'receipts job failed'),
-  );
-  worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'receipts worker error'));
-
-  return {
-    worker,
-    /** Lets the batch under way finish, then stops taking jobs. */
-    async close(): Promise<void> {
-      const closing = worker.close();
-      await batcher.drain();
-      await closing;
-    },
-  };
+    flush: writeBatch,
+    logger: deps.logger,
+  });
 }

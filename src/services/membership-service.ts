@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { Keys } from '../redis/keys.js';
+import { scanKeys } from '../redis/scan.js';
 import type { ChatStore } from '../stores/chat-store.js';
 
 /** A membership change, published so that every api process updates its chat → sockets index. */
@@ -58,13 +59,7 @@ export function createMembershipService(deps: MembershipServiceDeps) {
 
     /** Drops every cached member set (after Redis was unreachable, changes may have been missed). */
     async dropCaches(): Promise<void> {
-      const pattern = `${keys.members('*').replace(/[?[\]\\]/g, '\\$&')}`;
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (found.length > 0) await redis.unlink(...found);
-      } while (cursor !== '0');
+      for await (const found of scanKeys([redis], keys.members('*'))) await redis.unlink(...found);
     },
 
     /** After a change in PostgreSQL: drop the cache and tell every api process. */

@@ -1,7 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import type { IServerAdapter } from '@bull-board/api/typings/app';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Queue } from 'bullmq';
@@ -58,9 +57,7 @@ export function mountBullBoard(app: Hono, deps: BullBoardDeps): boolean {
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(BULL_BOARD_PATH);
   createBullBoard({
     queues: deps.queues.map((q) => new BullMQAdapter(q)),
-    // @bull-board/hono 9.10.1 pins its own @bull-board/api 9.10.1 beside our 9.10.2: the same
-    // interface declared twice, which TypeScript cannot unify (a private field differs).
-    serverAdapter: serverAdapter as unknown as IServerAdapter,
+    serverAdapter,
     options: { uiConfig: { boardTitle: 'Parley queues' } },
   });
   const auth = basicAuth(deps.user, deps.password);

@@ -1,0 +1,56 @@
+import { type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../src/logger.js';
+import { cappedExponentialDelay } from '../src/queues/definitions.js';
+import { MicroBatcher } from './micro-batcher.js';
+
+export interface BatchedWorkerOptions<T> {
+  queue: string;
+  /** BullMQ connection (maxRetriesPerRequest: null). */
+  connection: Redis;
+  prefix: string;
+  /** Jobs taken at once, which is also the largest batch. */
+  batchSize: number;
+  /** Longest a parked job waits for its batch to fill, in ms. */
+  batchWaitMs: number;
+  backoffMs: number;
+  backoffCapMs: number;
+  /** Job lock (ms): a dead worker's jobs are redone by another within about this time. */
+  lockMs?: number;
+  /** The item a job stands for; throwing fails that job alone. */
+  toItem: (job: Job) => T;
+  /** Settles a whole batch; throwing fails (and retries) every job in it. */
+  flush: (items: T[]) => Promise<void>;
+  logger: Logger;
+}
+
+/**
+ * A BullMQ worker micro-batched inside the processor (ARCHITECTURE.md: BullMQ's own batches are a
+ * paid feature): with concurrency N, each processor call parks its job, and one `flush` settles
+ * the batch when it holds N jobs or the wait has passed. A failed flush rejects every parked job,
+ * so each keeps its own retries (capped exponential backoff) and failed-set entry.
+ */
+export function createBatchedWorker<T>(o: BatchedWorkerOptions<T>) {
+  const batcher = new MicroBatcher<T>(o.flush, o.batchSize, o.batchWaitMs);
+  const worker = new Worker(o.queue, async (job: Job) => batcher.add(o.toItem(job)), {
+    connection: o.connection,
+    prefix: o.prefix,
+    concurrency: o.batchSize,
+    ...(o.lockMs ? { lockDuration: o.lockMs, stalledInterval: o.lockMs } : {}),
+    settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, o.backoffMs, o.backoffCapMs) },
+  });
+  worker.on('failed', (job, err) =>
+    o.logger.warn({ queue: o.queue, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'job failed'),
+  );
+  worker.on('error', (err) => o.logger.warn({ queue: o.queue, err: err.message }, 'worker error'));
+
+  return {
+    worker,
+    /** Lets the batch under way finish, then stops taking jobs. */
+    async close(): Promise<void> {
+      const closing = worker.close();
+      await batcher.drain();
+      await closing;
+    },
+  };
+}
