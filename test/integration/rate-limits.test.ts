@@ -1,4 +1,9 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/domain/errors.js';
+import { createKeys } from '../../src/redis/keys.js';
+import { createScripts } from '../../src/redis/scripts.js';
+import { createSendRateLimiter } from '../../src/services/rate-limiter.js';
 import { type InProcess, startInProcess } from '../helpers/in-process.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
@@ -153,5 +158,32 @@ describe('frames per connection', () => {
     expect(s.of('error').map((f) => f.code)).toEqual(Array(5).fill('rate_limited'));
     expect(s.ws.readyState).toBe(s.ws.OPEN);
     await s.close();
+  });
+});
+
+describe('the send limiter itself', () => {
+  const outcome = (p: Promise<void>) => p.then(() => 'ok', (err: unknown) => (err instanceof AppError ? err.code : String(err)));
+
+  it('is one bucket for every process that shares Redis', async () => {
+    const keys = createKeys(env.config.REDIS_KEY_PREFIX);
+    const limits = { capacity: 3, perSecond: 0.001 };
+    const clients = [new Redis(env.config.REDIS_URL), new Redis(env.config.REDIS_URL)];
+    const [p1, p2] = clients.map((r) => createSendRateLimiter({ scripts: createScripts(r), keys, limits }));
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => outcome((i % 2 ? p1! : p2!).check('user-shared', `c${i}`))));
+    expect(results.filter((r) => r === 'ok')).toHaveLength(3);
+    expect(results.filter((r) => r === 'rate_limited')).toHaveLength(3);
+    clients.forEach((r) => r.disconnect());
+  });
+
+  it('falls back to a local bucket when Redis cannot be reached, instead of failing or lifting the limit', async () => {
+    // A real client to a port nobody listens on, failing fast like the api's command connection.
+    const dead = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    dead.on('error', () => undefined);
+    const limiter = createSendRateLimiter({ scripts: createScripts(dead), keys: createKeys('x:'), limits: { capacity: 2, perSecond: 0.001 } });
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await outcome(limiter.check('user-offline')));
+    expect(results).toEqual(['ok', 'ok', 'rate_limited', 'rate_limited']);
+    expect(await outcome(limiter.check('someone-else'))).toBe('ok');
+    dead.disconnect();
   });
 });
