@@ -8,6 +8,7 @@ import type { AcceptedMessage } from './domain/types.js';
 import type { AppEnv } from './http/context.js';
 import { adminRoutes } from './http/routes/admin-routes.js';
 import { presenceRoutes } from './http/routes/presence-routes.js';
+import { createChatStore } from './stores/chat-store.js';
 import { receiptRoutes } from './http/routes/receipt-routes.js';
 import type { Logger } from './logger.js';
 import { persistJobOptions } from './queues/definitions.js';
@@ -100,7 +101,7 @@ export function createLiveFeatures(deps: LiveFeaturesDeps) {
     readPositions: (userId: string, chatIds: string[]) => receipts.positions(userId, chatIds),
     /** Authenticated routes under /api. */
     routes(api: Hono<AppEnv>): void {
-      api.route('/users', presenceRoutes({ presence }));
+      api.route('/users', presenceRoutes({ presence, chats: createChatStore(deps.pool) }));
       api.route('/chats', receiptRoutes({ receipts, schemas: deps.schemas }));
     },
     /** Routes on the root app (their own authentication). */

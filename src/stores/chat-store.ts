@@ -102,6 +102,17 @@ export function createChatStore(pool: Pool) {
       return rows.map((r) => ({ ...toChat(r), lastReadSeq: r.last_read_seq }));
     },
 
+    /** Whether `targetId` is a user, and whether they share a chat with `viewerId`. */
+    async relation(viewerId: string, targetId: string): Promise<{ exists: boolean; sharesChat: boolean }> {
+      const { rows } = await pool.query<{ exists: boolean; shares: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM users WHERE id = $2) AS exists,
+                EXISTS (SELECT 1 FROM chat_members a JOIN chat_members b ON b.chat_id = a.chat_id
+                         WHERE a.user_id = $1 AND b.user_id = $2) AS shares`,
+        [viewerId, targetId],
+      );
+      return { exists: rows[0]?.exists ?? false, sharesChat: rows[0]?.shares ?? false };
+    },
+
     async countMembers(chatId: string): Promise<number> {
       const { rows } = await pool.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM chat_members WHERE chat_id = $1',

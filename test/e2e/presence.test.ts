@@ -108,6 +108,11 @@ describe('presence across two api processes', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.code).toBe('not_found');
     expect((await http.request('GET', '/api/users/nope/presence', undefined, o.token)).status).toBe(400);
+    // Only your own presence, or that of someone you share a chat with (the stranger shares none).
+    const hidden = await http.request('GET', `/api/users/${u.user.id}/presence`, undefined, s.token);
+    expect(hidden.status).toBe(403);
+    expect(JSON.stringify(hidden.body)).not.toMatch(/online|offline|lastSeenAt/);
+    expect((await http.request('GET', `/api/users/${s.user.id}/presence`, undefined, s.token)).status).toBe(200);
     expect((await http.request('GET', `/api/users/${u.user.id}/presence`)).status).toBe(401);
   });
 });
