@@ -78,6 +78,8 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     passwordHashCost: config.PASSWORD_HASH_COST,
   });
   const membership = createMembershipService({ redis, keys, chats: chatStore, ttlSeconds: config.MEMBERSHIP_TTL_S });
+  // Which chats a user is in: PostgreSQL, with a Redis copy for connecting while PostgreSQL is down.
+  const chatIndex = createChatIndex({ chats: chatStore, redis, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
   // Every queue (Bull Board and queue metrics show them all); the api produces into `persist`.
   const queues = openQueues(clients.queueRedis, config.QUEUE_PREFIX);
   const persistQueue = queues.persist;
@@ -92,7 +94,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     schemas,
     membership,
     messages,
-    chatIdsOf: (userId) => chatStore.chatIdsOf(userId),
+    chatIdsOf: (userId) => chatIndex.chatIdsOf(userId),
     logger,
   });
   const lag = createPersistenceLag({ redis, keys, messages });
@@ -158,7 +160,6 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const app = createHttpApp({ auth, schemas, logger, bodyMaxBytes: config.HTTP_BODY_MAX, chats, membership, sender, history, readiness, revocation, extend, extendApi: live.routes });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
 
-  const chatIndex = createChatIndex({ chats: chatStore, redis, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
   const registry = createConnectionRegistry();
   const fanout = createFanout({ subscriber: clients.subscriber, keys, registry, logger, onDelivered: apiMetrics.onDelivered });
   const handleFrame = createFrameHandler({ schemas, sender, history, membership, logger, extra: live.frameHandlers });
