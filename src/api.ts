@@ -128,10 +128,8 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     direct,
     seqGuard,
     idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
-    onAccepted: (accepted, startedAt) => {
-      apiMetrics.onAccepted(accepted, startedAt);
-      live.onAccepted(accepted);
-    },
+    readsTtlSeconds: config.ACTIVE_TTL_S,
+    onAccepted: apiMetrics.onAccepted,
     rateLimit: createSendRateLimiter({
       scripts,
       keys,

@@ -86,8 +86,12 @@ export const configSchema = z.object({
    * its jobs are redone by another, within about this time.
    */
   PERSIST_LOCK_MS: int(30_000, 500),
-  /** Completed/failed persistence jobs kept for Bull Board. */
-  QUEUE_KEEP_COMPLETED: int(1000, 0),
+  /**
+   * Completed persistence jobs kept for Bull Board. 0 deletes each job as it completes: at one job
+   * per message, keeping and later trimming them costs Redis more than anything else per message.
+   */
+  QUEUE_KEEP_COMPLETED: int(0, 0),
+  /** Failed persistence jobs kept (an operator retries them from Bull Board). */
   QUEUE_KEEP_FAILED: int(10_000, 0),
 
   /** Largest message body, in characters. */

@@ -4,7 +4,6 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { Config } from './config.js';
 import type { ClientFrame, Schemas } from './domain/schemas.js';
-import type { AcceptedMessage } from './domain/types.js';
 import type { AppEnv } from './http/context.js';
 import { adminRoutes } from './http/routes/admin-routes.js';
 import { presenceRoutes } from './http/routes/presence-routes.js';
@@ -95,8 +94,6 @@ export function createLiveFeatures(deps: LiveFeaturesDeps) {
   };
 
   return {
-    /** The send service's onAccepted hook. */
-    onAccepted: (accepted: AcceptedMessage) => receipts.ownSent(accepted.message),
     /** The chat service's live read positions (unreadCount). */
     readPositions: (userId: string, chatIds: string[]) => receipts.positions(userId, chatIds),
     /** Authenticated routes under /api. */

@@ -26,7 +26,7 @@ export function persistJobOptions(config: Config): JobsOptions {
   return {
     attempts: config.PERSIST_ATTEMPTS,
     backoff: { type: 'capped-exponential', delay: config.PERSIST_BACKOFF_MS },
-    removeOnComplete: { count: config.QUEUE_KEEP_COMPLETED },
+    removeOnComplete: config.QUEUE_KEEP_COMPLETED > 0 ? { count: config.QUEUE_KEEP_COMPLETED } : true,
     removeOnFail: { count: config.QUEUE_KEEP_FAILED },
   };
 }

@@ -8,8 +8,11 @@ export interface Connection {
   readonly userId: string;
   /** Chats whose events this connection receives. */
   readonly chats: Set<string>;
-  /** Writes an already-serialised frame (may drop typing/presence, or close a slow consumer). */
-  send(frame: string): void;
+  /**
+   * Writes an already-serialised frame (may drop typing/presence, or close a slow consumer).
+   * `encoded`, when given, is the frame's UTF-8 bytes: a frame for many sockets is encoded once.
+   */
+  send(frame: string, encoded?: Buffer): void;
   /**
    * Null when the socket can take more now, else resolves once it has drained (true) or closed
    * (false): bulk writers such as `sync` wait on it so that they keep pace with the client.
@@ -60,10 +63,13 @@ export function createConnectionRegistry() {
 
     /** Writes one frame to every connection in the chat; returns how many got it. */
     toChat(chatId: string, frame: string, except?: (conn: Connection) => boolean): number {
+      const conns = byChat.get(chatId);
+      if (!conns) return 0;
+      const encoded = conns.size > 1 ? Buffer.from(frame) : undefined;
       let n = 0;
-      for (const conn of byChat.get(chatId) ?? []) {
+      for (const conn of conns) {
         if (except?.(conn)) continue;
-        conn.send(frame);
+        conn.send(frame, encoded);
         n++;
       }
       return n;
@@ -79,8 +85,9 @@ export function createConnectionRegistry() {
     },
 
     toAll(frame: string): number {
+      const encoded = Buffer.from(frame);
       let n = 0;
-      for (const set of byUser.values()) for (const conn of set) (conn.send(frame), n++);
+      for (const set of byUser.values()) for (const conn of set) (conn.send(frame, encoded), n++);
       return n;
     },
 

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 
 /** The Lua scripts, loaded once and run by SHA (ioredis falls back to EVAL on NOSCRIPT). */
 const SCRIPTS = {
-  parleySend: 5,
+  parleySend: 6,
   parleySeedSeq: 2,
   parleyHistory: 2,
   parleyMarkPersisted: 2,
@@ -45,7 +45,7 @@ export type PresenceDisconnectReply = [number, number, number];
 export type ReadAdvanceReply = ['OK', number] | ['SAME', number] | ['NOSEQ'] | ['NOREAD'];
 
 export interface Scripts {
-  send(keys: [string, string, string, string, string], args: (string | number)[]): Promise<SendReply>;
+  send(keys: [string, string, string, string, string, string], args: (string | number)[]): Promise<SendReply>;
   seedSeq(keys: [string, string], pgMaxSeq: number): Promise<number>;
   history(keys: [string, string], mode: 'after' | 'before', bound: number, count: number): Promise<HistoryReply>;
   markPersisted(keys: [string, string], keep: number, seqs: number[]): Promise<number>;

@@ -1,7 +1,6 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
-import type { Message } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
 import type { Keys } from '../redis/keys.js';
@@ -87,17 +86,6 @@ export function createReceiptService(deps: ReceiptServiceDeps) {
         }
       }
       throw new AppError('unavailable', 'could not store the read position, try again');
-    },
-
-    /**
-     * After a member's own send is acked (the send service's onAccepted): their position moves to
-     * it, silently. No floor is needed: the message is newer than anything they could have read.
-     */
-    ownSent(message: Message): void {
-      const { chatId, senderId, seq } = message;
-      advance(chatId, senderId, seq, { floor: 0, publish: false, lastSeq: seq }).catch((err: unknown) =>
-        deps.logger.debug({ err, chatId }, 'own read position not moved in Redis (the persist batch moves it)'),
-      );
     },
 
     /** The member's live positions in these chats (Redis); chats it does not know are left out. */

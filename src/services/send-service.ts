@@ -28,6 +28,8 @@ export interface SendServiceDeps {
   direct: DirectMessageStore;
   seqGuard: SeqGuard;
   idempotencyTtlSeconds: number;
+  /** TTL of a chat's read-position hash (the send moves the sender's own position). */
+  readsTtlSeconds: number;
   /**
    * The per-user send limit (src/services/rate-limiter.ts): throws `rate_limited` before the send
    * script runs, so a refused send never gets a seq and nothing refused is stored.
@@ -79,14 +81,24 @@ export function createSendService(deps: SendServiceDeps) {
     // Ids are validated UUIDs and createdAt is ISO, so only body and clientMsgId need escaping.
     const head = `{"id":"${id}","chatId":"${chatId}","seq":`;
     const tail = `,"senderId":"${senderId}","body":${JSON.stringify(body)},"clientMsgId":${JSON.stringify(clientMsgId)},"createdAt":"${createdAt}"}`;
-    const scriptKeys: [string, string, string, string, string] = [
+    const scriptKeys: [string, string, string, string, string, string] = [
       keys.seq(chatId),
       keys.active(chatId),
       keys.members(chatId),
       clientMsgId ? keys.idempotency(chatId, senderId, clientMsgId) : keys.seq(chatId),
       keys.pending(chatId),
+      keys.reads(chatId),
     ];
-    const args = [senderId, head, tail, keys.channels.chatMessages, chatId, clientMsgId ? '1' : '0', deps.idempotencyTtlSeconds];
+    const args = [
+      senderId,
+      head,
+      tail,
+      keys.channels.chatMessages,
+      chatId,
+      clientMsgId ? '1' : '0',
+      deps.idempotencyTtlSeconds,
+      deps.readsTtlSeconds,
+    ];
 
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       let reply;

@@ -40,13 +40,18 @@ export interface OutboxHooks {
  * client does not answer the close in time (its `closeTimeout`). The client reconnects and
  * `sync`s, so a slow consumer loses no message, only its live stream.
  */
+/** Bytes sent as a text frame (ws sends Buffers as binary unless told otherwise). */
+const AS_TEXT = { binary: false } as const;
+
 export function createOutbox(ws: WebSocket, socket: Duplex, limits: BackpressureLimits, hooks: OutboxHooks = {}) {
   return {
-    send(frame: string): void {
+    /** `encoded`: the frame's UTF-8 bytes, when the caller encoded it once for many sockets. */
+    send(frame: string, encoded?: Buffer): void {
       if (ws.readyState !== WebSocket.OPEN) return;
       switch (verdict(ws.bufferedAmount, frame, limits)) {
         case 'send':
-          ws.send(frame);
+          if (encoded) ws.send(encoded, AS_TEXT);
+          else ws.send(frame);
           return;
         case 'drop':
           hooks.onDrop?.();

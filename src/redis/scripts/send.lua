@@ -4,6 +4,7 @@
 -- KEYS[3] member set        chat:{id}:members   ('' = loaded sentinel)
 -- KEYS[4] idempotency key   chat:{id}:idem:{sender}:{clientMsgId}  (unused when ARGV[6] = '0')
 -- KEYS[5] pending set       chat:{id}:pending
+-- KEYS[6] read positions    chat:{id}:reads   (hash: user id -> last read seq)
 -- ARGV[1] sender id
 -- ARGV[2] message JSON up to and including `"seq":`
 -- ARGV[3] message JSON after the seq
@@ -11,6 +12,7 @@
 -- ARGV[5] chat id (the publish payload is `chatId SP json`, so receivers route without parsing)
 -- ARGV[6] '1' when the send carries a clientMsgId
 -- ARGV[7] idempotency TTL in seconds
+-- ARGV[8] TTL of the read-position hash in seconds
 -- Returns {'OK', seq} | {'DUP', json} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
   if redis.call('EXISTS', KEYS[3]) == 0 then return {'NOMEMBERS'} end
@@ -30,5 +32,9 @@ redis.call('ZADD', KEYS[5], seq, seq)
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
 if ARGV[6] == '1' then redis.call('SET', KEYS[4], json, 'EX', ARGV[7]) end
+-- The sender has read up to their own message (it is the newest seq, so this only moves forward):
+-- unreadCount counts other members' messages only.
+redis.call('HSET', KEYS[6], ARGV[1], seq)
+redis.call('EXPIRE', KEYS[6], ARGV[8])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. json)
 return {'OK', seq}
