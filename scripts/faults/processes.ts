@@ -19,15 +19,17 @@ process.on('exit', () => running.forEach((p) => p.kill('SIGKILL')));
 
 /**
  * Starts one of the project's real entry points as a child process (`node --import tsx FILE`)
- * and resolves once it printed the line matching `ready`.
+ * and resolves once it printed the line matching `ready`. `nodeArgs` go to node before the file
+ * (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
  */
 export async function startProcess(
   file: string,
   env: Record<string, string>,
   ready: RegExp,
   timeoutMs = 30_000,
+  nodeArgs: readonly string[] = [],
 ): Promise<RunningProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', file], {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file], {
     cwd: ROOT,
     env: { ...process.env, ...env, NODE_ENV: 'test' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,163 @@
+import { parseArgs } from 'node:util';
+
+export type ScenarioName = 'small' | 'stress' | 'idle';
+
+/** Everything `npm run bench -- ...` accepts, with the scenario's defaults filled in. */
+export interface BenchOptions {
+  scenario: ScenarioName;
+  /** Base URLs of a running Parley's api processes; empty: the bench starts its own. */
+  urls: string[];
+  /** With --url: the workers' /metrics URLs (rows per INSERT), a database URL (row counts), pids (CPU/RSS). */
+  workerMetricsUrls: string[];
+  databaseUrl: string | undefined;
+  pids: number[];
+  /** Processes the bench starts (ignored with --url). */
+  apis: number;
+  workers: number;
+  /** Repetitions; figures are reported per run and as medians. */
+  runs: number;
+  /** small: the measured load; stress: the length of each step; in seconds. */
+  durationS: number;
+  /** Sends per second over all clients (stress: the first step). */
+  rate: number;
+  /** Un-reported load at the measured rate before the measurement (JIT, caches), in seconds. */
+  warmupS: number;
+  clients: number;
+  chatSize: number;
+  /** Characters per message body. */
+  bodyChars: number;
+  /** stress: how much each step adds, the rate it stops at, the fan-out p99 and drain time a step must stay under. */
+  stepRate: number;
+  maxRate: number;
+  p99LimitMs: number;
+  drainLimitMs: number;
+  /** idle: connections, the users they belong to, and how long the heartbeat CPU is measured. */
+  connections: number;
+  users: number;
+  idleS: number;
+  /** WS_HEARTBEAT_MS of the api the bench starts (undefined: the api's default). */
+  heartbeatMs: number | undefined;
+  /** How long to wait for outstanding acks and deliveries once the load stops, in ms. */
+  drainTimeoutMs: number;
+  /** How often the api's /metrics is polled for persistence lag, in ms. */
+  scrapeMs: number;
+  /** Extra environment for the processes the bench starts (--env KEY=VALUE, repeatable). */
+  env: Record<string, string>;
+  /** Start the processes with --cpu-prof (profiles land in .bench/profiles). */
+  cpuProf: boolean;
+  json: boolean;
+}
+
+export const USAGE = `npm run bench -- [options]
+  --scenario small|stress|idle   what to run (default small)
+  --url URL[,URL...]             talk to a running Parley instead of starting one
+  --worker-metrics URL[,URL...]  with --url: worker /metrics URLs (rows per INSERT)
+  --database-url URL             with --url: count stored rows to time the persistence drain
+  --pid PID                      with --url: a server process to report CPU/RSS of (repeatable)
+  --apis N --workers N           processes to start (default 1 and 1)
+  --runs N                       repeat and print medians (default 1)
+  --duration S                   seconds of measured load (stress: per step)
+  --rate N                       sends per second (stress: the first step)
+  --warmup S                     seconds of unmeasured load at --rate first (default 2)
+  --clients N --chat-size N      WebSocket clients, members per chat (default 200, 10)
+  --body-chars N                 message body length (default 100)
+  --step N --max-rate N          stress: rate added per step, last step (default 1000, 20000)
+  --p99-limit MS --drain-limit MS  stress: a step holds if fan-out p99 <= 50 ms and the lag drains in <= 2000 ms
+  --connections N --users N      idle: connections (default 20000) over users (default 200)
+  --idle S --heartbeat-ms MS     idle: seconds of idleness measured (default 30), WS_HEARTBEAT_MS of the api
+  --drain-timeout MS             wait for late acks/deliveries after the load (default 10000)
+  --scrape-ms MS                 poll the api's /metrics for persistence lag (default 1000)
+  --env KEY=VALUE                extra environment for the started processes (repeatable)
+  --cpu-prof                     run the started processes with --cpu-prof (.bench/profiles)
+  --json                         print one JSON document on stdout (progress goes to stderr)`;
+
+const DEFAULTS: Record<ScenarioName, { durationS: number; rate: number; warmupS: number }> = {
+  small: { durationS: 10, rate: 1000, warmupS: 2 },
+  stress: { durationS: 5, rate: 1000, warmupS: 2 },
+  idle: { durationS: 0, rate: 0, warmupS: 0 },
+};
+
+export function parseCli(argv: string[]): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      scenario: { type: 'string', default: 'small' },
+      url: { type: 'string' },
+      'worker-metrics': { type: 'string' },
+      'database-url': { type: 'string' },
+      pid: { type: 'string', multiple: true },
+      apis: { type: 'string' },
+      workers: { type: 'string' },
+      runs: { type: 'string' },
+      duration: { type: 'string' },
+      rate: { type: 'string' },
+      warmup: { type: 'string' },
+      clients: { type: 'string' },
+      'chat-size': { type: 'string' },
+      'body-chars': { type: 'string' },
+      step: { type: 'string' },
+      'max-rate': { type: 'string' },
+      'p99-limit': { type: 'string' },
+      'drain-limit': { type: 'string' },
+      connections: { type: 'string' },
+      users: { type: 'string' },
+      idle: { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      'scrape-ms': { type: 'string' },
+      env: { type: 'string', multiple: true },
+      'cpu-prof': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  const scenario = values.scenario as ScenarioName;
+  if (!(scenario in DEFAULTS)) throw new Error(`--scenario must be small, stress or idle, not ${scenario}`);
+  const d = DEFAULTS[scenario];
+  const num = (name: string, raw: string | undefined, def: number, min = 0): number => {
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, not ${raw}`);
+    return n;
+  };
+  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean) : []);
+  const env: Record<string, string> = {};
+  for (const kv of values.env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--env takes KEY=VALUE, not ${kv}`);
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const opts: BenchOptions = {
+    scenario,
+    urls: list(values.url),
+    workerMetricsUrls: list(values['worker-metrics']),
+    databaseUrl: values['database-url'],
+    pids: (values.pid ?? []).map((p) => num('pid', p, 0, 1)),
+    apis: num('apis', values.apis, 1, 1),
+    workers: num('workers', values.workers, 1, 0),
+    runs: num('runs', values.runs, 1, 1),
+    durationS: num('duration', values.duration, d.durationS, 0.1),
+    rate: num('rate', values.rate, d.rate, 1),
+    warmupS: num('warmup', values.warmup, d.warmupS),
+    clients: num('clients', values.clients, 200, 2),
+    chatSize: num('chat-size', values['chat-size'], 10, 2),
+    bodyChars: num('body-chars', values['body-chars'], 100, 1),
+    stepRate: num('step', values.step, 1000, 1),
+    maxRate: num('max-rate', values['max-rate'], 20_000, 1),
+    p99LimitMs: num('p99-limit', values['p99-limit'], 50),
+    drainLimitMs: num('drain-limit', values['drain-limit'], 2000),
+    connections: num('connections', values.connections, 20_000, 1),
+    users: num('users', values.users, 200, 1),
+    idleS: num('idle', values.idle, 30, 1),
+    heartbeatMs: values['heartbeat-ms'] === undefined ? undefined : num('heartbeat-ms', values['heartbeat-ms'], 0, 100),
+    drainTimeoutMs: num('drain-timeout', values['drain-timeout'], 10_000, 100),
+    scrapeMs: num('scrape-ms', values['scrape-ms'], 1000, 50),
+    env,
+    cpuProf: values['cpu-prof'],
+    json: values.json,
+  };
+  if (opts.chatSize > opts.clients) throw new Error('--chat-size cannot exceed --clients');
+  return opts;
+}

@@ -1,0 +1,147 @@
+import { samplePercentile } from './histogram.js';
+import { type LoadWorld, type PhaseProgress, type PhaseResult, type PhaseSpec, runPhase } from './load.js';
+import { type MachineCpu, type ProcStats, ProcWatch } from './proc-stats.js';
+import { persistBacklog, persistCounters, scrape, sumOf } from './prom.js';
+import { type RedisCost, redisCost } from './redis-stats.js';
+import type { Target } from './setup.js';
+
+export interface PersistenceStats {
+  /** parley_persistence_oldest_unpersisted_seconds polled from the api during the phase, in ms. */
+  lagP50Ms: number | null;
+  lagP99Ms: number | null;
+  lagMaxMs: number | null;
+  lagSamples: number;
+  /** Largest parley_persistence_pending_messages seen. */
+  maxPending: number | null;
+  /**
+   * From the last send until PostgreSQL held every acked message (`rows`), or, without access to
+   * the database, until the persist queue was empty (`queue`); null when not within 30 s.
+   */
+  drainMs: number | null;
+  drainBy: 'rows' | 'queue' | null;
+  /** Messages per INSERT over the phase (the workers' parley_persist_* counters). */
+  rowsPerInsert: number | null;
+  inserts: number | null;
+}
+
+export interface MeasuredPhase extends PhaseResult {
+  persistence: PersistenceStats;
+  /** Redis's own accounting of the phase (warm-up excluded), per acked message. */
+  redis: RedisCost | null;
+  /** CPU% and RSS over the load: the servers, the generator, and Redis and PostgreSQL when local. */
+  processes: ProcStats[];
+  /** The whole machine's CPU over the load (everything above plus the kernel's network work, and anything else). */
+  machine: MachineCpu | null;
+}
+
+const DRAIN_GIVE_UP_MS = 30_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls the api's persistence gauges until stopped. */
+function startLagSampler(metricsUrl: string | undefined, everyMs: number) {
+  const lagMs: number[] = [];
+  let maxPending: number | null = null;
+  let running = metricsUrl !== undefined;
+  const loop = (async () => {
+    while (running) {
+      const started = performance.now();
+      try {
+        const s = await scrape(metricsUrl!);
+        if (s.some((x) => x.name === 'parley_persistence_oldest_unpersisted_seconds')) {
+          lagMs.push(Math.round(sumOf(s, 'parley_persistence_oldest_unpersisted_seconds') * 1000));
+          maxPending = Math.max(maxPending ?? 0, sumOf(s, 'parley_persistence_pending_messages'));
+        }
+      } catch (err) {
+        console.error(`bench: scrape of ${metricsUrl} failed: ${(err as Error).message}`);
+      }
+      await sleep(Math.max(0, everyMs - (performance.now() - started)));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { lagMs, maxPending };
+    },
+  };
+}
+
+/** Waits until the persistence of everything acked is done; resolves with how long it took. */
+async function waitDrained(target: Target, rowsBefore: number | null, progress: PhaseProgress, since: number): Promise<{ ms: number | null; by: 'rows' | 'queue' | null }> {
+  const by = target.countRows && rowsBefore !== null ? 'rows' : target.apiUrls.length > 0 ? 'queue' : null;
+  if (!by) return { ms: null, by };
+  while (performance.now() - since < DRAIN_GIVE_UP_MS) {
+    try {
+      const done =
+        by === 'rows'
+          ? progress.answered && (await target.countRows!()) >= rowsBefore! + progress.acked
+          : progress.answered && persistBacklog(await scrape(`${target.apiUrls[0]}/metrics`)) === 0;
+      if (done) return { ms: Math.round(performance.now() - since), by };
+    } catch (err) {
+      console.error(`bench: drain check failed: ${(err as Error).message}`);
+    }
+    await sleep(by === 'rows' ? 20 : 100);
+  }
+  return { ms: null, by };
+}
+
+/**
+ * A load phase with everything around it: the processes' CPU and RSS over the load, the
+ * persistence lag polled from the api, the drain after the load, and rows per INSERT.
+ */
+export async function measuredPhase(target: Target, world: LoadWorld, spec: PhaseSpec, scrapeMs: number): Promise<MeasuredPhase> {
+  const watch = new ProcWatch([...target.processes, { label: 'generator', pid: process.pid }, ...target.services()]);
+  const rowsBefore = target.countRows ? await target.countRows() : null;
+  const countersBefore = await persistCounters(target.workerMetricsUrls).catch(() => null);
+  const redisBefore = await target.redisCommandStats?.().catch(() => null);
+  const metricsUrl = target.apiUrls[0] ? `${target.apiUrls[0]}/metrics` : undefined;
+  let lag: ReturnType<typeof startLagSampler> | undefined;
+  let processes: ProcStats[] = [];
+  let drain: Promise<{ ms: number | null; by: 'rows' | 'queue' | null }> = Promise.resolve({ ms: null, by: null });
+
+  const phase = await runPhase(world, spec, {
+    started: () => {
+      watch.start();
+      lag = startLagSampler(metricsUrl, scrapeMs);
+    },
+    loadEnded: (progress) => {
+      processes = watch.stop();
+      drain = waitDrained(target, rowsBefore, progress, performance.now());
+    },
+  });
+  const drained = await drain;
+  const sampled = await lag!.stop();
+  const countersAfter = await persistCounters(target.workerMetricsUrls).catch(() => null);
+  const redisAfter = await target.redisCommandStats?.().catch(() => null);
+  const inserts = countersBefore && countersAfter ? countersAfter.batches - countersBefore.batches : null;
+  const rows = countersBefore && countersAfter ? countersAfter.messages - countersBefore.messages : null;
+
+  return {
+    ...phase,
+    persistence: {
+      lagP50Ms: samplePercentile(sampled.lagMs, 50),
+      lagP99Ms: samplePercentile(sampled.lagMs, 99),
+      lagMaxMs: samplePercentile(sampled.lagMs, 100),
+      lagSamples: sampled.lagMs.length,
+      maxPending: sampled.maxPending,
+      drainMs: drained.ms,
+      drainBy: drained.by,
+      rowsPerInsert: inserts && rows !== null ? Math.round((rows / inserts) * 10) / 10 : null,
+      inserts,
+    },
+    redis: redisBefore && redisAfter ? redisCost(redisBefore, redisAfter, phase.acked) : null,
+    processes,
+    machine: watch.machine,
+  };
+}
+
+/** What makes a phase a failure whatever its latency: anything lost or duplicated. */
+export function lossProblems(p: PhaseResult): string[] {
+  const out: string[] = [];
+  if (p.unanswered > 0) out.push(`${p.unanswered} sends never answered`);
+  if (p.lostDeliveries > 0) out.push(`${p.lostDeliveries} deliveries lost`);
+  if (p.duplicates > 0) out.push(`${p.duplicates} duplicates`);
+  if (p.misrouted > 0) out.push(`${p.misrouted} misrouted frames`);
+  if (p.refused > 0) out.push(`${p.refused} sends refused (${Object.entries(p.errors).map(([c, n]) => `${c} ${n}`).join(', ')})`);
+  return out;
+}

@@ -1,0 +1,205 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import format from 'pg-format';
+import { type RunningProcess, startProcess } from '../scripts/faults/processes.js';
+import { loadConfig } from '../src/config.js';
+import { migrate } from '../src/db/migrate.js';
+import { pidsNamed, type WatchedProcess } from './proc-stats.js';
+import { type CommandStats, parseCommandStats } from './redis-stats.js';
+
+/** What a started Parley lives in, removed by `stop()`. */
+export interface Throwaway {
+  database: string;
+  keyPrefix: string;
+  queuePrefix: string;
+}
+
+/** The Parley a run talks to: the one the bench started, or one given by --url. */
+export interface Target {
+  apiUrls: string[];
+  /** The workers' /metrics URLs (empty when unknown). */
+  workerMetricsUrls: string[];
+  /** Server processes whose CPU and RSS are reported. */
+  processes: WatchedProcess[];
+  /**
+   * Redis and PostgreSQL when they run on this machine (every `postgres` process, its backends
+   * included, as of the call), for where the rest of the CPU goes.
+   */
+  services(): WatchedProcess[];
+  /** Redis's INFO commandstats (null when the bench does not know which Redis the target uses). */
+  redisCommandStats: (() => Promise<CommandStats>) | null;
+  /** Messages stored in PostgreSQL, or null when the bench cannot see the database. */
+  countRows: (() => Promise<number>) | null;
+  /** The database and prefixes of a Parley the bench started (null for a given one). */
+  throwaway: Throwaway | null;
+  /** Stops what the bench started and removes its database and keys; leaves a given one alone. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  apis: number;
+  workers: number;
+  /** Overrides for the processes' environment (--env, --heartbeat-ms). */
+  env: Record<string, string>;
+  cpuProf: boolean;
+}
+
+const PROFILE_DIR = fileURLToPath(new URL('../.bench/profiles/', import.meta.url));
+/** The lines the entry points print once ready (the worker's metrics URL comes first). */
+const API_READY = /parley api listening on (http:\/\/\S+)/;
+const WORKER_READY = /parley worker metrics on (http:\/\/\S+)\/metrics[\s\S]*parley worker ready/;
+
+/**
+ * Settings of the processes the bench starts. The limits that protect a real deployment from one
+ * user (sends and frames per second) are raised far above what the load needs, so they are still
+ * checked on every send but never refuse one; the lag metrics are sampled fresh on every scrape.
+ */
+const BENCH_ENV: Record<string, string> = {
+  HOST: '127.0.0.1',
+  PORT: '0',
+  WORKER_METRICS_PORT: '0',
+  LOG_LEVEL: 'warn',
+  PASSWORD_HASH_COST: '1024',
+  METRICS_LAG_MAX_AGE_MS: '0',
+  SEND_RATE_BURST: '100000',
+  SEND_RATE_PER_S: '100000',
+  WS_FRAME_BURST: '100000',
+  WS_FRAME_RATE_PER_S: '100000',
+};
+
+/** A given Parley (--url): the bench only talks to it. */
+export function externalTarget(opts: { urls: string[]; workerMetricsUrls: string[]; databaseUrl: string | undefined; pids: number[] }): Target {
+  const pool = opts.databaseUrl ? new pg.Pool({ connectionString: opts.databaseUrl, max: 1 }) : undefined;
+  return {
+    apiUrls: opts.urls,
+    workerMetricsUrls: opts.workerMetricsUrls,
+    processes: opts.pids.map((pid, i) => ({ label: `server${i + 1}`, pid })),
+    services: () => [],
+    redisCommandStats: null,
+    throwaway: null,
+    countRows: pool ? () => countMessages(pool) : null,
+    stop: async () => void (await pool?.end()),
+  };
+}
+
+async function countMessages(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages');
+  return rows[0]!.n;
+}
+
+/**
+ * Starts a private Parley: a throwaway database on DATABASE_URL's server, a key and queue prefix
+ * of its own on REDIS_URL, `apis` api processes and `workers` worker processes (the real entry
+ * points). `stop()` ends them and removes the database and every key with those prefixes.
+ */
+export async function startTarget(opts: StartOptions): Promise<Target> {
+  const base = loadConfig();
+  const id = randomBytes(4).toString('hex');
+  const dbName = `parley_bench_${id}`;
+  const dbUrl = new URL(base.DATABASE_URL);
+  dbUrl.pathname = `/${dbName}`;
+  const adminUrl = new URL(base.DATABASE_URL);
+  adminUrl.pathname = '/postgres';
+  const keyPrefix = `bench${id}:`;
+  const queuePrefix = `{bench${id}}`;
+  const procs: RunningProcess[] = [];
+  let pool: pg.Pool | undefined;
+  const redis = new Redis(base.REDIS_URL, { password: base.REDIS_PASSWORD, maxRetriesPerRequest: 3 });
+  redis.on('error', () => undefined); // commands report failures; stop() must not crash on them
+
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: adminUrl.toString() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+
+  async function stop(): Promise<void> {
+    await Promise.all(procs.map((p) => stopProcess(p)));
+    await pool?.end().catch(() => undefined);
+    await deleteKeys(redis, [`${keyPrefix}*`, `${queuePrefix}*`]).catch((err: Error) =>
+      console.error(`bench: could not delete keys ${keyPrefix}* / ${queuePrefix}*: ${err.message}`),
+    );
+    redis.disconnect();
+    await admin(format('DROP DATABASE IF EXISTS %I WITH (FORCE)', dbName)).catch((err: Error) =>
+      console.error(`bench: could not drop database ${dbName}: ${err.message}`),
+    );
+  }
+
+  try {
+    await admin(format('CREATE DATABASE %I', dbName));
+    pool = new pg.Pool({ connectionString: dbUrl.toString(), max: 2 });
+    await migrate(pool);
+    const env: Record<string, string> = {
+      ...BENCH_ENV,
+      DATABASE_URL: dbUrl.toString(),
+      REDIS_URL: base.REDIS_URL,
+      REDIS_KEY_PREFIX: keyPrefix,
+      QUEUE_PREFIX: queuePrefix,
+      ...opts.env,
+    };
+    // A profile per process, written when it exits (the bench stops them with SIGTERM).
+    const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+    if (opts.cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
+    // Started one by one, so that start-up errors are clear.
+    for (let i = 0; i < opts.apis; i++) procs.push(await startProcess('src/main.ts', env, API_READY, 30_000, nodeArgs));
+    for (let i = 0; i < opts.workers; i++) procs.push(await startProcess('workers/main.ts', env, WORKER_READY, 30_000, nodeArgs));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const redisPid = isLocal(new URL(base.REDIS_URL).hostname) ? await redisServerPid(redis).catch(() => null) : null;
+  const pgLocal = isLocal(dbUrl.hostname);
+  const apis = procs.slice(0, opts.apis);
+  const workers = procs.slice(opts.apis);
+  const rowsPool = pool;
+  return {
+    apiUrls: apis.map((p) => p.url),
+    workerMetricsUrls: workers.map((p) => `${p.url}/metrics`),
+    processes: [
+      ...apis.map((p, i) => ({ label: `api${i + 1}`, pid: p.proc.pid! })),
+      ...workers.map((p, i) => ({ label: `worker${i + 1}`, pid: p.proc.pid! })),
+    ],
+    services: () => [
+      ...(redisPid ? [{ label: 'redis', pid: redisPid }] : []),
+      ...(pgLocal ? pidsNamed('postgres').map((pid) => ({ label: 'postgres', pid })) : []),
+    ],
+    redisCommandStats: async () => parseCommandStats(await redis.info('commandstats')),
+    countRows: () => countMessages(rowsPool),
+    throwaway: { database: dbName, keyPrefix, queuePrefix },
+    stop,
+  };
+}
+
+/** SIGTERM (a clean shutdown writes --cpu-prof profiles), then SIGKILL if it takes over 15 s. */
+async function stopProcess(p: RunningProcess): Promise<void> {
+  const timer = setTimeout(() => p.proc.kill('SIGKILL'), 15_000);
+  await p.kill('SIGTERM');
+  clearTimeout(timer);
+}
+
+const isLocal = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '[::1]';
+
+/** The pid Redis reports (INFO server). */
+async function redisServerPid(redis: Redis): Promise<number | null> {
+  const m = /process_id:(\d+)/.exec(await redis.info('server'));
+  return m ? Number(m[1]) : null;
+}
+
+async function deleteKeys(redis: Redis, patterns: string[]): Promise<void> {
+  for (const pattern of patterns) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
+}
