@@ -40,6 +40,8 @@ describe('Redis down', () => {
     const before = await apis[0]!.send(a.token, chat.id, 'before the outage', 'pre-1');
     expect(before.body.message.seq).toBe(1);
     await sb.next(messageWith(before.body.message.id), 'pre-outage message');
+    // Only what PostgreSQL holds is readable while Redis is away, so let the worker catch up first.
+    await waitFor(async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 1, 'pre-outage message persisted');
 
     await redis.kill('SIGKILL');
     await waitFor(async () => (await mode(apis[0]!)).mode === 'degraded' && (await mode(apis[1]!)).mode === 'degraded', 'degraded mode on both apis');
