@@ -1,7 +1,8 @@
 /**
  * `npm run bench:persist`: how fast the persist worker moves a backlog into PostgreSQL.
- * Enqueues N persistence jobs (as the send path does, jobId = message id) into a private queue,
- * then starts the real persist worker in this process and times the drain. Uses a throwaway
+ * Accepts N messages into Redis with the send path's own script (active lists, pending sets,
+ * persist tickets) and adds each chat's persist job, as the api does, then starts the real
+ * persist worker in this process and times the drain into PostgreSQL. Uses a throwaway
  * database and key prefix on DATABASE_URL's server and REDIS_URL, and removes them afterwards.
  *   npm run bench:persist -- --messages 50000 --chats 50 --runs 3
  */
@@ -12,7 +13,6 @@ import pg from 'pg';
 import format from 'pg-format';
 import { loadConfig } from '../src/config.js';
 import { ensureDatabase, migrate } from '../src/db/migrate.js';
-import type { Message } from '../src/domain/types.js';
 import { createPgPool, createRedis } from '../src/infra/clients.js';
 import { createLogger } from '../src/logger.js';
 import { persistJobOptions, QUEUES } from '../src/queues/definitions.js';
@@ -45,20 +45,29 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   const connection = createRedis(config, 'queue', 'bench');
   const queue = new Queue(QUEUES.persist, { connection, prefix: config.QUEUE_PREFIX });
 
+  const keys = createKeys(config.REDIS_KEY_PREFIX);
+  const scripts = createScripts(connection);
   const chatIds = Array.from({ length: CHATS }, () => randomUUID());
   const sender = randomUUID();
-  const seqs = new Map<string, number>();
-  const opts = persistJobOptions(config);
+  for (const chatId of chatIds) {
+    await connection.sadd(keys.members(chatId), '', sender);
+    await connection.set(keys.seq(chatId), 0);
+  }
+  const createdAt = new Date().toISOString();
+  const body = JSON.stringify('benchmark message '.padEnd(80, 'x'));
   for (let i = 0; i < N; i += 1000) {
-    const jobs = [];
+    const sends = [];
     for (let k = i; k < Math.min(N, i + 1000); k++) {
       const chatId = chatIds[k % CHATS]!;
-      const seq = (seqs.get(chatId) ?? 0) + 1;
-      seqs.set(chatId, seq);
-      const message: Message = { id: randomUUID(), chatId, seq, senderId: sender, body: `benchmark message ${k} `.padEnd(80, 'x'), clientMsgId: `b${k}`, createdAt: new Date().toISOString() };
-      jobs.push({ name: 'persist', data: message, opts: { ...opts, jobId: message.id } });
+      const head = `{"id":"${randomUUID()}","chatId":"${chatId}","seq":`;
+      const tail = `,"senderId":"${sender}","body":${body},"clientMsgId":null,"createdAt":"${createdAt}"}`;
+      const chatKeys = [keys.seq(chatId), keys.active(chatId), keys.members(chatId), keys.seq(chatId), keys.pending(chatId), keys.reads(chatId), keys.persistTicket(chatId)] as const;
+      sends.push(scripts.send([...chatKeys], [sender, head, tail, keys.channels.chatMessages, chatId, '0', 60, 60, config.PERSIST_TICKET_MS]));
     }
-    await queue.addBulk(jobs);
+    const replies = await Promise.all(sends);
+    const ticketed = replies.flatMap((r, j) => (r[0] === 'OK' && r[2] === 1 ? [chatIds[(i + j) % CHATS]!] : []));
+    if (replies.some((r) => r[0] !== 'OK')) throw new Error('a backlog send was refused');
+    if (ticketed.length) await queue.addBulk(ticketed.map((chatId) => ({ name: 'persist', data: { chatId }, opts: persistJobOptions(config) })));
   }
 
   let done = 0;
@@ -69,8 +78,9 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   const worker = createPersistWorker({
     config,
     connection: createRedis(config, 'queue', 'bench-worker'),
-    scripts: createScripts(createRedis(config, 'queue', 'bench-cmd')),
-    keys: createKeys(config.REDIS_KEY_PREFIX),
+    redis: connection,
+    scripts,
+    keys,
     messages: createMessageStore(pool),
     logger: createLogger('warn', 'bench'),
     onBatch: (size) => {
@@ -87,8 +97,8 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
-  const keys = await connection.keys(`bench${id}:*`);
-  if (keys.length) await connection.del(...keys);
+  const leftover = await connection.keys(`bench${id}:*`);
+  if (leftover.length) await connection.del(...leftover);
   connection.disconnect();
   await pool.end();
   const admin = new pg.Client({ connectionString: new URL('/postgres', base.DATABASE_URL).toString() });

@@ -121,8 +121,10 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const sender = createSendService({
     scripts,
     keys,
+    redis,
     persistQueue,
     persistJobOptions: persistJobOptions(config),
+    persistTicketMs: config.PERSIST_TICKET_MS,
     membership,
     circuit,
     direct,

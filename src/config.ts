@@ -62,7 +62,7 @@ export const configSchema = z.object({
   ACTIVE_TTL_S: int(7 * 86_400, 1),
   /** How often (ms) the archive job runs (trim, TTLs, repair sweep); 0 registers no schedule. */
   ARCHIVE_INTERVAL_MS: int(60_000, 0),
-  /** An unpersisted message older than this (ms) whose job is gone gets its job back from the archive sweep. */
+  /** A chat holding an unpersisted message older than this (ms) gets a new persist job from the archive sweep. */
   ARCHIVE_REPAIR_GRACE_MS: int(30_000, 0),
   /** A persistence-lag sample younger than this (ms) is reused by /metrics instead of scanning Redis again. */
   METRICS_LAG_MAX_AGE_MS: int(5000, 0),
@@ -71,10 +71,21 @@ export const configSchema = z.object({
   /** How long (seconds) a membership set is cached in Redis. */
   MEMBERSHIP_TTL_S: int(3600, 1),
 
-  /** Jobs the persist worker takes at once; also the most rows per INSERT. */
+  /** Most rows per INSERT; also the most chats the persist worker takes into one batch. */
   PERSIST_BATCH_SIZE: int(500, 1),
-  /** Longest a parked persistence job waits for its batch to fill, in ms. */
-  PERSIST_BATCH_WAIT_MS: int(20, 0),
+  /**
+   * How long a persist job waits (ms) before it reads its chat's pending messages, so that one
+   * INSERT takes everything sent meanwhile, in every chat whose job arrived. Persistence lag is
+   * about this plus the INSERT; larger batches cost Redis and the worker less per message.
+   */
+  PERSIST_BATCH_WAIT_MS: int(50, 0),
+  /**
+   * TTL (ms) of a chat's persist ticket, which a send takes when it adds the chat's persist job.
+   * Only matters when that job is lost (deleted by hand, or an api died between taking the ticket
+   * and adding the job): the next send after this time adds a new one. Keep it above
+   * PERSIST_BACKOFF_CAP_MS, so that a job retrying through an outage keeps its ticket.
+   */
+  PERSIST_TICKET_MS: int(60_000, 100),
   /** Attempts of a persistence job before it lands in the failed set. */
   PERSIST_ATTEMPTS: int(1000, 1),
   /** First retry delay of a persistence job, in ms (exponential, capped). */
@@ -87,8 +98,8 @@ export const configSchema = z.object({
    */
   PERSIST_LOCK_MS: int(30_000, 500),
   /**
-   * Completed persistence jobs kept for Bull Board. 0 deletes each job as it completes: at one job
-   * per message, keeping and later trimming them costs Redis more than anything else per message.
+   * Completed persistence jobs kept for Bull Board. 0 deletes each job as it completes (keeping
+   * and later trimming them costs Redis work on every job for little use).
    */
   QUEUE_KEEP_COMPLETED: int(0, 0),
   /** Failed persistence jobs kept (an operator retries them from Bull Board). */

@@ -1,8 +1,8 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
-import type { Message } from '../src/domain/types.js';
 import type { Logger } from '../src/logger.js';
+import type { PersistJob } from '../src/queues/definitions.js';
 import type { ArchiveReport } from '../src/metrics/worker-metrics.js';
 import { createActiveListReader, createdAtMsOfJson } from '../src/redis/active-list.js';
 import type { Keys } from '../src/redis/keys.js';
@@ -12,7 +12,7 @@ import type { MessageStore } from '../src/stores/message-store.js';
 
 export type ArchiverConfig = Pick<
   Config,
-  'ACTIVE_LIST_MAX' | 'ACTIVE_LIST_MAX_AGE_S' | 'ACTIVE_TTL_S' | 'ARCHIVE_REPAIR_GRACE_MS'
+  'ACTIVE_LIST_MAX' | 'ACTIVE_LIST_MAX_AGE_S' | 'ACTIVE_TTL_S' | 'ARCHIVE_REPAIR_GRACE_MS' | 'PERSIST_TICKET_MS'
 >;
 
 export interface ArchiverDeps {
@@ -24,8 +24,8 @@ export interface ArchiverDeps {
   scripts: Scripts;
   keys: Keys;
   messages: Pick<MessageStore, 'heldSeqs'>;
-  /** The persist queue and the options the send path adds its jobs with (same jobId = message id). */
-  persistQueue: Queue;
+  /** The persist queue and the options the send path adds its jobs with. */
+  persistQueue: Queue<PersistJob>;
   persistJobOptions: JobsOptions;
   logger: Logger;
   /** The clock (tests move it forward to age messages). */
@@ -52,10 +52,11 @@ type ChatReport = Omit<ArchiveReport, 'chats' | 'failedChats' | 'durationMs'>;
  * - trims each active list to ACTIVE_LIST_MAX and drops messages older than ACTIVE_LIST_MAX_AGE_S,
  *   but only messages PostgreSQL was just seen to hold, and never at or above the lowest pending
  *   seq (archive-trim.lua re-checks both atomically);
- * - re-enqueues the persistence job of any message in a list that PostgreSQL lacks and that is
- *   older than ARCHIVE_REPAIR_GRACE_MS (the send path enqueues after its script, so a crash in
- *   between, or a job deleted by hand, leaves a message only this sweep finds), and retries
- *   such a job that is sitting in the failed set;
+ * - gives a chat a new persist job when its list holds a message that PostgreSQL lacks, that is
+ *   older than ARCHIVE_REPAIR_GRACE_MS, and no persist ticket says a job is on the way (an api
+ *   that died between its script and its job add, a job deleted by hand, or one given up on,
+ *   leave messages only this sweep finds); such a message that is no longer in the pending set
+ *   (a row deleted from PostgreSQL) is put back into it;
  * - clears pending seqs PostgreSQL already holds (a worker that inserted, then lost Redis);
  * - lets a chat's keys expire (ACTIVE_TTL_S) once nothing in them is pending.
  * Every step is safe to run twice or concurrently with itself, sends and the persist worker.
@@ -81,22 +82,25 @@ export function createArchiver(deps: ArchiverDeps) {
     return out;
   }
 
-  /** Gives a message PostgreSQL lacks its job back: added when gone, retried when failed. */
-  async function requeue(item: Item): Promise<'added' | 'retried' | 'in-flight'> {
-    const message = JSON.parse(item.json) as Message;
-    const job = await deps.persistQueue.getJob(message.id);
-    if (job) {
-      const state = await job.getState();
-      if (state === 'failed') {
-        await job.retry('failed');
-        return 'retried';
-      }
-      if (state !== 'completed' && state !== 'unknown') return 'in-flight';
-      // Completed yet not in PostgreSQL (a row removed by hand): the same jobId would be ignored.
-      await job.remove();
+  /**
+   * Gives a chat whose messages PostgreSQL lacks a new persist job, unless its persist ticket says
+   * one is on the way (a lost job's ticket runs out after PERSIST_TICKET_MS; a later run adds it).
+   * `outside` are messages missing from the pending set: they are put back into it (the chat's
+   * keys made permanent again, as a send does) so that the job writes them. True when it added one.
+   */
+  async function requeue(chatId: string, outside: number[]): Promise<boolean> {
+    const tx = redis.multi();
+    if (outside.length > 0) {
+      tx.zadd(keys.pending(chatId), ...outside.flatMap((seq) => [seq, seq]))
+        .persist(keys.active(chatId))
+        .persist(keys.seq(chatId));
     }
-    await deps.persistQueue.add('persist', message, { ...deps.persistJobOptions, jobId: message.id });
-    return 'added';
+    const replies = (await tx.set(keys.persistTicket(chatId), '1', 'PX', config.PERSIST_TICKET_MS, 'NX').exec()) ?? [];
+    const failed = replies.find(([err]) => err)?.[0];
+    if (failed) throw failed;
+    if (replies[replies.length - 1]?.[1] !== 'OK') return false;
+    await deps.persistQueue.add('persist', { chatId }, deps.persistJobOptions);
+    return true;
   }
 
   async function archiveChat(chatId: string, at: number): Promise<ChatReport> {
@@ -116,26 +120,21 @@ export function createArchiver(deps: ArchiverDeps) {
     // Checked, not assumed: PostgreSQL is asked about every message the run might act on.
     const held = await deps.messages.heldSeqs(chatId, [...head.map((h) => h.seq), ...pendingSeqs]);
 
-    const report: ChatReport = { trimmed: 0, requeued: 0, retried: 0, reconciled: 0, expiring: 0 };
+    const report: ChatReport = { trimmed: 0, requeued: 0, repended: 0, reconciled: 0, expiring: 0 };
     const heldPending = pendingSeqs.filter((s) => held.has(s));
     if (heldPending.length > 0) {
-      await scripts.markPersisted([keys.pending(chatId), keys.active(chatId)], config.ACTIVE_LIST_MAX, heldPending);
+      await scripts.markPersisted([keys.pending(chatId), keys.active(chatId), keys.persistTicket(chatId)], config.ACTIVE_LIST_MAX, 0, heldPending);
       report.reconciled = heldPending.length;
     }
 
+    // Younger messages are most likely in a batch being written, or their job is being added.
+    const overdue = (json: string | undefined) => json !== undefined && !(createdAtMsOfJson(json) >= graceCutoffMs);
     const unpersistedHead = head.filter((h) => !held.has(h.seq));
-    const missing: Item[] = [
-      ...unpersistedHead,
-      ...pendingSeqs.flatMap((seq) => {
-        const json = pendingJson.get(seq);
-        return json !== undefined && !held.has(seq) ? [{ seq, json }] : [];
-      }),
-    ];
-    // Younger messages are most likely between their script and their job add, or in a batch.
-    for (const item of missing.filter((m) => !(createdAtMsOfJson(m.json) >= graceCutoffMs))) {
-      const outcome = await requeue(item);
-      if (outcome === 'added') report.requeued++;
-      if (outcome === 'retried') report.retried++;
+    const outside = unpersistedHead.filter((h) => overdue(h.json)).map((h) => h.seq);
+    const overduePending = pendingSeqs.filter((seq) => !held.has(seq) && overdue(pendingJson.get(seq)));
+    if (outside.length + overduePending.length > 0) {
+      report.repended = outside.length;
+      if (await requeue(chatId, outside)) report.requeued = outside.length + overduePending.length;
     }
 
     let checkedSeq = 0;
@@ -162,7 +161,7 @@ export function createArchiver(deps: ArchiverDeps) {
     /** Runs over every chat once; resolves with what it did. Chats that fail are logged and counted. */
     async run(): Promise<ArchiveReport> {
       const started = now();
-      const total: ArchiveReport = { chats: 0, trimmed: 0, requeued: 0, retried: 0, reconciled: 0, expiring: 0, failedChats: 0, durationMs: 0 };
+      const total: ArchiveReport = { chats: 0, trimmed: 0, requeued: 0, repended: 0, reconciled: 0, expiring: 0, failedChats: 0, durationMs: 0 };
       for await (const batch of scanChatIds(deps.scanNodes ?? [redis], keys)) {
         for (let i = 0; i < batch.length; i += CONCURRENCY) {
           await Promise.all(
@@ -172,7 +171,7 @@ export function createArchiver(deps: ArchiverDeps) {
                 const r = await archiveChat(chatId, now());
                 total.trimmed += r.trimmed;
                 total.requeued += r.requeued;
-                total.retried += r.retried;
+                total.repended += r.repended;
                 total.reconciled += r.reconciled;
                 total.expiring += r.expiring;
               } catch (err) {
@@ -184,7 +183,7 @@ export function createArchiver(deps: ArchiverDeps) {
         }
       }
       total.durationMs = now() - started;
-      const busy = total.trimmed + total.requeued + total.retried + total.reconciled + total.failedChats > 0;
+      const busy = total.trimmed + total.requeued + total.reconciled + total.failedChats > 0;
       deps.logger[busy ? 'info' : 'debug'](total, 'archive run');
       return total;
     },

@@ -44,6 +44,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<() =
   const persist = createPersistWorker({
     config,
     connection,
+    redis,
     scripts: createScripts(redis),
     keys,
     // A sender's read position follows their own messages (unreadCount counts only others').

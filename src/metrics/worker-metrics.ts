@@ -6,10 +6,10 @@ export interface ArchiveReport {
   chats: number;
   /** Messages trimmed from active lists (each checked to be in PostgreSQL first). */
   trimmed: number;
-  /** Persistence jobs added again for messages PostgreSQL lacked (the repair sweep). */
+  /** Messages PostgreSQL lacked past the grace period, whose chat got a new persist job (the repair sweep). */
   requeued: number;
-  /** Failed persistence jobs of messages PostgreSQL lacked, retried. */
-  retried: number;
+  /** Messages PostgreSQL lacked that were no longer in the pending set, put back into it. */
+  repended: number;
   /** Pending seqs PostgreSQL already held, cleared from the pending set. */
   reconciled: number;
   /** Chats whose keys now carry a TTL (everything in them persisted). */
@@ -34,7 +34,7 @@ export function createWorkerMetrics(registry: Registry) {
   const archiveRuns = new Counter({ name: 'parley_archive_runs_total', help: 'Archive runs finished', registers });
   const archive = new Counter({
     name: 'parley_archive_actions_total',
-    help: 'What archive runs did: trimmed, requeued, retried, reconciled, expiring, failed_chats',
+    help: 'What archive runs did: trimmed, requeued, repended, reconciled, expiring, failed_chats',
     labelNames: ['action'],
     registers,
   });
@@ -58,7 +58,7 @@ export function createWorkerMetrics(registry: Registry) {
       archiveDuration.observe(report.durationMs / 1000);
       archive.inc({ action: 'trimmed' }, report.trimmed);
       archive.inc({ action: 'requeued' }, report.requeued);
-      archive.inc({ action: 'retried' }, report.retried);
+      archive.inc({ action: 'repended' }, report.repended);
       archive.inc({ action: 'reconciled' }, report.reconciled);
       archive.inc({ action: 'expiring' }, report.expiring);
       archive.inc({ action: 'failed_chats' }, report.failedChats);

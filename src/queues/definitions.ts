@@ -6,7 +6,10 @@ import type { Config } from '../config.js';
  * Every Queue, Worker and Bull Board adapter uses config.QUEUE_PREFIX, hash-tagged for Cluster.
  */
 export const QUEUES = {
-  /** One job per accepted message (jobId = message id), inserted in micro-batches. */
+  /**
+   * Persist jobs (PersistJob): one per chat and batch, not per message. A chat's persist ticket
+   * (send.lua, mark-persisted.lua) makes sure that while its messages wait there is one on the way.
+   */
   persist: 'persist',
   /** Periodic (a job scheduler): trims active lists, sets TTLs, re-enqueues lost persistence jobs. */
   archive: 'archive',
@@ -17,6 +20,15 @@ export const QUEUES = {
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/**
+ * A persist job: "write this chat's pending messages". The messages themselves stay in Redis
+ * (the active list, and the chat's pending set of seqs PostgreSQL may lack) until PostgreSQL holds
+ * them, so a job carries no message data, and a lost or repeated job costs nothing but a lookup.
+ */
+export interface PersistJob {
+  chatId: string;
+}
 
 /**
  * Persistence jobs retry with capped exponential backoff (the worker's `backoffStrategy`), so

@@ -13,6 +13,11 @@ export function createKeys(prefix: string) {
     seq: (chatId: string) => `${chat(chatId)}:seq`,
     /** Sorted set of seqs accepted but not yet known to be in PostgreSQL (score = seq). */
     pending: (chatId: string) => `${chat(chatId)}:pending`,
+    /**
+     * The chat's persist ticket (SET NX PX): present while a persist job for the chat is queued or
+     * running, so that a busy chat costs one job per batch rather than one per message.
+     */
+    persistTicket: (chatId: string) => `${chat(chatId)}:persist-ticket`,
     /** Cached member set of the chat, with a sentinel '' marking "loaded". */
     members: (chatId: string) => `${chat(chatId)}:members`,
     /** The message a (sender, clientMsgId) pair produced, for idempotent retries. */

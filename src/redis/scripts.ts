@@ -3,10 +3,11 @@ import type { Redis } from 'ioredis';
 
 /** The Lua scripts, loaded once and run by SHA (ioredis falls back to EVAL on NOSCRIPT). */
 const SCRIPTS = {
-  parleySend: 6,
+  parleySend: 7,
   parleySeedSeq: 2,
   parleyHistory: 2,
-  parleyMarkPersisted: 2,
+  parleyMarkPersisted: 3,
+  parleyPendingMessages: 2,
   parleyRaiseSeq: 1,
   parleyArchiveTrim: 3,
   parleyRateLimit: 1,
@@ -25,6 +26,7 @@ const FILES: Record<ScriptName, string> = {
   parleySeedSeq: 'seed-seq.lua',
   parleyHistory: 'history.lua',
   parleyMarkPersisted: 'mark-persisted.lua',
+  parleyPendingMessages: 'pending-messages.lua',
   parleyRaiseSeq: 'raise-seq.lua',
   parleyArchiveTrim: 'archive-trim.lua',
   parleyRateLimit: 'rate-limit.lua',
@@ -35,7 +37,8 @@ const FILES: Record<ScriptName, string> = {
   parleyTyping: 'typing.lua',
 };
 
-export type SendReply = ['OK', number] | ['DUP', string] | ['FORBIDDEN'] | ['NOMEMBERS'] | ['NOSEQ'];
+/** The last element of OK and DUP is 1 when the call took the chat's persist ticket (see send.lua). */
+export type SendReply = ['OK', number, 0 | 1] | ['DUP', string, 0 | 1] | ['FORBIDDEN'] | ['NOMEMBERS'] | ['NOSEQ'];
 /** [head seq, complete (1/0), counter (-1 when missing), ...message JSON]. */
 export type HistoryReply = [number, number, number, ...string[]];
 /** [1 when the user came online else 0, now ms, newest expiry ms]; see presence-connect.lua. */
@@ -45,10 +48,13 @@ export type PresenceDisconnectReply = [number, number, number];
 export type ReadAdvanceReply = ['OK', number] | ['SAME', number] | ['NOSEQ'] | ['NOREAD'];
 
 export interface Scripts {
-  send(keys: [string, string, string, string, string, string], args: (string | number)[]): Promise<SendReply>;
+  send(keys: [string, string, string, string, string, string, string], args: (string | number)[]): Promise<SendReply>;
   seedSeq(keys: [string, string], pgMaxSeq: number): Promise<number>;
   history(keys: [string, string], mode: 'after' | 'before', bound: number, count: number): Promise<HistoryReply>;
-  markPersisted(keys: [string, string], keep: number, seqs: number[]): Promise<number>;
+  /** [messages trimmed, 1 when the caller must add the chat's next persist job]; see mark-persisted.lua. */
+  markPersisted(keys: [string, string, string], keep: number, ticketMs: number, seqs: (number | string)[]): Promise<[number, 0 | 1]>;
+  /** [message JSON of the lowest pending seqs, pending seqs whose message is gone]; see pending-messages.lua. */
+  pendingMessages(keys: [string, string], max: number): Promise<[string[], string[]]>;
   /** Raises an existing counter to at least `floor`; -1 when it is missing. */
   raiseSeq(seqKey: string, floor: number): Promise<number>;
   /** [messages trimmed, 1 when the keys may expire]; see archive-trim.lua. */
@@ -79,7 +85,8 @@ export function createScripts(redis: Redis): Scripts {
     send: (keys, args) => fns.parleySend(...keys, ...args) as Promise<SendReply>,
     seedSeq: (keys, pgMaxSeq) => fns.parleySeedSeq(...keys, pgMaxSeq) as Promise<number>,
     history: (keys, mode, bound, count) => fns.parleyHistory(...keys, mode, bound, count) as Promise<HistoryReply>,
-    markPersisted: (keys, keep, seqs) => fns.parleyMarkPersisted(...keys, keep, ...seqs) as Promise<number>,
+    markPersisted: (keys, keep, ticketMs, seqs) => fns.parleyMarkPersisted(...keys, keep, ticketMs, ...seqs) as Promise<[number, 0 | 1]>,
+    pendingMessages: (keys, max) => fns.parleyPendingMessages(...keys, max) as Promise<[string[], string[]]>,
     raiseSeq: (seqKey, floor) => fns.parleyRaiseSeq(seqKey, floor) as Promise<number>,
     archiveTrim: (keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) =>
       fns.parleyArchiveTrim(...keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) as Promise<[number, number]>,

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Queue } from 'bullmq';
-import type { JobsOptions } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { AppError, isRedisRefusedError } from '../domain/errors.js';
 import type { AcceptedMessage, Message } from '../domain/types.js';
 import type { RedisCircuit } from '../infra/redis-circuit.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
+import type { PersistJob } from '../queues/definitions.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
 import type { MembershipService } from './membership-service.js';
 import type { SeqGuard } from './seq-guard.js';
@@ -20,8 +21,12 @@ export interface SendInput {
 export interface SendServiceDeps {
   scripts: Scripts;
   keys: Keys;
-  persistQueue: Queue;
+  /** For handing back a persist ticket whose job could not be added. */
+  redis: Pick<Redis, 'del'>;
+  persistQueue: Queue<PersistJob>;
   persistJobOptions: JobsOptions;
+  /** TTL of a chat's persist ticket (config.PERSIST_TICKET_MS). */
+  persistTicketMs: number;
   membership: MembershipService;
   /** Degraded mode: sends written straight to PostgreSQL while the circuit is open. */
   circuit: RedisCircuit;
@@ -51,19 +56,23 @@ const NOT_SENT = /Stream isn't writeable/;
 
 /**
  * The send path behind both HTTP and WebSocket (ARCHITECTURE.md "The message path"):
- * one Lua round trip (membership, idempotency, seq, append, publish), then the persistence job,
- * then the caller acks. The message JSON is built here once; Redis, pub/sub and every socket
- * carry those same bytes.
+ * one Lua round trip (membership, idempotency, seq, append, publish), then, when the script took
+ * the chat's persist ticket, the chat's persist job, then the caller acks. A send that finds the
+ * ticket taken acks at once: a job that has yet to read the chat's pending set is already on its
+ * way and will write this message too. The message JSON is built here once; Redis, pub/sub and
+ * every socket carry those same bytes.
  */
 export function createSendService(deps: SendServiceDeps) {
   const { scripts, keys } = deps;
 
-  async function enqueue(message: Message): Promise<void> {
+  async function enqueue(chatId: string): Promise<void> {
     try {
-      await deps.persistQueue.add('persist', message, { ...deps.persistJobOptions, jobId: message.id });
+      await deps.persistQueue.add('persist', { chatId }, deps.persistJobOptions);
     } catch {
-      // The message is in Redis and was published; the client's retry with the same clientMsgId
-      // re-adds this job, and the archive sweep re-enqueues anything PostgreSQL still lacks.
+      // The message is in Redis (pending) and was published. Hand the ticket back so that the
+      // client's retry with the same clientMsgId takes it and adds the job; if even that fails,
+      // the ticket runs out and the next send, or the archive sweep, adds one.
+      await deps.redis.del(keys.persistTicket(chatId)).catch(() => undefined);
       throw new AppError('unavailable', 'message accepted but not yet queued for storage; retry with the same clientMsgId');
     }
   }
@@ -81,13 +90,14 @@ export function createSendService(deps: SendServiceDeps) {
     // Ids are validated UUIDs and createdAt is ISO, so only body and clientMsgId need escaping.
     const head = `{"id":"${id}","chatId":"${chatId}","seq":`;
     const tail = `,"senderId":"${senderId}","body":${JSON.stringify(body)},"clientMsgId":${JSON.stringify(clientMsgId)},"createdAt":"${createdAt}"}`;
-    const scriptKeys: [string, string, string, string, string, string] = [
+    const scriptKeys: [string, string, string, string, string, string, string] = [
       keys.seq(chatId),
       keys.active(chatId),
       keys.members(chatId),
       clientMsgId ? keys.idempotency(chatId, senderId, clientMsgId) : keys.seq(chatId),
       keys.pending(chatId),
       keys.reads(chatId),
+      keys.persistTicket(chatId),
     ];
     const args = [
       senderId,
@@ -98,6 +108,7 @@ export function createSendService(deps: SendServiceDeps) {
       clientMsgId ? '1' : '0',
       deps.idempotencyTtlSeconds,
       deps.readsTtlSeconds,
+      deps.persistTicketMs,
     ];
 
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -122,14 +133,14 @@ export function createSendService(deps: SendServiceDeps) {
         case 'OK': {
           const json = head + reply[1] + tail;
           const message: Message = { id, chatId, seq: reply[1], senderId, body, clientMsgId, createdAt };
-          await enqueue(message);
+          if (reply[2] === 1) await enqueue(chatId);
           const accepted = { message, json, duplicate: false };
           deps.onAccepted?.(accepted, startedAt);
           return accepted;
         }
         case 'DUP': {
           const message = JSON.parse(reply[1]) as Message;
-          await enqueue(message); // same jobId: harmless if the job still exists or already ran
+          if (reply[2] === 1) await enqueue(chatId);
           return { message, json: reply[1], duplicate: true };
         }
         case 'FORBIDDEN':

@@ -92,8 +92,9 @@ describe('archive', () => {
     const first = await archiver({ ARCHIVE_REPAIR_GRACE_MS: 0 }).run();
     expect(first.failedChats).toBe(0);
     expect(first.trimmed).toBe(0);
-    // Their jobs are waiting, not lost: nothing to repair.
+    // Their job is waiting (the chat's persist ticket says so), not lost: nothing to repair.
     expect(first.requeued).toBe(0);
+    expect(await persistQueue.getJobCounts('waiting')).toEqual({ waiting: 1 });
     expect(await env.redis.llen(k.active(chat.id))).toBe(25);
     expect(await pgCount(chat.id)).toBe(0);
     expect(await historySeqs(chat.id)).toEqual(seqRange(1, 25));
@@ -139,31 +140,44 @@ describe('archive', () => {
     expect(await env.redis.pttl(k.seq(chat.id))).toBeGreaterThan(0);
   });
 
-  it('repairs a persistence job deleted by hand once it is older than the grace period', async () => {
+  it('repairs a persistence job deleted by hand once it is older than the grace period and its ticket ran out', async () => {
     await workersOff();
     const chat = await app.api.newChat(a, [b], 'lost job');
+    const k = keys();
     const [seq] = await sendMany(chat.id, 1, 'lost');
-    const listed = await env.redis.lrange(keys().active(chat.id), 0, -1);
+    const listed = await env.redis.lrange(k.active(chat.id), 0, -1);
     const id = JSON.parse(listed[0]!).id as string;
-    expect(await persistQueue.getJob(id)).toBeDefined();
-    await persistQueue.remove(id);
-    expect(await persistQueue.getJob(id)).toBeUndefined();
+    const jobsOfChat = async () => (await persistQueue.getWaiting()).filter((j) => j.data.chatId === chat.id);
+    const [job] = await jobsOfChat();
+    expect(job).toBeDefined();
+    await job!.remove();
+    expect(await jobsOfChat()).toEqual([]);
 
-    // Within the grace period the sweep leaves it alone: its job may simply not be added yet.
+    // While the chat's persist ticket lasts, the sweep takes a job to be on its way.
+    const ticketHeld = await archiver({ ARCHIVE_REPAIR_GRACE_MS: 0 }).run();
+    expect(ticketHeld.requeued).toBe(0);
+    expect(await jobsOfChat()).toEqual([]);
+
+    // The ticket runs out (PERSIST_TICKET_MS; here: deleted). Within the grace period the sweep
+    // still leaves the message alone: its job may simply not be added yet.
+    await env.redis.del(k.persistTicket(chat.id));
     const early = await archiver({ ARCHIVE_REPAIR_GRACE_MS: 60_000 }).run();
     expect(early.requeued).toBe(0);
-    expect(await persistQueue.getJob(id)).toBeUndefined();
+    expect(await jobsOfChat()).toEqual([]);
 
     const sweep = await archiver({ ARCHIVE_REPAIR_GRACE_MS: 0 }).run();
     expect(sweep.requeued).toBe(1);
-    const job = await persistQueue.getJob(id);
-    expect(job?.data).toMatchObject({ id, chatId: chat.id, seq, body: 'lost 1' });
-    expect(job?.opts.attempts).toBe(env.config.PERSIST_ATTEMPTS);
+    const [repaired] = await jobsOfChat();
+    expect(repaired?.data).toEqual({ chatId: chat.id });
+    expect(repaired?.opts.attempts).toBe(env.config.PERSIST_ATTEMPTS);
+    // The sweep took the ticket for its job: a second run adds no other.
+    expect((await archiver({ ARCHIVE_REPAIR_GRACE_MS: 0 }).run()).requeued).toBe(0);
 
     await workersOn();
     await waitFor(async () => (await pgCount(chat.id)) === 1, 'the repaired message in PostgreSQL');
     const { rows } = await env.pool.query('SELECT id, seq, body FROM messages WHERE chat_id = $1', [chat.id]);
     expect(rows).toEqual([{ id, seq, body: 'lost 1' }]);
+    await waitFor(async () => (await env.redis.exists(k.persistTicket(chat.id), k.pending(chat.id))) === 0, 'ticket released, nothing pending');
   });
 
   it('lets an idle, fully persisted chat expire, and its seq counter resumes once gone', async () => {

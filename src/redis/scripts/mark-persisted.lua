@@ -1,14 +1,34 @@
--- Record that PostgreSQL now holds some of a chat's messages, then trim the active list to its
--- bound, removing only messages below the lowest seq still pending (so never an unpersisted one).
--- KEYS[1] pending set   chat:{id}:pending
--- KEYS[2] active list   chat:{id}:messages:active
+-- Record that PostgreSQL now holds some of a chat's messages, trim the active list to its bound
+-- (removing only messages below the lowest seq still pending, so never an unpersisted one), and
+-- hand the chat's persist ticket on.
+-- KEYS[1] pending set      chat:{id}:pending
+-- KEYS[2] active list      chat:{id}:messages:active
+-- KEYS[3] persist ticket   chat:{id}:persist-ticket
 -- ARGV[1] most messages the list keeps
--- ARGV[2..] the seqs just persisted
--- Returns the number of messages trimmed.
-for i = 2, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+-- ARGV[2] ticket TTL in ms; 0 leaves the ticket alone (the archive's reconciliation)
+-- ARGV[3..] the seqs just persisted
+-- Returns {messages trimmed, 1 when messages are still pending and the caller holds the ticket
+-- for them (it must add the next persist job), else 0}.
+--
+-- The ticket: a send that finds none takes it and adds a persist job. A job releases it here
+-- once nothing is pending, so the next send adds the next job; while anything is still pending
+-- (sent while this batch was being written) it keeps it and adds the next job itself.
+for i = 3, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+
+local more = 0
+local ticketMs = tonumber(ARGV[2])
+if ticketMs > 0 then
+  if redis.call('ZCARD', KEYS[1]) > 0 then
+    redis.call('SET', KEYS[3], '1', 'PX', ticketMs)
+    more = 1
+  else
+    redis.call('DEL', KEYS[3])
+  end
+end
+
 local keep = tonumber(ARGV[1])
 local len = redis.call('LLEN', KEYS[2])
-if len <= keep then return 0 end
+if len <= keep then return {0, more} end
 local lowestPending = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 local limit = lowestPending and tonumber(lowestPending) or math.huge
 local trimmed = 0
@@ -20,4 +40,4 @@ while len > keep do
   len = len - 1
   trimmed = trimmed + 1
 end
-return trimmed
+return {trimmed, more}

@@ -5,6 +5,7 @@
 -- KEYS[4] idempotency key   chat:{id}:idem:{sender}:{clientMsgId}  (unused when ARGV[6] = '0')
 -- KEYS[5] pending set       chat:{id}:pending
 -- KEYS[6] read positions    chat:{id}:reads   (hash: user id -> last read seq)
+-- KEYS[7] persist ticket    chat:{id}:persist-ticket
 -- ARGV[1] sender id
 -- ARGV[2] message JSON up to and including `"seq":`
 -- ARGV[3] message JSON after the seq
@@ -13,14 +14,23 @@
 -- ARGV[6] '1' when the send carries a clientMsgId
 -- ARGV[7] idempotency TTL in seconds
 -- ARGV[8] TTL of the read-position hash in seconds
--- Returns {'OK', seq} | {'DUP', json} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
+-- ARGV[9] TTL of the persist ticket in ms
+-- Returns {'OK', seq, job} | {'DUP', json, job} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
+-- where job = 1 when this call took the chat's persist ticket: the caller must add a persist job
+-- for the chat before it acks. Otherwise a job that has yet to read the pending set holds it.
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
   if redis.call('EXISTS', KEYS[3]) == 0 then return {'NOMEMBERS'} end
   return {'FORBIDDEN'}
 end
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[4])
-  if previous then return {'DUP', previous} end
+  if previous then
+    -- Still unpersisted and no job on the way (e.g. the first attempt's job add failed): take the ticket.
+    local job = 0
+    local pseq = string.match(previous, '"seq":(%d+)')
+    if redis.call('ZSCORE', KEYS[5], pseq) and redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[9]) then job = 1 end
+    return {'DUP', previous, job}
+  end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOSEQ'} end
 
@@ -37,4 +47,6 @@ if ARGV[6] == '1' then redis.call('SET', KEYS[4], json, 'EX', ARGV[7]) end
 redis.call('HSET', KEYS[6], ARGV[1], seq)
 redis.call('EXPIRE', KEYS[6], ARGV[8])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. json)
-return {'OK', seq}
+local job = 0
+if redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[9]) then job = 1 end
+return {'OK', seq, job}

@@ -1,0 +1,39 @@
+-- The messages a persist job writes for one chat: the lowest pending seqs and their JSON.
+-- KEYS[1] pending set   chat:{id}:pending
+-- KEYS[2] active list   chat:{id}:messages:active
+-- ARGV[1] most messages to return
+-- Returns {{json, ...}, {orphan seq, ...}}: the JSON of each pending seq the list holds (ascending
+-- seq), and the pending seqs it does not hold. A message leaves the list only once it is no longer
+-- pending, so an orphan means its data is gone (Redis lost it): nothing can persist it any more.
+--
+-- The list is ascending by seq and, but across a Redis outage, gapless, so a seq's index is its
+-- seq minus the head's: one LRANGE covers them. When that guess misses, the whole list is read.
+local function seqOf(m) return tonumber(string.match(m, '"seq":(%d+)')) end
+
+local seqs = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #seqs == 0 then return {{}, {}} end
+local head = redis.call('LINDEX', KEYS[2], 0)
+if not head then return {{}, seqs} end
+
+local headSeq = seqOf(head)
+local first, last = tonumber(seqs[1]), tonumber(seqs[#seqs])
+local bySeq = {}
+local function index(items)
+  for _, m in ipairs(items) do bySeq[seqOf(m)] = m end
+end
+if last >= headSeq then
+  local from = first - headSeq
+  if from < 0 then from = 0 end
+  index(redis.call('LRANGE', KEYS[2], from, last - headSeq))
+end
+
+local found, orphans, missed = {}, {}, false
+for _, s in ipairs(seqs) do
+  if not bySeq[tonumber(s)] then missed = true end
+end
+if missed then index(redis.call('LRANGE', KEYS[2], 0, -1)) end
+for _, s in ipairs(seqs) do
+  local m = bySeq[tonumber(s)]
+  if m then found[#found + 1] = m else orphans[#orphans + 1] = s end
+end
+return {found, orphans}
