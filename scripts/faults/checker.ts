@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../../src/db/migrate.js';
+import { QUEUES } from '../../src/queues/definitions.js';
 import { type Acked, LoadClient } from './load-client.js';
 import { startPrivatePostgres, startPrivateRedis } from './private-services.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
@@ -38,6 +41,26 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs: num
   while (!(await check().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await sleep(50);
+  }
+}
+
+/** True when the Redis at `url` has no pending set and no persist job waiting, active or delayed. */
+async function nothingToPersist(url: string): Promise<boolean> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on('error', () => undefined);
+  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: '{parley}' });
+  try {
+    let cursor = '0';
+    do {
+      const [next, pendingSets] = await redis.scan(cursor, 'MATCH', 'chat:{*}:pending', 'COUNT', 1000);
+      if (pendingSets.length > 0) return false;
+      cursor = next;
+    } while (cursor !== '0');
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    return Object.values(counts).every((n) => n === 0);
+  } finally {
+    await queue.close();
+    redis.disconnect();
   }
 }
 
@@ -181,10 +204,18 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     await Promise.all(clients.map((c) => c.stop()));
     const acked: Acked[] = clients.flatMap((c) => c.acked);
 
-    // Drain: every acked message should reach PostgreSQL.
+    // Drain: every acked message should reach PostgreSQL. The wait also ends once Redis holds
+    // nothing more to persist (no pending set, no persist job), as after Redis lost its data.
     const ackedIds = acked.map((a) => a.clientMsgId);
+    const allStored = async () =>
+      (await pool.query('SELECT count(*)::int AS n FROM messages WHERE client_msg_id = ANY($1)', [ackedIds])).rows[0].n >= acked.length;
+    let idleChecks = 0;
     await until(
-      async () => (await pool.query('SELECT count(*)::int AS n FROM messages WHERE client_msg_id = ANY($1)', [ackedIds])).rows[0].n >= acked.length,
+      async () => {
+        if (await allStored()) return true;
+        idleChecks = (await nothingToPersist(redis.url)) ? idleChecks + 1 : 0;
+        return idleChecks >= 5 && !(await allStored());
+      },
       'persistence to catch up',
       60_000,
     ).catch(() => log(`${scenario}: not everything acked reached PostgreSQL within 60 s`));
