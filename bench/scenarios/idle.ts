@@ -127,7 +127,8 @@ export async function runIdle(opts: BenchOptions, target: Target, log: (line: st
       idleS: opts.idleS,
       apiCpuPct: cpu0 !== null && cpu1 !== null ? Math.round(((cpu1 - cpu0) / seconds) * 1000) / 10 : null,
       workerCpuPct: workers.length ? Math.round(((wcpu1.reduce((a, b) => a + b, 0) - wcpu0.reduce((a, b) => a + b, 0)) / seconds) * 1000) / 10 : null,
-      heartbeatMs: opts.urls.length > 0 ? "the server's" : (opts.env.WS_HEARTBEAT_MS ?? '30000 (default)'),
+      heartbeatMs:
+        opts.urls.length > 0 ? "the server's" : String(opts.heartbeatMs ?? opts.env.WS_HEARTBEAT_MS ?? '30000 (default)'),
       closedByServer,
       problems,
     };

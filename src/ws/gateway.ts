@@ -10,6 +10,7 @@ import { type BackpressureLimits, createOutbox } from './backpressure.js';
 import { clientMsgIdOf, createFrameGuard, type FrameGuardLimits } from './frame-guard.js';
 import type { FrameHandler } from './frame-handler.js';
 import { frames } from './frames.js';
+import { HeartbeatWheel } from './heartbeat-wheel.js';
 import { createSessionTracker } from './session-tracker.js';
 
 export interface GatewayDeps {
@@ -71,6 +72,7 @@ export function createGateway(deps: GatewayDeps) {
     handleProtocols: (protocols) => [...protocols].find((p) => p.startsWith(BEARER_PROTOCOL)) ?? false,
   });
   const sockets = new Map<Connection, WebSocket>();
+  const heartbeats = new HeartbeatWheel(deps.heartbeatMs);
   const sessions = createSessionTracker((conn) => sockets.get(conn)?.close(CLOSE_CODES.sessionEnded, 'session ended'));
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -110,14 +112,7 @@ export function createGateway(deps: GatewayDeps) {
       deps.logger.warn({ connectionId, userId: user.id }, 'flooding connection closed');
       ws.close(CLOSE_CODES.policyViolation, 'too many frames');
     };
-    let alive = true;
-    ws.on('pong', () => (alive = true));
-    const heartbeat = setInterval(() => {
-      if (!alive) return ws.terminate();
-      alive = false;
-      ws.ping();
-    }, deps.heartbeatMs);
-    heartbeat.unref();
+    const stopHeartbeat = heartbeats.add(ws);
 
     // Registered and `ready` sent in the same tick: no chat event can precede `ready`.
     deps.registry.add(conn, chatIds);
@@ -149,7 +144,7 @@ export function createGateway(deps: GatewayDeps) {
     });
     ws.on('error', (err) => deps.logger.debug({ err, connectionId: conn.id }, 'socket error'));
     ws.on('close', () => {
-      clearInterval(heartbeat);
+      stopHeartbeat();
       deps.registry.remove(conn);
       sockets.delete(conn);
       sessions.untrack(conn);
@@ -173,6 +168,7 @@ export function createGateway(deps: GatewayDeps) {
           }),
       );
       await Promise.all(closed);
+      heartbeats.stop();
       wss.close();
     },
 
