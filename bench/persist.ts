@@ -62,7 +62,7 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
       const head = `{"id":"${randomUUID()}","chatId":"${chatId}","seq":`;
       const tail = `,"senderId":"${sender}","body":${body},"clientMsgId":null,"createdAt":"${createdAt}"}`;
       const chatKeys = [keys.seq(chatId), keys.active(chatId), keys.members(chatId), keys.seq(chatId), keys.pending(chatId), keys.reads(chatId), keys.persistTicket(chatId)] as const;
-      sends.push(scripts.send([...chatKeys], [sender, head, tail, keys.channels.chatMessages, chatId, '0', 60, 60, config.PERSIST_TICKET_MS]));
+      sends.push(scripts.send([...chatKeys], [sender, head, tail, keys.channels.chatMessages, chatId, '0', 60, 60, config.PERSIST_TICKET_MS, `bench-${k}`]));
     }
     const replies = await Promise.all(sends);
     const ticketed = replies.flatMap((r, j) => (r[0] === 'OK' && r[2] === 1 ? [chatIds[(i + j) % CHATS]!] : []));

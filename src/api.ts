@@ -125,6 +125,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     persistQueue,
     persistJobOptions: persistJobOptions(config),
     persistTicketMs: config.PERSIST_TICKET_MS,
+    persistTicketClaimMs: config.PERSIST_TICKET_CLAIM_MS,
     membership,
     circuit,
     direct,

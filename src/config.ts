@@ -80,12 +80,18 @@ export const configSchema = z.object({
    */
   PERSIST_BATCH_WAIT_MS: int(50, 0),
   /**
-   * TTL (ms) of a chat's persist ticket, which a send takes when it adds the chat's persist job.
-   * Only matters when that job is lost (deleted by hand, or an api died between taking the ticket
-   * and adding the job): the next send after this time adds a new one. Keep it above
-   * PERSIST_BACKOFF_CAP_MS, so that a job retrying through an outage keeps its ticket.
+   * TTL (ms) of a chat's persist ticket, held while the chat's persist job waits or runs. It only
+   * matters when that job is lost (deleted by hand, say): the next send after this time adds a
+   * new one. Keep it above PERSIST_BACKOFF_CAP_MS, so that a job retrying through an outage keeps
+   * its ticket and the chat gets no second job.
    */
   PERSIST_TICKET_MS: int(60_000, 100),
+  /**
+   * TTL (ms) of a send's claim on a free persist ticket, between its script and its job add (the
+   * claim then becomes the ticket). An api that dies in between delays the chat's persistence by
+   * about this much, until the next send (or the archive sweep) adds the job.
+   */
+  PERSIST_TICKET_CLAIM_MS: int(2000, 100),
   /** Attempts of a persistence job before it lands in the failed set. */
   PERSIST_ATTEMPTS: int(1000, 1),
   /** First retry delay of a persistence job, in ms (exponential, capped). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
@@ -12,7 +13,7 @@ import type { MessageStore } from '../src/stores/message-store.js';
 
 export type ArchiverConfig = Pick<
   Config,
-  'ACTIVE_LIST_MAX' | 'ACTIVE_LIST_MAX_AGE_S' | 'ACTIVE_TTL_S' | 'ARCHIVE_REPAIR_GRACE_MS' | 'PERSIST_TICKET_MS'
+  'ACTIVE_LIST_MAX' | 'ACTIVE_LIST_MAX_AGE_S' | 'ACTIVE_TTL_S' | 'ARCHIVE_REPAIR_GRACE_MS' | 'PERSIST_TICKET_MS' | 'PERSIST_TICKET_CLAIM_MS'
 >;
 
 export interface ArchiverDeps {
@@ -95,11 +96,19 @@ export function createArchiver(deps: ArchiverDeps) {
         .persist(keys.active(chatId))
         .persist(keys.seq(chatId));
     }
-    const replies = (await tx.set(keys.persistTicket(chatId), '1', 'PX', config.PERSIST_TICKET_MS, 'NX').exec()) ?? [];
+    // Claimed as a send claims it: if this process dies before its job add, the claim runs out soon.
+    const token = `archive-${randomUUID()}`;
+    const replies = (await tx.set(keys.persistTicket(chatId), token, 'PX', config.PERSIST_TICKET_CLAIM_MS, 'NX').exec()) ?? [];
     const failed = replies.find(([err]) => err)?.[0];
     if (failed) throw failed;
     if (replies[replies.length - 1]?.[1] !== 'OK') return false;
-    await deps.persistQueue.add('persist', { chatId }, deps.persistJobOptions);
+    try {
+      await deps.persistQueue.add('persist', { chatId }, deps.persistJobOptions);
+    } catch (err) {
+      await redis.del(keys.persistTicket(chatId)).catch(() => undefined); // the next run tries again
+      throw err;
+    }
+    await scripts.confirmTicket(keys.persistTicket(chatId), token, config.PERSIST_TICKET_MS);
     return true;
   }
 

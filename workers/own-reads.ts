@@ -23,10 +23,10 @@ export function ownReadPositions(batch: Message[]): ReadPosition[] {
 export function withOwnReadPositions(messages: MessageStore, reads: Pick<ReadStore, 'advanceBatch'>): MessageStore {
   return {
     ...messages,
-    async insertBatch(batch: Message[]): Promise<number> {
-      const inserted = await messages.insertBatch(batch);
-      await reads.advanceBatch(ownReadPositions(batch));
-      return inserted;
+    async insertBatch(batch: Message[]) {
+      const result = await messages.insertBatch(batch);
+      await reads.advanceBatch(ownReadPositions(batch.filter((m) => !result.superseded.includes(m))));
+      return result;
     },
   };
 }

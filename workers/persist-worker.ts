@@ -14,7 +14,7 @@ export interface PersistWorkerDeps {
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: Redis;
   /** A command connection, and the scripts on it (reading pending messages, the bookkeeping after an INSERT). */
-  redis: Pick<Redis, 'set'>;
+  redis: Pick<Redis, 'set' | 'lrem'>;
   scripts: Scripts;
   keys: Keys;
   messages: MessageStore;
@@ -22,6 +22,9 @@ export interface PersistWorkerDeps {
   /** Called after each batch with its size and how many rows were new (metrics, tests). */
   onBatch?: (size: number, inserted: number) => void;
 }
+
+/** Batches one flush writes back to back for chats with a backlog, before their jobs requeue. */
+const BACKLOG_ROUNDS = 10;
 
 /** One chat's share of a batch. */
 interface ChatBatch {
@@ -46,45 +49,75 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
   const { config, scripts, keys, logger } = deps;
   const queue = new Queue<PersistJob>(QUEUES.persist, { connection: deps.connection, prefix: config.QUEUE_PREFIX });
   const jobOptions = persistJobOptions(config);
+  /** The exact list entry of each message read (what LREM needs); entries go with their messages. */
+  const jsonOf = new WeakMap<Message, string>();
 
-  /** Every parked chat's pending messages, oldest first, at most PERSIST_BATCH_SIZE in all. */
+  /**
+   * Every parked chat's oldest pending messages: an equal share of PERSIST_BATCH_SIZE each, so
+   * that one INSERT stays within it. What a chat has beyond its share waits for the chat's next
+   * job, which mark-persisted.lua hands this worker at once.
+   */
   async function collect(chatIds: string[]): Promise<ChatBatch[]> {
-    const replies = await Promise.all(
-      chatIds.map((chatId) => scripts.pendingMessages([keys.pending(chatId), keys.active(chatId)], config.PERSIST_BATCH_SIZE)),
-    );
-    let budget = config.PERSIST_BATCH_SIZE;
+    const share = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / chatIds.length));
+    const replies = await Promise.all(chatIds.map((chatId) => scripts.pendingMessages([keys.pending(chatId), keys.active(chatId)], share)));
     return chatIds.map((chatId, i) => {
       const [found, orphans] = replies[i]!;
-      // A chat left out by the budget keeps its ticket and gets its next job (mark-persisted.lua).
-      const taken = found.slice(0, Math.max(0, budget));
-      budget -= taken.length;
-      return { chatId, messages: taken.map((json) => JSON.parse(json) as Message), orphans };
+      const messages = found.map((json) => {
+        const message = JSON.parse(json) as Message;
+        jsonOf.set(message, json);
+        return message;
+      });
+      return { chatId, messages, orphans };
     });
   }
 
-  async function persistBatch(parked: string[]): Promise<void> {
-    const chats = await collect([...new Set(parked)]);
+  /**
+   * One INSERT for the chats' pending messages, then their bookkeeping; resolves with the chats
+   * that still have messages pending, split into those that filled their share (a backlog) and
+   * the rest (messages sent while the INSERT ran).
+   */
+  async function writeOnce(chatIds: string[]): Promise<{ backlog: string[]; more: string[] }> {
+    const chats = await collect(chatIds);
     const batch = chats.flatMap((c) => c.messages);
-    const inserted = batch.length > 0 ? await deps.messages.insertBatch(batch) : 0;
-    const next: string[] = [];
+    const { inserted, superseded } = await deps.messages.insertBatch(batch);
+    const share = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / chatIds.length));
+    const backlog: string[] = [];
+    const more: string[] = [];
     await Promise.all(
       chats.map(async ({ chatId, messages, orphans }) => {
         if (orphans.length > 0) {
           logger.error({ chatId, seqs: orphans }, 'pending messages missing from Redis (data lost there); dropped from the pending set');
         }
-        const [, more] = await scripts.markPersisted(
+        const [, left] = await scripts.markPersisted(
           [keys.pending(chatId), keys.active(chatId), keys.persistTicket(chatId)],
           config.ACTIVE_LIST_MAX,
           config.PERSIST_TICKET_MS,
           [...messages.map((m) => m.seq), ...orphans],
         );
-        if (more === 1) next.push(chatId);
+        if (left === 1) (messages.length >= share ? backlog : more).push(chatId);
       }),
     );
-    // Messages sent while this batch was written: their chats' next jobs. If this add fails the
+    // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.
+    await Promise.all(superseded.map((m) => deps.redis.lrem(keys.active(m.chatId), 1, jsonOf.get(m)!)));
+    if (superseded.length > 0) logger.warn({ messages: superseded.map((m) => ({ chatId: m.chatId, seq: m.seq })) }, 'superseded by their retry stored while Redis was down');
+    if (batch.length > 0) deps.onBatch?.(batch.length, inserted);
+    return { backlog, more };
+  }
+
+  async function persistBatch(parked: string[]): Promise<void> {
+    let chatIds = [...new Set(parked)];
+    const next: string[] = [];
+    // A backlog (after an outage, or a burst) is written at once, batch after batch, rather than
+    // waiting PERSIST_BATCH_WAIT_MS for each; a few rounds, then its jobs go back to the queue.
+    for (let round = 1; chatIds.length > 0; round++) {
+      const { backlog, more } = await writeOnce(chatIds);
+      next.push(...more);
+      if (round === BACKLOG_ROUNDS) next.push(...backlog);
+      chatIds = round === BACKLOG_ROUNDS ? [] : backlog;
+    }
+    // The chats' next jobs: they keep their tickets (mark-persisted.lua). If this add fails the
     // batch's jobs fail and retry (their INSERT is idempotent), so the chats are not forgotten.
     if (next.length > 0) await queue.addBulk(next.map((chatId) => ({ name: 'persist', data: { chatId }, opts: jobOptions })));
-    if (batch.length > 0) deps.onBatch?.(batch.length, inserted);
   }
 
   /** A batch that failed keeps its chats' tickets alive while its jobs wait for their retry. */

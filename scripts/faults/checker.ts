@@ -235,6 +235,10 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
       seqOwners.set(key, a.clientMsgId);
     }
     const duplicated = [...bodies.values()].reduce((n, c) => n + (c - 1), 0) + seqReuse;
+    if (duplicated > 0) {
+      const twice = [...bodies].filter(([, c]) => c > 1).map(([b]) => b);
+      log(`${scenario}: duplicated: bodies stored twice ${JSON.stringify(rows.filter((r) => twice.includes(r.body)))}; seqs reused ${seqReuse}`);
+    }
     // Each client sends one message at a time, so its acked seqs must strictly grow.
     let outOfOrder = 0;
     for (const c of clients) for (let i = 1; i < c.acked.length; i++) if (c.acked[i]!.seq <= c.acked[i - 1]!.seq) outOfOrder++;

@@ -8,6 +8,7 @@ const SCRIPTS = {
   parleyHistory: 2,
   parleyMarkPersisted: 3,
   parleyPendingMessages: 2,
+  parleyConfirmTicket: 1,
   parleyRaiseSeq: 1,
   parleyArchiveTrim: 3,
   parleyRateLimit: 1,
@@ -27,6 +28,7 @@ const FILES: Record<ScriptName, string> = {
   parleyHistory: 'history.lua',
   parleyMarkPersisted: 'mark-persisted.lua',
   parleyPendingMessages: 'pending-messages.lua',
+  parleyConfirmTicket: 'confirm-ticket.lua',
   parleyRaiseSeq: 'raise-seq.lua',
   parleyArchiveTrim: 'archive-trim.lua',
   parleyRateLimit: 'rate-limit.lua',
@@ -55,6 +57,8 @@ export interface Scripts {
   markPersisted(keys: [string, string, string], keep: number, ticketMs: number, seqs: (number | string)[]): Promise<[number, 0 | 1]>;
   /** [message JSON of the lowest pending seqs, pending seqs whose message is gone]; see pending-messages.lua. */
   pendingMessages(keys: [string, string], max: number): Promise<[string[], string[]]>;
+  /** Makes a ticket claim (`token`) a ticket of `ttlMs` once its job is added; 1 when it still was this claim. */
+  confirmTicket(ticketKey: string, token: string, ttlMs: number): Promise<number>;
   /** Raises an existing counter to at least `floor`; -1 when it is missing. */
   raiseSeq(seqKey: string, floor: number): Promise<number>;
   /** [messages trimmed, 1 when the keys may expire]; see archive-trim.lua. */
@@ -87,6 +91,7 @@ export function createScripts(redis: Redis): Scripts {
     history: (keys, mode, bound, count) => fns.parleyHistory(...keys, mode, bound, count) as Promise<HistoryReply>,
     markPersisted: (keys, keep, ticketMs, seqs) => fns.parleyMarkPersisted(...keys, keep, ticketMs, ...seqs) as Promise<[number, 0 | 1]>,
     pendingMessages: (keys, max) => fns.parleyPendingMessages(...keys, max) as Promise<[string[], string[]]>,
+    confirmTicket: (ticketKey, token, ttlMs) => fns.parleyConfirmTicket(ticketKey, token, ttlMs) as Promise<number>,
     raiseSeq: (seqKey, floor) => fns.parleyRaiseSeq(seqKey, floor) as Promise<number>,
     archiveTrim: (keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) =>
       fns.parleyArchiveTrim(...keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) as Promise<[number, number]>,

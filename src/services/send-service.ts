@@ -21,12 +21,13 @@ export interface SendInput {
 export interface SendServiceDeps {
   scripts: Scripts;
   keys: Keys;
-  /** For handing back a persist ticket whose job could not be added. */
+  /** For handing back a persist ticket claim whose job could not be added. */
   redis: Pick<Redis, 'del'>;
   persistQueue: Queue<PersistJob>;
   persistJobOptions: JobsOptions;
-  /** TTL of a chat's persist ticket (config.PERSIST_TICKET_MS). */
+  /** TTL of a chat's persist ticket, and of a send's claim on it until its job is added. */
   persistTicketMs: number;
+  persistTicketClaimMs: number;
   membership: MembershipService;
   /** Degraded mode: sends written straight to PostgreSQL while the circuit is open. */
   circuit: RedisCircuit;
@@ -65,16 +66,20 @@ const NOT_SENT = /Stream isn't writeable/;
 export function createSendService(deps: SendServiceDeps) {
   const { scripts, keys } = deps;
 
-  async function enqueue(chatId: string): Promise<void> {
+  /** Adds the chat's persist job for the claim `token` took, then makes the claim the ticket. */
+  async function enqueue(chatId: string, token: string): Promise<void> {
     try {
       await deps.persistQueue.add('persist', { chatId }, deps.persistJobOptions);
     } catch {
-      // The message is in Redis (pending) and was published. Hand the ticket back so that the
-      // client's retry with the same clientMsgId takes it and adds the job; if even that fails,
-      // the ticket runs out and the next send, or the archive sweep, adds one.
+      // The message is in Redis (pending) and was published. Hand the claim back so that the
+      // client's retry with the same clientMsgId claims it and adds the job; if even that fails,
+      // the claim runs out and the next send, or the archive sweep, adds one.
       await deps.redis.del(keys.persistTicket(chatId)).catch(() => undefined);
       throw new AppError('unavailable', 'message accepted but not yet queued for storage; retry with the same clientMsgId');
     }
+    // Off the ack's path: if this fails, the claim runs out and a later send adds a second job for
+    // the chat, which finds its messages written and costs a lookup.
+    scripts.confirmTicket(keys.persistTicket(chatId), token, deps.persistTicketMs).catch(() => undefined);
   }
 
   async function send(input: SendInput): Promise<AcceptedMessage> {
@@ -108,7 +113,8 @@ export function createSendService(deps: SendServiceDeps) {
       clientMsgId ? '1' : '0',
       deps.idempotencyTtlSeconds,
       deps.readsTtlSeconds,
-      deps.persistTicketMs,
+      deps.persistTicketClaimMs,
+      id,
     ];
 
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -133,14 +139,14 @@ export function createSendService(deps: SendServiceDeps) {
         case 'OK': {
           const json = head + reply[1] + tail;
           const message: Message = { id, chatId, seq: reply[1], senderId, body, clientMsgId, createdAt };
-          if (reply[2] === 1) await enqueue(chatId);
+          if (reply[2] === 1) await enqueue(chatId, id);
           const accepted = { message, json, duplicate: false };
           deps.onAccepted?.(accepted, startedAt);
           return accepted;
         }
         case 'DUP': {
           const message = JSON.parse(reply[1]) as Message;
-          if (reply[2] === 1) await enqueue(chatId);
+          if (reply[2] === 1) await enqueue(chatId, id);
           return { message, json: reply[1], duplicate: true };
         }
         case 'FORBIDDEN':

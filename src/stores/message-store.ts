@@ -30,6 +30,12 @@ const INSERT_BATCH = `
   ON CONFLICT DO NOTHING
   RETURNING chat_id, seq`;
 
+/** What a batch INSERT did: rows that were new, and messages left out as superseded (see insertBatch). */
+export interface InsertResult {
+  inserted: number;
+  superseded: Message[];
+}
+
 function columns(messages: Message[], clientMsgIds: (string | null)[]) {
   return [
     messages.map((m) => m.id),
@@ -46,26 +52,39 @@ export function createMessageStore(pool: Pool) {
   return {
     /**
      * Writes a batch with one INSERT; rows already there are skipped, so retries are harmless.
-     * A row can also conflict on (chat, sender, clientMsgId) alone: a retry that came after Redis
-     * forgot the clientMsgId was given a new seq and delivered, so it is kept, without the id,
-     * rather than leave a hole in the chat's seqs. Returns how many rows were new.
+     * A row can also conflict on (chat, sender, clientMsgId) alone, with a row of another seq:
+     * - that row's seq is lower: a retry came after Redis forgot the clientMsgId, was given a new
+     *   seq, acked and delivered. It is kept, without the id, rather than lose an acked message.
+     * - that row's seq is higher: this is a first attempt whose reply Redis never gave (it went
+     *   down after running the send), and the client's retry was stored during the outage and
+     *   acked. This one was never acked: it is `superseded`, not stored, and its seq stays a gap
+     *   at the outage (PROTOCOL.md allows seqs to be skipped there, never reused).
      */
-    async insertBatch(messages: Message[]): Promise<number> {
-      if (messages.length === 0) return 0;
+    async insertBatch(messages: Message[]): Promise<InsertResult> {
+      if (messages.length === 0) return { inserted: 0, superseded: [] };
       const { rows } = await pool.query<{ chat_id: string; seq: number }>(
         INSERT_BATCH,
         columns(messages, messages.map((m) => m.clientMsgId)),
       );
-      if (rows.length === messages.length) return rows.length;
+      if (rows.length === messages.length) return { inserted: rows.length, superseded: [] };
       const present = await pool.query<{ chat_id: string; seq: number }>(
         `SELECT chat_id, seq FROM messages WHERE (chat_id, seq) IN (SELECT * FROM unnest($1::uuid[], $2::bigint[]))`,
         [messages.map((m) => m.chatId), messages.map((m) => m.seq)],
       );
       const have = new Set(present.rows.map((r) => `${r.chat_id}/${r.seq}`));
       const missing = messages.filter((m) => !have.has(`${m.chatId}/${m.seq}`));
-      if (missing.length === 0) return rows.length;
-      const again = await pool.query(INSERT_BATCH, columns(missing, missing.map(() => null)));
-      return rows.length + (again.rowCount ?? 0);
+      if (missing.length === 0) return { inserted: rows.length, superseded: [] };
+      // Only a clientMsgId can make a row with a free seq conflict: which seq holds it?
+      const owners = await pool.query<{ chat_id: string; sender_id: string; client_msg_id: string; seq: number }>(
+        `SELECT chat_id, sender_id, client_msg_id, seq FROM messages
+          WHERE (chat_id, sender_id, client_msg_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[]))`,
+        [missing.map((m) => m.chatId), missing.map((m) => m.senderId), missing.map((m) => m.clientMsgId)],
+      );
+      const ownerSeq = new Map(owners.rows.map((r) => [`${r.chat_id}/${r.sender_id}/${r.client_msg_id}`, r.seq]));
+      const superseded = missing.filter((m) => (ownerSeq.get(`${m.chatId}/${m.senderId}/${m.clientMsgId}`) ?? 0) > m.seq);
+      const kept = missing.filter((m) => !superseded.includes(m));
+      const again = kept.length > 0 ? await pool.query(INSERT_BATCH, columns(kept, kept.map(() => null))) : { rowCount: 0 };
+      return { inserted: rows.length + (again.rowCount ?? 0), superseded };
     },
 
     /**

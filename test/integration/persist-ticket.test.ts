@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
 import type { Message } from '../../src/domain/types.js';
 import { createRedis } from '../../src/infra/clients.js';
 import { RedisCircuit } from '../../src/infra/redis-circuit.js';
@@ -31,7 +32,7 @@ const keys = () => createKeys(env.config.REDIS_KEY_PREFIX);
 const logger = createLogger('silent', 'test');
 
 beforeAll(async () => {
-  env = await createTestEnv({ PERSIST_BATCH_WAIT_MS: '5' });
+  env = await createTestEnv({ PERSIST_BATCH_WAIT_MS: '5', PERSIST_TICKET_CLAIM_MS: '300' });
   connection = createRedis(env.config, 'queue', 'test-queue');
   queue = new Queue<PersistJob>(QUEUES.persist, { connection, prefix: env.config.QUEUE_PREFIX });
 });
@@ -62,6 +63,7 @@ async function sendService(persistQueue: Pick<Queue<PersistJob>, 'add'>) {
     persistQueue: persistQueue as Queue<PersistJob>,
     persistJobOptions: persistJobOptions(env.config),
     persistTicketMs: env.config.PERSIST_TICKET_MS,
+    persistTicketClaimMs: env.config.PERSIST_TICKET_CLAIM_MS,
     // Seams the sends below never reach: the chat's members and counter are already in Redis.
     membership: {} as MembershipService,
     circuit: new RedisCircuit({ redis, logger, probeMs: 1000, failureThreshold: 3 }),
@@ -73,10 +75,11 @@ async function sendService(persistQueue: Pick<Queue<PersistJob>, 'add'>) {
 }
 
 /** The real persist worker, on a message store whose INSERT the test may hold back. */
-function persistWorker(messages: MessageStore) {
+function persistWorker(messages: MessageStore, overrides: Partial<Config> = {}, onBatch?: (size: number) => void) {
   const redis = createRedis(env.config, 'command', 'test-worker-cmd');
   const worker = createPersistWorker({
-    config: env.config,
+    config: { ...env.config, ...overrides },
+    onBatch,
     connection: createRedis(env.config, 'queue', 'test-worker'),
     redis,
     scripts: createScripts(redis),
@@ -102,6 +105,8 @@ describe('persist ticket', () => {
     for (let i = 0; i < 20; i++) await sends.send({ chatId, senderId: sender, body: `burst ${i}`, clientMsgId: `b${i}` });
     expect(await waitingFor(chatId)).toBe(1);
     expect(await env.redis.zcard(keys().pending(chatId))).toBe(20);
+    // Once the job was added, the short claim became the long ticket.
+    await waitFor(async () => (await env.redis.pttl(keys().persistTicket(chatId))) > env.config.PERSIST_TICKET_CLAIM_MS, 'the claim confirmed');
 
     // The first INSERT is held back; messages sent meanwhile ride on no job of their own.
     let release!: () => void;
@@ -150,5 +155,44 @@ describe('persist ticket', () => {
     // A further retry while that job waits adds nothing.
     await (await sendService(queue)).send({ chatId, senderId: sender, body: 'once', clientMsgId: 'c1' });
     expect(await waitingFor(chatId)).toBe(1);
+  });
+
+  it('lets the claim of an api that died before its job add run out; the next send adds the job', async () => {
+    const sender = randomUUID();
+    const chatId = await chatWith(sender);
+    const ticket = keys().persistTicket(chatId);
+    // The job add never answers: the api died between its script and its add.
+    const dying = await sendService({ add: () => new Promise<never>(() => undefined) });
+    void dying.send({ chatId, senderId: sender, body: 'orphaned', clientMsgId: 'd1' });
+    await waitFor(async () => (await env.redis.zcard(keys().pending(chatId))) === 1, 'accepted into Redis');
+    expect(await env.redis.pttl(ticket)).toBeLessThanOrEqual(env.config.PERSIST_TICKET_CLAIM_MS);
+    expect(await waitingFor(chatId)).toBe(0);
+
+    await waitFor(async () => (await env.redis.exists(ticket)) === 0, 'the claim ran out');
+    await (await sendService(queue)).send({ chatId, senderId: sender, body: 'next', clientMsgId: 'd2' });
+    expect(await waitingFor(chatId)).toBe(1);
+    await waitFor(async () => (await env.redis.pttl(ticket)) > env.config.PERSIST_TICKET_CLAIM_MS, 'the new claim confirmed');
+
+    // That one job writes both messages.
+    const worker = persistWorker(createMessageStore(env.pool));
+    await waitFor(async () => (await stored(chatId)).length === 2, 'both messages in PostgreSQL');
+    expect(await stored(chatId)).toEqual([1, 2]);
+    await worker.close();
+  });
+
+  it('writes a backlog batch after batch, each within PERSIST_BATCH_SIZE, from one job', async () => {
+    const sender = randomUUID();
+    const chatId = await chatWith(sender);
+    const sends = await sendService(queue);
+    for (let i = 0; i < 35; i++) await sends.send({ chatId, senderId: sender, body: `backlog ${i}`, clientMsgId: `k${i}` });
+    expect(await waitingFor(chatId)).toBe(1);
+
+    const batches: number[] = [];
+    const worker = persistWorker(createMessageStore(env.pool), { PERSIST_BATCH_SIZE: 10 }, (size) => batches.push(size));
+    await waitFor(async () => (await stored(chatId)).length === 35, 'the backlog in PostgreSQL');
+    expect(await stored(chatId)).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+    expect(batches).toEqual([10, 10, 10, 5]);
+    await waitFor(async () => (await env.redis.exists(keys().persistTicket(chatId), keys().pending(chatId))) === 0, 'ticket released');
+    await worker.close();
   });
 });

@@ -14,10 +14,13 @@
 -- ARGV[6] '1' when the send carries a clientMsgId
 -- ARGV[7] idempotency TTL in seconds
 -- ARGV[8] TTL of the read-position hash in seconds
--- ARGV[9] TTL of the persist ticket in ms
+-- ARGV[9] TTL in ms of a claim on the persist ticket (until the caller's job add confirms it)
+-- ARGV[10] the claim's token (unique per call)
 -- Returns {'OK', seq, job} | {'DUP', json, job} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
--- where job = 1 when this call took the chat's persist ticket: the caller must add a persist job
--- for the chat before it acks. Otherwise a job that has yet to read the pending set holds it.
+-- where job = 1 when this call claimed the chat's persist ticket: the caller must add a persist job
+-- for the chat before it acks (then confirm the claim, confirm-ticket.lua). Otherwise a job that
+-- has yet to read the pending set holds the ticket. A claim is short, so that an api that dies
+-- between this script and its job add holds up the chat's next job for no longer than that.
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
   if redis.call('EXISTS', KEYS[3]) == 0 then return {'NOMEMBERS'} end
   return {'FORBIDDEN'}
@@ -28,7 +31,7 @@ if ARGV[6] == '1' then
     -- Still unpersisted and no job on the way (e.g. the first attempt's job add failed): take the ticket.
     local job = 0
     local pseq = string.match(previous, '"seq":(%d+)')
-    if redis.call('ZSCORE', KEYS[5], pseq) and redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[9]) then job = 1 end
+    if redis.call('ZSCORE', KEYS[5], pseq) and redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then job = 1 end
     return {'DUP', previous, job}
   end
 end
@@ -48,5 +51,5 @@ redis.call('HSET', KEYS[6], ARGV[1], seq)
 redis.call('EXPIRE', KEYS[6], ARGV[8])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. json)
 local job = 0
-if redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[9]) then job = 1 end
+if redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then job = 1 end
 return {'OK', seq, job}
