@@ -31,6 +31,7 @@ import { createSendRateLimiter } from './services/rate-limiter.js';
 import { createPersistenceLag } from './services/persistence-lag.js';
 import { createSendService } from './services/send-service.js';
 import { createSessionRevocation } from './services/session-revocation.js';
+import { createRecentAcks } from './services/recent-acks.js';
 import { createSeqGuard } from './services/seq-guard.js';
 import { createChatStore } from './stores/chat-store.js';
 import { createDirectMessageStore } from './stores/direct-message-store.js';
@@ -105,7 +106,18 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   // normal mode resumes only after the recovery steps have made every counter safe again.
   const circuit = new RedisCircuit({ redis, logger, probeMs: config.REDIS_PROBE_MS, failureThreshold: config.REDIS_FAILURE_THRESHOLD });
   const direct = createDirectMessageStore(pool, config.DEGRADED_SEQ_GAP);
-  const seqGuard = createSeqGuard({ redis, keys, scripts, direct, seqGap: config.DEGRADED_SEQ_GAP, idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S, logger });
+  // What this process acked lately, for PostgreSQL should Redis lose its data before a worker wrote it.
+  const recentAcks = createRecentAcks({ retentionMs: config.RECENT_ACKS_MS, max: config.RECENT_ACKS_MAX, insertBatch: messages.insertBatch, logger });
+  const seqGuard = createSeqGuard({
+    redis,
+    keys,
+    scripts,
+    direct,
+    seqGap: config.DEGRADED_SEQ_GAP,
+    idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
+    logger,
+    onDataLoss: async () => void (await recentAcks.replay()),
+  });
   circuit.onRecovery(seqGuard.ensureGeneration);
   circuit.onRecovery(async () => void (await seqGuard.closeDegradedRuns()));
   // Membership changed while Redis was away were not announced there: drop the cached sets.
@@ -132,7 +144,10 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     seqGuard,
     idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
     readsTtlSeconds: config.ACTIVE_TTL_S,
-    onAccepted: apiMetrics.onAccepted,
+    onAccepted: (accepted, startedAt) => {
+      if (config.RECENT_ACKS_MS > 0) recentAcks.add(accepted.message);
+      apiMetrics.onAccepted(accepted, startedAt);
+    },
     rateLimit: createSendRateLimiter({
       scripts,
       keys,

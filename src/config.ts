@@ -111,6 +111,15 @@ export const configSchema = z.object({
   /** Failed persistence jobs kept (an operator retries them from Bull Board). */
   QUEUE_KEEP_FAILED: int(10_000, 0),
 
+  /**
+   * How long (ms) an api process keeps each message it acked, so that it can write them to
+   * PostgreSQL itself should Redis lose its data (restarted empty, without AOF) before a worker
+   * did. Cover the persistence lag you can tolerate; 0 keeps none.
+   */
+  RECENT_ACKS_MS: int(30_000, 0),
+  /** Most acked messages an api process keeps for that (the oldest go first). */
+  RECENT_ACKS_MAX: int(200_000, 0),
+
   /** Largest message body, in characters. */
   MESSAGE_MAX_CHARS: int(4000, 1),
   /** Largest WebSocket frame, in bytes. */

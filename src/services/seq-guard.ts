@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
@@ -14,6 +15,11 @@ export interface SeqGuardDeps {
   seqGap: number;
   idempotencyTtlSeconds: number;
   logger: Logger;
+  /**
+   * Called once this process finds that Redis lost its data since it last looked (the generation
+   * key is gone or was set anew): the api writes its recently acked messages to PostgreSQL.
+   */
+  onDataLoss?: () => Promise<void>;
 }
 
 /**
@@ -28,13 +34,23 @@ export interface SeqGuardDeps {
 export function createSeqGuard(deps: SeqGuardDeps) {
   const { redis, keys, scripts, direct } = deps;
 
+  /** The generation this process last saw (null before its first look). */
+  let known: string | null = null;
+
   /** Detects a Redis that lost its data; marks every chat for a gapped re-seed before going on. */
   async function ensureGeneration(): Promise<void> {
-    if (await redis.exists(keys.generation())) return;
-    // Flags first, key second: no seed can run without the gap while the key is absent.
-    const marked = await direct.markAllForReseedGap();
-    await redis.set(keys.generation(), new Date().toISOString(), 'NX');
-    if (marked > 0) deps.logger.warn({ chats: marked }, 'redis lost its data: counters will re-seed above a gap');
+    let current = await redis.get(keys.generation());
+    if (current === null) {
+      // Flags first, key second: no seed can run without the gap while the key is absent.
+      const marked = await direct.markAllForReseedGap();
+      await redis.set(keys.generation(), `${new Date().toISOString()} ${randomUUID()}`, 'NX');
+      current = await redis.get(keys.generation());
+      if (marked > 0) deps.logger.warn({ chats: marked }, 'redis lost its data: counters will re-seed above a gap');
+    }
+    // Another process may have set the new generation first: a change is a loss all the same.
+    // `known` moves only once the loss is handled, so a failed replay is tried at the next look.
+    if (known !== null && current !== known) await deps.onDataLoss?.();
+    known = current;
   }
 
   return {

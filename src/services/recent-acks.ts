@@ -1,0 +1,63 @@
+import type { Message } from '../domain/types.js';
+import type { Logger } from '../logger.js';
+import type { InsertResult } from '../stores/message-store.js';
+
+export interface RecentAcksDeps {
+  /** How long (ms) an acked message is kept; past it, a worker has long written it. */
+  retentionMs: number;
+  /** Most messages kept (the oldest go first). */
+  max: number;
+  insertBatch: (messages: Message[]) => Promise<InsertResult>;
+  logger: Logger;
+  /** Rows per INSERT when replaying. */
+  batchSize?: number;
+  now?: () => number;
+}
+
+/**
+ * The messages this api process acked through Redis in the last `retentionMs`, kept in memory so
+ * that a Redis that lost its data (restarted empty, without AOF) does not take them along: the
+ * seq guard notices the loss when Redis returns, and `replay` writes them straight to PostgreSQL
+ * with their acked seqs (which the gapped re-seed never issues again). Rows already there are
+ * skipped, so replaying what a worker wrote costs nothing but the lookup.
+ */
+export function createRecentAcks(deps: RecentAcksDeps) {
+  const now = deps.now ?? Date.now;
+  const batchSize = deps.batchSize ?? 500;
+  // A FIFO as an array with a moving start: O(1) add and prune, compacted now and then.
+  let items: { at: number; message: Message }[] = [];
+  let start = 0;
+
+  function prune(): void {
+    const cutoff = now() - deps.retentionMs;
+    while (start < items.length && (items[start]!.at < cutoff || items.length - start > deps.max)) start++;
+    if (start > 1024 && start * 2 > items.length) {
+      items = items.slice(start);
+      start = 0;
+    }
+  }
+
+  return {
+    add(message: Message): void {
+      items.push({ at: now(), message });
+      if (items.length - start > deps.max) prune();
+    },
+
+    get size(): number {
+      prune();
+      return items.length - start;
+    },
+
+    /** Writes every kept message to PostgreSQL; resolves with how many rows were new. */
+    async replay(): Promise<number> {
+      prune();
+      const kept = items.slice(start).map((i) => i.message);
+      let inserted = 0;
+      for (let i = 0; i < kept.length; i += batchSize) inserted += (await deps.insertBatch(kept.slice(i, i + batchSize))).inserted;
+      deps.logger.warn({ kept: kept.length, inserted }, 'redis lost its data: recently acked messages written to postgres');
+      return inserted;
+    },
+  };
+}
+
+export type RecentAcks = ReturnType<typeof createRecentAcks>;
