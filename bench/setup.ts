@@ -7,6 +7,7 @@ import format from 'pg-format';
 import { type RunningProcess, startProcess } from '../scripts/faults/processes.js';
 import { loadConfig } from '../src/config.js';
 import { migrate } from '../src/db/migrate.js';
+import { scanKeys } from '../src/redis/scan.js';
 import { pidsNamed, type WatchedProcess } from './proc-stats.js';
 import { type CommandStats, parseCommandStats } from './redis-stats.js';
 
@@ -194,12 +195,5 @@ async function redisServerPid(redis: Redis): Promise<number | null> {
 }
 
 async function deleteKeys(redis: Redis, patterns: string[]): Promise<void> {
-  for (const pattern of patterns) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  }
+  for (const pattern of patterns) for await (const keys of scanKeys([redis], pattern)) await redis.unlink(...keys);
 }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../../src/db/migrate.js';
 import { QUEUES } from '../../src/queues/definitions.js';
+import { scanKeys } from '../../src/redis/scan.js';
 import { type Acked, LoadClient } from './load-client.js';
 import { startPrivatePostgres, startPrivateRedis } from './private-services.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
@@ -50,12 +51,7 @@ async function nothingToPersist(url: string): Promise<boolean> {
   redis.on('error', () => undefined);
   const queue = new Queue(QUEUES.persist, { connection: redis, prefix: '{parley}' });
   try {
-    let cursor = '0';
-    do {
-      const [next, pendingSets] = await redis.scan(cursor, 'MATCH', 'chat:{*}:pending', 'COUNT', 1000);
-      if (pendingSets.length > 0) return false;
-      cursor = next;
-    } while (cursor !== '0');
+    for await (const pendingSets of scanKeys([redis], 'chat:{*}:pending')) if (pendingSets.length > 0) return false;
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(counts).every((n) => n === 0);
   } finally {

@@ -5,6 +5,7 @@ import format from 'pg-format';
 import { inject } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createPgPool } from '../../src/infra/clients.js';
+import { scanKeys } from '../../src/redis/scan.js';
 import { ADMIN_URL, databaseUrl, REDIS_URL } from './pg.js';
 
 export interface TestEnv {
@@ -62,12 +63,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     async cleanup() {
       await pool.end();
       for (const pattern of [`${keyPrefix}*`, `${queuePrefix}*`]) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length > 0) await redis.unlink(...keys);
-        } while (cursor !== '0');
+        for await (const keys of scanKeys([redis], pattern)) await redis.unlink(...keys);
       }
       redis.disconnect();
       const admin2 = new pg.Client({ connectionString: ADMIN_URL });
