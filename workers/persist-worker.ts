@@ -57,8 +57,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
    * that one INSERT stays within it. What a chat has beyond its share waits for the chat's next
    * job, which mark-persisted.lua hands this worker at once.
    */
-  async function collect(chatIds: string[]): Promise<ChatBatch[]> {
-    const share = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / chatIds.length));
+  async function collect(chatIds: string[], share: number): Promise<ChatBatch[]> {
     const replies = await Promise.all(chatIds.map((chatId) => scripts.pendingMessages([keys.pending(chatId), keys.active(chatId)], share)));
     return chatIds.map((chatId, i) => {
       const [found, orphans] = replies[i]!;
@@ -77,10 +76,10 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
    * the rest (messages sent while the INSERT ran).
    */
   async function writeOnce(chatIds: string[]): Promise<{ backlog: string[]; more: string[] }> {
-    const chats = await collect(chatIds);
+    const share = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / chatIds.length));
+    const chats = await collect(chatIds, share);
     const batch = chats.flatMap((c) => c.messages);
     const { inserted, superseded } = await deps.messages.insertBatch(batch);
-    const share = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / chatIds.length));
     const backlog: string[] = [];
     const more: string[] = [];
     await Promise.all(
