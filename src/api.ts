@@ -145,7 +145,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
     readsTtlSeconds: config.ACTIVE_TTL_S,
     onAccepted: (accepted, startedAt) => {
-      if (config.RECENT_ACKS_MS > 0) recentAcks.add(accepted.message);
+      recentAcks.add(accepted.message);
       apiMetrics.onAccepted(accepted, startedAt);
     },
     rateLimit: createSendRateLimiter({

@@ -38,7 +38,9 @@ export function createRecentAcks(deps: RecentAcksDeps) {
   }
 
   return {
+    /** Keeps an acked message (nothing when RECENT_ACKS_MS or RECENT_ACKS_MAX is 0). */
     add(message: Message): void {
+      if (deps.retentionMs <= 0 || deps.max <= 0) return;
       items.push({ at: now(), message });
       if (items.length - start > deps.max) prune();
     },
