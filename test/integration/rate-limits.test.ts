@@ -98,7 +98,8 @@ describe('sends per user', () => {
 
 describe('the bucket refills', () => {
   it('accepts a refused send once its retry comes, stored once', async () => {
-    const app = await start({ SEND_RATE_BURST: '2', SEND_RATE_PER_S: '20' });
+    // A slow refill (one token per 500 ms), so that the third send is refused even on a busy machine.
+    const app = await start({ SEND_RATE_BURST: '2', SEND_RATE_PER_S: '2' });
     const u = await app.api.newUser('refill');
     const chat = await app.api.newChat(u, []);
     await Promise.all([app.api.send(u.token, chat.id, 'a'), app.api.send(u.token, chat.id, 'b')]);
