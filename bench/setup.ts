@@ -55,7 +55,7 @@ const WORKER_READY = /parley worker metrics on (http:\/\/\S+)\/metrics[\s\S]*par
 
 /**
  * Settings of the processes the bench starts. The limits that protect a real deployment from one
- * user (sends and frames per second) are raised far above what the load needs, so they are still
+ * user (sends and frames per second, registrations, chats and connections) are raised far above what the load needs, so they are still
  * checked on every send but never refuse one; the lag metrics are sampled fresh on every scrape.
  */
 const BENCH_ENV: Record<string, string> = {
@@ -69,6 +69,13 @@ const BENCH_ENV: Record<string, string> = {
   SEND_RATE_PER_S: '100000',
   WS_FRAME_BURST: '100000',
   WS_FRAME_RATE_PER_S: '100000',
+  // The bench registers its accounts and creates its chats from one address, far past the abuse
+  // limits of a real deployment.
+  REGISTRATIONS_PER_MIN: '1000000',
+  LOGINS_PER_MIN: '1000000',
+  CHATS_CREATED_PER_MIN: '1000000',
+  MEMBER_ADDS_PER_MIN: '1000000',
+  WS_MAX_CONNECTIONS_PER_USER: '100000',
 };
 
 /** A given Parley (--url): the bench only talks to it. */

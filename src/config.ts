@@ -165,6 +165,46 @@ export const configSchema = z.object({
   /** Longest a parked receipts job waits for its batch to fill, in ms. */
   RECEIPTS_BATCH_WAIT_MS: int(20, 0),
 
+  /**
+   * Most WebSocket connections one user may hold, across every api process (counted in Redis;
+   * while Redis is unreachable, per process). One more is refused with 429 before the upgrade.
+   */
+  WS_MAX_CONNECTIONS_PER_USER: int(20, 1),
+  /** Most WebSocket connections one api process holds; one more is refused with 503 before the upgrade. */
+  WS_MAX_CONNECTIONS: int(20_000, 1),
+  /** Most chats one user may be a member of; adding them to one more is refused (409). */
+  CHATS_PER_USER_MAX: int(10_000, 1),
+  /** Most chats one `sync` frame may name (a larger frame is refused with validation_failed). */
+  SYNC_MAX_CHATS: int(500, 1),
+  /** Failed logins per username per minute (across processes); past it, 429 with Retry-After. */
+  LOGIN_FAILURES_PER_MIN: int(10, 1),
+  /** Login attempts per client address per minute (across processes). */
+  LOGINS_PER_MIN: int(60, 1),
+  /** Registrations per client address per minute (across processes). */
+  REGISTRATIONS_PER_MIN: int(10, 1),
+  /** Chats one user may create per minute (across processes). */
+  CHATS_CREATED_PER_MIN: int(30, 1),
+  /** Members one user may add per minute, chat creation's memberIds included (across processes). */
+  MEMBER_ADDS_PER_MIN: int(120, 1),
+  /**
+   * Take the client address from the last X-Forwarded-For entry (the one the proxy in front of
+   * Parley added) instead of the socket. Only behind a proxy you control: clients can send the header.
+   */
+  TRUST_PROXY: bool(false),
+  /** Password hashes (scrypt) computed at once per process; more wait, so a login flood cannot starve the libuv pool. */
+  PASSWORD_HASH_CONCURRENCY: int(2, 1),
+  /** Hashes that may wait for a slot per process; past it, logins and registrations answer 503 at once. */
+  PASSWORD_HASH_QUEUE_MAX: int(64, 0),
+
+  /** How long a client may take to send a request's headers, in ms (slowloris). */
+  HTTP_HEADERS_TIMEOUT_MS: int(10_000, 100),
+  /** How long a client may take to send a whole request, body included, in ms. */
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000, 100),
+  /** How long an idle keep-alive connection stays open, in ms. */
+  HTTP_KEEPALIVE_TIMEOUT_MS: int(5_000, 100),
+  /** Most open HTTP connections per process (WebSockets not included); past it new ones are refused. */
+  HTTP_MAX_CONNECTIONS: int(10_000, 1),
+
   /** Lifetime of a session token, in seconds. */
   TOKEN_TTL_S: int(30 * 86_400, 60),
   /** scrypt cost parameter N (a power of two) for password hashes. */

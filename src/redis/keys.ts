@@ -46,6 +46,11 @@ export function createKeys(prefix: string) {
     typingGate: (chatId: string, userId: string) => `${chat(chatId)}:typing-gate:${userId}`,
     /** The user's send token bucket (hash: tokens, ts), shared by every api process. */
     rateLimit: (userId: string) => `${prefix}ratelimit:{${userId}}`,
+    /**
+     * A fixed-window abuse counter (window-limit.lua): `rule` names the limit, `id` whom it counts
+     * (a user id, a client address, a hashed username). Each counter is its own hash slot.
+     */
+    windowLimit: (rule: string, id: string) => `${prefix}limit:{${rule}:${id}}`,
     /** SCAN pattern matching every chat's pending set (the archive sweep). */
     pendingPattern: () => `${globEscape(prefix)}chat:{*}:pending`,
     /** SCAN pattern matching every key of every chat (the archive finds its chats with it). */

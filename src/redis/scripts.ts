@@ -17,6 +17,7 @@ const SCRIPTS = {
   parleyPresenceIndex: 1,
   parleyReadAdvance: 2,
   parleyTyping: 2,
+  parleyWindowLimit: 1,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -37,6 +38,7 @@ const FILES: Record<ScriptName, string> = {
   parleyPresenceIndex: 'presence-index.lua',
   parleyReadAdvance: 'read-advance.lua',
   parleyTyping: 'typing.lua',
+  parleyWindowLimit: 'window-limit.lua',
 };
 
 /** The last element of OK and DUP is 1 when the call took the chat's persist ticket (see send.lua). */
@@ -72,6 +74,8 @@ export interface Scripts {
   readAdvance(keys: [string, string], args: (string | number)[]): Promise<ReadAdvanceReply>;
   /** 1 when forwarded, 0 when thinned out; see typing.lua. */
   typing(keys: [string, string], ttlMs: number, throttleMs: number, channel: string, payload: string): Promise<number>;
+  /** [1 when allowed else 0, count after the call, ms until the window ends]; see window-limit.lua. */
+  windowLimit(key: string, limit: number, windowMs: number, cost: number, countOver: boolean): Promise<[number, number, number]>;
 }
 
 /** Defines the scripts on a client (idempotent) and returns typed callers. */
@@ -104,5 +108,7 @@ export function createScripts(redis: Redis): Scripts {
     readAdvance: (keys, args) => fns.parleyReadAdvance(...keys, ...args) as Promise<ReadAdvanceReply>,
     typing: (keys, ttlMs, throttleMs, channel, payload) =>
       fns.parleyTyping(...keys, ttlMs, throttleMs, channel, payload) as Promise<number>,
+    windowLimit: (key, limit, windowMs, cost, countOver) =>
+      fns.parleyWindowLimit(key, limit, windowMs, cost, countOver ? '1' : '0') as Promise<[number, number, number]>,
   };
 }

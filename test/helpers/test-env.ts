@@ -48,6 +48,14 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     PASSWORD_HASH_COST: '1024',
     PERSIST_BATCH_WAIT_MS: '5',
     PERSIST_BACKOFF_MS: '100',
+    // Every test registers, logs in and creates chats from 127.0.0.1: the abuse limits apply to
+    // the tests too, so they are set for a test's workload here; the tests of the limits lower them.
+    REGISTRATIONS_PER_MIN: '100000',
+    LOGINS_PER_MIN: '100000',
+    LOGIN_FAILURES_PER_MIN: '1000',
+    CHATS_CREATED_PER_MIN: '100000',
+    MEMBER_ADDS_PER_MIN: '100000',
+    WS_MAX_CONNECTIONS_PER_USER: '200',
     ...overrides,
   };
   const config = loadConfig(env);
