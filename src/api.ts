@@ -144,6 +144,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     seqGuard,
     idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
     readsTtlSeconds: config.ACTIVE_TTL_S,
+    findSent: messages.findByClientMsgId,
     onAccepted: (accepted, startedAt) => {
       recentAcks.add(accepted.message);
       apiMetrics.onAccepted(accepted, startedAt);

@@ -41,7 +41,10 @@ const FILES: Record<ScriptName, string> = {
   parleyWindowLimit: 'window-limit.lua',
 };
 
-/** The last element of OK and DUP is 1 when the call took the chat's persist ticket (see send.lua). */
+/**
+ * The last element of OK and DUP is 1 when the call took the chat's persist ticket (see send.lua);
+ * DUP's JSON is '' when the original has left the active list (PostgreSQL holds it).
+ */
 export type SendReply = ['OK', number, 0 | 1] | ['DUP', string, 0 | 1] | ['FORBIDDEN'] | ['NOMEMBERS'] | ['NOSEQ'];
 /** [head seq, complete (1/0), counter (-1 when missing), ...message JSON]. */
 export type HistoryReply = [number, number, number, ...string[]];

@@ -41,6 +41,11 @@ export interface SendServiceDeps {
    * script runs, so a refused send never gets a seq and nothing refused is stored.
    */
   rateLimit?: (senderId: string, clientMsgId: string | null) => Promise<void>;
+  /**
+   * The stored message a (sender, clientMsgId) produced: a repeated send whose original has left
+   * Redis's active list (it is in PostgreSQL then) is answered with it.
+   */
+  findSent: (chatId: string, senderId: string, clientMsgId: string) => Promise<Message | null>;
   /** Called after every accepted send, with the time it took (metrics). */
   onAccepted?: (accepted: AcceptedMessage, startedAt: bigint) => void;
 }
@@ -145,9 +150,14 @@ export function createSendService(deps: SendServiceDeps) {
           return accepted;
         }
         case 'DUP': {
-          const message = JSON.parse(reply[1]) as Message;
           if (reply[2] === 1) await enqueue(chatId, id);
-          return { message, json: reply[1], duplicate: true };
+          if (reply[1] !== '') return { message: JSON.parse(reply[1]) as Message, json: reply[1], duplicate: true };
+          // The original was trimmed from the list, so PostgreSQL holds it. Found by its
+          // clientMsgId rather than the seq Redis remembered: a first attempt superseded by its
+          // retry (MessageStore.insertBatch) is answered with the retry that was stored.
+          const stored = await deps.findSent(chatId, senderId, clientMsgId!);
+          if (!stored) throw new AppError('unavailable', 'the original message is not readable yet, retry with the same clientMsgId');
+          return { message: stored, json: JSON.stringify(stored), duplicate: true };
         }
         case 'FORBIDDEN':
           throw new AppError('forbidden', 'not a member of this chat');

@@ -74,7 +74,7 @@ export function createSeqGuard(deps: SeqGuardDeps) {
           await scripts.raiseSeq(keys.seq(chatId), degradedSeq);
           for (const m of messages) {
             const key = keys.idempotency(m.chatId, m.senderId, m.clientMsgId!);
-            await redis.set(key, JSON.stringify(m), 'EX', deps.idempotencyTtlSeconds, 'NX');
+            await redis.set(key, String(m.seq), 'EX', deps.idempotencyTtlSeconds, 'NX');
           }
         });
       }

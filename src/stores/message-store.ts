@@ -101,6 +101,15 @@ export function createMessageStore(pool: Pool) {
       return mode === 'after' ? messages : messages.reverse();
     },
 
+    /** The message a sender's clientMsgId produced in the chat, or null. */
+    async findByClientMsgId(chatId: string, senderId: string, clientMsgId: string): Promise<Message | null> {
+      const { rows } = await pool.query<MessageRow>(
+        `SELECT ${COLUMNS} FROM messages WHERE chat_id = $1 AND sender_id = $2 AND client_msg_id = $3`,
+        [chatId, senderId, clientMsgId],
+      );
+      return rows[0] ? toMessage(rows[0]) : null;
+    },
+
     async maxSeq(chatId: string): Promise<number> {
       const { rows } = await pool.query<{ seq: number | null }>(
         'SELECT max(seq) AS seq FROM messages WHERE chat_id = $1',

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys } from '../../src/redis/keys.js';
 import type { TestUser } from '../helpers/http-client.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -70,6 +71,22 @@ describe('send', () => {
       { seq: 2, client_msg_id: 'dup-2' },
     ]);
     await Promise.all([ws.close(), watcher.close()]);
+  });
+
+  it('keeps only the seq under the idempotency key, and answers a retry from PostgreSQL once the original left Redis', async () => {
+    const chat = await app.api.newChat(alice, [bob]);
+    const first = await app.api.send(alice.token, chat.id, 'the original', 'keep-1');
+    const idemKey = createKeys(env.config.REDIS_KEY_PREFIX).idempotency(chat.id, alice.user.id, 'keep-1');
+    expect(await env.redis.get(idemKey)).toBe('1');
+    // Push the original out of the active list: past ACTIVE_LIST_MAX, persisted messages are trimmed.
+    for (let i = 0; i < LIST_MAX + 5; i++) await app.api.send(alice.token, chat.id, `filler ${i}`, `keep-f${i}`);
+    const active = createKeys(env.config.REDIS_KEY_PREFIX).active(chat.id);
+    await waitFor(async () => JSON.parse((await env.redis.lindex(active, 0)) ?? '{"seq":0}').seq > 1, 'the original trimmed from Redis');
+    const again = await app.api.send(alice.token, chat.id, 'the original (retried)', 'keep-1');
+    expect(again.status).toBe(201);
+    expect(again.body.message).toEqual(first.body.message);
+    await waitFor(async () => (await pgCount(chat.id)) === LIST_MAX + 6, 'every message stored once');
+    expect((await app.api.history(alice.token, chat.id, 'limit=200')).body.messages.filter((m) => m.body.startsWith('the original'))).toHaveLength(1);
   });
 
   it('answers a refused WS send with an error carrying its clientMsgId and stores nothing', async () => {

@@ -71,6 +71,7 @@ async function sendService(persistQueue: Pick<Queue<PersistJob>, 'add'>) {
     seqGuard: {} as SeqGuard,
     idempotencyTtlSeconds: 60,
     readsTtlSeconds: 60,
+    findSent: createMessageStore(env.pool).findByClientMsgId,
   });
 }
 

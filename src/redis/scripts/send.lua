@@ -16,7 +16,7 @@
 -- ARGV[8] TTL of the read-position hash in seconds
 -- ARGV[9] TTL in ms of a claim on the persist ticket (until the caller's job add confirms it)
 -- ARGV[10] the claim's token (unique per call)
--- Returns {'OK', seq, job} | {'DUP', json, job} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
+-- Returns {'OK', seq, job} | {'DUP', json or '', job} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
 -- where job = 1 when this call claimed the chat's persist ticket: the caller must add a persist job
 -- for the chat before it acks (then confirm the claim, confirm-ticket.lua). Otherwise a job that
 -- has yet to read the pending set holds the ticket. A claim is short, so that an api that dies
@@ -28,11 +28,32 @@ end
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[4])
   if previous then
+    -- The key holds the seq the first attempt got (a key written before keys held seqs holds
+    -- the message JSON itself). The message is found in the active list while it is there; once
+    -- trimmed it is in PostgreSQL, and the caller reads it there ('' in the reply).
+    local pseq, json = previous, ''
+    if string.sub(previous, 1, 1) == '{' then
+      pseq, json = string.match(previous, '"seq":(%d+)'), previous
+    else
+      local head = redis.call('LINDEX', KEYS[2], 0)
+      local index = head and tonumber(pseq) - tonumber(string.match(head, '"seq":(%d+)')) or -1
+      -- Below the head: trimmed, so in PostgreSQL.
+      if index >= 0 then
+        local m = redis.call('LINDEX', KEYS[2], index)
+        if not (m and string.match(m, '"seq":(%d+)') == pseq) then
+          -- Not where a gapless list puts it (seqs were skipped across an outage): look through it.
+          m = nil
+          for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+            if string.match(item, '"seq":(%d+)') == pseq then m = item break end
+          end
+        end
+        if m then json = m end
+      end
+    end
     -- Still unpersisted and no job on the way (e.g. the first attempt's job add failed): take the ticket.
     local job = 0
-    local pseq = string.match(previous, '"seq":(%d+)')
     if redis.call('ZSCORE', KEYS[5], pseq) and redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then job = 1 end
-    return {'DUP', previous, job}
+    return {'DUP', json, job}
   end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOSEQ'} end
@@ -44,7 +65,8 @@ redis.call('ZADD', KEYS[5], seq, seq)
 -- Keys holding unpersisted messages never expire (the archive may have set a TTL when idle).
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
-if ARGV[6] == '1' then redis.call('SET', KEYS[4], json, 'EX', ARGV[7]) end
+-- Only the seq: the message itself is in the list (and later PostgreSQL), not kept twice.
+if ARGV[6] == '1' then redis.call('SET', KEYS[4], seq, 'EX', ARGV[7]) end
 -- The sender has read up to their own message (it is the newest seq, so this only moves forward):
 -- unreadCount counts other members' messages only.
 redis.call('HSET', KEYS[6], ARGV[1], seq)
