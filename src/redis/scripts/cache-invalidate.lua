@@ -5,8 +5,8 @@
 -- KEYS[2] its version token   chat:{id}:members-version | userchats:{id}:version
 -- ARGV[1] the new token (unique per call)
 -- ARGV[2] TTL of the cached copy in seconds; the token lives at least as long, and never less
---         than 10 minutes: should it expire while a fill that read "no token" is in flight, that
---         fill would take the change for no change.
+--         than 10 minutes: were it gone before a fill that read "no token" ahead of this change
+--         finished, that fill would find "no token" again and take the change for none.
 -- Returns 1.
 redis.call('SET', KEYS[2], ARGV[1], 'EX', math.max(tonumber(ARGV[2]), 600))
 redis.call('DEL', KEYS[1])
