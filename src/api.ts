@@ -30,6 +30,7 @@ import { createMembershipService } from './services/membership-service.js';
 import { createSendRateLimiter } from './services/rate-limiter.js';
 import { createPersistenceLag } from './services/persistence-lag.js';
 import { createSendService } from './services/send-service.js';
+import { abuseRules, createWindowLimiter } from './services/window-limiter.js';
 import { createSessionRevocation } from './services/session-revocation.js';
 import { createRecentAcks } from './services/recent-acks.js';
 import { createSeqGuard } from './services/seq-guard.js';
@@ -78,9 +79,9 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     tokenTtlSeconds: config.TOKEN_TTL_S,
     passwordHashCost: config.PASSWORD_HASH_COST,
   });
-  const membership = createMembershipService({ redis, keys, chats: chatStore, ttlSeconds: config.MEMBERSHIP_TTL_S });
   // Which chats a user is in: PostgreSQL, with a Redis copy for connecting while PostgreSQL is down.
-  const chatIndex = createChatIndex({ chats: chatStore, redis, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
+  const chatIndex = createChatIndex({ chats: chatStore, redis, scripts, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
+  const membership = createMembershipService({ redis, keys, scripts, chats: chatStore, userChats: chatIndex, ttlSeconds: config.MEMBERSHIP_TTL_S });
   // Every queue (Bull Board and queue metrics show them all); the api produces into `persist`.
   const queues = openQueues(clients.queueRedis, config.QUEUE_PREFIX);
   const persistQueue = queues.persist;
@@ -157,7 +158,21 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     }).check,
   });
   const history = createHistoryService({ scripts, keys, messages });
-  const chats = createChatService({ redis, keys, chats: chatStore, users, messages, membership, maxMembers: config.CHAT_MAX_MEMBERS, logger, readPositions: live.readPositions });
+  const chats = createChatService({
+    redis,
+    keys,
+    chats: chatStore,
+    users,
+    messages,
+    membership,
+    maxMembers: config.CHAT_MAX_MEMBERS,
+    maxChatsPerUser: config.CHATS_PER_USER_MAX,
+    // Chats created and members added per user, counted in Redis across processes.
+    limiter: createWindowLimiter({ scripts, keys, redisDown: () => circuit.isOpen }),
+    rules: abuseRules(config),
+    logger,
+    readPositions: live.readPositions,
+  });
 
   const readiness = createReadiness({ redis, pool, degraded: () => circuit.isOpen });
 

@@ -19,6 +19,7 @@ import { createChatStore } from '../src/stores/chat-store.js';
 import { createLastSeenStore } from '../src/stores/last-seen-store.js';
 import { createReadStore } from '../src/stores/read-store.js';
 import { withOwnReadPositions } from './own-reads.js';
+import { withChatActivity } from './chat-activity.js';
 import { createPresenceWorker } from './presence-worker.js';
 import { createReceiptsWorker } from './receipts-worker.js';
 
@@ -47,8 +48,9 @@ export async function startWorkers(config: Config, logger: Logger): Promise<() =
     redis,
     scripts: createScripts(redis),
     keys,
-    // A sender's read position follows their own messages (unreadCount counts only others').
-    messages: withOwnReadPositions(createMessageStore(pool), reads),
+    // A sender's read position follows their own messages (unreadCount counts only others'), and
+    // each chat's last activity (the chat list's order) its newest message.
+    messages: withChatActivity(withOwnReadPositions(createMessageStore(pool), reads), createChatStore(pool)),
     logger,
     onBatch: workerMetrics.onBatch,
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decodeChatCursor } from './chat-cursor.js';
 
 /**
  * zod schemas of everything a client sends (HTTP bodies, params, queries and WS frames).
@@ -54,6 +55,19 @@ export function createSchemas(limits: InputLimits) {
       limit: z.coerce.number().int().min(1).max(200).default(50),
     })
     .refine((q) => q.before === undefined || q.after === undefined, 'give before or after, not both');
+  // The cursor is a previous page's nextCursor; empty (or left out) means the first page.
+  const listChatsQuery = z.object({
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    cursor: z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        if (!text) return undefined;
+        const cursor = decodeChatCursor(text);
+        if (!cursor) ctx.addIssue({ code: 'custom', message: 'must be a nextCursor this server returned' });
+        return cursor ?? undefined;
+      }),
+  });
 
   const frame = z.discriminatedUnion('type', [
     z.object({ type: z.literal('send'), chatId: idSchema, body, clientMsgId: clientMsgIdSchema }),
@@ -66,7 +80,7 @@ export function createSchemas(limits: InputLimits) {
     z.object({ type: z.literal('ping'), ref: z.union([z.string().max(64), z.number()]).optional() }),
   ]);
 
-  return { registerBody, loginBody, createChatBody, addMemberBody, sendBody, readBody, historyQuery, frame };
+  return { registerBody, loginBody, createChatBody, addMemberBody, sendBody, readBody, historyQuery, listChatsQuery, frame };
 }
 
 export type Schemas = ReturnType<typeof createSchemas>;

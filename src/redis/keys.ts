@@ -20,6 +20,12 @@ export function createKeys(prefix: string) {
     persistTicket: (chatId: string) => `${chat(chatId)}:persist-ticket`,
     /** Cached member set of the chat, with a sentinel '' marking "loaded". */
     members: (chatId: string) => `${chat(chatId)}:members`,
+    /**
+     * A token replaced by every membership change of the chat, before and after its PostgreSQL
+     * commit: a fill of the member set writes only if the token it read before querying
+     * PostgreSQL is still there, so a fill that read before a change cannot undo it.
+     */
+    membersVersion: (chatId: string) => `${chat(chatId)}:members-version`,
     /** The message a (sender, clientMsgId) pair produced, for idempotent retries. */
     idempotency: (chatId: string, senderId: string, clientMsgId: string) =>
       `${chat(chatId)}:idem:${senderId}:${clientMsgId}`,
@@ -30,6 +36,8 @@ export function createKeys(prefix: string) {
     generation: () => `${prefix}parley:generation`,
     /** The user's chat ids as last read from PostgreSQL: the fallback while PostgreSQL is away. */
     userChats: (userId: string) => `${prefix}userchats:{${userId}}`,
+    /** The same kind of token as `membersVersion`, for the user's chat-id copy. */
+    userChatsVersion: (userId: string) => `${prefix}userchats:{${userId}}:version`,
     /** Present while the user is online (with a TTL). */
     presence: (userId: string) => `${prefix}presence:{${userId}}`,
     /** The user's live connection ids, scored by when each expires without a heartbeat. */

@@ -18,6 +18,9 @@ const SCRIPTS = {
   parleyReadAdvance: 2,
   parleyTyping: 2,
   parleyWindowLimit: 1,
+  parleyCacheInvalidate: 2,
+  parleyMembersFill: 2,
+  parleyUserChatsFill: 2,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -39,6 +42,9 @@ const FILES: Record<ScriptName, string> = {
   parleyReadAdvance: 'read-advance.lua',
   parleyTyping: 'typing.lua',
   parleyWindowLimit: 'window-limit.lua',
+  parleyCacheInvalidate: 'cache-invalidate.lua',
+  parleyMembersFill: 'members-fill.lua',
+  parleyUserChatsFill: 'userchats-fill.lua',
 };
 
 /**
@@ -79,6 +85,12 @@ export interface Scripts {
   typing(keys: [string, string], ttlMs: number, throttleMs: number, channel: string, payload: string): Promise<number>;
   /** [1 when allowed else 0, count after the call, ms until the window ends]; see window-limit.lua. */
   windowLimit(key: string, limit: number, windowMs: number, cost: number, countOver: boolean): Promise<[number, number, number]>;
+  /** Drops a cached copy and replaces its version token; see cache-invalidate.lua. */
+  cacheInvalidate(keys: [string, string], token: string, ttlSeconds: number): Promise<number>;
+  /** 1 when the member set was written, 0 when its version changed since `token` was read; see members-fill.lua. */
+  membersFill(keys: [string, string], token: string, ttlSeconds: number, memberIds: string[]): Promise<number>;
+  /** 1 when the copy was written, 0 when its version changed since `token` was read; see userchats-fill.lua. */
+  userChatsFill(keys: [string, string], token: string, ttlSeconds: number, json: string): Promise<number>;
 }
 
 /** Defines the scripts on a client (idempotent) and returns typed callers. */
@@ -113,5 +125,9 @@ export function createScripts(redis: Redis): Scripts {
       fns.parleyTyping(...keys, ttlMs, throttleMs, channel, payload) as Promise<number>,
     windowLimit: (key, limit, windowMs, cost, countOver) =>
       fns.parleyWindowLimit(key, limit, windowMs, cost, countOver ? '1' : '0') as Promise<[number, number, number]>,
+    cacheInvalidate: (keys, token, ttlSeconds) => fns.parleyCacheInvalidate(...keys, token, ttlSeconds) as Promise<number>,
+    membersFill: (keys, token, ttlSeconds, memberIds) =>
+      fns.parleyMembersFill(...keys, token, ttlSeconds, ...memberIds) as Promise<number>,
+    userChatsFill: (keys, token, ttlSeconds, json) => fns.parleyUserChatsFill(...keys, token, ttlSeconds, json) as Promise<number>,
   };
 }

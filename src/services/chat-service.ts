@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { type ChatCursor, encodeChatCursor } from '../domain/chat-cursor.js';
 import { AppError } from '../domain/errors.js';
 import type { Chat, ChatMember, Message } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../redis/keys.js';
-import type { ChatRecord, ChatStore } from '../stores/chat-store.js';
+import type { AddMemberResult, ChatRecord, ChatStore } from '../stores/chat-store.js';
 import type { MessageStore } from '../stores/message-store.js';
 import type { UserStore } from '../stores/user-store.js';
 import type { MembershipChange, MembershipService } from './membership-service.js';
+import type { AbuseRules, WindowLimiter } from './window-limiter.js';
 
 export interface ChatServiceDeps {
   redis: Redis;
@@ -17,6 +19,11 @@ export interface ChatServiceDeps {
   messages: MessageStore;
   membership: MembershipService;
   maxMembers: number;
+  /** Most chats one user may be a member of (CHATS_PER_USER_MAX); joining one more is `conflict`. */
+  maxChatsPerUser: number;
+  /** The per-user limits on chats created and members added (shared across processes). */
+  limiter: Pick<WindowLimiter, 'take'>;
+  rules: Pick<AbuseRules, 'chatsCreated' | 'memberAdds'>;
   logger: Logger;
   /** The member's live read positions by chat (receipt service); chats left out use PostgreSQL's. */
   readPositions?: (userId: string, chatIds: string[]) => Promise<Map<string, number>>;
@@ -26,6 +33,21 @@ export interface ChatSummary extends Chat {
   lastMessage: Message | null;
   unreadCount: number;
 }
+
+/** A page of the chat list; `nextCursor` (opaque) is null on the last page. */
+export interface ChatListPage {
+  chats: ChatSummary[];
+  nextCursor: string | null;
+}
+
+/** Why an add changed nothing, as the client sees it. */
+const ADD_REFUSED: Record<Exclude<AddMemberResult, 'added'>, (limits: { members: number; chats: number }) => AppError> = {
+  'already-member': () => new AppError('conflict', 'already a member'),
+  'chat-full': (l) => new AppError('conflict', `the chat has its ${l.members} members already`),
+  'user-full': (l) => new AppError('conflict', `the user is in the most chats allowed (${l.chats}) already`),
+  'no-chat': () => new AppError('not_found', 'no such chat'),
+  'no-user': () => new AppError('not_found', 'no such user'),
+};
 
 export function createChatService(deps: ChatServiceDeps) {
   const { redis, keys } = deps;
@@ -60,31 +82,39 @@ export function createChatService(deps: ChatServiceDeps) {
     async create(creatorId: string, input: { title?: string | null | undefined; memberIds: string[] }): Promise<Chat> {
       const memberIds = [...new Set([creatorId, ...input.memberIds])];
       if (memberIds.length > deps.maxMembers) throw new AppError('validation_failed', `at most ${deps.maxMembers} members`);
+      await deps.limiter.take(deps.rules.chatsCreated, creatorId);
+      if (memberIds.length > 1) await deps.limiter.take(deps.rules.memberAdds, creatorId, memberIds.length - 1);
       const known = await deps.users.existing(memberIds);
       const unknown = memberIds.find((id) => !known.has(id));
       if (unknown) throw new AppError('not_found', `no such user: ${unknown}`);
-      const chat = await deps.chats.create({
-        id: randomUUID(),
-        title: input.title?.trim() || null,
-        createdBy: creatorId,
-        memberIds,
-      });
-      await announce({ chatId: chat.id, userIds: memberIds, change: 'added' });
-      return { ...chat, lastSeq: 0 };
+      const change: MembershipChange = { chatId: randomUUID(), userIds: memberIds, change: 'added' };
+      await deps.membership.changing(change);
+      const created = await deps.chats.create(
+        { id: change.chatId, title: input.title?.trim() || null, createdBy: creatorId, memberIds },
+        { maxChatsPerUser: deps.maxChatsPerUser },
+      );
+      if ('userAtCap' in created) {
+        const who = created.userAtCap === creatorId ? 'you are' : `user ${created.userAtCap} is`;
+        throw new AppError('conflict', `${who} in the most chats allowed (${deps.maxChatsPerUser}) already`);
+      }
+      await announce(change);
+      return { ...created.chat, lastSeq: 0 };
     },
 
-    async list(userId: string): Promise<ChatSummary[]> {
-      const chats = await deps.chats.listFor(userId);
+    /** A page of the user's chats, most recent activity first (see ChatStore.listFor). */
+    async list(userId: string, page: { limit: number; cursor?: ChatCursor | undefined }): Promise<ChatListPage> {
+      const { chats, next } = await deps.chats.listFor(userId, { limit: page.limit, after: page.cursor });
       // Read positions only move forward, so the live one (Redis) and the stored one
       // (PostgreSQL, a batch behind) combine by max; without Redis the stored one answers.
       const live = (await deps.readPositions?.(userId, chats.map((c) => c.id)).catch(() => undefined)) ?? new Map<string, number>();
-      return Promise.all(
+      const summaries = await Promise.all(
         chats.map(async ({ lastReadSeq, ...chat }) => {
           const { lastSeq, lastMessage } = await latest(chat.id);
           const read = Math.max(lastReadSeq, live.get(chat.id) ?? 0);
           return { ...chat, lastSeq, lastMessage, unreadCount: Math.max(0, lastSeq - read) };
         }),
       );
+      return { chats: summaries, nextCursor: next ? encodeChatCursor(next) : null };
     },
 
     async get(userId: string, chatId: string): Promise<Chat & { members: ChatMember[] }> {
@@ -95,25 +125,28 @@ export function createChatService(deps: ChatServiceDeps) {
       return { ...withSeq, members };
     },
 
+    /** Counts against the actor's member adds; the user must have room for one more chat. */
     async addMember(actorId: string, chatId: string, userId: string): Promise<void> {
       await deps.membership.requireMember(chatId, actorId);
-      if (!(await deps.users.findById(userId))) throw new AppError('not_found', 'no such user');
-      if ((await deps.chats.countMembers(chatId)) >= deps.maxMembers) {
-        throw new AppError('conflict', `the chat has its ${deps.maxMembers} members already`);
-      }
-      if (!(await deps.chats.addMember(chatId, userId))) throw new AppError('conflict', 'already a member');
-      await announce({ chatId, userIds: [userId], change: 'added' });
+      await deps.limiter.take(deps.rules.memberAdds, actorId);
+      const change: MembershipChange = { chatId, userIds: [userId], change: 'added' };
+      await deps.membership.changing(change);
+      const result = await deps.chats.addMember(chatId, userId, { maxMembers: deps.maxMembers, maxChatsPerUser: deps.maxChatsPerUser });
+      if (result !== 'added') throw ADD_REFUSED[result]({ members: deps.maxMembers, chats: deps.maxChatsPerUser });
+      await announce(change);
     },
 
-    /** A member may leave; the chat's creator may remove anyone. */
+    /** A member may leave (whatever the limits: leaving counts against none); the chat's creator may remove anyone. */
     async removeMember(actorId: string, chatId: string, userId: string): Promise<void> {
       await deps.membership.requireMember(chatId, actorId);
       if (actorId !== userId) {
         const chat = await deps.chats.find(chatId);
         if (chat?.createdBy !== actorId) throw new AppError('forbidden', 'only the chat creator may remove others');
       }
+      const change: MembershipChange = { chatId, userIds: [userId], change: 'removed' };
+      await deps.membership.changing(change);
       if (!(await deps.chats.removeMember(chatId, userId))) throw new AppError('not_found', 'not a member');
-      await announce({ chatId, userIds: [userId], change: 'removed' });
+      await announce(change);
     },
   };
 }

@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { Keys } from '../redis/keys.js';
 import { scanKeys } from '../redis/scan.js';
+import type { Scripts } from '../redis/scripts.js';
 import type { ChatStore } from '../stores/chat-store.js';
+import type { ChatIndex } from './chat-index.js';
 
 /** A membership change, published so that every api process updates its chat → sockets index. */
 export interface MembershipChange {
@@ -14,25 +17,39 @@ export interface MembershipChange {
 export interface MembershipServiceDeps {
   redis: Redis;
   keys: Keys;
-  chats: ChatStore;
+  scripts: Pick<Scripts, 'membersFill' | 'cacheInvalidate'>;
+  chats: Pick<ChatStore, 'memberIds'>;
+  /** The users' chat-id copies (chat index), outdated with every change that concerns them. */
+  userChats: Pick<ChatIndex, 'invalidate' | 'dropAll'>;
   ttlSeconds: number;
 }
 
 /**
  * The member set of each chat is cached in Redis (`chat:{id}:members`, with '' as a "loaded"
  * sentinel) so that the send script checks membership in the same round trip as the seq.
- * PostgreSQL is the truth: every change writes it first, then drops the cached set, which the next
- * reader reloads.
+ * PostgreSQL is the truth. A fill reads PostgreSQL and then writes the set, so a change can commit
+ * in between; every change therefore replaces the chat's version token before and after its
+ * commit (dropping the set each time), and a fill writes only if the token it read before
+ * querying PostgreSQL is still there (members-fill.lua). A fill that lost the race writes nothing
+ * and the next reader loads again: a removal is never undone by an older read.
  */
 export function createMembershipService(deps: MembershipServiceDeps) {
   const { redis, keys } = deps;
 
   async function load(chatId: string): Promise<string[]> {
+    const token = (await redis.get(keys.membersVersion(chatId))) ?? '';
     const ids = await deps.chats.memberIds(chatId);
     if (ids === null) throw new AppError('not_found', 'no such chat');
-    const key = keys.members(chatId);
-    await redis.multi().del(key).sadd(key, '', ...ids).expire(key, deps.ttlSeconds).exec();
+    await deps.scripts.membersFill([keys.members(chatId), keys.membersVersion(chatId)], token, deps.ttlSeconds, ids);
     return ids;
+  }
+
+  /** Drops the chat's set and its members' chat-id copies, outdating any fill in flight. */
+  async function invalidate(change: MembershipChange): Promise<void> {
+    await Promise.all([
+      deps.scripts.cacheInvalidate([keys.members(change.chatId), keys.membersVersion(change.chatId)], randomUUID(), deps.ttlSeconds),
+      deps.userChats.invalidate(change.userIds),
+    ]);
   }
 
   return {
@@ -57,14 +74,27 @@ export function createMembershipService(deps: MembershipServiceDeps) {
       if (!member) throw new AppError('forbidden', 'not a member of this chat');
     },
 
-    /** Drops every cached member set (after Redis was unreachable, changes may have been missed). */
+    /**
+     * Drops every cached member set and chat-id copy (after Redis was unreachable, changes may have
+     * been missed: a stale copy would hand a user who left a chat its events while PostgreSQL is down).
+     */
     async dropCaches(): Promise<void> {
       for await (const found of scanKeys([redis], keys.members('*'))) await redis.unlink(...found);
+      await deps.userChats.dropAll();
     },
 
-    /** After a change in PostgreSQL: drop the cache and tell every api process. */
+    /**
+     * Before a change is written to PostgreSQL: outdates fills already reading it. Best effort:
+     * without Redis no fill can write either, and the call after the commit (or recovery's
+     * dropCaches) covers what this one missed.
+     */
+    async changing(change: MembershipChange): Promise<void> {
+      await invalidate(change).catch(() => undefined);
+    },
+
+    /** After a change in PostgreSQL: drop the caches (outdating fills in flight) and tell every api process. */
     async changed(change: MembershipChange): Promise<void> {
-      await redis.del(keys.members(change.chatId), ...change.userIds.map((u) => keys.userChats(u)));
+      await invalidate(change);
       await redis.publish(keys.channels.membership, JSON.stringify(change));
     },
   };

@@ -1,4 +1,5 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import type { ChatCursor } from '../domain/chat-cursor.js';
 import type { Chat, ChatMember } from '../domain/types.js';
 
 interface ChatRow {
@@ -11,6 +12,23 @@ interface ChatRow {
 /** `lastSeq` is not a column: the live value is Redis's counter, filled in by the chat service. */
 export type ChatRecord = Omit<Chat, 'lastSeq'>;
 
+/** The limits a new membership must keep. */
+export interface MembershipLimits {
+  /** Most members of one chat. */
+  maxMembers: number;
+  /** Most chats one user is a member of. */
+  maxChatsPerUser: number;
+}
+
+/** What adding a member did: only `added` changed anything. */
+export type AddMemberResult = 'added' | 'already-member' | 'chat-full' | 'user-full' | 'no-chat' | 'no-user';
+
+/** One page of a user's chats, most recent activity first; `next` is null on the last page. */
+export interface ChatPage {
+  chats: (ChatRecord & { lastReadSeq: number })[];
+  next: ChatCursor | null;
+}
+
 const toChat = (r: ChatRow): ChatRecord => ({
   id: r.id,
   title: r.title,
@@ -18,13 +36,50 @@ const toChat = (r: ChatRow): ChatRecord => ({
   createdAt: r.created_at,
 });
 
+/**
+ * The chats of a user who has any left at the cap, counted after `lockUsers` (so under the lock;
+ * READ COMMITTED gives each statement a fresh snapshot, and this one starts after the wait).
+ */
+const USERS_AT_CAP = `
+  SELECT user_id FROM chat_members WHERE user_id = ANY($1::uuid[])
+   GROUP BY user_id HAVING count(*) >= $2 ORDER BY user_id LIMIT 1`;
+
+/**
+ * Locks the users' rows, in id order (as the last-seen batch does, so the two never deadlock):
+ * joins of one user queue up, so two at once cannot both pass the per-user cap. NO KEY UPDATE
+ * leaves the foreign-key checks of other inserts (sessions, members) free to go on.
+ */
+const LOCK_USERS = 'SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE';
+
 export function createChatStore(pool: Pool) {
+  async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
   return {
-    /** Creates the chat and its members (the creator included) in one transaction. */
-    async create(chat: { id: string; title: string | null; createdBy: string; memberIds: string[] }): Promise<ChatRecord> {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+    /**
+     * Creates the chat and its members (the creator included) in one transaction, unless one of
+     * them is in `maxChatsPerUser` chats already: then nothing is written and that user is named.
+     */
+    async create(
+      chat: { id: string; title: string | null; createdBy: string; memberIds: string[] },
+      limits: Pick<MembershipLimits, 'maxChatsPerUser'>,
+    ): Promise<{ chat: ChatRecord } | { userAtCap: string }> {
+      return inTransaction(async (client) => {
+        await client.query(LOCK_USERS, [chat.memberIds]);
+        const full = await client.query<{ user_id: string }>(USERS_AT_CAP, [chat.memberIds, limits.maxChatsPerUser]);
+        if (full.rows[0]) return { userAtCap: full.rows[0].user_id };
         const { rows } = await client.query<ChatRow>(
           `INSERT INTO chats (id, title, created_by) VALUES ($1, $2, $3) RETURNING id, title, created_by, created_at`,
           [chat.id, chat.title, chat.createdBy],
@@ -33,14 +88,8 @@ export function createChatStore(pool: Pool) {
           `INSERT INTO chat_members (chat_id, user_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`,
           [chat.id, chat.memberIds],
         );
-        await client.query('COMMIT');
-        return toChat(rows[0] as ChatRow);
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw err;
-      } finally {
-        client.release();
-      }
+        return { chat: toChat(rows[0] as ChatRow) };
+      });
     },
 
     async find(chatId: string): Promise<ChatRecord | null> {
@@ -91,15 +140,31 @@ export function createChatStore(pool: Pool) {
       return rows.map((r) => r.chat_id);
     },
 
-    /** The user's chats with their read position, newest first. */
-    async listFor(userId: string): Promise<(ChatRecord & { lastReadSeq: number })[]> {
-      const { rows } = await pool.query<ChatRow & { last_read_seq: number }>(
-        `SELECT c.id, c.title, c.created_by, c.created_at, m.last_read_seq
+    /**
+     * A page of the user's chats with their read position: most recent activity first (ties by
+     * id), after `after` when given. A keyset page: activity only grows, so a chat that gets a
+     * message while a client walks the pages moves ahead of the cursor and is not listed twice.
+     * Reads every membership of the user to sort them (no index spans both tables); the per-user
+     * cap bounds that.
+     */
+    async listFor(userId: string, page: { limit: number; after?: ChatCursor | undefined }): Promise<ChatPage> {
+      const { rows } = await pool.query<ChatRow & { last_read_seq: number; activity_us: string }>(
+        `SELECT c.id, c.title, c.created_by, c.created_at, m.last_read_seq,
+                (extract(epoch FROM c.last_activity_at) * 1000000)::bigint::text AS activity_us
            FROM chat_members m JOIN chats c ON c.id = m.chat_id
-          WHERE m.user_id = $1 ORDER BY c.created_at DESC, c.id`,
-        [userId],
+          WHERE m.user_id = $1
+            AND ($2::bigint IS NULL
+                 OR (c.last_activity_at, c.id) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
+          ORDER BY c.last_activity_at DESC, c.id DESC
+          LIMIT $4`,
+        [userId, page.after?.activityUs ?? null, page.after?.chatId ?? null, page.limit + 1],
       );
-      return rows.map((r) => ({ ...toChat(r), lastReadSeq: r.last_read_seq }));
+      const listed = rows.slice(0, page.limit);
+      const last = listed.at(-1);
+      return {
+        chats: listed.map((r) => ({ ...toChat(r), lastReadSeq: r.last_read_seq })),
+        next: rows.length > page.limit && last ? { activityUs: last.activity_us, chatId: last.id } : null,
+      };
     },
 
     /** Whether `targetId` is a user, and whether they share a chat with `viewerId`. */
@@ -113,21 +178,31 @@ export function createChatStore(pool: Pool) {
       return { exists: rows[0]?.exists ?? false, sharesChat: rows[0]?.shares ?? false };
     },
 
-    async countMembers(chatId: string): Promise<number> {
-      const { rows } = await pool.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM chat_members WHERE chat_id = $1',
-        [chatId],
-      );
-      return rows[0]?.n ?? 0;
-    },
-
-    /** Adds a member; false when they already were one. */
-    async addMember(chatId: string, userId: string): Promise<boolean> {
-      const { rowCount } = await pool.query(
-        'INSERT INTO chat_members (chat_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-        [chatId, userId],
-      );
-      return rowCount === 1;
+    /**
+     * Adds a member if the chat and the user both have room. The chat's row is locked first, then
+     * the user's, and only then are they counted: adds to one chat (or of one user) queue up, so
+     * parallel adds reach the limits exactly and never pass them. Every transaction here locks
+     * at most one chat, and before any user, so none of them can deadlock with another.
+     */
+    async addMember(chatId: string, userId: string, limits: MembershipLimits): Promise<AddMemberResult> {
+      return inTransaction(async (client) => {
+        const chat = await client.query('SELECT 1 FROM chats WHERE id = $1 FOR NO KEY UPDATE', [chatId]);
+        if (chat.rowCount === 0) return 'no-chat';
+        const user = await client.query(LOCK_USERS, [[userId]]);
+        if (user.rowCount === 0) return 'no-user';
+        const { rows } = await client.query<{ member: boolean; members: number; chats: number }>(
+          `SELECT EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member,
+                  (SELECT count(*)::int FROM chat_members WHERE chat_id = $1) AS members,
+                  (SELECT count(*)::int FROM chat_members WHERE user_id = $2) AS chats`,
+          [chatId, userId],
+        );
+        const counts = rows[0] as { member: boolean; members: number; chats: number };
+        if (counts.member) return 'already-member';
+        if (counts.members >= limits.maxMembers) return 'chat-full';
+        if (counts.chats >= limits.maxChatsPerUser) return 'user-full';
+        await client.query('INSERT INTO chat_members (chat_id, user_id) VALUES ($1, $2)', [chatId, userId]);
+        return 'added';
+      });
     },
 
     /** Removes a member; false when they were not one. */
@@ -137,6 +212,28 @@ export function createChatStore(pool: Pool) {
         userId,
       ]);
       return rowCount === 1;
+    },
+
+    /**
+     * Moves each chat's last activity (the chat list's order) up to its newest message of a
+     * persisted batch, in one statement; never back, so retried or reordered batches are harmless.
+     * Rows are locked in id order, so two workers' batches queue up rather than deadlock.
+     */
+    async advanceActivity(activity: { chatId: string; at: string }[]): Promise<number> {
+      if (activity.length === 0) return 0;
+      const { rowCount } = await pool.query(
+        `WITH wanted AS (
+           SELECT chat_id, max(at) AS at FROM unnest($1::uuid[], $2::timestamptz[]) AS t(chat_id, at) GROUP BY chat_id
+         ), locked AS MATERIALIZED (
+           SELECT c.id FROM chats c JOIN wanted w ON w.chat_id = c.id
+            WHERE w.at > c.last_activity_at ORDER BY c.id FOR NO KEY UPDATE OF c
+         )
+         UPDATE chats c SET last_activity_at = w.at
+           FROM wanted w JOIN locked l ON l.id = w.chat_id
+          WHERE c.id = w.chat_id AND w.at > c.last_activity_at`,
+        [activity.map((a) => a.chatId), activity.map((a) => a.at)],
+      );
+      return rowCount ?? 0;
     },
   };
 }

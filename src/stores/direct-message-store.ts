@@ -73,11 +73,13 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         ]);
         const top = Math.max(row.degraded_seq, max.rows[0]?.seq ?? 0);
         const seq = row.degraded_open ? top + 1 : top + seqGap;
+        // The chat list's order moves with the send (no persist batch follows a degraded send).
         await client.query(
           `UPDATE chats SET degraded_seq = $2, degraded_open = true,
-                  degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE $2 END
+                  degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE $2 END,
+                  last_activity_at = GREATEST(last_activity_at, $3::timestamptz)
             WHERE id = $1`,
-          [input.chatId, seq],
+          [input.chatId, seq, input.createdAt],
         );
         const message: Message = { ...input, seq };
         // Same field order as the Redis path, so every client sees the same JSON shape.

@@ -78,6 +78,9 @@ describe('chats and members', () => {
 
     await app.api.send(a.token, chatId, 'first');
     const list = await app.api.request('GET', '/api/chats', undefined, b.token);
+    // One page (b has one chat): `nextCursor` is null on the last page.
+    expect(Object.keys(list.body).sort()).toEqual(['chats', 'nextCursor']);
+    expect(list.body.nextCursor).toBeNull();
     const mine = list.body.chats.find((x: { id: string }) => x.id === chatId);
     expect(mine).toMatchObject({ lastSeq: 1, lastMessage: { body: 'first', seq: 1 } });
     expect(typeof mine.unreadCount).toBe('number');

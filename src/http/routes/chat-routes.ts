@@ -25,7 +25,11 @@ export function chatRoutes(deps: ChatRoutesDeps) {
     return c.json({ chat: await deps.chats.create(c.get('user').id, input) }, 201);
   });
 
-  app.get('/', async (c) => c.json({ chats: await deps.chats.list(c.get('user').id) }));
+  // Paged (PROTOCOL.md): `?limit=1..200` (default 50) and `cursor`, a previous page's nextCursor.
+  app.get('/', async (c) => {
+    const { limit, cursor } = parseQuery(c, schemas.listChatsQuery);
+    return c.json(await deps.chats.list(c.get('user').id, { limit, cursor }));
+  });
 
   app.get('/:chatId', async (c) => c.json({ chat: await deps.chats.get(c.get('user').id, chatId(c.req.param('chatId'))) }));
 
