@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { HashGate } from './hash-gate.js';
 
 /** Password hashes: `scrypt$N$r$p$salt$hash` (base64url), verified in constant time. */
 const KEY_LENGTH = 32;
@@ -24,3 +25,28 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const key = await scryptAsync(password, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(r), p: Number(p) });
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
+
+export interface PasswordHasherDeps {
+  /** scrypt cost N of new hashes (PASSWORD_HASH_COST). */
+  cost: number;
+  /** Every hash of a request goes through it (PASSWORD_HASH_CONCURRENCY, PASSWORD_HASH_QUEUE_MAX). */
+  gate: Pick<HashGate, 'run'>;
+}
+
+/** The api's password hashing: the functions above, bounded per process by the gate. */
+export function createPasswordHasher(deps: PasswordHasherDeps) {
+  // A login for an unknown user still verifies against a hash, so timing does not tell which
+  // usernames exist. Computed once, at start and outside the gate: it is no request's work, and
+  // computing it on first use would make that one login slower.
+  const dummy = hashPassword(randomBytes(16).toString('base64url'), deps.cost);
+  dummy.catch(() => undefined); // awaited (and its failure reported) where it is used
+
+  return {
+    hash: (password: string): Promise<string> => deps.gate.run(() => hashPassword(password, deps.cost)),
+    verify: (password: string, stored: string): Promise<boolean> => deps.gate.run(() => verifyPassword(password, stored)),
+    /** A hash no password is known for, of the current cost (for logins of unknown users). */
+    unknownUserHash: (): Promise<string> => dummy,
+  };
+}
+
+export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
