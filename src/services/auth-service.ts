@@ -114,6 +114,16 @@ export function createAuthService(deps: AuthServiceDeps) {
       return key;
     },
 
+    /**
+     * Ends every session of the user in PostgreSQL and here (log out everywhere); returns their
+     * hashes for the other processes.
+     */
+    async revokeAll(userId: string): Promise<string[]> {
+      const hashes = (await deps.sessions.revokeAllOf(userId)).map((hash) => hash.toString('hex'));
+      for (const key of hashes) cache.delete(key);
+      return hashes;
+    },
+
     /** True when the session ended here recently (an upgrade that raced its revocation). */
     isRevoked(tokenHash: string): boolean {
       return (revoked.get(tokenHash) ?? 0) > Date.now();
