@@ -75,7 +75,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     /** `address` is the client's (see clientAddress), for the per-address limit. */
     async register(input: { username: string; password: string; displayName?: string | undefined }, address: string): Promise<User> {
       await deps.throttle.register(address);
-      const passwordHash = await deps.passwords.hash(input.password);
+      const passwordHash = await deps.passwords.hash(input.password, `register:${address}`);
       const user = await deps.users.create({
         id: randomUUID(),
         username: input.username,
@@ -89,10 +89,10 @@ export function createAuthService(deps: AuthServiceDeps) {
     /** `address` is the client's (see clientAddress), for the per-address limit. */
     async login(input: { username: string; password: string }, address: string): Promise<{ token: string; user: User }> {
       const found = await deps.throttle.login(address, input.username, async () => {
-        // An unknown user still costs a hash, so timing does not tell which usernames exist.
-        const credentials = await deps.users.findCredentials(input.username);
-        const ok = await deps.passwords.verify(input.password, credentials?.passwordHash ?? (await deps.passwords.unknownUserHash()));
-        if (!credentials || !ok) throw new AppError('unauthorized', 'wrong username or password');
+        // Its turn in the hash queue is the username's: a flood aimed at one account waits behind itself.
+        const turn = `login:${input.username.toLowerCase()}`;
+        const credentials = await deps.passwords.findVerified(input.password, turn, () => deps.users.findCredentials(input.username));
+        if (!credentials) throw new AppError('unauthorized', 'wrong username or password');
         return credentials;
       });
       return { token: await issueToken(found.user), user: found.user };

@@ -35,17 +35,29 @@ export interface PasswordHasherDeps {
 
 /** The api's password hashing: the functions above, bounded per process by the gate. */
 export function createPasswordHasher(deps: PasswordHasherDeps) {
-  // A login for an unknown user still verifies against a hash, so timing does not tell which
-  // usernames exist. Computed once, at start and outside the gate: it is no request's work, and
-  // computing it on first use would make that one login slower.
+  // What a login of an unknown user verifies against. Computed once, at start and outside the
+  // gate: it is no request's work, and computing it on first use would make that one login slower.
   const dummy = hashPassword(randomBytes(16).toString('base64url'), deps.cost);
   dummy.catch(() => undefined); // awaited (and its failure reported) where it is used
 
   return {
-    hash: (password: string): Promise<string> => deps.gate.run(() => hashPassword(password, deps.cost)),
-    verify: (password: string, stored: string): Promise<boolean> => deps.gate.run(() => verifyPassword(password, stored)),
-    /** A hash no password is known for, of the current cost (for logins of unknown users). */
-    unknownUserHash: (): Promise<string> => dummy,
+    /** `turn` names whose turn it is in the gate's queue (see HashGate). */
+    hash: (password: string, turn: string): Promise<string> => deps.gate.run(turn, () => hashPassword(password, deps.cost)),
+
+    /**
+     * Looks the stored hash up and verifies `password` against it, in one turn of the gate: a
+     * login the gate refuses is refused before it costs a database lookup too. Returns what
+     * `lookup` found when the password matches it, else null. When `lookup` finds nobody the
+     * password is still verified, against a hash no password is known for, so timing does not
+     * tell which usernames exist.
+     */
+    findVerified<T extends { passwordHash: string }>(password: string, turn: string, lookup: () => Promise<T | null>): Promise<T | null> {
+      return deps.gate.run(turn, async () => {
+        const found = await lookup();
+        const ok = await verifyPassword(password, found?.passwordHash ?? (await dummy));
+        return found && ok ? found : null;
+      });
+    },
   };
 }
 

@@ -10,14 +10,14 @@ function pending() {
 }
 
 describe('password hash gate', () => {
-  it('runs at most `concurrency` at once, queues up to `queueMax` in order, and refuses the rest at once', async () => {
+  it('runs at most `concurrency` at once, queues up to `queueMax` in order per key, and refuses the rest at once', async () => {
     const gate = createHashGate({ concurrency: 2, queueMax: 3 });
     let inFlight = 0;
     let most = 0;
     const started: number[] = [];
     const hashes = Array.from({ length: 5 }, pending);
     const runs = hashes.map((h, i) =>
-      gate.run(async () => {
+      gate.run('k', async () => {
         started.push(i);
         most = Math.max(most, ++inFlight);
         await h.done;
@@ -25,8 +25,8 @@ describe('password hash gate', () => {
         return i;
       }),
     );
-    await expect(gate.run(async () => -1)).rejects.toMatchObject({ code: 'unavailable', details: { retryAfterMs: 1000 } });
-    await expect(gate.run(async () => -1)).rejects.toBeInstanceOf(AppError);
+    await expect(gate.run('k', async () => -1)).rejects.toMatchObject({ code: 'unavailable', details: { retryAfterMs: 1000 } });
+    await expect(gate.run('other', async () => -1)).rejects.toBeInstanceOf(AppError);
     await Promise.resolve();
     expect(started).toEqual([0, 1]);
     expect(gate.stats()).toMatchObject({ active: 2, waiting: 3, refused: 2 });
@@ -40,8 +40,22 @@ describe('password hash gate', () => {
 
   it('frees the slot of a hash that failed', async () => {
     const gate = createHashGate({ concurrency: 1, queueMax: 0 });
-    await expect(gate.run(() => Promise.reject(new Error('scrypt failed')))).rejects.toThrow('scrypt failed');
-    expect(await gate.run(async () => 'next')).toBe('next');
+    await expect(gate.run('k', () => Promise.reject(new Error('scrypt failed')))).rejects.toThrow('scrypt failed');
+    expect(await gate.run('k', async () => 'next')).toBe('next');
     expect(gate.stats().active).toBe(0);
+  });
+
+  it('serves waiting keys in turn, so a flood aimed at one key does not hold up another', async () => {
+    const gate = createHashGate({ concurrency: 1, queueMax: 10 });
+    const order: string[] = [];
+    const step = (name: string) => async () => {
+      order.push(name);
+      await Promise.resolve();
+    };
+    const flood = Array.from({ length: 4 }, (_, i) => gate.run('victim', step(`flood${i}`)));
+    const real = gate.run('someone', step('real'));
+    const more = gate.run('victim', step('flood4'));
+    await Promise.all([...flood, real, more]);
+    expect(order).toEqual(['flood0', 'flood1', 'real', 'flood2', 'flood3', 'flood4']);
   });
 });
