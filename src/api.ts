@@ -15,6 +15,7 @@ import { RedisCircuit } from './infra/redis-circuit.js';
 import type { Logger } from './logger.js';
 import { createApiMetrics } from './metrics/api-metrics.js';
 import { createMetrics } from './metrics/metrics.js';
+import { createPasswordHashMetrics } from './metrics/password-hash-metrics.js';
 import { persistJobOptions } from './queues/definitions.js';
 import { closeQueues, openQueues } from './queues/open-queues.js';
 import { createConnectionRegistry } from './realtime/connection-registry.js';
@@ -23,6 +24,10 @@ import { createPgFanout } from './realtime/pg-fanout.js';
 import { createKeys } from './redis/keys.js';
 import { createScripts } from './redis/scripts.js';
 import { createAuthService } from './services/auth-service.js';
+import { createHashGate } from './services/hash-gate.js';
+import { createLoginThrottle } from './services/login-throttle.js';
+import { createPasswordHasher } from './services/passwords.js';
+import { abuseRules, createWindowLimiter } from './services/window-limiter.js';
 import { createChatIndex } from './services/chat-index.js';
 import { createChatService } from './services/chat-service.js';
 import { createHistoryService } from './services/history-service.js';
@@ -73,11 +78,16 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const users = createUserStore(pool);
   const chatStore = createChatStore(pool);
   const messages = createMessageStore(pool);
+  // Logins and registrations: limited per address and username (across processes, through Redis;
+  // `circuit` is created below and only read per request), hashing bounded per process.
+  const hashGate = createHashGate({ concurrency: config.PASSWORD_HASH_CONCURRENCY, queueMax: config.PASSWORD_HASH_QUEUE_MAX });
+  const windowLimiter = createWindowLimiter({ scripts, keys, redisDown: () => circuit.isOpen });
   const auth = createAuthService({
     users,
     sessions: createSessionStore(pool),
     tokenTtlSeconds: config.TOKEN_TTL_S,
-    passwordHashCost: config.PASSWORD_HASH_COST,
+    passwords: createPasswordHasher({ cost: config.PASSWORD_HASH_COST, gate: hashGate }),
+    throttle: createLoginThrottle({ limiter: windowLimiter, rules: abuseRules(config) }),
   });
   // Which chats a user is in: PostgreSQL, with a Redis copy for connecting while PostgreSQL is down.
   const chatIndex = createChatIndex({ chats: chatStore, redis, scripts, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
@@ -102,6 +112,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const lag = createPersistenceLag({ redis, keys, messages });
   const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
   const apiMetrics = createApiMetrics(metrics.registry);
+  createPasswordHashMetrics(metrics.registry, hashGate.stats);
 
   // Degraded mode (ARCHITECTURE.md): the circuit decides between Redis and PostgreSQL alone, and
   // normal mode resumes only after the recovery steps have made every counter safe again.
@@ -189,7 +200,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     operator(hono);
     live.rootRoutes(hono);
   };
-  const app = createHttpApp({ auth, schemas, logger, bodyMaxBytes: config.HTTP_BODY_MAX, chats, membership, sender, history, readiness, revocation, extend, extendApi: live.routes });
+  const app = createHttpApp({ auth, schemas, logger, bodyMaxBytes: config.HTTP_BODY_MAX, trustProxy: config.TRUST_PROXY, chats, membership, sender, history, readiness, revocation, extend, extendApi: live.routes });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
 
   const registry = createConnectionRegistry();

@@ -207,6 +207,10 @@ export const configSchema = z.object({
 
   /** Lifetime of a session token, in seconds. */
   TOKEN_TTL_S: int(30 * 86_400, 60),
+  /** How often a worker deletes expired sessions from PostgreSQL, in ms (0: this worker does not schedule it). */
+  SESSION_PURGE_INTERVAL_MS: int(3_600_000, 0),
+  /** Expired sessions deleted per statement of a purge (short statements, short locks). */
+  SESSION_PURGE_BATCH: int(1000, 1),
   /** scrypt cost parameter N (a power of two) for password hashes. */
   PASSWORD_HASH_COST: int(16_384, 1024),
 

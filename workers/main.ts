@@ -22,6 +22,8 @@ import { withOwnReadPositions } from './own-reads.js';
 import { withChatActivity } from './chat-activity.js';
 import { createPresenceWorker } from './presence-worker.js';
 import { createReceiptsWorker } from './receipts-worker.js';
+import { createSessionStore } from '../src/stores/session-store.js';
+import { createSessionPurge } from './session-purge.js';
 
 /** Runs the workers: config → clients → workers. Returns a function that shuts them down. */
 export async function startWorkers(config: Config, logger: Logger): Promise<() => Promise<void>> {
@@ -84,6 +86,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<() =
   });
   await archive.worker.waitUntilReady();
   await archive.schedule();
+  const sessionPurge = createSessionPurge({ config, connection, sessions: createSessionStore(pool), logger });
+  await sessionPurge.start();
   const metricsServer =
     config.WORKER_METRICS_PORT === undefined
       ? undefined
@@ -93,6 +97,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<() =
 
   return async () => {
     await metricsServer?.close();
+    await sessionPurge.close();
     await Promise.all([persist.close(), receipts.close(), presence.close(), archive.close()]);
     await closeQueues(queues);
     await Promise.all([connection.quit(), redis.quit()].map((p) => p.catch(() => undefined)));

@@ -17,6 +17,8 @@ export interface HttpAppDeps extends ChatRoutesDeps {
   schemas: Schemas;
   logger: Logger;
   bodyMaxBytes: number;
+  /** Take the client address (login and registration limits) from X-Forwarded-For (TRUST_PROXY). */
+  trustProxy: boolean;
   /** Logout (DELETE /api/sessions/current). */
   revocation: SessionRevocation;
   /** Answers /readyz: each dependency's state and the mode. */

@@ -17,6 +17,8 @@ export const QUEUES = {
   receipts: 'receipts',
   /** Periodic (a job scheduler): the presence sweep for users whose connections stopped heartbeating. */
   presence: 'presence',
+  /** Periodic (a job scheduler): deletes expired sessions from PostgreSQL in batches. */
+  sessionPurge: 'session-purge',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

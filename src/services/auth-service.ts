@@ -3,13 +3,17 @@ import { AppError, isUnavailableError } from '../domain/errors.js';
 import type { User } from '../domain/types.js';
 import type { SessionStore } from '../stores/session-store.js';
 import type { UserStore } from '../stores/user-store.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import type { LoginThrottle } from './login-throttle.js';
+import type { PasswordHasher } from './passwords.js';
 
 export interface AuthServiceDeps {
   users: UserStore;
   sessions: SessionStore;
   tokenTtlSeconds: number;
-  passwordHashCost: number;
+  /** Hashing bounded per process (a flood of logins must not take the libuv pool). */
+  passwords: PasswordHasher;
+  /** The per-address and per-username limits, checked before any hash is spent. */
+  throttle: LoginThrottle;
   /** How long a verified token is trusted from memory before PostgreSQL is asked again. */
   cacheMs?: number;
 }
@@ -33,8 +37,6 @@ export function createAuthService(deps: AuthServiceDeps) {
    * the row just before it was deleted) must not put the session back in the cache.
    */
   const revoked = new Map<string, number>();
-  // Login for an unknown user still spends a hash, so timing does not tell which usernames exist.
-  const dummyHash = hashPassword('not-a-password', deps.passwordHashCost);
 
   async function issueToken(user: User): Promise<string> {
     const token = randomBytes(32).toString('base64url');
@@ -70,8 +72,10 @@ export function createAuthService(deps: AuthServiceDeps) {
   }
 
   return {
-    async register(input: { username: string; password: string; displayName?: string | undefined }): Promise<User> {
-      const passwordHash = await hashPassword(input.password, deps.passwordHashCost);
+    /** `address` is the client's (see clientAddress), for the per-address limit. */
+    async register(input: { username: string; password: string; displayName?: string | undefined }, address: string): Promise<User> {
+      await deps.throttle.register(address);
+      const passwordHash = await deps.passwords.hash(input.password, `register:${address}`);
       const user = await deps.users.create({
         id: randomUUID(),
         username: input.username,
@@ -82,10 +86,15 @@ export function createAuthService(deps: AuthServiceDeps) {
       return user;
     },
 
-    async login(input: { username: string; password: string }): Promise<{ token: string; user: User }> {
-      const found = await deps.users.findCredentials(input.username);
-      const ok = await verifyPassword(input.password, found?.passwordHash ?? (await dummyHash));
-      if (!found || !ok) throw new AppError('unauthorized', 'wrong username or password');
+    /** `address` is the client's (see clientAddress), for the per-address limit. */
+    async login(input: { username: string; password: string }, address: string): Promise<{ token: string; user: User }> {
+      const found = await deps.throttle.login(address, input.username, async () => {
+        // Its turn in the hash queue is the username's: a flood aimed at one account waits behind itself.
+        const turn = `login:${input.username.toLowerCase()}`;
+        const credentials = await deps.passwords.findVerified(input.password, turn, () => deps.users.findCredentials(input.username));
+        if (!credentials) throw new AppError('unauthorized', 'wrong username or password');
+        return credentials;
+      });
       return { token: await issueToken(found.user), user: found.user };
     },
 
@@ -103,6 +112,16 @@ export function createAuthService(deps: AuthServiceDeps) {
       const key = hash.toString('hex');
       cache.delete(key);
       return key;
+    },
+
+    /**
+     * Ends every session of the user in PostgreSQL and here (log out everywhere); returns their
+     * hashes for the other processes.
+     */
+    async revokeAll(userId: string): Promise<string[]> {
+      const hashes = (await deps.sessions.revokeAllOf(userId)).map((hash) => hash.toString('hex'));
+      for (const key of hashes) cache.delete(key);
+      return hashes;
     },
 
     /** True when the session ended here recently (an upgrade that raced its revocation). */

@@ -7,15 +7,18 @@ export interface SessionRevocationDeps {
   /** The command connection (publishes). */
   redis: Pick<Redis, 'publish'>;
   keys: Pick<Keys, 'channels'>;
-  auth: Pick<AuthService, 'revoke' | 'forget'>;
+  auth: Pick<AuthService, 'revoke' | 'revokeAll' | 'forget'>;
   logger: Logger;
 }
 
+/** Hashes published at once at most (a user may hold many sessions; each is one small message). */
+const PUBLISH_CHUNK = 500;
+
 /**
- * Logout that takes effect on every api process at once: the session row goes first (PostgreSQL
- * is the truth), then the token's hash is published on `channel:session-revoked`; each process
- * drops it from its auth cache and closes the sockets opened with it. Only the hash travels,
- * never the token.
+ * Logout that takes effect on every api process at once: the session rows go first (PostgreSQL
+ * is the truth), then each token's hash is published on `channel:session-revoked`; each process
+ * drops it from its auth cache and closes the sockets opened with it. Only hashes travel, never
+ * tokens.
  */
 export function createSessionRevocation(deps: SessionRevocationDeps) {
   const listeners: ((tokenHash: string) => void)[] = [];
@@ -24,6 +27,20 @@ export function createSessionRevocation(deps: SessionRevocationDeps) {
   function ended(tokenHash: string): void {
     deps.auth.forget(tokenHash);
     for (const listener of listeners) listener(tokenHash);
+  }
+
+  async function endEverywhere(tokenHashes: string[]): Promise<void> {
+    for (const tokenHash of tokenHashes) ended(tokenHash);
+    try {
+      for (let i = 0; i < tokenHashes.length; i += PUBLISH_CHUNK) {
+        const chunk = tokenHashes.slice(i, i + PUBLISH_CHUNK);
+        await Promise.all(chunk.map((tokenHash) => deps.redis.publish(deps.keys.channels.sessionRevoked, tokenHash)));
+      }
+    } catch (err) {
+      // The rows are gone, so every other process refuses the tokens once their cache entries
+      // lapse (AuthServiceDeps.cacheMs); only the immediate effect elsewhere is lost.
+      deps.logger.warn({ err }, 'session revocation not published (Redis unavailable)');
+    }
   }
 
   return {
@@ -37,16 +54,14 @@ export function createSessionRevocation(deps: SessionRevocationDeps) {
       if (/^[0-9a-f]{64}$/.test(payload)) ended(payload);
     },
 
+    /** Ends one session (DELETE /api/sessions/current). */
     async revoke(token: string): Promise<void> {
-      const tokenHash = await deps.auth.revoke(token);
-      ended(tokenHash);
-      try {
-        await deps.redis.publish(deps.keys.channels.sessionRevoked, tokenHash);
-      } catch (err) {
-        // The row is gone, so every other process refuses the token once its cache entry lapses
-        // (AuthServiceDeps.cacheMs); only the immediate effect elsewhere is lost.
-        deps.logger.warn({ err }, 'session revocation not published (Redis unavailable)');
-      }
+      await endEverywhere([await deps.auth.revoke(token)]);
+    },
+
+    /** Ends every session of the user, on every process (DELETE /api/sessions). */
+    async revokeAll(userId: string): Promise<void> {
+      await endEverywhere(await deps.auth.revokeAll(userId));
     },
   };
 }

@@ -45,6 +45,7 @@ export function createWindowLimiter(deps: WindowLimiterDeps) {
     }
     const allowed = cost === 0 ? w.count < rule.limit : w.count + cost <= rule.limit;
     if (cost > 0 && (allowed || countOver)) w.count += cost;
+    else if (cost < 0) w.count = Math.max(0, w.count + cost);
     return [allowed, Math.max(1, w.endsAt - t)];
   }
 
@@ -82,6 +83,15 @@ export function createWindowLimiter(deps: WindowLimiterDeps) {
     /** Counts one event against the id's window without refusing it (a failed login). */
     async record(rule: WindowRule, id: string): Promise<void> {
       await count(rule, id, 1, true);
+    },
+
+    /**
+     * Gives back one event `take` counted in advance that turned out not to count (a login
+     * attempt reserved as a failure that succeeded). Never below zero; a window that ended meanwhile
+     * is not recreated.
+     */
+    async refund(rule: WindowRule, id: string): Promise<void> {
+      await count(rule, id, -1, false);
     },
   };
 }

@@ -36,6 +36,27 @@ export function createSessionStore(pool: Pool) {
     async revoke(tokenHash: Buffer): Promise<void> {
       await pool.query('DELETE FROM sessions WHERE token_hash = $1', [tokenHash]);
     },
+
+    /** Deletes every session of the user, expired ones included; returns their token hashes. */
+    async revokeAllOf(userId: string): Promise<Buffer[]> {
+      const { rows } = await pool.query<{ token_hash: Buffer }>('DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash', [
+        userId,
+      ]);
+      return rows.map((r) => r.token_hash);
+    },
+
+    /**
+     * Deletes up to `limit` expired sessions; returns how many. Rows another purge has locked are
+     * skipped, so purges on several workers share the work instead of waiting on each other.
+     */
+    async purgeExpired(limit: number): Promise<number> {
+      const { rowCount } = await pool.query(
+        `DELETE FROM sessions WHERE token_hash IN (
+           SELECT token_hash FROM sessions WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+        [limit],
+      );
+      return rowCount ?? 0;
+    },
   };
 }
 

@@ -4,9 +4,11 @@ import type { SessionRevocation } from '../../services/session-revocation.js';
 import { type AppEnv, bearerToken } from '../context.js';
 
 /**
- * DELETE /api/sessions/current: logout. The token that authenticated the request stops working
- * on every api process at once, and the sockets opened with it close with 4001 (sessionEnded).
- * Authentication has run before this route (the /api middleware), so the token is valid here.
+ * Logout, effective on every api process at once; the sockets opened with an ended session close
+ * with 4001 (sessionEnded). Authentication has run before these routes (the /api middleware), so
+ * the token and `user` are valid here.
+ * - DELETE /api/sessions/current: the token that authenticated the request.
+ * - DELETE /api/sessions: every session of its user (log out everywhere, e.g. after a lost device).
  */
 export function sessionRoutes(deps: { revocation: SessionRevocation }) {
   const app = new Hono<AppEnv>();
@@ -15,6 +17,11 @@ export function sessionRoutes(deps: { revocation: SessionRevocation }) {
     const token = bearerToken(c.req.header('authorization'));
     if (!token) throw new AppError('unauthorized', 'missing or invalid token');
     await deps.revocation.revoke(token);
+    return c.body(null, 204);
+  });
+
+  app.delete('/sessions', async (c) => {
+    await deps.revocation.revokeAll(c.get('user').id);
     return c.body(null, 204);
   });
 

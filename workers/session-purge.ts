@@ -1,0 +1,75 @@
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import { QUEUES } from '../src/queues/definitions.js';
+import type { SessionStore } from '../src/stores/session-store.js';
+
+/** The one job scheduler of the session-purge queue (upserted by every worker; the id makes it one). */
+export const SESSION_PURGE_SCHEDULER_ID = 'session-purge-every-interval';
+
+/** What one purge did (the job's return value, shown in Bull Board). */
+export interface SessionPurgeReport {
+  deleted: number;
+  batches: number;
+}
+
+export interface SessionPurgeDeps {
+  config: Pick<Config, 'QUEUE_PREFIX' | 'SESSION_PURGE_INTERVAL_MS' | 'SESSION_PURGE_BATCH'>;
+  /** BullMQ connection (maxRetriesPerRequest: null). */
+  connection: Redis;
+  sessions: Pick<SessionStore, 'purgeExpired'>;
+  logger: Logger;
+}
+
+/**
+ * Deletes expired sessions. An expired token is already refused (the lookup checks expires_at),
+ * but its row would stay forever: the table and its indexes would grow with every login ever
+ * made. A job scheduler runs the purge every SESSION_PURGE_INTERVAL_MS on one worker at a time;
+ * each run deletes SESSION_PURGE_BATCH rows per statement until a statement finds fewer, so no
+ * statement holds its locks long, however large the backlog.
+ */
+export function createSessionPurge(deps: SessionPurgeDeps) {
+  const { config } = deps;
+  const queue = new Queue(QUEUES.sessionPurge, { connection: deps.connection, prefix: config.QUEUE_PREFIX });
+
+  async function purge(): Promise<SessionPurgeReport> {
+    const report: SessionPurgeReport = { deleted: 0, batches: 0 };
+    for (;;) {
+      const deleted = await deps.sessions.purgeExpired(config.SESSION_PURGE_BATCH);
+      report.deleted += deleted;
+      report.batches++;
+      if (deleted < config.SESSION_PURGE_BATCH) return report;
+    }
+  }
+
+  const worker = new Worker<Record<string, never>, SessionPurgeReport>(QUEUES.sessionPurge, () => purge(), {
+    connection: deps.connection,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: 1,
+  });
+  worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'session purge worker error'));
+  worker.on('failed', (job, err) => deps.logger.warn({ jobId: job?.id, err: err.message }, 'session purge failed'));
+
+  return {
+    worker,
+    purge,
+    /** Waits for the worker and registers (or updates) the schedule; SESSION_PURGE_INTERVAL_MS = 0 leaves it alone. */
+    async start(): Promise<void> {
+      await worker.waitUntilReady();
+      if (config.SESSION_PURGE_INTERVAL_MS === 0) {
+        deps.logger.info('session purge not scheduled (SESSION_PURGE_INTERVAL_MS=0)');
+        return;
+      }
+      await queue.upsertJobScheduler(
+        SESSION_PURGE_SCHEDULER_ID,
+        { every: config.SESSION_PURGE_INTERVAL_MS },
+        { name: 'purge', data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+      );
+    },
+    async close(): Promise<void> {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
