@@ -35,7 +35,6 @@ import { createMembershipService } from './services/membership-service.js';
 import { createSendRateLimiter } from './services/rate-limiter.js';
 import { createPersistenceLag } from './services/persistence-lag.js';
 import { createSendService } from './services/send-service.js';
-import { abuseRules, createWindowLimiter } from './services/window-limiter.js';
 import { createSessionRevocation } from './services/session-revocation.js';
 import { createRecentAcks } from './services/recent-acks.js';
 import { createSeqGuard } from './services/seq-guard.js';
@@ -179,7 +178,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     maxMembers: config.CHAT_MAX_MEMBERS,
     maxChatsPerUser: config.CHATS_PER_USER_MAX,
     // Chats created and members added per user, counted in Redis across processes.
-    limiter: createWindowLimiter({ scripts, keys, redisDown: () => circuit.isOpen }),
+    limiter: windowLimiter,
     rules: abuseRules(config),
     logger,
     readPositions: live.readPositions,
