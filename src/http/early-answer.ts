@@ -21,7 +21,7 @@ export const LINGER_MS = 2000;
  * destroyed the socket 500 ms later under whatever request the client had sent next.
  */
 export class EarlyAnswerResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
-  /** This answer went out while the request body was still arriving, with `Connection: close`. */
+  /** This answer went out before the request body was read, with `Connection: close`. */
   private closing = false;
 
   constructor(...args: [req: Request]) {

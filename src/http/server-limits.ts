@@ -65,6 +65,7 @@ function checkingInterval(limits: HttpLimits): number {
  */
 function capConnections(server: Server, max: number, logger: Logger): void {
   const open = new Set<Duplex>();
+  /** Refusals since the last log line (the first refusal is logged at once). */
   let refused = 0;
   let loggedAt = -Infinity;
   server.on('connection', (socket: Socket) => {
