@@ -1,4 +1,3 @@
-import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
@@ -8,6 +7,7 @@ import type { Pool } from 'pg';
 import type { Config } from './config.js';
 import { createSchemas } from './domain/schemas.js';
 import { createHttpApp } from './http/app.js';
+import { createHttpServer } from './http/server-limits.js';
 import { createLiveFeatures } from './live-features.js';
 import { operatorRoutes } from './http/routes/operator-routes.js';
 import { createReadiness } from './infra/readiness.js';
@@ -200,7 +200,16 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     live.rootRoutes(hono);
   };
   const app = createHttpApp({ auth, schemas, logger, bodyMaxBytes: config.HTTP_BODY_MAX, trustProxy: config.TRUST_PROXY, chats, membership, sender, history, readiness, revocation, extend, extendApi: live.routes });
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const server = createHttpServer({
+    fetch: app.fetch,
+    limits: {
+      headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: config.HTTP_KEEPALIVE_TIMEOUT_MS,
+      maxConnections: config.HTTP_MAX_CONNECTIONS,
+    },
+    logger,
+  });
 
   const registry = createConnectionRegistry();
   const fanout = createFanout({ subscriber: clients.subscriber, keys, registry, logger, onDelivered: apiMetrics.onDelivered });

@@ -15,6 +15,11 @@ const optionalSecret = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v));
+/** Shortest operator secret accepted: what guards the admin routes and Bull Board must not be guessable online. */
+const OPERATOR_SECRET_MIN_CHARS = 16;
+const operatorSecret = optionalSecret.refine((v) => v === undefined || v.length >= OPERATOR_SECRET_MIN_CHARS, {
+  message: `must be at least ${OPERATOR_SECRET_MIN_CHARS} characters long (or unset)`,
+});
 
 export const configSchema = z.object({
   /** Log level for pino. */
@@ -196,7 +201,7 @@ export const configSchema = z.object({
   /** Hashes that may wait for a slot per process; past it, logins and registrations answer 503 at once. */
   PASSWORD_HASH_QUEUE_MAX: int(64, 0),
 
-  /** How long a client may take to send a request's headers, in ms (slowloris). */
+  /** How long a client may take to send a request's headers, in ms (slowloris); at most HTTP_REQUEST_TIMEOUT_MS. */
   HTTP_HEADERS_TIMEOUT_MS: int(10_000, 100),
   /** How long a client may take to send a whole request, body included, in ms. */
   HTTP_REQUEST_TIMEOUT_MS: int(30_000, 100),
@@ -214,14 +219,18 @@ export const configSchema = z.object({
   /** scrypt cost parameter N (a power of two) for password hashes. */
   PASSWORD_HASH_COST: int(16_384, 1024),
 
-  /** Bull Board basic auth; with no password Bull Board is not mounted. */
+  /** Bull Board basic auth; with no password Bull Board is not mounted. The password needs 16 characters or more. */
   BULL_BOARD_USER: z.string().default('admin'),
-  BULL_BOARD_PASSWORD: optionalSecret,
-  /** Token for admin routes; with none they answer 403. */
-  ADMIN_TOKEN: optionalSecret,
+  BULL_BOARD_PASSWORD: operatorSecret,
+  /** Token for admin routes; with none they answer 403. It needs 16 characters or more. */
+  ADMIN_TOKEN: operatorSecret,
 
   /** Bring the schema up to date before serving (`npm start` sets it). */
   RUN_MIGRATIONS: bool(false),
+}).refine((c) => c.HTTP_HEADERS_TIMEOUT_MS <= c.HTTP_REQUEST_TIMEOUT_MS, {
+  // Node's HTTP server refuses to start otherwise: the headers are part of the request.
+  message: 'must not be above HTTP_REQUEST_TIMEOUT_MS',
+  path: ['HTTP_HEADERS_TIMEOUT_MS'],
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
