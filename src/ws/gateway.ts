@@ -55,6 +55,14 @@ function tokenOf(url: URL, req: IncomingMessage): string | undefined {
   return protocols.find((p) => p.startsWith(BEARER_PROTOCOL))?.slice(BEARER_PROTOCOL.length);
 }
 
+/**
+ * A module-level listener on purpose: a closure made in the upgrade handler would keep that
+ * call's whole scope (session, slot, ...) alive as long as the socket.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function refuseUpgrade(socket: Duplex, err: AppError): void {
   const body = JSON.stringify({ error: err.toJSON() });
   const reason =
@@ -85,7 +93,7 @@ export function createGateway(deps: GatewayDeps) {
   const slots = createUpgradeSlots({ limits: deps.limits, registry: deps.registry, admission: deps.admission });
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     if (!wantsWebSocket(req)) return serveAsHttp(deps.server, req, socket, head);
     // A request target `new URL` cannot parse is a bad request, not a crash.
     const url = requestTarget(req);

@@ -26,16 +26,77 @@ export interface UpgradeSlotsDeps {
   admission?: ConnectionAdmission;
 }
 
+/** The upgrades under way: in all, and per user. */
+interface Opening {
+  total: number;
+  readonly of: Map<string, number>;
+}
+
 /** What one upgrade holds on its way to a socket; `release` gives it all back, once. */
-export interface UpgradeSlot {
+export class UpgradeSlot {
+  private userId: string | undefined;
+  private connectionId = '';
+  private admitted = false;
+  private registered = false;
+  private done = false;
+
+  constructor(
+    private readonly deps: UpgradeSlotsDeps,
+    private readonly opening: Opening,
+  ) {
+    opening.total++;
+  }
+
+  /** True once released (or handed to the socket). */
+  get settled(): boolean {
+    return this.done;
+  }
+
   /** Counts the connection against the user's cap (across processes); throws `rate_limited` when over. */
-  admit(userId: string, connectionId: string): Promise<void>;
+  async admit(userId: string, connectionId: string): Promise<void> {
+    const { limits, registry, admission } = this.deps;
+    this.userId = userId;
+    this.connectionId = connectionId;
+    this.opening.of.set(userId, (this.opening.of.get(userId) ?? 0) + 1);
+    const verdict = admission ? await admission.admit(userId, connectionId, limits.maxPerUser) : 'unreachable';
+    this.admitted = verdict === 'admitted';
+    // Not counted across processes (Redis away): this process's, its upgrades under way included.
+    const here = registry.connectionsOf(userId).size + (this.opening.of.get(userId) ?? 0);
+    if (verdict === 'full' || (verdict === 'unreachable' && here > limits.maxPerUser)) {
+      throw new AppError('rate_limited', `at most ${limits.maxPerUser} connections per user`);
+    }
+  }
+
   /** Registers the user's socket-to-be before its chats are read (see ConnectionRegistry.begin). */
-  register(loadChats: () => Promise<string[]>): Promise<void>;
+  async register(loadChats: () => Promise<string[]>): Promise<void> {
+    if (this.userId === undefined) throw new Error('register before admit');
+    this.registered = true;
+    try {
+      await this.deps.registry.begin(this.userId, loadChats);
+    } catch (err) {
+      this.registered = false; // begin gave its registration back itself
+      throw err;
+    }
+  }
+
   /** The socket opened: it holds the admission and the registration from now on (its close gives them back). */
-  opened(): void;
-  release(): void;
-  readonly settled: boolean;
+  opened(): void {
+    this.admitted = this.registered = false;
+    this.release();
+  }
+
+  release(): void {
+    if (this.done) return;
+    this.done = true;
+    this.opening.total--;
+    const { userId } = this;
+    if (userId === undefined) return;
+    const n = (this.opening.of.get(userId) ?? 1) - 1;
+    if (n > 0) this.opening.of.set(userId, n);
+    else this.opening.of.delete(userId);
+    if (this.admitted) this.deps.admission?.abandon(userId, this.connectionId);
+    if (this.registered) this.deps.registry.abandon(userId);
+  }
 }
 
 /**
@@ -44,73 +105,12 @@ export interface UpgradeSlot {
  * or PostgreSQL.
  */
 export function createUpgradeSlots(deps: UpgradeSlotsDeps) {
-  const { limits, registry } = deps;
-  let opening = 0;
-  const openingOf = new Map<string, number>();
-
+  const opening: Opening = { total: 0, of: new Map() };
   return {
     /** A slot for one upgrade, or null when this process holds all the connections it may. */
     take(): UpgradeSlot | null {
-      if (registry.size + opening >= limits.maxConnections) return null;
-      opening++;
-      let userId: string | undefined;
-      let connectionId = '';
-      let admitted = false;
-      let registered = false;
-      let settled = false;
-
-      function forgetUser(): void {
-        if (userId === undefined) return;
-        const n = (openingOf.get(userId) ?? 1) - 1;
-        if (n > 0) openingOf.set(userId, n);
-        else openingOf.delete(userId);
-      }
-
-      const slot: UpgradeSlot = {
-        async admit(uid, connId) {
-          userId = uid;
-          connectionId = connId;
-          openingOf.set(uid, (openingOf.get(uid) ?? 0) + 1);
-          const verdict = deps.admission ? await deps.admission.admit(uid, connId, limits.maxPerUser) : 'unreachable';
-          admitted = verdict === 'admitted';
-          // Not counted across processes (Redis away): this process's, its upgrades under way included.
-          const here = registry.connectionsOf(uid).size + (openingOf.get(uid) ?? 0);
-          if (verdict === 'full' || (verdict === 'unreachable' && here > limits.maxPerUser)) {
-            throw new AppError('rate_limited', `at most ${limits.maxPerUser} connections per user`);
-          }
-        },
-
-        async register(loadChats) {
-          if (userId === undefined) throw new Error('register before admit');
-          registered = true;
-          try {
-            await registry.begin(userId, loadChats);
-          } catch (err) {
-            registered = false; // begin gave its registration back itself
-            throw err;
-          }
-        },
-
-        opened() {
-          admitted = registered = false;
-          slot.release();
-        },
-
-        release() {
-          if (settled) return;
-          settled = true;
-          opening--;
-          forgetUser();
-          if (userId === undefined) return;
-          if (admitted) deps.admission?.abandon(userId, connectionId);
-          if (registered) registry.abandon(userId);
-        },
-
-        get settled() {
-          return settled;
-        },
-      };
-      return slot;
+      if (deps.registry.size + opening.total >= deps.limits.maxConnections) return null;
+      return new UpgradeSlot(deps, opening);
     },
   };
 }
