@@ -9,9 +9,10 @@ import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client
 
 /**
  * Membership changes reach an api process's sockets through pub/sub, which loses what is published
- * while the process's subscriber connection is down. A member removed in that moment must still
- * get nothing more of the chat. A private Redis, so that the api's subscriber is the only one and
- * can be kept from reconnecting (maxclients) until the removal was published to nobody.
+ * while the process's subscriber connection is down, and has nothing to carry them while Redis is
+ * away. A member removed in either case must still get nothing more of the chat. A private Redis,
+ * so that the api's subscriber is the only one and can be kept from reconnecting (maxclients)
+ * until the removal was published to nobody.
  */
 let redis: PrivateRedis;
 let env: TestEnv;
@@ -21,12 +22,15 @@ let http: ApiClient;
 
 beforeAll(async () => {
   redis = await startPrivateRedis({ aof: false });
-  env = await createTestEnv({ REDIS_URL: redis.url });
+  env = await createTestEnv({ REDIS_URL: redis.url, REDIS_PROBE_MS: '200' });
+  env.redis.on('error', () => undefined); // the last test stops Redis
   api = await startApiProcess(env.env);
   admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  admin.on('error', () => undefined);
   http = new ApiClient(api.url);
 });
 afterAll(async () => {
+  await redis?.start(); // the last test stopped it (the api shuts down quickly with it back)
   await admin?.config('SET', 'maxclients', '10000').catch(() => undefined);
   await api?.kill('SIGTERM');
   admin?.disconnect();
@@ -89,6 +93,29 @@ describe('a member removed while the api resubscribes', () => {
 
     expect(messagesOf(removedSocket, chat.id)).toEqual([]);
     expect(removedSocket.ws.readyState).toBe(removedSocket.ws.OPEN);
+    await Promise.all([removedSocket.close(), stayingSocket.close()]);
+  });
+});
+
+describe('a member removed while Redis is away', () => {
+  it("gets none of the chat's messages sent through PostgreSQL meanwhile, while the remaining members do", async () => {
+    const [owner, removed, staying] = await Promise.all([http.newUser('owner'), http.newUser('removed'), http.newUser('staying')]);
+    const chat = await http.newChat(owner, [removed, staying]);
+    const other = await http.newChat(owner, [removed]);
+    const removedSocket = await connectClient(api.url, removed.token);
+    const stayingSocket = await connectClient(api.url, staying.token);
+
+    await redis.kill();
+    await waitFor(async () => (await http.request('GET', '/readyz')).body.mode === 'degraded', 'degraded mode');
+    // PostgreSQL has the removal; with no Redis, nobody is told.
+    expect((await http.request('DELETE', `/api/chats/${chat.id}/members/${removed.user.id}`, undefined, owner.token)).status).toBe(204);
+
+    const next = await http.send(owner.token, chat.id, 'sent through PostgreSQL');
+    expect(next.status).toBe(201);
+    await stayingSocket.next((f) => f.type === 'message' && (f.message as { id: string }).id === next.body.message.id, 'the next message');
+    const marker = await http.send(owner.token, other.id, 'marker');
+    await removedSocket.next((f) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id, 'the marker');
+    expect(messagesOf(removedSocket, chat.id)).toEqual([]);
     await Promise.all([removedSocket.close(), stayingSocket.close()]);
   });
 });

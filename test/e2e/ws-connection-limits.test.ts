@@ -110,8 +110,8 @@ describe('while Redis is unreachable', () => {
     api = await startApiProcess(env.env);
   });
   afterAll(async () => {
+    await redis?.start(); // the test stopped it; the api shuts down quickly with it back, and cleanup deletes keys there
     await api?.kill('SIGTERM');
-    await redis?.start(); // the test stopped it; cleanup deletes the test's keys there
     await env?.cleanup();
     await redis?.destroy();
   });
