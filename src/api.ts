@@ -72,7 +72,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const { redis, pool } = clients;
   const keys = createKeys(config.REDIS_KEY_PREFIX);
   const scripts = createScripts(redis);
-  const schemas = createSchemas({ messageMaxChars: config.MESSAGE_MAX_CHARS, chatMaxMembers: config.CHAT_MAX_MEMBERS });
+  const schemas = createSchemas({ messageMaxChars: config.MESSAGE_MAX_CHARS, chatMaxMembers: config.CHAT_MAX_MEMBERS, syncMaxChats: config.SYNC_MAX_CHATS });
 
   const users = createUserStore(pool);
   const chatStore = createChatStore(pool);
@@ -212,8 +212,15 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   });
 
   const registry = createConnectionRegistry();
-  const fanout = createFanout({ subscriber: clients.subscriber, keys, registry, logger, onDelivered: apiMetrics.onDelivered });
-  const handleFrame = createFrameHandler({ schemas, sender, history, membership, logger, extra: live.frameHandlers });
+  const fanout = createFanout({
+    subscriber: clients.subscriber,
+    keys,
+    registry,
+    chatIdsOfUsers: chatStore.chatIdsOfUsers,
+    logger,
+    onDelivered: apiMetrics.onDelivered,
+  });
+  const handleFrame = createFrameHandler({ schemas, sender, history, accessOf: chatStore.accessOf, logger, extra: live.frameHandlers });
   const gateway = createGateway({
     server,
     auth,
@@ -223,6 +230,8 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     logger,
     maxPayload: config.WS_MAX_PAYLOAD,
     heartbeatMs: config.WS_HEARTBEAT_MS,
+    limits: { maxConnections: config.WS_MAX_CONNECTIONS, maxPerUser: config.WS_MAX_CONNECTIONS_PER_USER },
+    admission: live.admission,
     onOpen: (conn) => {
       apiMetrics.onOpen();
       live.onOpen(conn);
@@ -243,9 +252,9 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   });
   // Logout anywhere closes this process's sockets of that session (and empties its auth cache).
   revocation.onEnded((tokenHash) => gateway.endSession(tokenHash));
-  fanout.on(keys.channels.sessionRevoked, revocation.received);
+  fanout.on(keys.channels.sessionRevoked, revocation.received, 'global');
   live.subscribe(fanout, registry);
-  const pgFanout = createPgFanout({ connect: clients.pgListener, registry, messages, logger, retryMs: 1000 });
+  const pgFanout = createPgFanout({ connect: clients.pgListener, registry, messages, memberIds: chatStore.memberIds, logger, retryMs: 1000 });
   await fanout.start();
   await pgFanout.start();
   live.start();

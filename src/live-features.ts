@@ -104,6 +104,8 @@ export function createLiveFeatures(deps: LiveFeaturesDeps) {
     /** Routes on the root app (their own authentication). */
     rootRoutes: adminRoutes({ adminToken: config.ADMIN_TOKEN, systemEvents, bodyMaxBytes: config.HTTP_BODY_MAX }),
     frameHandlers,
+    /** Records each WebSocket connection in Redis before its upgrade, and counts them per user. */
+    admission: { admit: presence.admit, abandon: presence.abandon },
     onOpen: (conn: Connection) => presence.connected(conn),
     onClose: (conn: Connection) => presence.disconnected(conn),
     /** Adds the presence, chat-event and system channels to the fan-out (before it starts). */

@@ -8,6 +8,8 @@ import { decodeChatCursor } from './chat-cursor.js';
 export interface InputLimits {
   messageMaxChars: number;
   chatMaxMembers: number;
+  /** Most chats one `sync` frame may name (config SYNC_MAX_CHATS; 500 when not given). */
+  syncMaxChats?: number;
 }
 
 /**
@@ -33,6 +35,7 @@ export const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export function createSchemas(limits: InputLimits) {
   const body = storableText(limits.messageMaxChars).refine((s) => s.trim().length > 0, 'must not be empty');
+  const syncMaxChats = limits.syncMaxChats ?? 500;
 
   const registerBody = z.object({
     username: z.string().regex(/^[A-Za-z0-9_.-]{3,32}$/, 'must be 3-32 letters, digits, _ . or -'),
@@ -71,10 +74,14 @@ export function createSchemas(limits: InputLimits) {
 
   const frame = z.discriminatedUnion('type', [
     z.object({ type: z.literal('send'), chatId: idSchema, body, clientMsgId: clientMsgIdSchema }),
-    z.object({ type: z.literal('sync'), chats: z.record(idSchema, seqSchema) }).refine(
-      (f) => Object.keys(f.chats).length <= 1000,
-      'at most 1000 chats per sync',
-    ),
+    // Bounded before the record is parsed: the count is all a too-large frame costs.
+    z.object({
+      type: z.literal('sync'),
+      chats: z
+        .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be an object')
+        .refine((v) => Object.keys(v).length <= syncMaxChats, `at most ${syncMaxChats} chats per sync`)
+        .pipe(z.record(idSchema, seqSchema)),
+    }),
     z.object({ type: z.literal('typing'), chatId: idSchema }),
     z.object({ type: z.literal('read'), chatId: idSchema, seq: seqSchema }),
     z.object({ type: z.literal('ping'), ref: z.union([z.string().max(64), z.number()]).optional() }),

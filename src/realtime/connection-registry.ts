@@ -1,13 +1,14 @@
 /**
  * The sockets this api process holds, indexed by user and by chat, so that a published message
- * is written to exactly the connections of that chat's members here. Kept in step with membership
- * changes on connections that are already open.
+ * is written to exactly the connections of that chat's members here. A user's chats are held
+ * once per user, whatever number of sockets the user has open: the chat index points at users,
+ * and each user at their connections.
  */
 export interface Connection {
   readonly id: string;
   readonly userId: string;
-  /** Chats whose events this connection receives. */
-  readonly chats: Set<string>;
+  /** Chats whose events this connection receives: the user's set, shared by their connections here. */
+  readonly chats: ReadonlySet<string>;
   /**
    * Writes an already-serialised frame (may drop typing/presence, or close a slow consumer).
    * `encoded`, when given, is the frame's UTF-8 bytes: a frame for many sockets is encoded once.
@@ -18,87 +19,223 @@ export interface Connection {
    * (false): bulk writers such as `sync` wait on it so that they keep pace with the client.
    */
   drained?(): Promise<boolean> | null;
+  /** Closes the socket with a WebSocket close code (its client reconnects). */
+  close(code: number, reason: string): void;
+}
+
+/** What the gateway knows of a socket before the registry gives it its user's chats. */
+export type ConnectionInit = Omit<Connection, 'chats'>;
+
+/** A change of the chat sets, as it arrives (pub/sub) or as a fresh read of PostgreSQL. */
+type Change = { chatId: string; change: 'added' | 'removed' } | { replace: readonly string[] };
+
+interface UserEntry {
+  readonly userId: string;
+  readonly chats: Set<string>;
+  readonly connections: Set<Connection>;
+  /** Upgrades of this user under way (admitted, not yet attached): the entry stays while any is. */
+  pending: number;
+  /** Until the user's chats are first read: resolves once they are in `chats`. */
+  loading: Promise<void> | null;
+  loaded: boolean;
+  /**
+   * Changes that arrived while the chats were being read, applied once they are: a change
+   * published between the read and the registration is never missed.
+   */
+  journal: Change[] | null;
 }
 
 export function createConnectionRegistry() {
-  const byUser = new Map<string, Set<Connection>>();
-  const byChat = new Map<string, Set<Connection>>();
+  const users = new Map<string, UserEntry>();
+  const byChat = new Map<string, Set<UserEntry>>();
+  let connections = 0;
 
-  function join(conn: Connection, chatId: string): void {
-    conn.chats.add(chatId);
+  function join(entry: UserEntry, chatId: string): void {
+    entry.chats.add(chatId);
     let set = byChat.get(chatId);
     if (!set) byChat.set(chatId, (set = new Set()));
-    set.add(conn);
+    set.add(entry);
   }
 
-  function leave(conn: Connection, chatId: string): void {
-    conn.chats.delete(chatId);
+  function leave(entry: UserEntry, chatId: string): void {
+    entry.chats.delete(chatId);
     const set = byChat.get(chatId);
     if (!set) return;
-    set.delete(conn);
+    set.delete(entry);
     if (set.size === 0) byChat.delete(chatId);
   }
 
-  return {
-    add(conn: Connection, chatIds: Iterable<string>): void {
-      let set = byUser.get(conn.userId);
-      if (!set) byUser.set(conn.userId, (set = new Set()));
-      set.add(conn);
-      for (const chatId of chatIds) join(conn, chatId);
-    },
+  function apply(entry: UserEntry, change: Change): void {
+    if (!entry.loaded) {
+      entry.journal?.push(change);
+      return;
+    }
+    if ('replace' in change) {
+      const next = new Set(change.replace);
+      for (const chatId of [...entry.chats]) if (!next.has(chatId)) leave(entry, chatId);
+      for (const chatId of next) join(entry, chatId);
+    } else if (change.change === 'added') {
+      join(entry, change.chatId);
+    } else {
+      leave(entry, change.chatId);
+    }
+  }
 
-    remove(conn: Connection): void {
-      for (const chatId of [...conn.chats]) leave(conn, chatId);
-      const set = byUser.get(conn.userId);
-      set?.delete(conn);
-      if (set?.size === 0) byUser.delete(conn.userId);
-    },
+  function dropIfUnused(entry: UserEntry): void {
+    if (entry.connections.size > 0 || entry.pending > 0 || users.get(entry.userId) !== entry) return;
+    for (const chatId of entry.chats) leave(entry, chatId);
+    users.delete(entry.userId);
+  }
 
-    /** Every connection of these users (here) starts or stops receiving the chat's events. */
-    applyMembership(chatId: string, userIds: string[], change: 'added' | 'removed'): void {
-      for (const userId of userIds) {
-        for (const conn of byUser.get(userId) ?? []) (change === 'added' ? join : leave)(conn, chatId);
-      }
-    },
+  function load(entry: UserEntry, loadChats: () => Promise<string[]>): Promise<void> {
+    entry.journal = [];
+    const loading = loadChats().then(
+      (chatIds) => {
+        entry.loaded = true;
+        entry.loading = null;
+        for (const chatId of chatIds) join(entry, chatId);
+        const journal = entry.journal ?? [];
+        entry.journal = null;
+        for (const change of journal) apply(entry, change);
+      },
+      (err: unknown) => {
+        entry.loading = null;
+        entry.journal = null;
+        throw err;
+      },
+    );
+    entry.loading = loading;
+    return loading;
+  }
 
-    /** Writes one frame to every connection in the chat; returns how many got it. */
-    toChat(chatId: string, frame: string, except?: (conn: Connection) => boolean): number {
-      const conns = byChat.get(chatId);
-      if (!conns) return 0;
-      const encoded = conns.size > 1 ? Buffer.from(frame) : undefined;
-      let n = 0;
-      for (const conn of conns) {
-        if (except?.(conn)) continue;
+  function deliver(entries: Iterable<UserEntry>, frame: string, encoded: Buffer | undefined): number {
+    let n = 0;
+    for (const entry of entries) {
+      for (const conn of entry.connections) {
         conn.send(frame, encoded);
         n++;
       }
-      return n;
+    }
+    return n;
+  }
+
+  return {
+    /**
+     * Registers an upgrade of the user before their chats are read, so that membership changes
+     * arriving meanwhile are applied to them. The user's first upgrade here reads the chats
+     * (`loadChats`); later ones share them (the set is kept current by `applyMembership`).
+     * Resolves once the chats are there; then `attach` the socket, or `abandon` the upgrade.
+     */
+    async begin(userId: string, loadChats: () => Promise<string[]>): Promise<void> {
+      let entry = users.get(userId);
+      if (!entry) {
+        entry = { userId, chats: new Set(), connections: new Set(), pending: 0, loading: null, loaded: false, journal: null };
+        users.set(userId, entry);
+      }
+      entry.pending++;
+      try {
+        if (!entry.loaded) await (entry.loading ?? load(entry, loadChats));
+      } catch (err) {
+        entry.pending--;
+        dropIfUnused(entry);
+        throw err;
+      }
     },
 
-    toUser(userId: string, frame: string): number {
-      let n = 0;
-      for (const conn of byUser.get(userId) ?? []) {
-        conn.send(frame);
-        n++;
+    /** The upgrade `begin` registered is now a socket: it receives its user's chats' events. */
+    attach(init: ConnectionInit): Connection {
+      const entry = users.get(init.userId);
+      if (!entry?.loaded) throw new Error('attach without a completed begin');
+      entry.pending--;
+      // Spelled out rather than spread: a spread gave every connection a hidden class of its own (~0.5 KB each).
+      const conn: Connection = { id: init.id, userId: init.userId, chats: entry.chats, send: init.send, drained: init.drained, close: init.close };
+      entry.connections.add(conn);
+      connections++;
+      return conn;
+    },
+
+    /** The upgrade `begin` registered did not become a socket. */
+    abandon(userId: string): void {
+      const entry = users.get(userId);
+      if (!entry) return;
+      entry.pending--;
+      dropIfUnused(entry);
+    },
+
+    remove(conn: Connection): void {
+      const entry = users.get(conn.userId);
+      if (!entry?.connections.delete(conn)) return;
+      connections--;
+      dropIfUnused(entry);
+    },
+
+    /** These users' connections (here) start or stop receiving the chat's events. */
+    applyMembership(chatId: string, userIds: string[], change: 'added' | 'removed'): void {
+      for (const userId of userIds) {
+        const entry = users.get(userId);
+        if (entry) apply(entry, { chatId, change });
       }
-      return n;
+    },
+
+    /** Sets users' chats to a fresh read of PostgreSQL (users missing from it have none). */
+    replaceChats(userIds: Iterable<string>, chatIdsByUser: ReadonlyMap<string, readonly string[]>): void {
+      for (const userId of userIds) {
+        const entry = users.get(userId);
+        if (entry) apply(entry, { replace: chatIdsByUser.get(userId) ?? [] });
+      }
+    },
+
+    /** Every user with a connection (or an upgrade under way) here. */
+    userIds(): string[] {
+      return [...users.keys()];
+    },
+
+    /** Writes one frame to every connection of the chat's members here; returns how many got it. */
+    toChat(chatId: string, frame: string, exceptUserId?: string): number {
+      const members = byChat.get(chatId);
+      if (!members) return 0;
+      let sockets = 0;
+      for (const entry of members) if (entry.userId !== exceptUserId) sockets += entry.connections.size;
+      if (sockets === 0) return 0;
+      const encoded = sockets > 1 ? Buffer.from(frame) : undefined;
+      for (const entry of members) {
+        if (entry.userId === exceptUserId) continue;
+        for (const conn of entry.connections) conn.send(frame, encoded);
+      }
+      return sockets;
+    },
+
+    /** Writes one frame once to every connection of the members of any of these chats. */
+    toMembersOf(chatIds: Iterable<string>, frame: string, exceptUserId?: string): number {
+      const entries = new Set<UserEntry>();
+      for (const chatId of chatIds) {
+        for (const entry of byChat.get(chatId) ?? []) if (entry.userId !== exceptUserId) entries.add(entry);
+      }
+      return deliver(entries, frame, entries.size > 0 ? Buffer.from(frame) : undefined);
+    },
+
+    /** Writes one frame to every connection of these users here. */
+    toUsers(userIds: Iterable<string>, frame: string): number {
+      const entries = [...userIds].flatMap((u) => users.get(u) ?? []);
+      return deliver(entries, frame, entries.length > 0 ? Buffer.from(frame) : undefined);
     },
 
     toAll(frame: string): number {
-      const encoded = Buffer.from(frame);
-      let n = 0;
-      for (const set of byUser.values()) for (const conn of set) (conn.send(frame, encoded), n++);
-      return n;
+      return deliver(users.values(), frame, Buffer.from(frame));
     },
 
     connectionsOf(userId: string): ReadonlySet<Connection> {
-      return byUser.get(userId) ?? new Set();
+      return users.get(userId)?.connections ?? new Set();
     },
 
+    /** Every connection here (a snapshot). */
+    all(): Connection[] {
+      return [...users.values()].flatMap((entry) => [...entry.connections]);
+    },
+
+    /** Open connections here. */
     get size(): number {
-      let n = 0;
-      for (const set of byUser.values()) n += set.size;
-      return n;
+      return connections;
     },
   };
 }

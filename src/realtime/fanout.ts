@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { CLOSE_CODES } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../redis/keys.js';
 import type { MembershipChange } from '../services/membership-service.js';
@@ -9,55 +10,143 @@ export interface FanoutDeps {
   subscriber: Redis;
   keys: Keys;
   registry: ConnectionRegistry;
+  /** The chats of each of these users, read from PostgreSQL in one query (users without any may be missing). */
+  chatIdsOfUsers: (userIds: string[]) => Promise<Map<string, string[]>>;
   logger: Logger;
   /** Called per delivered message with the number of local sockets written and its JSON (metrics). */
   onDelivered?: (chatId: string, sockets: number, messageJson: string) => void;
 }
 
 /**
+ * Whether a channel's payloads reach members of a chat (held while memberships may be stale) or
+ * concern no chat (system events, revoked sessions: delivered at once).
+ */
+export type ChannelScope = 'chat' | 'global';
+
+/** Payloads held while memberships are revalidated; past this many, every local socket is told to resync instead. */
+const HOLD_MAX = 50_000;
+/** Tells a client to reconnect and `sync` (the code a slow consumer gets too): it loses nothing. */
+const RESYNC = CLOSE_CODES.slowConsumer;
+
+/**
  * Receives what any api process published and writes it to the sockets this process holds.
  * A chat message arrives as `chatId SP messageJson`: it is routed without parsing, and its
  * `message` frame is built once for all local sockets.
+ *
+ * Membership changes reach the chat index only through pub/sub, which drops whatever is published
+ * while the subscriber connection is down. So when it drops, chat-scoped payloads are held; once it
+ * is subscribed again, every local user's chats are read afresh from PostgreSQL (one query), and
+ * only then is what was held delivered, in order. If that read fails, every local socket is closed
+ * with 4008 (reconnect and sync) rather than fed on memberships nobody can vouch for.
  */
 export function createFanout(deps: FanoutDeps) {
-  const { subscriber, keys, registry } = deps;
-  const handlers = new Map<string, (payload: string) => void>();
+  const { subscriber, keys, registry, logger } = deps;
+  const handlers = new Map<string, { handle: (payload: string) => void; scope: ChannelScope }>();
+  /** Non-null while deliveries are held: what arrived meanwhile, in order (at most HOLD_MAX). */
+  let held: [string, string][] | null = null;
+  let overflowed = false;
+  /** Bumped on every drop: a revalidation that a newer drop overtook leaves the work to the newer one. */
+  let generation = 0;
+  let started = false;
 
-  handlers.set(keys.channels.chatMessages, (payload) => {
-    const space = payload.indexOf(' ');
-    const chatId = payload.slice(0, space);
-    const json = payload.slice(space + 1);
-    const frame = `{"type":"message","message":${json}}`;
-    const n = registry.toChat(chatId, frame);
-    deps.onDelivered?.(chatId, n, json);
+  handlers.set(keys.channels.chatMessages, {
+    scope: 'chat',
+    handle: (payload) => {
+      const space = payload.indexOf(' ');
+      const chatId = payload.slice(0, space);
+      const json = payload.slice(space + 1);
+      const frame = `{"type":"message","message":${json}}`;
+      const n = registry.toChat(chatId, frame);
+      deps.onDelivered?.(chatId, n, json);
+    },
   });
 
-  handlers.set(keys.channels.membership, (payload) => {
-    const change = JSON.parse(payload) as MembershipChange;
-    registry.applyMembership(change.chatId, change.userIds, change.change);
+  handlers.set(keys.channels.membership, {
+    scope: 'chat',
+    handle: (payload) => {
+      const change = JSON.parse(payload) as MembershipChange;
+      registry.applyMembership(change.chatId, change.userIds, change.change);
+    },
   });
+
+  function dispatch(channel: string, payload: string): void {
+    try {
+      handlers.get(channel)?.handle(payload);
+    } catch (err) {
+      logger.error({ err, channel }, 'bad pub/sub payload');
+    }
+  }
 
   const onMessage = (channel: string, payload: string) => {
-    try {
-      handlers.get(channel)?.(payload);
-    } catch (err) {
-      deps.logger.error({ err, channel }, 'bad pub/sub payload');
+    if (held && handlers.get(channel)?.scope !== 'global') {
+      if (held.length < HOLD_MAX) held.push([channel, payload]);
+      else overflowed = true;
+      return;
     }
+    dispatch(channel, payload);
+  };
+
+  function closeEverySocket(reason: string): void {
+    for (const conn of registry.all()) conn.close(RESYNC, reason);
+  }
+
+  const onDown = () => {
+    if (!started) return;
+    generation++;
+    held ??= [];
+  };
+
+  async function revalidate(gen: number): Promise<void> {
+    // Subscribed again before the read (our SUBSCRIBE is answered after ioredis's own resubscribe):
+    // a change published from here on arrives, and one published before is in what the read sees.
+    await subscriber.subscribe(...handlers.keys());
+    const userIds = registry.userIds();
+    const chats = userIds.length > 0 ? await deps.chatIdsOfUsers(userIds) : new Map<string, string[]>();
+    if (gen !== generation) return;
+    registry.replaceChats(userIds, chats);
+    release();
+  }
+
+  /** Delivers what was held, in order (synchronously: nothing new can arrive in between). */
+  function release(): void {
+    if (overflowed) closeEverySocket('missed events: reconnect and sync');
+    const queue = held ?? [];
+    held = null;
+    overflowed = false;
+    for (const [channel, payload] of queue) dispatch(channel, payload);
+  }
+
+  const onReady = () => {
+    if (!held) return;
+    const gen = generation;
+    revalidate(gen).catch((err: unknown) => {
+      if (gen !== generation) return;
+      logger.warn({ err: err instanceof Error ? err.message : err }, 'memberships not revalidated after pub/sub reconnect: sockets told to resync');
+      closeEverySocket('memberships unknown: reconnect and sync');
+      held = null;
+      overflowed = false;
+    });
   };
 
   return {
-    /** Adds a handler for another channel (presence, system events) before `start`. */
-    on(channel: string, handler: (payload: string) => void): void {
-      handlers.set(channel, handler);
+    /** Adds a handler for another channel (presence, system events) before `start`; `scope` defaults to 'chat'. */
+    on(channel: string, handler: (payload: string) => void, scope: ChannelScope = 'chat'): void {
+      handlers.set(channel, { handle: handler, scope });
     },
 
     async start(): Promise<void> {
       subscriber.on('message', onMessage);
+      subscriber.on('close', onDown);
+      subscriber.on('ready', onReady);
       await subscriber.subscribe(...handlers.keys());
+      started = true;
     },
 
     async stop(): Promise<void> {
+      started = false;
       subscriber.off('message', onMessage);
+      subscriber.off('close', onDown);
+      subscriber.off('ready', onReady);
       await subscriber.unsubscribe().catch(() => undefined);
     },
   };

@@ -2,11 +2,12 @@ import type { Keys } from '../redis/keys.js';
 import { parseChatEvent } from '../services/chat-events.js';
 import type { PresenceChange } from '../services/presence-state.js';
 import { type SystemEvent, systemFrame } from '../services/system-events.js';
-import type { Connection, ConnectionRegistry } from './connection-registry.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+import type { ChannelScope } from './fanout.js';
 
 /** The part of the fan-out this module needs: a handler per channel, added before it starts. */
 export interface ChannelSubscriber {
-  on(channel: string, handler: (payload: string) => void): void;
+  on(channel: string, handler: (payload: string) => void, scope?: ChannelScope): void;
 }
 
 /**
@@ -18,22 +19,20 @@ export function registerLiveChannels(fanout: ChannelSubscriber, keys: Keys, regi
   fanout.on(keys.channels.chatEvents, (payload) => {
     const event = parseChatEvent(payload);
     if (!event) throw new Error('malformed chat event');
-    registry.toChat(event.chatId, event.frame, (conn) => conn.userId === event.userId);
+    registry.toChat(event.chatId, event.frame, event.userId);
   });
 
   fanout.on(keys.channels.userPresence, (payload) => {
     const change = JSON.parse(payload) as PresenceChange;
     const frame = JSON.stringify({ type: 'presence', userId: change.userId, status: change.status, lastSeenAt: change.lastSeenAt });
-    const done = new Set<Connection>();
-    const skip = (conn: Connection) => {
-      if (conn.userId === change.userId || done.has(conn)) return true;
-      done.add(conn);
-      return false;
-    };
-    for (const chatId of change.chatIds) registry.toChat(chatId, frame, skip);
+    registry.toMembersOf(change.chatIds, frame, change.userId);
   });
 
-  fanout.on(keys.channels.systemEvents, (payload) => {
-    registry.toAll(systemFrame(JSON.parse(payload) as SystemEvent));
-  });
+  fanout.on(
+    keys.channels.systemEvents,
+    (payload) => {
+      registry.toAll(systemFrame(JSON.parse(payload) as SystemEvent));
+    },
+    'global',
+  );
 }

@@ -9,6 +9,12 @@ export interface PgFanoutDeps {
   connect: () => Promise<pg.Client>;
   registry: ConnectionRegistry;
   messages: MessageStore;
+  /**
+   * The chat's members in PostgreSQL. Membership changes made while Redis is away are not
+   * announced (they travel by Redis pub/sub), so this path delivers to the members PostgreSQL
+   * names rather than to the chat index.
+   */
+  memberIds: (chatId: string) => Promise<string[] | null>;
   logger: Logger;
   retryMs: number;
 }
@@ -34,7 +40,8 @@ export function createPgFanout(deps: PgFanoutDeps) {
       if (!m || m.seq !== seq) return;
       json = JSON.stringify(m);
     }
-    deps.registry.toChat(chatId, `{"type":"message","message":${json}}`);
+    const members = await deps.memberIds(chatId);
+    if (members) deps.registry.toUsers(members, `{"type":"message","message":${json}}`);
   }
 
   async function listen(): Promise<void> {

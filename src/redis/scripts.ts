@@ -54,7 +54,7 @@ const FILES: Record<ScriptName, string> = {
 export type SendReply = ['OK', number, 0 | 1] | ['DUP', string, 0 | 1] | ['FORBIDDEN'] | ['NOMEMBERS'] | ['NOSEQ'];
 /** [head seq, complete (1/0), counter (-1 when missing), ...message JSON]. */
 export type HistoryReply = [number, number, number, ...string[]];
-/** [1 when the user came online else 0, now ms, newest expiry ms]; see presence-connect.lua. */
+/** [1 when the user came online else 0, now ms, newest expiry ms], or [-1, now ms, live count] when refused; see presence-connect.lua. */
 export type PresenceConnectReply = [number, number, number];
 /** [1 when the user went offline else 0, last seen ms, newest remaining expiry ms]; see presence-disconnect.lua. */
 export type PresenceDisconnectReply = [number, number, number];
@@ -76,7 +76,8 @@ export interface Scripts {
   archiveTrim(keys: [string, string, string], keep: number, ageCutoffIso: string, checkedSeq: number, ttlSeconds: number): Promise<[number, number]>;
   /** [1, 0] when the tokens were taken, [0, ms until they would be there]; see rate-limit.lua. */
   rateLimit(key: string, capacity: number, perSecond: number, cost: number): Promise<[number, number]>;
-  presenceConnect(keys: [string, string], ttlMs: number, graceMs: number, connIds: string[]): Promise<PresenceConnectReply>;
+  /** `max` > 0: `connIds` is one new connection, refused when the user holds `max` live ones already. */
+  presenceConnect(keys: [string, string], ttlMs: number, graceMs: number, max: number, connIds: string[]): Promise<PresenceConnectReply>;
   presenceDisconnect(keys: [string, string, string], ttlMs: number, seenTtlMs: number, connId: string): Promise<PresenceDisconnectReply>;
   /** 1/0 for bump, raise and drop; user ids for due; see presence-index.lua. */
   presenceIndex(key: string, args: (string | number)[]): Promise<number | string[]>;
@@ -115,8 +116,8 @@ export function createScripts(redis: Redis): Scripts {
     archiveTrim: (keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) =>
       fns.parleyArchiveTrim(...keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) as Promise<[number, number]>,
     rateLimit: (key, capacity, perSecond, cost) => fns.parleyRateLimit(key, capacity, perSecond, cost) as Promise<[number, number]>,
-    presenceConnect: (keys, ttlMs, graceMs, connIds) =>
-      fns.parleyPresenceConnect(...keys, ttlMs, graceMs, ...connIds) as Promise<PresenceConnectReply>,
+    presenceConnect: (keys, ttlMs, graceMs, max, connIds) =>
+      fns.parleyPresenceConnect(...keys, ttlMs, graceMs, max, ...connIds) as Promise<PresenceConnectReply>,
     presenceDisconnect: (keys, ttlMs, seenTtlMs, connId) =>
       fns.parleyPresenceDisconnect(...keys, ttlMs, seenTtlMs, connId) as Promise<PresenceDisconnectReply>,
     presenceIndex: (key, args) => fns.parleyPresenceIndex(key, ...args) as Promise<number | string[]>,

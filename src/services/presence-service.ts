@@ -28,17 +28,28 @@ export interface PresenceView {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** What `admit` decided: `unreachable` when Redis could not count (the caller counts locally). */
+export type Admission = 'admitted' | 'full' | 'unreachable';
+
 /**
  * The api's side of presence: registers this process's connections in Redis, renews them while
  * they are open (so a killed process stops renewing and the worker's sweep notices), and
  * publishes the transitions the scripts report. Operations of one user run one after another in
  * this process, so a close never overtakes its own connect or a heartbeat.
+ *
+ * A connection is recorded before its upgrade (`admit`): the record is also the per-user count
+ * across processes, and a client that got `ready` is online for whoever asks at once. Its online
+ * transition is announced once the socket is open and its chats are known (`connected`).
  */
 export function createPresenceService(deps: PresenceServiceDeps) {
   const { state, logger } = deps;
   /** userId -> this process's open connections of that user. */
   const local = new Map<string, Map<string, Connection>>();
   const chains = new Map<string, Promise<void>>();
+  /** Connections recorded by `admit` that have not opened (or been abandoned) yet. */
+  const admitted = new Set<string>();
+  /** Users whose online transition an admission reported, not yet announced: userId -> when. */
+  const unannounced = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
   let beating = false;
 
@@ -52,10 +63,9 @@ export function createPresenceService(deps: PresenceServiceDeps) {
     return next;
   }
 
-  async function online(userId: string, at: number, conns: Iterable<Connection>): Promise<void> {
-    const chatIds = new Set<string>();
-    for (const conn of conns) for (const chatId of conn.chats) chatIds.add(chatId);
-    await state.publish({ userId, status: 'online', lastSeenAt: iso(at), chatIds: [...chatIds] });
+  /** `conn`: any connection of the user here (they share one chat set). */
+  async function online(userId: string, at: number, conn: Connection): Promise<void> {
+    await state.publish({ userId, status: 'online', lastSeenAt: iso(at), chatIds: [...conn.chats] });
   }
 
   async function offline(userId: string, lastSeen: number): Promise<void> {
@@ -75,7 +85,7 @@ export function createPresenceService(deps: PresenceServiceDeps) {
             const conns = local.get(userId);
             if (!conns || conns.size === 0) return;
             const r = await state.connect(userId, [...conns.keys()]);
-            if (r.cameOnline) await online(userId, r.at, conns.values());
+            if (r.cameOnline) await online(userId, r.at, conns.values().next().value!);
           }),
         ),
       );
@@ -85,15 +95,51 @@ export function createPresenceService(deps: PresenceServiceDeps) {
   }
 
   return {
+    /**
+     * Records a connection about to open, unless the user holds `max` live connections already
+     * (on any process). Redis unreachable: `unreachable`, and `connected` records it later.
+     */
+    async admit(userId: string, connId: string, max: number): Promise<Admission> {
+      let r: Awaited<ReturnType<PresenceState['admit']>>;
+      try {
+        r = await state.admit(userId, connId, max);
+      } catch (err) {
+        logger.warn({ err: err instanceof Error ? err.message : err, userId }, 'connection not recorded before its upgrade');
+        return 'unreachable';
+      }
+      if (!r) return 'full';
+      admitted.add(connId);
+      if (r.cameOnline) unannounced.set(userId, r.at);
+      return 'admitted';
+    },
+
+    /** An admitted connection that never opened (its handshake failed): forgotten quietly. */
+    abandon(userId: string, connId: string): void {
+      if (!admitted.delete(connId)) return;
+      void serial(userId, async () => {
+        const r = await state.disconnect(userId, connId);
+        // Nobody was told it came online, so nobody is told it went offline.
+        if (r.wentOffline && !unannounced.delete(userId)) await offline(userId, r.lastSeen);
+      });
+    },
+
     /** The gateway's onOpen hook. */
     connected(conn: Connection): void {
       let conns = local.get(conn.userId);
       if (!conns) local.set(conn.userId, (conns = new Map()));
       conns.set(conn.id, conn);
+      const recorded = admitted.delete(conn.id);
       void serial(conn.userId, async () => {
+        if (recorded) {
+          // Announced even if it closed already: its close, queued behind, announces the offline.
+          const at = unannounced.get(conn.userId);
+          unannounced.delete(conn.userId);
+          if (at !== undefined) await online(conn.userId, at, conn);
+          return;
+        }
         if (!local.get(conn.userId)?.has(conn.id)) return; // closed before it was registered
         const r = await state.connect(conn.userId, [conn.id]);
-        if (r.cameOnline) await online(conn.userId, r.at, [conn]);
+        if (r.cameOnline) await online(conn.userId, r.at, conn);
       });
     },
 

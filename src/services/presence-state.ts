@@ -47,8 +47,19 @@ export function createPresenceState(deps: PresenceStateDeps) {
     async connect(userId: string, connIds: string[]): Promise<{ cameOnline: boolean; at: number }> {
       await scripts.presenceIndex(index, ['bump', userId, ttlMs]);
       const [presence, conns] = userKeys(userId);
-      const [online, now] = await scripts.presenceConnect([presence, conns], ttlMs, SET_GRACE_MS, connIds);
+      const [online, now] = await scripts.presenceConnect([presence, conns], ttlMs, SET_GRACE_MS, 0, connIds);
       return { cameOnline: online === 1, at: now };
+    },
+
+    /**
+     * Registers one new connection unless the user already holds `max` live ones (on any
+     * process): null when refused. Atomic, so racing upgrades on many processes never pass it.
+     */
+    async admit(userId: string, connId: string, max: number): Promise<{ cameOnline: boolean; at: number } | null> {
+      await scripts.presenceIndex(index, ['bump', userId, ttlMs]);
+      const [presence, conns] = userKeys(userId);
+      const [online, now] = await scripts.presenceConnect([presence, conns], ttlMs, SET_GRACE_MS, max, [connId]);
+      return online === -1 ? null : { cameOnline: online === 1, at: now };
     },
 
     /**

@@ -235,6 +235,26 @@ export function createChatStore(pool: Pool) {
       );
       return rowCount ?? 0;
     },
+
+    /** The chats of each of these users, in one query (a user in none is missing from the map). */
+    async chatIdsOfUsers(userIds: string[]): Promise<Map<string, string[]>> {
+      const { rows } = await pool.query<{ user_id: string; chat_ids: string[] }>(
+        'SELECT user_id, array_agg(chat_id) AS chat_ids FROM chat_members WHERE user_id = ANY($1::uuid[]) GROUP BY user_id',
+        [userIds],
+      );
+      return new Map(rows.map((r) => [r.user_id, r.chat_ids]));
+    },
+
+    /** Of these chat ids, the chats that exist, each with whether the user is a member: one query. */
+    async accessOf(userId: string, chatIds: string[]): Promise<Map<string, boolean>> {
+      const { rows } = await pool.query<{ id: string; member: boolean }>(
+        `SELECT c.id, (m.user_id IS NOT NULL) AS member
+           FROM chats c LEFT JOIN chat_members m ON m.chat_id = c.id AND m.user_id = $1
+          WHERE c.id = ANY($2::uuid[])`,
+        [userId, chatIds],
+      );
+      return new Map(rows.map((r) => [r.id, r.member]));
+    },
   };
 }
 

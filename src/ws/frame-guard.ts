@@ -28,6 +28,15 @@ export function createFrameGuard(limits: FrameGuardLimits, now: () => number = D
       return enabled ? bucket.take() : 0;
     },
 
+    /**
+     * Charges work a frame asks for beyond its own token (a `sync` of many chats): 0 when taken,
+     * else the ms until it could be (nothing taken). Never more than the burst, so that the
+     * largest valid frame can always be admitted once the bucket is full.
+     */
+    charge(cost: number): number {
+      return enabled && cost > 0 ? bucket.take(Math.min(cost, limits.frames.capacity)) : 0;
+    },
+
     /** Records a refused frame; true when the client has kept flooding and must be closed. */
     refused(): boolean {
       const t = now();
@@ -42,6 +51,19 @@ export function createFrameGuard(limits: FrameGuardLimits, now: () => number = D
 }
 
 export type FrameGuard = ReturnType<typeof createFrameGuard>;
+
+/**
+ * Chats a `sync` may name per frame token. Each chat named costs a history read (Redis, maybe
+ * PostgreSQL), so a `sync` pays for its chats beyond its first token: at the default 300-frame
+ * burst and 100/s, a connection can ask about 3,000 chats at once and 1,000 a second after that,
+ * where a reconnecting client with 2,000 chats needs four frames of 500.
+ */
+export const SYNC_CHATS_PER_TOKEN = 10;
+
+/** Tokens a `sync` naming `chats` chats costs beyond the frame's own. */
+export function syncCost(chats: number): number {
+  return Math.max(0, Math.ceil(chats / SYNC_CHATS_PER_TOKEN) - 1);
+}
 
 /**
  * The clientMsgId of a refused `send`, so that its refusal names it (PROTOCOL.md). Only a valid

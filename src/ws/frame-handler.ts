@@ -3,15 +3,19 @@ import { type ClientFrame, describeIssue, type Schemas } from '../domain/schemas
 import type { Logger } from '../logger.js';
 import type { Connection } from '../realtime/connection-registry.js';
 import type { HistoryService } from '../services/history-service.js';
-import type { MembershipService } from '../services/membership-service.js';
 import type { SendService } from '../services/send-service.js';
+import { syncCost } from './frame-guard.js';
 import { frames } from './frames.js';
 
 export interface FrameHandlerDeps {
   schemas: Schemas;
   sender: SendService;
   history: HistoryService;
-  membership: MembershipService;
+  /**
+   * Of chat ids outside the user's chat set, which exist and whether the user is a member, in
+   * one query: a `sync` naming unknown or foreign chats costs one lookup, not one per chat.
+   */
+  accessOf: (userId: string, chatIds: string[]) => Promise<Map<string, boolean>>;
   logger: Logger;
   /** Handlers for frame types owned by other modules (typing, read). */
   extra?: Partial<Record<ClientFrame['type'], (conn: Connection, frame: ClientFrame) => Promise<void>>>;
@@ -24,10 +28,42 @@ export interface FrameHandlerDeps {
 export function createFrameHandler(deps: FrameHandlerDeps) {
   const { schemas } = deps;
 
-  async function sync(conn: Connection, chats: Record<string, number>): Promise<void> {
-    for (const [chatId, lastSeen] of Object.entries(chats)) {
+  /**
+   * Why the user may not sync each chat outside their set (null: they may, the set lags behind a
+   * join). The set is the same one live delivery uses, so it decides for the chats in it.
+   */
+  async function refusals(conn: Connection, chatIds: string[]): Promise<Map<string, AppError | null>> {
+    const outside = chatIds.filter((chatId) => !conn.chats.has(chatId));
+    const verdicts = new Map<string, AppError | null>();
+    if (outside.length === 0) return verdicts;
+    let access: Map<string, boolean>;
+    try {
+      access = await deps.accessOf(conn.userId, outside);
+    } catch (err) {
+      const appErr = toAppError(err);
+      for (const chatId of outside) verdicts.set(chatId, appErr);
+      return verdicts;
+    }
+    for (const chatId of outside) {
+      const member = access.get(chatId);
+      if (member === undefined) verdicts.set(chatId, new AppError('not_found', 'no such chat'));
+      else verdicts.set(chatId, member ? null : new AppError('forbidden', 'not a member of this chat'));
+    }
+    return verdicts;
+  }
+
+  async function sync(conn: Connection, chats: Record<string, number>, budget?: FrameBudget): Promise<void> {
+    const entries = Object.entries(chats);
+    const waitMs = budget?.charge(syncCost(entries.length)) ?? 0;
+    if (waitMs > 0) throw new AppError('rate_limited', 'too many chats synced at once; slow down', { retryAfterMs: waitMs });
+    const refused = await refusals(conn, entries.map(([chatId]) => chatId));
+    for (const [chatId, lastSeen] of entries) {
+      const refusal = refused.get(chatId);
+      if (refusal) {
+        conn.send(frames.error(refusal, { chatId }));
+        continue;
+      }
       try {
-        await deps.membership.requireMember(chatId, conn.userId);
         for await (const page of deps.history.since(chatId, lastSeen)) {
           for (const m of page) {
             conn.send(frames.message(JSON.stringify(m)));
@@ -43,7 +79,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     conn.send('{"type":"synced"}');
   }
 
-  async function dispatch(conn: Connection, frame: ClientFrame): Promise<void> {
+  async function dispatch(conn: Connection, frame: ClientFrame, budget: FrameBudget | undefined): Promise<void> {
     switch (frame.type) {
       case 'send': {
         const accepted = await deps.sender.send({ chatId: frame.chatId, senderId: conn.userId, body: frame.body, clientMsgId: frame.clientMsgId });
@@ -51,7 +87,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
         return;
       }
       case 'sync':
-        return sync(conn, frame.chats);
+        return sync(conn, frame.chats, budget);
       case 'ping':
         conn.send(JSON.stringify({ type: 'pong', ref: frame.ref ?? null }));
         return;
@@ -63,8 +99,11 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     }
   }
 
-  /** Resolves with the code of the error the frame was answered with (null when none). */
-  return async function handle(conn: Connection, raw: string): Promise<ErrorCode | null> {
+  /**
+   * Resolves with the code of the error the frame was answered with (null when none). `budget`
+   * is the connection's frame budget, charged for work beyond the frame itself.
+   */
+  return async function handle(conn: Connection, raw: string, budget?: FrameBudget): Promise<ErrorCode | null> {
     let json: unknown;
     try {
       json = JSON.parse(raw);
@@ -77,7 +116,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       const clientMsgId = (json as { clientMsgId?: unknown } | null)?.clientMsgId;
       const type = (json as { type?: unknown } | null)?.type;
       const known = ['send', 'sync', 'typing', 'read', 'ping'].includes(type as string);
-      const message = known ? describeIssue(parsed.error) : `unknown frame type: ${JSON.stringify(type ?? null).slice(0, 40)}`;
+      const message = known ? describeIssue(parsed.error) : `unknown frame type: ${describeType(type)}`;
       conn.send(
         frames.error(new AppError('validation_failed', message), {
           clientMsgId: typeof clientMsgId === 'string' ? clientMsgId.slice(0, 64) : null,
@@ -86,7 +125,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       return 'validation_failed';
     }
     try {
-      await dispatch(conn, parsed.data);
+      await dispatch(conn, parsed.data, budget);
       return null;
     } catch (err) {
       const appErr = toAppError(err);
@@ -98,3 +137,20 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
 }
 
 export type FrameHandler = ReturnType<typeof createFrameHandler>;
+
+/** What the handler may charge against a connection's frame budget (see frame-guard.ts). */
+export interface FrameBudget {
+  /** 0 when `cost` tokens were taken, else the ms until they could be. */
+  charge(cost: number): number;
+}
+
+/**
+ * A refused frame's `type`, quoted for its error message. Never serialised whole: it is whatever
+ * the client sent, and JSON.stringify of an array nested 30,000 deep overflows the stack.
+ */
+function describeType(type: unknown): string {
+  if (typeof type === 'string') return JSON.stringify(type.slice(0, 40));
+  if (type === null || type === undefined) return 'null';
+  if (Array.isArray(type)) return 'an array';
+  return typeof type === 'object' ? 'an object' : String(type).slice(0, 40);
+}

@@ -11,7 +11,9 @@ import { clientMsgIdOf, createFrameGuard, type FrameGuardLimits } from './frame-
 import type { FrameHandler } from './frame-handler.js';
 import { frames } from './frames.js';
 import { HeartbeatWheel } from './heartbeat-wheel.js';
+import { serveAsHttp, wantsWebSocket } from './other-upgrades.js';
 import { createSessionTracker } from './session-tracker.js';
+import { type ConnectionAdmission, type ConnectionLimits, createUpgradeSlots } from './upgrade-slots.js';
 
 export interface GatewayDeps {
   server: Server;
@@ -27,6 +29,10 @@ export interface GatewayDeps {
   backpressure: BackpressureLimits;
   /** Incoming frame limits per connection (floods). */
   frameLimits: FrameGuardLimits;
+  /** How many connections this process, and one user, may hold. */
+  limits: ConnectionLimits;
+  /** Records each connection before its upgrade and counts them per user across processes (presence). */
+  admission?: ConnectionAdmission;
   /** Lifecycle hooks for presence and metrics. */
   onOpen?: (conn: Connection) => void;
   onClose?: (conn: Connection) => void;
@@ -49,10 +55,19 @@ function tokenOf(url: URL, req: IncomingMessage): string | undefined {
   return protocols.find((p) => p.startsWith(BEARER_PROTOCOL))?.slice(BEARER_PROTOCOL.length);
 }
 
+/**
+ * A module-level listener on purpose: a closure made in the upgrade handler would keep that
+ * call's whole scope (session, slot, ...) alive as long as the socket.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function refuseUpgrade(socket: Duplex, err: AppError): void {
   const body = JSON.stringify({ error: err.toJSON() });
   const reason =
-    { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 500: 'Internal Server Error' }[err.status] ?? 'Service Unavailable';
+    { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error' }[err.status] ??
+    'Service Unavailable';
   socket.end(
     `HTTP/1.1 ${err.status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -60,8 +75,9 @@ function refuseUpgrade(socket: Duplex, err: AppError): void {
 }
 
 /**
- * The WebSocket endpoint GET /ws on the api's HTTP server: authenticates before the handshake
- * (a bad token never gets a socket), then registers the connection and feeds it frames.
+ * The WebSocket endpoint GET /ws on the api's HTTP server: authenticates and counts before the
+ * handshake (a bad token, or one connection too many, never gets a socket), then registers the
+ * connection and feeds it frames.
  */
 export function createGateway(deps: GatewayDeps) {
   const wss = new WebSocketServer({
@@ -74,38 +90,46 @@ export function createGateway(deps: GatewayDeps) {
   const sockets = new Map<Connection, WebSocket>();
   const heartbeats = new HeartbeatWheel(deps.heartbeatMs);
   const sessions = createSessionTracker((conn) => sockets.get(conn)?.close(CLOSE_CODES.sessionEnded, 'session ended'));
+  const slots = createUpgradeSlots({ limits: deps.limits, registry: deps.registry, admission: deps.admission });
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
+    if (!wantsWebSocket(req)) return serveAsHttp(deps.server, req, socket, head);
+    // A request target `new URL` cannot parse is a bad request, not a crash.
+    const url = requestTarget(req);
+    if (!url) return refuseUpgrade(socket, new AppError('validation_failed', 'bad request target'));
+    if (url.pathname !== '/ws') return refuseUpgrade(socket, new AppError('not_found', 'no such route'));
+    // Before the token is even checked: a full process spends nothing on more.
+    const slot = slots.take();
+    if (!slot) return refuseUpgrade(socket, new AppError('unavailable', 'this server holds all the connections it may; try again later'));
+    const connectionId = randomUUID();
     let session: SessionInfo;
-    let chatIds: string[];
     try {
-      // A request target `new URL` cannot parse is a bad request, not a crash.
-      const url = requestTarget(req);
-      if (!url) return refuseUpgrade(socket, new AppError('validation_failed', 'bad request target'));
-      if (url.pathname !== '/ws') return refuseUpgrade(socket, new AppError('not_found', 'no such route'));
       session = await deps.auth.session(tokenOf(url, req));
-      chatIds = await deps.chatIdsOf(session.user.id);
+      const userId = session.user.id;
+      await slot.admit(userId, connectionId);
+      // Registered before its chats are read: a membership change published meanwhile is applied.
+      await slot.register(() => deps.chatIdsOf(userId));
     } catch (err) {
+      slot.release();
       return refuseUpgrade(socket, toAppError(err));
     }
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, socket, session, chatIds));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      slot.opened();
+      accept(ws, socket, session, connectionId);
+    });
+    if (slot.settled) return;
+    // ws refused the handshake itself (a bad key or method) and is closing it, or the client left.
+    if (socket.destroyed) slot.release();
+    else socket.once('close', () => slot.release());
   }
 
-  function accept(ws: WebSocket, socket: Duplex, session: SessionInfo, chatIds: string[]): void {
+  function accept(ws: WebSocket, socket: Duplex, session: SessionInfo, connectionId: string): void {
     const { user } = session;
-    const connectionId = randomUUID();
     const outbox = createOutbox(ws, socket, deps.backpressure, {
       onSlowConsumer: (bufferedBytes) =>
         deps.logger.warn({ connectionId, userId: user.id, bufferedBytes }, 'slow consumer closed'),
     });
-    const conn: Connection = {
-      id: connectionId,
-      userId: user.id,
-      chats: new Set(),
-      send: outbox.send,
-      drained: outbox.drained,
-    };
     const guard = createFrameGuard(deps.frameLimits);
     const refused = () => {
       if (!guard.refused() || ws.readyState !== WebSocket.OPEN) return;
@@ -115,7 +139,13 @@ export function createGateway(deps: GatewayDeps) {
     const stopHeartbeat = heartbeats.add(ws);
 
     // Registered and `ready` sent in the same tick: no chat event can precede `ready`.
-    deps.registry.add(conn, chatIds);
+    const conn = deps.registry.attach({
+      id: connectionId,
+      userId: user.id,
+      send: outbox.send,
+      drained: outbox.drained,
+      close: (code, reason) => ws.close(code, reason),
+    });
     sockets.set(conn, ws);
     sessions.track(conn, session);
     // Revoked while this upgrade was being authorised: end it like the others.
@@ -136,7 +166,7 @@ export function createGateway(deps: GatewayDeps) {
         conn.send(JSON.stringify({ type: 'error', code: 'validation_failed', message: 'frames must be text' }));
         return;
       }
-      deps.handleFrame(conn, data.toString()).then(
+      deps.handleFrame(conn, data.toString(), guard).then(
         (code) => code === 'rate_limited' && refused(),
         // handleFrame answers everything itself; this is the last line against a crash.
         (err: unknown) => deps.logger.error({ err, connectionId }, 'frame handler failed'),
