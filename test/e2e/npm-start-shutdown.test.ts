@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../helpers/http-client.js';
 import { type RunningProcess, startAllInOne } from '../helpers/processes.js';
@@ -57,4 +58,38 @@ describe('npm start under SIGTERM', () => {
       proc = undefined;
     }
   }, ROUNDS * 30_000);
+
+  it('leaves a batch that hangs behind after its cap and still stops everything else, within 10 s', async () => {
+    proc = await startAllInOne(env.env);
+    const api = new ApiClient(proc.url);
+    const [a, b] = await Promise.all([api.newUser('a'), api.newUser('b')]);
+    const chat = await api.newChat(a, [b]);
+    const listener = await connectClient(proc.url, b.token);
+    // A lock that blocks INSERT: the worker takes the next batch and hangs inside it.
+    const locker = new pg.Client({ connectionString: env.env.DATABASE_URL });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE messages IN SHARE ROW EXCLUSIVE MODE');
+      expect((await api.send(a.token, chat.id, 'stuck', 'stuck-1')).status).toBe(201);
+      await waitFor(
+        async () =>
+          (await env.pool.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'parley-worker' AND wait_event_type = 'Lock'`)).rowCount! > 0,
+        'the worker blocked inside its INSERT',
+      );
+
+      const started = Date.now();
+      const code = await proc.kill('SIGTERM');
+      const ms = Date.now() - started;
+      // Not clean (exit 1), but bounded, and it says what it left: the batch, and the pool it holds.
+      expect({ code, inTime: ms < 10_000, leftovers: proc.leftovers() }, proc.output()).toEqual({ code: 1, inTime: true, leftovers: false });
+      expect(proc.output()).toContain('"step":"workers: persist"');
+      expect(proc.output()).not.toContain('did not finish in time');
+      expect(await listener.closed).toBe(1001);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      await locker.end();
+    }
+    proc = undefined;
+  });
 });
