@@ -12,6 +12,8 @@ import type { Logger } from '../logger.js';
 export const SHUTDOWN_BUDGET_MS = 9000;
 /** The force exit, for when the budget could not be kept (a blocked event loop). */
 const FORCE_EXIT_MS = 9500;
+/** How long a stop waits for a startup under way (migrations, connections) before it gives up on it. */
+const STARTUP_WAIT_MS = 3000;
 
 /** The time one stop has left, and what it had to leave behind. */
 export interface ShutdownBudget {
@@ -102,6 +104,3 @@ export async function whenStarted<T>(budget: ShutdownBudget, logger: Logger, nam
   });
   return value;
 }
-
-/** How long a stop waits for a startup under way (migrations, connections) before it gives up on it. */
-const STARTUP_WAIT_MS = 3000;
