@@ -236,11 +236,11 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       // left unfinished is not lost: the connection expires and the presence sweep publishes it.
       await step('offline updates', 1500, () => live.close());
       server.closeAllConnections();
-      await step('HTTP server', 500, () => stopped);
+      await step('HTTP server', 1000, () => stopped);
       circuit.stop();
-      await step('Redis fan-out', 500, () => fanout.stop());
-      await step('PostgreSQL fan-out', 500, () => pgFanout.stop());
-      await step('queues', 500, () => closeQueues(queues));
+      await step('Redis fan-out', 1000, () => fanout.stop());
+      await step('PostgreSQL fan-out', 1000, () => pgFanout.stop());
+      await step('queues', 1000, () => closeQueues(queues));
     },
   };
 }

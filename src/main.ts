@@ -50,7 +50,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
         budget,
         logger,
         'api: Redis connections',
-        500,
+        1000,
         () => Promise.all(clients.map((c) => c.quit().catch(() => undefined))),
         () => clients.forEach((c) => c.disconnect()),
       );

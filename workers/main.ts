@@ -101,7 +101,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   return async (budget = shutdownBudget()) => {
     const step = (name: string, capMs: number, run: () => Promise<unknown>, onOverrun?: () => void) =>
       shutdownStep(budget, logger, `workers: ${name}`, capMs, run, onOverrun);
-    await step('metrics server', 500, async () => metricsServer?.close());
+    await step('metrics server', 1000, async () => metricsServer?.close());
     // Each stops taking jobs and finishes the batch under way (a job left unfinished is redone
     // by another worker once its lock runs out: every job is safe to redo).
     await Promise.all([
@@ -110,11 +110,11 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
       step('presence', 5000, () => presence.close()),
       step('archive', 5000, () => archive.close()),
     ]);
-    await step('queues', 500, () => closeQueues(queues));
+    await step('queues', 1000, () => closeQueues(queues));
     // These connections queue commands while Redis is away: a quit then would wait for ever.
     await step(
       'Redis connections',
-      500,
+      1000,
       () => Promise.all([connection.quit(), redis.quit()].map((p) => p.catch(() => undefined))),
       () => [connection, redis].forEach((c) => c.disconnect()),
     );
