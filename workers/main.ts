@@ -103,7 +103,9 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
       shutdownStep(budget, logger, `workers: ${name}`, capMs, run, onOverrun);
     await step('metrics server', 1000, async () => metricsServer?.close());
     // Each stops taking jobs and finishes the batch under way (a job left unfinished is redone
-    // by another worker once its lock runs out: every job is safe to redo).
+    // by another worker once its lock runs out: every job is safe to redo). Bounded also because
+    // BullMQ's close waits for its blocking connection's 'end', which ioredis never emits when that
+    // connection is between reconnects (a Redis blip at the wrong moment): it would wait for ever.
     await Promise.all([
       step('persist', 5000, () => persist.close()),
       step('receipts', 5000, () => receipts.close()),
