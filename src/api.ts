@@ -11,6 +11,7 @@ import { createHttpServer } from './http/server-limits.js';
 import { createLiveFeatures } from './live-features.js';
 import { operatorRoutes } from './http/routes/operator-routes.js';
 import { createReadiness } from './infra/readiness.js';
+import { type ShutdownBudget, shutdownBudget, shutdownStep } from './infra/shutdown.js';
 import { RedisCircuit } from './infra/redis-circuit.js';
 import type { Logger } from './logger.js';
 import { createApiMetrics } from './metrics/api-metrics.js';
@@ -63,8 +64,11 @@ export interface Api {
   server: Server;
   /** Listens on config.HOST:config.PORT; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
-  /** Stops accepting, closes WebSockets with 1001, and releases what the api created. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, closes WebSockets with 1001, and releases what the api created, each step
+   * bounded by `budget` (a fresh one when omitted); steps left behind are recorded in it.
+   */
+  close(budget?: ShutdownBudget): Promise<void>;
 }
 
 /** Wires config and clients into the HTTP + WebSocket server (the api's composition). */
@@ -266,18 +270,21 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
         server.once('error', reject);
         server.listen(config.PORT, config.HOST, () => resolve(server.address() as AddressInfo));
       }),
-    async close() {
+    async close(budget = shutdownBudget()) {
+      const step = (name: string, capMs: number, run: () => Promise<unknown>) => shutdownStep(budget, logger, `api: ${name}`, capMs, run);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       live.notifyShutdown(registry);
-      await gateway.close();
-      // The sockets' offline updates need Redis and the receipts queue, which close below.
-      await live.close();
+      // Each socket gets the closing handshake (1001); one that does not answer is cut at 2 s.
+      await step('close WebSockets', 2500, () => gateway.close());
+      // The sockets' offline updates need Redis and the receipts queue, which close below. One
+      // left unfinished is not lost: the connection expires and the presence sweep publishes it.
+      await step('offline updates', 1500, () => live.close());
       server.closeAllConnections();
-      await stopped;
+      await step('HTTP server', 1000, () => stopped);
       circuit.stop();
-      await fanout.stop();
-      await pgFanout.stop();
-      await closeQueues(queues);
+      await step('Redis fan-out', 1000, () => fanout.stop());
+      await step('PostgreSQL fan-out', 1000, () => pgFanout.stop());
+      await step('queues', 1000, () => closeQueues(queues));
     },
   };
 }

@@ -104,10 +104,22 @@ export const configSchema = z.object({
   /** Longest retry delay of a persistence job, in ms: how soon after PostgreSQL returns it catches up. */
   PERSIST_BACKOFF_CAP_MS: int(10_000, 1),
   /**
-   * How long a worker's lock on a job lasts (ms). A worker that dies holding jobs is noticed, and
-   * its jobs are redone by another, within about this time.
+   * How long a worker's lock on a persist job lasts (ms); BullMQ renews it every half of it while
+   * the job runs, so it only runs out when its worker died or stalled that long. A dead worker's
+   * jobs are redone by another within about this plus PERSIST_STALLED_MS.
    */
-  PERSIST_LOCK_MS: int(30_000, 500),
+  PERSIST_LOCK_MS: int(5_000, 500),
+  /**
+   * How often (ms) the workers look for persist jobs whose lock ran out and put them back in the
+   * queue (one check per interval across all workers).
+   */
+  PERSIST_STALLED_MS: int(2_000, 100),
+  /**
+   * How many times a persist job may be taken back from a worker that died with it before it
+   * fails. Persist jobs are idempotent, so a stall costs a redo, never a duplicate; the limit only
+   * stops a job that kills every worker that takes it.
+   */
+  PERSIST_MAX_STALLS: int(20, 1),
   /**
    * Completed persistence jobs kept for Bull Board. 0 deletes each job as it completes (keeping
    * and later trimming them costs Redis work on every job for little use).

@@ -10,7 +10,7 @@ import { presenceRoutes } from './http/routes/presence-routes.js';
 import { createChatStore } from './stores/chat-store.js';
 import { receiptRoutes } from './http/routes/receipt-routes.js';
 import type { Logger } from './logger.js';
-import { persistJobOptions } from './queues/definitions.js';
+import { receiptJobOptions } from './queues/receipt-jobs.js';
 import type { Connection, ConnectionRegistry } from './realtime/connection-registry.js';
 import { type ChannelSubscriber, registerLiveChannels } from './realtime/live-channels.js';
 import type { Keys } from './redis/keys.js';
@@ -51,7 +51,8 @@ type FrameHandlers = Partial<Record<ClientFrame['type'], (conn: Connection, fram
 export function createLiveFeatures(deps: LiveFeaturesDeps) {
   const { config, redis, keys, scripts, logger } = deps;
   const { receiptsQueue } = deps;
-  const jobOptions = persistJobOptions(config);
+  // Receipts have their own retries and retention (receipt-jobs.ts), not the persist jobs'.
+  const jobOptions = receiptJobOptions(config);
 
   const presence = createPresenceService({
     state: createPresenceState({ redis, scripts, keys, ttlMs: config.PRESENCE_TTL_MS }),

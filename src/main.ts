@@ -2,14 +2,14 @@ import { createApi } from './api.js';
 import { loadConfig, type Config } from './config.js';
 import { ensureDatabase, migrate } from './db/migrate.js';
 import { createPgClient, createPgPool, createRedis } from './infra/clients.js';
-import { onShutdownSignal } from './infra/shutdown.js';
+import { onShutdownSignal, type ShutdownBudget, shutdownBudget, shutdownStep, whenStarted } from './infra/shutdown.js';
 import { createLogger, type Logger } from './logger.js';
 
 export interface RunningApi {
   /** Base URL, e.g. http://127.0.0.1:3000. */
   url: string;
-  /** Shuts the api down and ends its clients. */
-  stop: () => Promise<void>;
+  /** Shuts the api down and ends its clients, each step bounded by `budget` (a fresh one when omitted). */
+  stop: (budget?: ShutdownBudget) => Promise<void>;
 }
 
 /** Runs one api process: config → clients → api → listen. */
@@ -42,10 +42,20 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
 
   return {
     url,
-    async stop() {
-      await api.close();
-      await Promise.all([redis.quit(), subscriber.quit(), queueRedis.quit()].map((p) => p.catch(() => undefined)));
-      await pool.end();
+    async stop(budget = shutdownBudget()) {
+      await api.close(budget);
+      const clients = [redis, subscriber, queueRedis];
+      // A quit waits for its reply; the subscriber's, queued while Redis is away, would wait for ever.
+      await shutdownStep(
+        budget,
+        logger,
+        'api: Redis connections',
+        1000,
+        () => Promise.all(clients.map((c) => c.quit().catch(() => undefined))),
+        () => clients.forEach((c) => c.disconnect()),
+      );
+      // pool.end waits for every checked-out client: a query that hangs would hold it for ever.
+      await shutdownStep(budget, logger, 'api: PostgreSQL pool', 1000, () => pool.end());
     },
   };
 }
@@ -53,11 +63,11 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
 if (import.meta.url === `file://${process.argv[1]}`) {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'parley-api');
-  startApi(config, logger).then(
-    (api) => onShutdownSignal(logger, api.stop),
-    (err: unknown) => {
-      logger.fatal({ err }, 'api failed to start');
-      process.exit(1);
-    },
-  );
+  const api = startApi(config, logger);
+  // In place before the api listens: a signal during startup stops what has started.
+  onShutdownSignal(logger, async (budget) => (await whenStarted(budget, logger, 'api', api))?.stop(budget));
+  api.catch((err: unknown) => {
+    logger.fatal({ err }, 'api failed to start');
+    process.exit(1);
+  });
 }

@@ -4,10 +4,13 @@ import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import type { ArchiveReport } from '../src/metrics/worker-metrics.js';
 import { QUEUES } from '../src/queues/definitions.js';
+import { requireJobName } from '../src/queues/job-data.js';
 import type { Archiver } from './archiver.js';
 
 /** The one job scheduler of the archive queue (upserted by every worker; the id makes it one). */
 export const ARCHIVE_SCHEDULER_ID = 'archive-every-interval';
+/** The name of the scheduler's jobs (a run added by hand uses it too). */
+export const ARCHIVE_JOB = 'archive';
 
 export interface ArchiveWorkerDeps {
   config: Pick<Config, 'QUEUE_PREFIX' | 'ARCHIVE_INTERVAL_MS'>;
@@ -28,10 +31,13 @@ export interface ArchiveWorkerDeps {
 export function createArchiveWorker(deps: ArchiveWorkerDeps) {
   const { config } = deps;
   const queue = new Queue(QUEUES.archive, { connection: deps.connection, prefix: config.QUEUE_PREFIX });
+  let closing = false;
   const worker = new Worker<Record<string, never>, ArchiveReport>(
     QUEUES.archive,
-    async () => {
-      const report = await deps.archiver.run();
+    async (job) => {
+      // The data is not used; a job of another name was not meant for this worker.
+      requireJobName(QUEUES.archive, job, [ARCHIVE_JOB]);
+      const report = await deps.archiver.run(() => closing);
       deps.onRun?.(report);
       // Chats that failed are retried by the next run; the job fails so that Bull Board shows it.
       if (report.failedChats > 0) throw new Error(`archive run skipped ${report.failedChats} of ${report.chats} chats`);
@@ -54,10 +60,12 @@ export function createArchiveWorker(deps: ArchiveWorkerDeps) {
       await queue.upsertJobScheduler(
         ARCHIVE_SCHEDULER_ID,
         { every: config.ARCHIVE_INTERVAL_MS },
-        { name: 'archive', data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+        { name: ARCHIVE_JOB, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
       );
     },
+    /** Ends a run under way at its next chat (the next run, on any worker, goes on), then closes. */
     async close(): Promise<void> {
+      closing = true;
       await worker.close();
       await queue.close();
     },

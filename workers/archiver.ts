@@ -132,7 +132,7 @@ export function createArchiver(deps: ArchiverDeps) {
     const report: ChatReport = { trimmed: 0, requeued: 0, repended: 0, reconciled: 0, expiring: 0 };
     const heldPending = pendingSeqs.filter((s) => held.has(s));
     if (heldPending.length > 0) {
-      await scripts.markPersisted([keys.pending(chatId), keys.active(chatId), keys.persistTicket(chatId)], config.ACTIVE_LIST_MAX, 0, heldPending);
+      await scripts.markPersisted([keys.pending(chatId), keys.active(chatId), keys.persistTicket(chatId)], config.ACTIVE_LIST_MAX, null, heldPending);
       report.reconciled = heldPending.length;
     }
 
@@ -167,12 +167,16 @@ export function createArchiver(deps: ArchiverDeps) {
   }
 
   return {
-    /** Runs over every chat once; resolves with what it did. Chats that fail are logged and counted. */
-    async run(): Promise<ArchiveReport> {
+    /**
+     * Runs over every chat once; resolves with what it did. Chats that fail are logged and counted.
+     * `stopping` ends the run early, between chats (a shutdown: the next run covers the rest).
+     */
+    async run(stopping: () => boolean = () => false): Promise<ArchiveReport> {
       const started = now();
       const total: ArchiveReport = { chats: 0, trimmed: 0, requeued: 0, repended: 0, reconciled: 0, expiring: 0, failedChats: 0, durationMs: 0 };
-      for await (const batch of scanChatIds(deps.scanNodes ?? [redis], keys)) {
+      scan: for await (const batch of scanChatIds(deps.scanNodes ?? [redis], keys)) {
         for (let i = 0; i < batch.length; i += CONCURRENCY) {
+          if (stopping()) break scan;
           await Promise.all(
             batch.slice(i, i + CONCURRENCY).map(async (chatId) => {
               total.chats++;

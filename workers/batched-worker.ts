@@ -15,13 +15,23 @@ export interface BatchedWorkerOptions<T> {
   batchWaitMs: number;
   backoffMs: number;
   backoffCapMs: number;
-  /** Job lock (ms): a dead worker's jobs are redone by another within about this time. */
-  lockMs?: number;
+  /** How a dead worker's jobs are noticed and redone (BullMQ's defaults when absent). */
+  stalls?: StallOptions;
   /** The item a job stands for; throwing fails that job alone. */
   toItem: (job: Job) => T;
   /** Settles a whole batch; throwing fails (and retries) every job in it. */
   flush: (items: T[]) => Promise<void>;
   logger: Logger;
+}
+
+/** BullMQ's stalled-job settings, for jobs that are safe to redo. */
+export interface StallOptions {
+  /** Job lock (ms), renewed every half of it while the job runs; it runs out when the worker dies. */
+  lockMs: number;
+  /** How often (ms) workers move jobs whose lock ran out back to the queue. */
+  stalledIntervalMs: number;
+  /** Stalls a job survives before it fails. */
+  maxStalls: number;
 }
 
 /**
@@ -36,7 +46,7 @@ export function createBatchedWorker<T>(o: BatchedWorkerOptions<T>) {
     connection: o.connection,
     prefix: o.prefix,
     concurrency: o.batchSize,
-    ...(o.lockMs ? { lockDuration: o.lockMs, stalledInterval: o.lockMs } : {}),
+    ...(o.stalls ? { lockDuration: o.stalls.lockMs, stalledInterval: o.stalls.stalledIntervalMs, maxStalledCount: o.stalls.maxStalls } : {}),
     settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, o.backoffMs, o.backoffCapMs) },
   });
   worker.on('failed', (job, err) =>

@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../src/config.js';
 import { createPgPool, createRedis } from '../src/infra/clients.js';
-import { onShutdownSignal } from '../src/infra/shutdown.js';
+import { onShutdownSignal, type ShutdownBudget, shutdownBudget, shutdownStep, whenStarted } from '../src/infra/shutdown.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
@@ -25,8 +25,16 @@ import { createReceiptsWorker } from './receipts-worker.js';
 import { createSessionStore } from '../src/stores/session-store.js';
 import { createSessionPurge } from './session-purge.js';
 
+/** Stops the workers, each step bounded by `budget` (a fresh one when omitted). */
+export type StopWorkers = (budget?: ShutdownBudget) => Promise<void>;
+
+/** Function seams for tests that need a worker to stop at a given point (see persist-worker.ts). */
+export interface WorkerSeams {
+  beforeHandOn?: (chatIds: string[]) => Promise<void>;
+}
+
 /** Runs the workers: config → clients → workers. Returns a function that shuts them down. */
-export async function startWorkers(config: Config, logger: Logger): Promise<() => Promise<void>> {
+export async function startWorkers(config: Config, logger: Logger, seams: WorkerSeams = {}): Promise<StopWorkers> {
   const pool = createPgPool(config, 'parley-worker');
   const connection = createRedis(config, 'queue', 'parley-worker');
   const redis = createRedis(config, 'queue', 'parley-worker-cmd');
@@ -55,6 +63,7 @@ export async function startWorkers(config: Config, logger: Logger): Promise<() =
     messages: withChatActivity(withOwnReadPositions(createMessageStore(pool), reads), createChatStore(pool)),
     logger,
     onBatch: workerMetrics.onBatch,
+    ...(seams.beforeHandOn ? { beforeHandOn: seams.beforeHandOn } : {}),
   });
   const receipts = createReceiptsWorker({ config, connection, reads, lastSeen, logger });
   const presence = createPresenceWorker({
@@ -95,24 +104,42 @@ export async function startWorkers(config: Config, logger: Logger): Promise<() =
   if (metricsServer) console.log(`parley worker metrics on ${metricsServer.url}/metrics`);
   console.log('parley worker ready');
 
-  return async () => {
-    await metricsServer?.close();
-    await sessionPurge.close();
-    await Promise.all([persist.close(), receipts.close(), presence.close(), archive.close()]);
-    await closeQueues(queues);
-    await Promise.all([connection.quit(), redis.quit()].map((p) => p.catch(() => undefined)));
-    await pool.end();
+  return async (budget = shutdownBudget()) => {
+    const step = (name: string, capMs: number, run: () => Promise<unknown>, onOverrun?: () => void) =>
+      shutdownStep(budget, logger, `workers: ${name}`, capMs, run, onOverrun);
+    await step('metrics server', 1000, async () => metricsServer?.close());
+    // Each stops taking jobs and finishes the batch under way (a job left unfinished is redone
+    // by another worker once its lock runs out: every job is safe to redo). Bounded also because
+    // BullMQ's close waits for its blocking connection's 'end', which ioredis never emits when that
+    // connection is between reconnects (a Redis blip at the wrong moment): it would wait for ever.
+    await Promise.all([
+      step('persist', 5000, () => persist.close()),
+      step('receipts', 5000, () => receipts.close()),
+      step('presence', 5000, () => presence.close()),
+      step('archive', 5000, () => archive.close()),
+      step('session purge', 5000, () => sessionPurge.close()),
+    ]);
+    await step('queues', 1000, () => closeQueues(queues));
+    // These connections queue commands while Redis is away: a quit then would wait for ever.
+    await step(
+      'Redis connections',
+      1000,
+      () => Promise.all([connection.quit(), redis.quit()].map((p) => p.catch(() => undefined))),
+      () => [connection, redis].forEach((c) => c.disconnect()),
+    );
+    // pool.end waits for every checked-out client: a query that hangs would hold it for ever.
+    await step('PostgreSQL pool', 1000, () => pool.end());
   };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'parley-worker');
-  startWorkers(config, logger).then(
-    (stop) => onShutdownSignal(logger, stop),
-    (err: unknown) => {
-      logger.fatal({ err }, 'worker failed to start');
-      process.exit(1);
-    },
-  );
+  const workers = startWorkers(config, logger);
+  // In place before the workers take jobs: a signal during startup stops what has started.
+  onShutdownSignal(logger, async (budget) => (await whenStarted(budget, logger, 'workers', workers))?.(budget));
+  workers.catch((err: unknown) => {
+    logger.fatal({ err }, 'worker failed to start');
+    process.exit(1);
+  });
 }

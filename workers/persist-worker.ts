@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Message } from '../src/domain/types.js';
 import type { Logger } from '../src/logger.js';
-import { type PersistJob, persistJobOptions, QUEUES } from '../src/queues/definitions.js';
+import { type PersistJob, persistJobOptions, persistJobSchema, QUEUES } from '../src/queues/definitions.js';
+import { parseJobData } from '../src/queues/job-data.js';
 import type { Keys } from '../src/redis/keys.js';
 import type { Scripts } from '../src/redis/scripts.js';
 import type { MessageStore } from '../src/stores/message-store.js';
@@ -21,6 +23,11 @@ export interface PersistWorkerDeps {
   logger: Logger;
   /** Called after each batch with its size and how many rows were new (metrics, tests). */
   onBatch?: (size: number, inserted: number) => void;
+  /**
+   * Test seam: awaited after a batch's INSERT and bookkeeping, just before the chats' next jobs
+   * are added (the window in which a worker that dies holds only short claims on their tickets).
+   */
+  beforeHandOn?: (chatIds: string[]) => Promise<void>;
 }
 
 /** Batches one flush writes back to back for chats with a backlog, before their jobs requeue. */
@@ -41,9 +48,10 @@ interface ChatBatch {
  * script call each, pipelined) and writes them all with one INSERT. Then, per chat, the persisted
  * seqs leave the pending set, the active list is trimmed to its bound (never below the lowest
  * still-pending seq, so a message leaves Redis only once PostgreSQL holds it), and the chat's
- * persist ticket is released, or, when messages arrived meanwhile, kept for the chat's next job,
- * which this worker adds. A failed INSERT fails every job of the batch; each retries with backoff
- * and keeps its ticket.
+ * persist ticket is released, or, when messages arrived meanwhile, handed on to the chat's next
+ * job, which this worker adds: claimed for PERSIST_TICKET_CLAIM_MS, and made the ticket once the
+ * job is added (as the send path does). A failed INSERT fails every job of the batch; each retries
+ * with backoff and keeps its ticket.
  */
 export function createPersistWorker(deps: PersistWorkerDeps) {
   const { config, scripts, keys, logger } = deps;
@@ -75,7 +83,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
    * that still have messages pending, split into those that filled their share (a backlog) and
    * the rest (messages sent while the INSERT ran).
    */
-  async function writeOnce(chatIds: string[]): Promise<{ backlog: string[]; more: string[] }> {
+  async function writeOnce(chatIds: string[], claims: Map<string, string>): Promise<{ backlog: string[]; more: string[] }> {
     const share = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / chatIds.length));
     const chats = await collect(chatIds, share);
     const batch = chats.flatMap((c) => c.messages);
@@ -87,13 +95,17 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
         if (orphans.length > 0) {
           logger.error({ chatId, seqs: orphans }, 'pending messages missing from Redis (data lost there); dropped from the pending set');
         }
+        const claim = { token: `persist-${randomUUID()}`, ttlMs: config.PERSIST_TICKET_CLAIM_MS };
         const [, left] = await scripts.markPersisted(
           [keys.pending(chatId), keys.active(chatId), keys.persistTicket(chatId)],
           config.ACTIVE_LIST_MAX,
-          config.PERSIST_TICKET_MS,
+          claim,
           [...messages.map((m) => m.seq), ...orphans],
         );
-        if (left === 1) (messages.length >= share ? backlog : more).push(chatId);
+        if (left === 1) {
+          claims.set(chatId, claim.token);
+          (messages.length >= share ? backlog : more).push(chatId);
+        }
       }),
     );
     // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.
@@ -106,17 +118,26 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
   async function persistBatch(parked: string[]): Promise<void> {
     let chatIds = [...new Set(parked)];
     const next: string[] = [];
+    /** Each chat's latest claim on its ticket (a backlog chat claims again in every round). */
+    const claims = new Map<string, string>();
     // A backlog (after an outage, or a burst) is written at once, batch after batch, rather than
     // waiting PERSIST_BATCH_WAIT_MS for each; a few rounds, then its jobs go back to the queue.
     for (let round = 1; chatIds.length > 0; round++) {
-      const { backlog, more } = await writeOnce(chatIds);
+      const { backlog, more } = await writeOnce(chatIds, claims);
       next.push(...more);
       if (round === BACKLOG_ROUNDS) next.push(...backlog);
       chatIds = round === BACKLOG_ROUNDS ? [] : backlog;
     }
-    // The chats' next jobs: they keep their tickets (mark-persisted.lua). If this add fails the
-    // batch's jobs fail and retry (their INSERT is idempotent), so the chats are not forgotten.
-    if (next.length > 0) await queue.addBulk(next.map((chatId) => ({ name: 'persist', data: { chatId }, opts: jobOptions })));
+    if (next.length === 0) return;
+    await deps.beforeHandOn?.(next);
+    // The chats' next jobs, on the claims mark-persisted.lua took. If this add fails the batch's
+    // jobs fail and retry (their INSERT is idempotent), so the chats are not forgotten.
+    await queue.addBulk(next.map((chatId) => ({ name: 'persist', data: { chatId }, opts: jobOptions })));
+    // As on the send path, a claim left unconfirmed runs out, and a later send adds a second job
+    // for the chat, which costs a lookup: not worth failing the batch for.
+    await Promise.all(
+      next.map((chatId) => scripts.confirmTicket(keys.persistTicket(chatId), claims.get(chatId)!, config.PERSIST_TICKET_MS).catch(() => undefined)),
+    );
   }
 
   /** A batch that failed keeps its chats' tickets alive while its jobs wait for their retry. */
@@ -134,8 +155,10 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     batchWaitMs: config.PERSIST_BATCH_WAIT_MS,
     backoffMs: config.PERSIST_BACKOFF_MS,
     backoffCapMs: config.PERSIST_BACKOFF_CAP_MS,
-    lockMs: config.PERSIST_LOCK_MS,
-    toItem: (job) => (job.data as PersistJob).chatId,
+    // Short locks and frequent checks: a dead worker's chats are written again within seconds.
+    stalls: { lockMs: config.PERSIST_LOCK_MS, stalledIntervalMs: config.PERSIST_STALLED_MS, maxStalls: config.PERSIST_MAX_STALLS },
+    // Garbage fails its own job, unretried; the batch goes on without it.
+    toItem: (job) => parseJobData(QUEUES.persist, persistJobSchema, job).chatId,
     flush: async (parked) => {
       try {
         await persistBatch(parked);

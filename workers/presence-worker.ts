@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUES } from '../src/queues/definitions.js';
+import { requireJobName } from '../src/queues/job-data.js';
 import { PRESENCE_SWEEP } from '../src/queues/receipt-jobs.js';
 import type { PresenceState } from '../src/services/presence-state.js';
 import type { LastSeen, LastSeenStore } from '../src/stores/last-seen-store.js';
@@ -30,6 +31,7 @@ const SWEEP_CHUNK = 200;
 export function createPresenceWorker(deps: PresenceWorkerDeps) {
   const { config, state } = deps;
   const queue = new Queue(QUEUES.presence, { connection: deps.connection, prefix: config.QUEUE_PREFIX });
+  let closing = false;
 
   async function sweep(): Promise<number> {
     let offline = 0;
@@ -47,15 +49,19 @@ export function createPresenceWorker(deps: PresenceWorkerDeps) {
       );
       await deps.lastSeen.recordBatch(seen);
       offline += seen.length;
-      if (due.length < SWEEP_CHUNK) return offline;
+      // Closing: the next sweep, on any worker, takes the rest.
+      if (due.length < SWEEP_CHUNK || closing) return offline;
     }
   }
 
-  const worker = new Worker(QUEUES.presence, () => sweep(), {
-    connection: deps.connection,
-    prefix: config.QUEUE_PREFIX,
-    concurrency: 1,
-  });
+  const worker = new Worker(
+    QUEUES.presence,
+    async (job) => {
+      requireJobName(QUEUES.presence, job, [PRESENCE_SWEEP.name]);
+      return sweep();
+    },
+    { connection: deps.connection, prefix: config.QUEUE_PREFIX, concurrency: 1 },
+  );
   worker.on('failed', (job, err) => deps.logger.warn({ jobId: job?.id, err: err.message }, 'presence sweep failed'));
   worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'presence worker error'));
 
@@ -71,6 +77,7 @@ export function createPresenceWorker(deps: PresenceWorkerDeps) {
     },
     sweep,
     async close(): Promise<void> {
+      closing = true;
       await worker.close();
       await queue.close();
     },

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -12,31 +13,86 @@ export interface RunningProcess {
   output(): string;
   /** Sends a signal and waits for the exit; resolves with the exit code (null when killed). */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
+  /** For `npm run`: true while any process of its group is alive (after npm's exit: left behind). */
+  leftovers(): boolean;
 }
 
-const running = new Set<ChildProcess>();
-process.on('exit', () => running.forEach((p) => p.kill('SIGKILL')));
+/** Every child still running, and how to kill it for good (its process group, for npm's). */
+const running = new Map<ChildProcess, () => void>();
+process.on('exit', () => running.forEach((killHard) => killHard()));
 
 /**
  * Starts one of the project's real entry points as a child process (`node --import tsx FILE`)
  * and resolves once it printed the line matching `ready`. `nodeArgs` go to node before the file
  * (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
  */
-export async function startProcess(
+export function startProcess(
   file: string,
   env: Record<string, string>,
   ready: RegExp,
   timeoutMs = 30_000,
   nodeArgs: readonly string[] = [],
 ): Promise<RunningProcess> {
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file], {
+  return spawnUntilReady(process.execPath, [...nodeArgs, '--import', 'tsx', file], env, ready, timeoutMs, false);
+}
+
+/**
+ * `npm run SCRIPT` as an operator or a supervisor runs it: npm, the shell npm runs the script in,
+ * and the process. `kill` signals npm alone, as a supervisor would (npm passes the signal on to
+ * its child); SIGKILL, which npm cannot pass on, goes to the whole process group, so that nothing
+ * the script started outlives the test.
+ */
+export function startNpmScript(script: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000): Promise<RunningProcess> {
+  return spawnUntilReady('npm', ['run', script], { npm_config_update_notifier: 'false', ...env }, ready, timeoutMs, true);
+}
+
+/**
+ * True when a live process (not a zombie: a dead child nobody reaped, such as tsx's esbuild
+ * service once node is gone) is in process group `pgid` (Linux /proc).
+ */
+function liveInGroup(pgid: number): boolean {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') return true;
+  }
+  return false;
+}
+
+async function spawnUntilReady(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs: number,
+  ownGroup: boolean,
+): Promise<RunningProcess> {
+  const file = args.at(-1) ?? command;
+  const proc = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env, NODE_ENV: 'test' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: ownGroup,
   });
-  running.add(proc);
+  const killHard = () => {
+    try {
+      if (ownGroup && proc.pid !== undefined) process.kill(-proc.pid, 'SIGKILL');
+      else proc.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  running.set(proc, killHard);
   let out = '';
-  const exited = once(proc, 'exit').then(([code]) => (running.delete(proc), code as number | null));
+  // npm's process group stays on the list after npm exits: what it left behind dies with the test.
+  const exited = once(proc, 'exit').then(([code]) => (ownGroup || running.delete(proc), code as number | null));
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${file} not ready after ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
@@ -58,9 +114,12 @@ export async function startProcess(
     proc,
     url: match[1] ?? '',
     output: () => out,
+    leftovers: () => ownGroup && proc.pid !== undefined && liveInGroup(proc.pid),
     async kill(signal = 'SIGTERM') {
+      // SIGKILL reaches npm's whole group, even after npm itself is gone.
+      if (signal === 'SIGKILL') killHard();
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
-      proc.kill(signal);
+      if (signal !== 'SIGKILL') proc.kill(signal);
       return exited;
     },
   };
@@ -72,5 +131,5 @@ export const startApiProcess = (env: Record<string, string>) =>
 export const startWorkerProcess = (env: Record<string, string>) =>
   startProcess('workers/main.ts', env, /parley worker ready/);
 
-export const startAllInOne = (env: Record<string, string>) =>
-  startProcess('scripts/start.ts', env, /parley api listening on (http:\/\/\S+)/, 60_000);
+/** The real `npm start` (through npm and its shell, as the README runs it). */
+export const startAllInOne = (env: Record<string, string>) => startNpmScript('start', env, /parley api listening on (http:\/\/\S+)/);

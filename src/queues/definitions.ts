@@ -1,5 +1,7 @@
 import type { JobsOptions } from 'bullmq';
+import { z } from 'zod';
 import type { Config } from '../config.js';
+import { idSchema } from '../domain/schemas.js';
 
 /**
  * The queues the api produces into and workers consume (shared by src/ and workers/).
@@ -31,6 +33,9 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export interface PersistJob {
   chatId: string;
 }
+
+/** What the persist worker accepts (anything else fails its job at once, see job-data.ts). */
+export const persistJobSchema: z.ZodType<PersistJob> = z.object({ chatId: idSchema });
 
 /**
  * Persistence jobs retry with capped exponential backoff (the worker's `backoffStrategy`), so

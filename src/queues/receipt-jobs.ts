@@ -1,5 +1,10 @@
+import type { Job, JobsOptions } from 'bullmq';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { idSchema, seqSchema } from '../domain/schemas.js';
 import type { LastSeen } from '../stores/last-seen-store.js';
 import type { ReadPosition } from '../stores/read-store.js';
+import { parseJobData, requireJobName } from './job-data.js';
 
 /**
  * Jobs of the `receipts` queue: state that Redis holds at once and PostgreSQL a moment later,
@@ -14,6 +19,44 @@ export const RECEIPT_JOBS = {
 } as const;
 
 export type ReceiptJob = { name: typeof RECEIPT_JOBS.read; data: ReadPosition } | { name: typeof RECEIPT_JOBS.seen; data: LastSeen };
+
+/**
+ * The data each kind must carry. Ids are UUIDs because the batch statements bind them as
+ * `uuid[]`: one malformed id would fail the whole batch, good jobs included.
+ */
+const readSchema: z.ZodType<ReadPosition> = z.object({ chatId: idSchema, userId: idSchema, seq: seqSchema });
+const seenSchema: z.ZodType<LastSeen> = z.object({ userId: idSchema, at: z.iso.datetime() });
+
+/** A receipts job as the worker may batch it; throws UnrecoverableError for anything else. */
+export function parseReceiptJob(job: Pick<Job, 'id' | 'name' | 'data'>): ReceiptJob {
+  requireJobName('receipts', job, Object.values(RECEIPT_JOBS));
+  return job.name === RECEIPT_JOBS.read
+    ? { name: RECEIPT_JOBS.read, data: parseJobData('receipts', readSchema, job) }
+    : { name: RECEIPT_JOBS.seen, data: parseJobData('receipts', seenSchema, job) };
+}
+
+/**
+ * About an hour of retries (capped backoff of PERSIST_BACKOFF_CAP_MS, 10 s by default): a receipt
+ * is worth keeping through a PostgreSQL outage, not for ever, since Redis serves the live value
+ * meanwhile and a member's next read carries the larger position anyway.
+ */
+const RECEIPT_ATTEMPTS = 360;
+/** Failed receipts kept for Bull Board; receipts are many and small, so fewer than persist jobs. */
+const RECEIPTS_KEEP_FAILED = 1000;
+
+/**
+ * The receipts queue's job options (read positions and last-seen times): retried with the
+ * worker's capped exponential backoff; never kept once written (there is one per read, and
+ * nobody looks at them), and a bounded number kept when given up on.
+ */
+export function receiptJobOptions(config: Pick<Config, 'PERSIST_BACKOFF_MS'>): JobsOptions {
+  return {
+    attempts: RECEIPT_ATTEMPTS,
+    backoff: { type: 'capped-exponential', delay: config.PERSIST_BACKOFF_MS },
+    removeOnComplete: true,
+    removeOnFail: { count: RECEIPTS_KEEP_FAILED },
+  };
+}
 
 /** The presence queue's one scheduled job: the sweep for users whose connections expired. */
 export const PRESENCE_SWEEP = { schedulerId: 'presence-sweep', name: 'sweep' } as const;

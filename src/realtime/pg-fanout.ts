@@ -59,6 +59,11 @@ export function createPgFanout(deps: PgFanoutDeps) {
         schedule();
       });
       await c.query(`LISTEN ${PG_MESSAGES_CHANNEL}`);
+      // Stopped while this connection was being made: stop() found nothing to end, so end it here.
+      if (stopped) {
+        await c.end().catch(() => undefined);
+        return;
+      }
       client = c;
     } catch (err) {
       deps.logger.debug({ err: (err as Error).message }, 'pg listener not connected, retrying');

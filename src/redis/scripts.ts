@@ -52,6 +52,11 @@ const FILES: Record<ScriptName, string> = {
  * DUP's JSON is '' when the original has left the active list (PostgreSQL holds it).
  */
 export type SendReply = ['OK', number, 0 | 1] | ['DUP', string, 0 | 1] | ['FORBIDDEN'] | ['NOMEMBERS'] | ['NOSEQ'];
+/** A short claim on a chat's persist ticket: its token and TTL, until its job add confirms it. */
+export interface TicketClaim {
+  token: string;
+  ttlMs: number;
+}
 /** [head seq, complete (1/0), counter (-1 when missing), ...message JSON]. */
 export type HistoryReply = [number, number, number, ...string[]];
 /** [1 when the user came online else 0, now ms, newest expiry ms], or [-1, now ms, live count] when refused; see presence-connect.lua. */
@@ -64,8 +69,11 @@ export interface Scripts {
   send(keys: [string, string, string, string, string, string, string], args: (string | number)[]): Promise<SendReply>;
   seedSeq(keys: [string, string], pgMaxSeq: number): Promise<number>;
   history(keys: [string, string], mode: 'after' | 'before', bound: number, count: number): Promise<HistoryReply>;
-  /** [messages trimmed, 1 when the caller must add the chat's next persist job]; see mark-persisted.lua. */
-  markPersisted(keys: [string, string, string], keep: number, ticketMs: number, seqs: (number | string)[]): Promise<[number, 0 | 1]>;
+  /**
+   * [messages trimmed, 1 when the caller must add the chat's next persist job and then confirm
+   * `claim`]; with `claim` null the ticket is left alone. See mark-persisted.lua.
+   */
+  markPersisted(keys: [string, string, string], keep: number, claim: TicketClaim | null, seqs: (number | string)[]): Promise<[number, 0 | 1]>;
   /** [message JSON of the lowest pending seqs, pending seqs whose message is gone]; see pending-messages.lua. */
   pendingMessages(keys: [string, string], max: number): Promise<[string[], string[]]>;
   /** Makes a ticket claim (`token`) a ticket of `ttlMs` once its job is added; 1 when it still was this claim. */
@@ -109,7 +117,8 @@ export function createScripts(redis: Redis): Scripts {
     send: (keys, args) => fns.parleySend(...keys, ...args) as Promise<SendReply>,
     seedSeq: (keys, pgMaxSeq) => fns.parleySeedSeq(...keys, pgMaxSeq) as Promise<number>,
     history: (keys, mode, bound, count) => fns.parleyHistory(...keys, mode, bound, count) as Promise<HistoryReply>,
-    markPersisted: (keys, keep, ticketMs, seqs) => fns.parleyMarkPersisted(...keys, keep, ticketMs, ...seqs) as Promise<[number, 0 | 1]>,
+    markPersisted: (keys, keep, claim, seqs) =>
+      fns.parleyMarkPersisted(...keys, keep, claim?.ttlMs ?? 0, claim?.token ?? '', ...seqs) as Promise<[number, 0 | 1]>,
     pendingMessages: (keys, max) => fns.parleyPendingMessages(...keys, max) as Promise<[string[], string[]]>,
     confirmTicket: (ticketKey, token, ttlMs) => fns.parleyConfirmTicket(ticketKey, token, ttlMs) as Promise<number>,
     raiseSeq: (seqKey, floor) => fns.parleyRaiseSeq(seqKey, floor) as Promise<number>,

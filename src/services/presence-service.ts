@@ -14,6 +14,7 @@ export interface PresenceServiceDeps {
   chatIdsOf: (userId: string) => Promise<string[]>;
   /** The `receipts` queue: last-seen times reach PostgreSQL through it. */
   receiptsQueue: Queue;
+  /** The receipts queue's own job options (receiptJobOptions in src/queues/receipt-jobs.ts). */
   jobOptions: JobsOptions;
   /** Renewal interval of this process's connections, in ms (a third of the presence TTL). */
   heartbeatMs: number;

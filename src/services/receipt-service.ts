@@ -18,6 +18,7 @@ export interface ReceiptServiceDeps {
   messages: Pick<MessageStore, 'maxSeq'>;
   /** The `receipts` queue: read positions reach PostgreSQL through it. */
   receiptsQueue: Queue;
+  /** The receipts queue's own job options (receiptJobOptions in src/queues/receipt-jobs.ts). */
   jobOptions: JobsOptions;
   /** TTL of a chat's read-position hash, renewed by every move, in seconds. */
   ttlSeconds: number;

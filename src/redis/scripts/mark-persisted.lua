@@ -5,21 +5,26 @@
 -- KEYS[2] active list      chat:{id}:messages:active
 -- KEYS[3] persist ticket   chat:{id}:persist-ticket
 -- ARGV[1] most messages the list keeps
--- ARGV[2] ticket TTL in ms; 0 leaves the ticket alone (the archive's reconciliation)
--- ARGV[3..] the seqs just persisted
--- Returns {messages trimmed, 1 when messages are still pending and the caller holds the ticket
--- for them (it must add the next persist job), else 0}.
+-- ARGV[2] TTL in ms of the claim on the ticket for the chat's next job; 0 leaves the ticket alone
+--         (the archive's reconciliation)
+-- ARGV[3] the claim's token (unique per call; confirm-ticket.lua makes it the ticket)
+-- ARGV[4..] the seqs just persisted
+-- Returns {messages trimmed, 1 when messages are still pending and the caller holds the claim
+-- for them (it must add the next persist job, then confirm the claim), else 0}.
 --
 -- The ticket: a send that finds none takes it and adds a persist job. A job releases it here
 -- once nothing is pending, so the next send adds the next job; while anything is still pending
--- (sent while this batch was being written) it keeps it and adds the next job itself.
-for i = 3, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+-- (sent while this batch was being written) the caller adds the next job itself. Between this
+-- script and that job add it holds only a short claim, as a send does: a worker that dies in
+-- between holds the chat's next job up for no longer than the claim, after which the next send
+-- takes the ticket and adds the job.
+for i = 4, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
 
 local more = 0
-local ticketMs = tonumber(ARGV[2])
-if ticketMs > 0 then
+local claimMs = tonumber(ARGV[2])
+if claimMs > 0 then
   if redis.call('ZCARD', KEYS[1]) > 0 then
-    redis.call('SET', KEYS[3], '1', 'PX', ticketMs)
+    redis.call('SET', KEYS[3], ARGV[3], 'PX', claimMs)
     more = 1
   else
     redis.call('DEL', KEYS[3])
