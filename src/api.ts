@@ -62,6 +62,8 @@ export interface ApiClients {
 
 export interface Api {
   server: Server;
+  /** The HTTP routes and middleware Hono holds, as it lists them (the OpenAPI test compares). */
+  routes: readonly { method: string; path: string }[];
   /** Listens on config.HOST:config.PORT; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   /**
@@ -265,6 +267,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
 
   return {
     server,
+    routes: app.routes.map(({ method, path }) => ({ method, path })),
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

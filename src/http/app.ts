@@ -10,6 +10,7 @@ import { type AppEnv, bearerToken } from './context.js';
 import { requestLog } from './request-log.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { type ChatRoutesDeps, chatRoutes } from './routes/chat-routes.js';
+import { docsRoutes } from './routes/docs-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
 
 export interface HttpAppDeps extends ChatRoutesDeps {
@@ -53,6 +54,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     const r = await deps.readiness();
     return c.json(r, r.postgres || r.redis ? 200 : 503);
   });
+  docsRoutes({ schemas: deps.schemas })(app);
   deps.extend?.(app);
 
   const api = new Hono<AppEnv>();

@@ -13,7 +13,7 @@ export interface AdminRoutesDeps {
   bodyMaxBytes: number;
 }
 
-const broadcastBody = z.object({
+export const broadcastBody = z.object({
   event: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, _ . : or -'),
   data: z.unknown().optional(),
 });

@@ -1,0 +1,128 @@
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import type { Readiness } from '../../infra/readiness.js';
+import { errorBodySchema } from '../../domain/response-schemas.js';
+import { idSchema } from '../../domain/schemas.js';
+import type { ChatLag, LagSummary } from '../../services/persistence-lag.js';
+import { broadcastBody } from '../routes/admin-routes.js';
+import { BULL_BOARD_PATH } from '../routes/bull-board.js';
+import { asAdmin, bodyErrors, errors, json, noAuth } from './responses.js';
+
+const readinessSchema = z.object({
+  redis: z.boolean(),
+  postgres: z.boolean(),
+  mode: z.enum(['normal', 'degraded']).meta({ description: '`degraded`: serving on PostgreSQL alone' }),
+}) satisfies z.ZodType<Readiness>;
+
+const chatLagSchema = z
+  .object({
+    chatId: z.string(),
+    newestAckedSeq: z.number().int().nullable(),
+    newestPersistedSeq: z.number().int(),
+    lagSeqs: z.number().int(),
+    pending: z.number().int(),
+    oldestUnpersistedAgeS: z.number(),
+  })
+  .meta({ id: 'ChatLag', description: 'how far PostgreSQL is behind Redis for one chat' }) satisfies z.ZodType<ChatLag>;
+
+const lagSummarySchema = z.object({
+  sampledAt: z.iso.datetime(),
+  laggingChats: z.number().int(),
+  pendingMessages: z.number().int(),
+  lagSeqs: z.number().int(),
+  maxLagSeqs: z.number().int(),
+  oldestUnpersistedAgeS: z.number(),
+  worst: z.array(chatLagSchema),
+  truncated: z.boolean(),
+}) satisfies z.ZodType<LagSummary>;
+
+const adminErrors = { unauthorized: 'no admin token, or a wrong one', forbidden: 'no ADMIN_TOKEN is configured' } as const;
+
+/**
+ * The routes outside the user API: health, metrics, the admin routes (operatorRoutes,
+ * adminRoutes), these documents, and the WebSocket upgrade (the gateway, not Hono, answers it).
+ */
+export function registerOperatorPaths(registry: OpenAPIRegistry): void {
+  const path = (config: Parameters<OpenAPIRegistry['registerPath']>[0]) => registry.registerPath({ security: noAuth, tags: ['operations'], ...config });
+
+  path({ method: 'get', path: '/healthz', summary: 'Liveness', responses: { 200: json('The process serves', z.object({ ok: z.literal(true) })) } });
+  path({
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness',
+    responses: {
+      200: json('At least one store is reachable', readinessSchema),
+      503: json('Neither Redis nor PostgreSQL is reachable', readinessSchema),
+    },
+  });
+  path({
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
+  });
+  path({
+    method: 'get',
+    path: '/admin/persistence-lag',
+    summary: 'Redis → PostgreSQL lag, overall',
+    security: asAdmin,
+    responses: { 200: json('The lag summary', lagSummarySchema), ...errors(adminErrors) },
+  });
+  path({
+    method: 'get',
+    path: '/admin/persistence-lag/{chatId}',
+    summary: 'Redis → PostgreSQL lag of one chat',
+    security: asAdmin,
+    request: { params: z.object({ chatId: idSchema }) },
+    responses: { 200: json("The chat's lag", chatLagSchema), ...errors({ ...adminErrors, validation_failed: 'chatId is not a UUID' }) },
+  });
+  path({
+    method: 'post',
+    path: '/api/admin/broadcast',
+    summary: 'Send a system event to every client',
+    description: 'A `system` frame `{event, data}` to every connected client on every api process.',
+    security: asAdmin,
+    request: { body: { required: true, content: { 'application/json': { schema: broadcastBody } } } },
+    responses: {
+      202: json('Published', z.object({ event: z.string(), processes: z.number().int().meta({ description: 'api processes that received it' }) })),
+      ...errors({ ...adminErrors, ...bodyErrors, unavailable: 'Redis is down' }),
+    },
+  });
+  path({
+    method: 'get',
+    path: BULL_BOARD_PATH,
+    summary: 'Bull Board',
+    description: `The queues' web UI, mounted only when BULL_BOARD_PASSWORD is set. Its pages and its own API under ${BULL_BOARD_PATH}/ are Bull Board's, not part of this contract.`,
+    security: [{ bullBoard: [] }],
+    responses: { 200: { description: 'The board', content: { 'text/html': { schema: z.string() } } }, ...errors({ unauthorized: 'no or wrong basic-auth credentials' }) },
+  });
+  path({
+    method: 'get',
+    path: '/api/openapi.json',
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
+  });
+  path({
+    method: 'get',
+    path: '/docs',
+    summary: 'This document as a page',
+    description: 'The HTTP routes and the WebSocket frames, readable in a browser, with nothing loaded from elsewhere.',
+    responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } },
+  });
+  path({
+    method: 'get',
+    path: '/ws',
+    tags: ['websocket'],
+    summary: 'WebSocket',
+    description:
+      'Upgrade with the token in `?token=` or as the subprotocol `bearer.<token>`. The server then sends `ready` and the events of your chats. Frames both ways: docs/ws-frames.schema.json (and /docs).',
+    request: { query: z.object({ token: z.string().optional().meta({ description: 'a session token (or use the subprotocol)' }) }) },
+    responses: {
+      101: { description: 'Switching protocols' },
+      // Refused before the upgrade, in the error shape but without Retry-After.
+      401: json('`unauthorized`: a bad or missing token', errorBodySchema),
+      429: json('`rate_limited`: the user has WS_MAX_CONNECTIONS_PER_USER connections already', errorBodySchema),
+      503: json('`unavailable`: this server holds WS_MAX_CONNECTIONS, or a dependency is down', errorBodySchema),
+    },
+  });
+}
