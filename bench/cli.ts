@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { Runtime } from './setup.js';
 
 export type ScenarioName = 'small' | 'stress' | 'idle';
 
@@ -45,6 +46,8 @@ export interface BenchOptions {
   env: Record<string, string>;
   /** Start the processes with --cpu-prof (profiles land in .bench/profiles). */
   cpuProf: boolean;
+  /** How the started processes run: compiled from dist/ (the default, as in production) or from the sources through tsx (--tsx). */
+  runtime: Runtime;
   json: boolean;
 }
 
@@ -69,6 +72,8 @@ export const USAGE = `npm run bench -- [options]
   --scrape-ms MS                 poll the api's /metrics for persistence lag (default 1000)
   --env KEY=VALUE                extra environment for the started processes (repeatable)
   --cpu-prof                     run the started processes with --cpu-prof (.bench/profiles)
+  --tsx                          run the started processes from the sources through tsx
+                                 (default: the compiled dist/, built first when stale)
   --json                         print one JSON document on stdout (progress goes to stderr)`;
 
 const DEFAULTS: Record<ScenarioName, { durationS: number; rate: number; warmupS: number }> = {
@@ -108,6 +113,7 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
       'scrape-ms': { type: 'string' },
       env: { type: 'string', multiple: true },
       'cpu-prof': { type: 'boolean', default: false },
+      tsx: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -156,6 +162,7 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
     scrapeMs: num('scrape-ms', values['scrape-ms'], 1000, 50),
     env,
     cpuProf: values['cpu-prof'],
+    runtime: values.tsx ? 'tsx' : 'compiled',
     json: values.json,
   };
   if (opts.chatSize > opts.clients) throw new Error('--chat-size cannot exceed --clients');

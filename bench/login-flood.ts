@@ -63,7 +63,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const round = (ms: number) => Math.round(ms);
 
 async function main(): Promise<void> {
-  const target = await startTarget({ apis: 1, workers: 0, env: ENV, cpuProf: false });
+  const target = await startTarget({ apis: 1, workers: 0, env: ENV, cpuProf: false, runtime: 'compiled' });
   const api = target.apiUrls[0]!;
   const login = (username: string, password: string, address: string) => call(`${api}/api/sessions`, 'POST', { username, password }, address);
   const register = async (username: string) => {

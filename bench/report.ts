@@ -60,6 +60,9 @@ export function summarise(options: BenchOptions, runs: RunResult[], throwaway: (
   return { scenario: options.scenario, options, runs, throwaway, median: med, ok: problems.length === 0, problems };
 }
 
+/** How the processes the bench started ran, as the report and the progress lines say it. */
+export const RUNTIME: Record<BenchOptions['runtime'], string> = { compiled: 'compiled (dist/)', tsx: 'from the sources (tsx)' };
+
 const f = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? '-' : x.toFixed(digits));
 const pad = (s: string, n: number) => s.padStart(n);
 
@@ -121,7 +124,7 @@ function idleLines(r: IdleResult): string[] {
 
 export function formatText(s: Summary): string {
   const o = s.options;
-  const setup = o.urls.length ? `against ${o.urls.join(', ')}` : `${o.apis} api, ${o.workers} worker process(es)`;
+  const setup = o.urls.length ? `against ${o.urls.join(', ')}` : `${o.apis} api, ${o.workers} worker process(es) ${RUNTIME[o.runtime]}`;
   const load = o.scenario === 'idle' ? `${o.connections} idle connections` : `${o.clients} clients in chats of ${o.chatSize}`;
   const out = [`parley bench · ${o.scenario} · ${setup} · ${load}`];
   s.runs.forEach((r, i) => {

@@ -6,7 +6,7 @@
  * See BENCHMARKS.md for the method and results, and `npm run bench -- --help` for the options.
  */
 import { type BenchOptions, parseCli, USAGE } from './cli.js';
-import { formatText, type RunResult, summarise } from './report.js';
+import { formatText, type RunResult, RUNTIME, summarise } from './report.js';
 import { runIdle } from './scenarios/idle.js';
 import { runSmall } from './scenarios/small.js';
 import { runStress } from './scenarios/stress.js';
@@ -32,10 +32,11 @@ async function runOnce(opts: BenchOptions): Promise<{ result: RunResult; throwaw
         workers: opts.workers,
         env: { ...(opts.heartbeatMs !== undefined ? { WS_HEARTBEAT_MS: String(opts.heartbeatMs) } : {}), ...opts.env },
         cpuProf: opts.cpuProf,
+        runtime: opts.runtime,
       });
   current = target;
   try {
-    if (!opts.urls.length) log(`started ${target.processes.map((p) => `${p.label} (pid ${p.pid})`).join(', ')}`);
+    if (!opts.urls.length) log(`started ${target.processes.map((p) => `${p.label} (pid ${p.pid})`).join(', ')} ${RUNTIME[opts.runtime]}`);
     const result =
       opts.scenario === 'idle'
         ? await runIdle(opts, target, log)

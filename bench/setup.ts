@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import format from 'pg-format';
-import { type RunningProcess, startProcess } from '../scripts/faults/processes.js';
+import { buildIfStale, type RunningProcess, startProcess } from '../scripts/faults/processes.js';
 import { loadConfig } from '../src/config.js';
 import { migrate } from '../src/db/migrate.js';
 import { scanKeys } from '../src/redis/scan.js';
@@ -46,7 +46,16 @@ export interface StartOptions {
   /** Overrides for the processes' environment (--env, --heartbeat-ms). */
   env: Record<string, string>;
   cpuProf: boolean;
+  /** `compiled`: dist/, built first when stale, as production runs it; `tsx`: the sources through tsx. */
+  runtime: Runtime;
 }
+
+export type Runtime = 'compiled' | 'tsx';
+
+const ENTRY_POINTS: Record<Runtime, { api: string; worker: string }> = {
+  compiled: { api: 'dist/src/main.js', worker: 'dist/workers/main.js' },
+  tsx: { api: 'src/main.ts', worker: 'workers/main.ts' },
+};
 
 const PROFILE_DIR = fileURLToPath(new URL('../.bench/profiles/', import.meta.url));
 /** The lines the entry points print once ready (the worker's metrics URL comes first). */
@@ -155,9 +164,11 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
     // A profile per process, written when it exits (the bench stops them with SIGTERM).
     const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
     if (opts.cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
+    if (opts.runtime === 'compiled') await buildIfStale();
+    const files = ENTRY_POINTS[opts.runtime];
     // Started one by one, so that start-up errors are clear.
-    for (let i = 0; i < opts.apis; i++) procs.push(await startProcess('src/main.ts', env, API_READY, 30_000, nodeArgs));
-    for (let i = 0; i < opts.workers; i++) procs.push(await startProcess('workers/main.ts', env, WORKER_READY, 30_000, nodeArgs));
+    for (let i = 0; i < opts.apis; i++) procs.push(await startProcess(files.api, env, API_READY, 30_000, nodeArgs));
+    for (let i = 0; i < opts.workers; i++) procs.push(await startProcess(files.worker, env, WORKER_READY, 30_000, nodeArgs));
   } catch (err) {
     await stop();
     throw err;

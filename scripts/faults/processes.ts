@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -22,9 +23,10 @@ const running = new Map<ChildProcess, () => void>();
 process.on('exit', () => running.forEach((killHard) => killHard()));
 
 /**
- * Starts one of the project's real entry points as a child process (`node --import tsx FILE`)
- * and resolves once it printed the line matching `ready`. `nodeArgs` go to node before the file
- * (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
+ * Starts one of the project's real entry points as a child process and resolves once it printed
+ * the line matching `ready`: a TypeScript source through tsx (`node --import tsx src/main.ts`), a
+ * compiled one as production runs it (`node dist/src/main.js`, see `buildIfStale`). `nodeArgs` go
+ * to node before the file (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
  */
 export function startProcess(
   file: string,
@@ -33,7 +35,18 @@ export function startProcess(
   timeoutMs = 30_000,
   nodeArgs: readonly string[] = [],
 ): Promise<RunningProcess> {
-  return spawnUntilReady(process.execPath, [...nodeArgs, '--import', 'tsx', file], env, ready, timeoutMs, false);
+  const loader = file.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  return spawnUntilReady(process.execPath, [...nodeArgs, ...loader, file], env, ready, timeoutMs, false);
+}
+
+/**
+ * Brings dist/ up to date as `npm start` does before it runs (`npm run build` when a source is
+ * newer than the last build; one build at a time across processes). Rejects with tsc's output.
+ */
+export async function buildIfStale(): Promise<void> {
+  await promisify(execFile)(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: ROOT }).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
+    throw new Error(`npm run build failed (exit ${err.code}):\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+  });
 }
 
 /**
