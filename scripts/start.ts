@@ -20,7 +20,7 @@ try {
   logger.fatal({ err }, 'parley failed to start');
   process.exit(1);
 }
-const servers = startServers(base, embeddedServers(base));
+const servers = startServers(base, embeddedServers(base), logger);
 const config = servers.ready.then(({ env, summary }) => {
   summary.forEach((line) => console.log(line));
   return loadConfig({ ...process.env, RUN_MIGRATIONS: 'true', ...env });
@@ -43,7 +43,7 @@ onShutdownSignal(logger, async (budget) => {
     await (await whenStarted(before(budget), logger, 'api', api))?.stop(before(budget));
     await (await whenStarted(before(budget), logger, 'workers', workers))?.(before(budget));
   }
-  await servers.stop(budget, logger);
+  await servers.stop(budget);
 });
 workers.catch(async (err: unknown) => {
   // A stop under way (a signal during startup) ends the process itself.
@@ -51,6 +51,6 @@ workers.catch(async (err: unknown) => {
   stopping = true;
   logger.fatal({ err }, 'parley failed to start');
   // The servers this start ran do not outlive it.
-  await servers.stop(shutdownBudget(), logger);
+  await servers.stop(shutdownBudget());
   process.exit(1);
 });

@@ -309,13 +309,12 @@ export function assertSupported(config: Config): void {
 /**
  * Which servers `npm start` runs itself (PROTOCOL.md's embedded defaults): PostgreSQL when
  * DATABASE_URL is unset, Redis when REDIS_URL and REDIS_CLUSTER_NODES are unset and Redis is
- * not turned off. An empty value counts as unset. Read from the raw environment, since the
- * schema's defaults hide whether a key was set.
+ * not turned off (an empty URL is refused by the schema, as before). Read from the raw
+ * environment, since the schema's defaults hide whether a key was set.
  */
 export function embeddedServers(config: Config, env: Record<string, string | undefined> = process.env): { postgres: boolean; redis: boolean } {
-  const unset = (key: string) => (env[key] ?? '').trim() === '';
   return {
-    postgres: unset('DATABASE_URL'),
-    redis: unset('REDIS_URL') && config.REDIS_CLUSTER_NODES === undefined && config.REDIS_ENABLED,
+    postgres: env.DATABASE_URL === undefined,
+    redis: env.REDIS_URL === undefined && config.REDIS_CLUSTER_NODES === undefined && config.REDIS_ENABLED,
   };
 }

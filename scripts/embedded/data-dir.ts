@@ -25,8 +25,11 @@ export function prepareDataDir(dir: string, otherUserInside: boolean): void {
   if (otherUserInside) chmodSync(dir, 0o711);
 }
 
-/** The passwords of the folder's servers, generated on its first start. */
-export function loadSecrets(dir: string): Secrets {
+/**
+ * The passwords of the folder's servers, generated on its first start. `madeWith`: a server's
+ * data that exists already, and so needs the stored password (a new one would lock it out).
+ */
+export function loadSecrets(dir: string, madeWith?: string): Secrets {
   const file = join(dir, 'secrets.json');
   try {
     const stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<Secrets>;
@@ -34,6 +37,7 @@ export function loadSecrets(dir: string): Secrets {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file} is unreadable (${(err as Error).message}): delete it only together with the folder's data`);
   }
+  if (madeWith !== undefined) throw new Error(`${file} is missing, and ${madeWith} was made with the password it held: restore it, or delete the whole folder to start afresh`);
   // Hex: safe in a URL and a config file without escaping.
   const secrets: Secrets = { postgres: randomBytes(24).toString('hex'), redis: randomBytes(24).toString('hex') };
   const tmp = `${file}.${process.pid}`;

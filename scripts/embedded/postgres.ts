@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -62,7 +62,7 @@ export async function startEmbeddedPostgres(opts: PostgresOptions): Promise<Embe
     forceSignal: 'SIGQUIT' as const,
     ...user,
   });
-  const hint = user.uid !== undefined ? `\n(as root, PostgreSQL runs as the user "postgres": it must be able to reach ${resolve(opts.dataDir)} and ${bin.dir}, every folder above them searchable)` : '';
+  const hint = user.uid !== undefined && user.gid !== undefined ? rootHint(user.uid, user.gid, [resolve(opts.dataDir), bin.dir]) : '';
 
   if (!existsSync(join(opts.dataDir, 'PG_VERSION'))) {
     opts.onInit();
@@ -126,7 +126,56 @@ async function binaries(): Promise<{ initdb: string; postgres: string; dir: stri
     throw new Error(`no PostgreSQL binaries for ${platform()}-${arch()} (${name} is not installed): run npm install, or set DATABASE_URL to a PostgreSQL of your own`);
   }
   const paths = (await import(pathToFileURL(entry).href)) as { initdb: string; postgres: string };
-  return { initdb: paths.initdb, postgres: paths.postgres, dir: resolve(paths.postgres, '..', '..') };
+  const pkg = resolve(dirname(entry), '..');
+  restoreSymlinks(pkg);
+  return { initdb: paths.initdb, postgres: paths.postgres, dir: pkg };
+}
+
+/**
+ * The shared libraries' symlinks, which an npm package cannot hold: the platform package's
+ * postinstall makes them from native/pg-symlinks.json, and the server cannot load without them.
+ * An install without scripts (--ignore-scripts, or npm's allowScripts policy) skips it: then
+ * they are made here, the same way.
+ */
+function restoreSymlinks(pkg: string): void {
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(readFileSync(join(pkg, 'native', 'pg-symlinks.json'), 'utf8')) as typeof links;
+  } catch {
+    return; // a platform package without symlinks to restore
+  }
+  for (const { source, target } of links) {
+    const link = join(pkg, target);
+    if (existsSync(link)) continue;
+    try {
+      symlinkSync(relative(dirname(link), join(pkg, source)), link);
+    } catch (err) {
+      throw new Error(`PostgreSQL's libraries are incomplete (${link}: ${(err as NodeJS.ErrnoException).code}): run npm rebuild ${pkg.split('node_modules/').at(-1)}`);
+    }
+  }
+}
+
+/**
+ * For an error as root: PostgreSQL runs as the user postgres, which must be able to pass through
+ * every folder above its data and its binaries. Names the first folder that stops it, if any
+ * (by mode bits alone: ACLs and extra groups are not read, so this only explains, never refuses).
+ */
+function rootHint(uid: number, gid: number, paths: string[]): string {
+  for (const path of paths) {
+    for (let dir = dirname(path); ; dir = dirname(dir)) {
+      try {
+        const st = statSync(dir);
+        const searchable = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
+        if (!searchable) {
+          return `\nAs root, PostgreSQL runs as the user "postgres", which cannot pass through ${dir} (mode ${(st.mode & 0o777).toString(8)}) to reach ${path}: put the project (or PARLEY_DATA_DIR) elsewhere, or allow it (chmod o+x ${dir})`;
+        }
+      } catch {
+        // not there (yet)
+      }
+      if (dir === dirname(dir)) break;
+    }
+  }
+  return `\n(as root, PostgreSQL runs as the user "postgres": it must be able to reach ${paths.join(' and ')})`;
 }
 
 /** PostgreSQL refuses to run as root: then it runs as the user `postgres`, made if missing. */

@@ -27,7 +27,7 @@ export interface Servers {
   /** True when this start runs a server of its own (its stop then needs a share of the budget). */
   readonly any: boolean;
   /** Stops what was started or is starting (a first start's initdb included), each within SERVERS_STOP_MS. */
-  stop(budget: ShutdownBudget, logger: Logger): Promise<void>;
+  stop(budget: ShutdownBudget): Promise<void>;
 }
 
 /** What a stop of the servers needs at most: PostgreSQL's fast shutdown (a checkpoint), redis-server's AOF flush. */
@@ -36,7 +36,7 @@ export const SERVERS_STOP_MS = 3000;
 /** Names the file that records that Redis has run with this folder's PostgreSQL. */
 const REDIS_USED = 'redis-used';
 
-export function startServers(config: Config, embedded: { postgres: boolean; redis: boolean }): Servers {
+export function startServers(config: Config, embedded: { postgres: boolean; redis: boolean }, logger: Logger): Servers {
   const dir = config.PARLEY_DATA_DIR;
   const shown = (path: string) => (isAbsolute(path) || path.startsWith('../') ? path : `./${path}`);
   const children = new Set<Child>();
@@ -45,6 +45,11 @@ export function startServers(config: Config, embedded: { postgres: boolean; redi
   let release = () => {};
   const onChild = (child: Child) => {
     children.add(child);
+    // Once serving, a server that goes away is not restarted (the api rides out a Redis outage in
+    // degraded mode; PostgreSQL's is an outage all the same): it is said, with where to look.
+    void child.exited.then((code) => {
+      if (ready && !stopping) logger.error({ server: child.name, pid: child.pid, code, log: child.logTail(5) }, 'a server npm start runs exited; start again to restart it');
+    });
     // A stop that came while this one was starting: it stops at once too.
     if (stopping) void child.stop(SERVERS_STOP_MS);
   };
@@ -70,8 +75,8 @@ export function startServers(config: Config, embedded: { postgres: boolean; redi
 
     prepareDataDir(dir, embedded.postgres && process.getuid?.() === 0);
     release = lockDataDir(dir).release;
-    const secrets = loadSecrets(dir);
     const pgDir = join(dir, 'pg');
+    const secrets = loadSecrets(dir, embedded.postgres && existsSync(join(pgDir, 'PG_VERSION')) ? pgDir : undefined);
     const redisDir = join(dir, 'redis');
     const postgres = embedded.postgres
       ? startEmbeddedPostgres({
@@ -115,7 +120,7 @@ export function startServers(config: Config, embedded: { postgres: boolean; redi
     ready: started,
     isReady: () => ready,
     any: embedded.postgres || embedded.redis,
-    async stop(budget, logger) {
+    async stop(budget) {
       stopping = true;
       const stopAll = () =>
         Promise.all(
