@@ -151,6 +151,9 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     // PostgreSQL-only mode: no generation to check, the circuit is open for good.
   } else if (await connected(redis, config.REDIS_CONNECT_TIMEOUT)) {
     await seqGuard.ensureGeneration().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'generation check deferred'));
+    // Sends PostgreSQL took while no api had Redis (a PostgreSQL-only run, an api restarted in an
+    // outage) close their runs now, as a recovery would: retries of them stay idempotent.
+    await seqGuard.closeDegradedRuns().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'degraded runs left open until the next recovery'));
   } else {
     circuit.trip('not reachable at startup');
   }

@@ -4,9 +4,9 @@ import type { Config } from '../../src/config.js';
 import { type ShutdownBudget, shutdownStep } from '../../src/infra/shutdown.js';
 import type { Logger } from '../../src/logger.js';
 import type { Child } from './child.js';
-import { loadSecrets, lockDataDir, prepareDataDir } from './data-dir.js';
-import { startEmbeddedPostgres } from './postgres.js';
-import { findRedisServer, startEmbeddedRedis } from './redis.js';
+import { loadSecrets, lockDataDir, prepareDataDir, type Secrets } from './data-dir.js';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.js';
+import { type EmbeddedRedis, findRedisServer, startEmbeddedRedis } from './redis.js';
 
 /**
  * PROTOCOL.md's embedded defaults for `npm start`: the servers whose settings are unset run here,
@@ -36,7 +36,16 @@ export const SERVERS_STOP_MS = 3000;
 /** Names the file that records that Redis has run with this folder's PostgreSQL. */
 const REDIS_USED = 'redis-used';
 
-export function startServers(config: Config, embedded: { postgres: boolean; redis: boolean }, logger: Logger): Servers {
+/** The oldest redis-server Parley runs on (sharded pub/sub, the scripts' commands). */
+const REDIS_MIN_MAJOR = 7;
+
+/** `env`: the raw environment, to tell the settings left unset (as embeddedServers does). */
+export function startServers(
+  config: Config,
+  embedded: { postgres: boolean; redis: boolean },
+  logger: Logger,
+  env: Record<string, string | undefined> = process.env,
+): Servers {
   const dir = config.PARLEY_DATA_DIR;
   const shown = (path: string) => (isAbsolute(path) || path.startsWith('../') ? path : `./${path}`);
   const children = new Set<Child>();
@@ -58,7 +67,7 @@ export function startServers(config: Config, embedded: { postgres: boolean; redi
   };
 
   async function start(): Promise<ServersReady> {
-    const env: Record<string, string> = {};
+    const overrides: Record<string, string> = {};
     const summary: string[] = [];
     if (!embedded.postgres) summary.push(`PostgreSQL: ${where(config.DATABASE_URL)} (DATABASE_URL)`);
     if (!embedded.redis) {
@@ -70,46 +79,52 @@ export function startServers(config: Config, embedded: { postgres: boolean; redi
             : 'Redis: none (REDIS_ENABLED=false: PostgreSQL-only mode)',
       );
     }
-    const redisServer = embedded.redis ? await findRedisServer() : undefined;
-    if (!embedded.postgres && !redisServer) return { env, summary };
-
-    prepareDataDir(dir, embedded.postgres && process.getuid?.() === 0);
-    release = lockDataDir(dir).release;
+    const redisServer = embedded.redis ? await findRedisServer(env.PATH) : undefined;
+    if (redisServer && !(Number.parseInt(redisServer.version, 10) >= REDIS_MIN_MAJOR)) {
+      throw new Error(`${redisServer.path} is Redis ${redisServer.version}; Parley needs Redis ${REDIS_MIN_MAJOR} or later: upgrade it, or set REDIS_URL`);
+    }
     const pgDir = join(dir, 'pg');
-    const secrets = loadSecrets(dir, embedded.postgres && existsSync(join(pgDir, 'PG_VERSION')) ? pgDir : undefined);
     const redisDir = join(dir, 'redis');
-    const postgres = embedded.postgres
-      ? startEmbeddedPostgres({
-          dataDir: pgDir,
-          password: secrets.postgres,
-          database: 'parley',
-          onChild,
-          onInit: () => console.log(`PostgreSQL: first start, making its cluster in ${shown(pgDir)}`),
-        })
-      : undefined;
-    const redis = redisServer ? startEmbeddedRedis(redisServer, { dir: redisDir, password: secrets.redis, onChild }) : undefined;
-    const [pgReady, redisReady] = await Promise.all([postgres, redis]);
-    check();
+    let pgReady: EmbeddedPostgres | undefined;
+    let redisReady: EmbeddedRedis | undefined;
+    let secrets: Secrets | undefined;
+    if (embedded.postgres || redisServer) {
+      prepareDataDir(dir, embedded.postgres && process.getuid?.() === 0);
+      release = lockDataDir(dir).release;
+      secrets = loadSecrets(dir, embedded.postgres && existsSync(join(pgDir, 'PG_VERSION')) ? pgDir : undefined);
+      const postgres = embedded.postgres
+        ? startEmbeddedPostgres({
+            dataDir: pgDir,
+            password: secrets.postgres,
+            database: 'parley',
+            onChild,
+            onInit: () => console.log(`PostgreSQL: first start, making its cluster in ${shown(pgDir)}`),
+          })
+        : undefined;
+      const redis = redisServer ? startEmbeddedRedis(redisServer, { dir: redisDir, password: secrets.redis, onChild }) : undefined;
+      [pgReady, redisReady] = await Promise.all([postgres, redis]);
+      check();
+    }
 
     if (pgReady) {
-      env.DATABASE_URL = pgReady.url;
+      overrides.DATABASE_URL = pgReady.url;
       summary.unshift(`PostgreSQL: embedded ${pgReady.version}, ${shown(pgDir)}`);
       // Which seq rule PostgreSQL-only mode may use on this cluster (see below).
       if (redisReady || (!embedded.redis && config.REDIS_ENABLED)) writeFileSync(join(dir, REDIS_USED), 'Redis has run with this PostgreSQL: PostgreSQL-only mode keeps the degraded seq gap.\n');
     }
-    if (redisReady) {
-      env.REDIS_URL = redisReady.url;
-      env.REDIS_PASSWORD = secrets.redis;
+    if (redisReady && secrets) {
+      overrides.REDIS_URL = redisReady.url;
+      overrides.REDIS_PASSWORD = secrets.redis;
       summary.push(`Redis: redis-server ${redisServer!.version} (child), ${shown(redisDir)}`);
     } else if (embedded.redis) {
-      env.REDIS_ENABLED = 'false';
+      overrides.REDIS_ENABLED = 'false';
       // A degraded run's first seq jumps a gap above PostgreSQL, for what a Redis may have issued
       // and not persisted. No Redis ever ran on this cluster: nothing to jump over, seqs start at 1.
-      if (pgReady && !existsSync(join(dir, REDIS_USED)) && process.env.DEGRADED_SEQ_GAP === undefined) env.DEGRADED_SEQ_GAP = '1';
+      if (pgReady && !existsSync(join(dir, REDIS_USED)) && env.DEGRADED_SEQ_GAP === undefined) overrides.DEGRADED_SEQ_GAP = '1';
       const install = process.platform === 'darwin' ? 'brew install redis' : `${process.getuid?.() === 0 ? '' : 'sudo '}apt install redis-server`;
       summary.push(`Redis: none (PostgreSQL-only mode: no redis-server on the PATH; presence and typing are off; to add Redis: ${install}, then npm start again)`);
     }
-    return { env, summary };
+    return { env: overrides, summary };
   }
 
   const started = start().then((r) => {

@@ -2,15 +2,23 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import type { Child } from './child.js';
 
+/** Ports this process handed out: PostgreSQL and redis-server start side by side, never on one port. */
+const handedOut = new Set<number>();
+
 /** A port free on 127.0.0.1 right now (the server is started on it at once). */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  srv.close();
-  await once(srv, 'close');
-  return port;
+  for (;;) {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const { port } = srv.address() as { port: number };
+    srv.close();
+    await once(srv, 'close');
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /**

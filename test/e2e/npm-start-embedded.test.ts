@@ -36,7 +36,7 @@ interface Report {
   portsInUse: { postgres: boolean; redis: boolean };
   first: { msToListening: number; summary: string[]; servers: string[]; readyz: unknown; ack: Msg; delivered: Msg; output: string };
   firstStop: Stop;
-  second?: { msToListening: number; summary: string[]; login: number; history?: string[]; output: string };
+  second?: { msToListening: number; summary: string[]; login: number; retried?: Msg; next?: Msg; history?: string[]; output: string };
   secondStop?: Stop;
 }
 interface Msg {
@@ -92,7 +92,9 @@ describe('npm start on a bare machine', () => {
     // The same folder again: the same cluster (no initdb), the same users and messages.
     expect(r.second?.summary.some((l) => l.includes('first start')), context).toBe(false);
     expect(r.second?.login).toBe(200);
-    expect(r.second?.history).toEqual(['hello, bare machine']);
+    expect(r.second?.retried?.id, 'a retried send is the same message').toBe(r.first.ack.id);
+    expect(r.second?.next?.seq).toBe(2);
+    expect(r.second?.history).toEqual(['hello, bare machine', 'hello again']);
     expect(r.secondStop, context).toMatchObject({ code: 0, left: [] });
 
     // The generated passwords: kept private in the folder, and never printed.
@@ -107,10 +109,7 @@ describe('npm start on a bare machine', () => {
 
   it('runs PostgreSQL-only when there is no redis-server on the PATH, says so in one line, and a chat works', async () => {
     const dir = tempDir();
-    // The PATH of a machine with Node alone: node, npm and the shell npm runs scripts in.
-    const bin = join(dir, 'bin');
-    mkdirSync(bin);
-    for (const [name, target] of Object.entries({ node: process.execPath, npm: whichSync('npm'), sh: '/bin/sh' })) symlinkSync(realpathSync(target), join(bin, name));
+    const bin = nodeOnlyPath(dir);
     const r = await inBareNetwork([join(dir, 'data'), '--path', bin, '--once']);
     const context = r.first.output;
 
@@ -127,22 +126,51 @@ describe('npm start on a bare machine', () => {
     expect(r.firstStop, context).toMatchObject({ code: 0, left: [] });
   }, 120_000);
 
+  it('moves from PostgreSQL-only to a redis-server installed later: the chat goes on, a retried send is not stored twice', async () => {
+    const dir = tempDir();
+    const bin = nodeOnlyPath(dir);
+    const r = await inBareNetwork([join(dir, 'data'), '--path', bin, '--then-with-redis']);
+    const context = `${r.first.output}\n${r.second?.output ?? ''}`;
+    expect(r.first.summary.some((l) => l.startsWith('Redis: none (PostgreSQL-only mode')), context).toBe(true);
+    expect(r.firstStop, context).toMatchObject({ code: 0, left: [] });
+    expect(r.second?.summary.some((l) => /^Redis: redis-server .* \(child\)/.test(l)), context).toBe(true);
+    // The send PostgreSQL took without Redis is found again by its clientMsgId, not stored anew.
+    expect(r.second?.retried?.id, context).toBe(r.first.ack.id);
+    expect(r.second?.retried?.seq).toBe(1);
+    // A new send takes a seq above it (the move to a fresh Redis may skip numbers, never reuse one).
+    expect(r.second?.next?.seq).toBeGreaterThan(1);
+    expect(r.second?.history).toEqual(['hello, bare machine', 'hello again']);
+    expect(r.secondStop, context).toMatchObject({ code: 0, left: [] });
+  }, 120_000);
+
   it('refuses REDIS_CLUSTER_NODES (not built yet) before starting any server', async () => {
     const dataDir = join(tempDir(), 'data');
-    const child = spawn('npm', ['run', 'start'], {
+    // In a bare namespace too: nothing this npm start could reach by mistake; killed with its group if it hangs.
+    const child = spawn('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec npm run start'], {
       cwd: ROOT,
       env: { ...bareEnv(), PARLEY_DATA_DIR: dataDir, REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001', npm_config_update_notifier: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const giveUp = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 30_000);
     const code = await new Promise((resolve) => child.on('exit', resolve));
+    clearTimeout(giveUp);
     expect(code, out).toBe(1);
     expect(out).toContain('REDIS_CLUSTER_NODES: Redis Cluster is not supported yet');
     expect(existsSync(dataDir)).toBe(false);
   });
 });
+
+/** The PATH of a machine with Node alone: node, npm and the shell npm runs scripts in (no redis-server). */
+function nodeOnlyPath(dir: string): string {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  for (const [name, target] of Object.entries({ node: process.execPath, npm: whichSync('npm'), sh: '/bin/sh' })) symlinkSync(realpathSync(target), join(bin, name));
+  return bin;
+}
 
 function whichSync(name: string): string {
   for (const dir of (process.env.PATH ?? '').split(':')) {

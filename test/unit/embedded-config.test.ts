@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { assertSupported, ConfigError, embeddedServers, loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { startApi } from '../../src/main.js';
+import { startWorkers } from '../../workers/main.js';
 
 describe('config for npm start on a bare machine', () => {
   it('runs its own servers exactly for the settings left unset', () => {
@@ -22,6 +25,15 @@ describe('config for npm start on a bare machine', () => {
     expect(() => assertSupported(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000' }))).toThrow(ConfigError);
     expect(() => assertSupported(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000' }))).toThrow(/REDIS_CLUSTER_NODES: Redis Cluster is not supported yet/);
     expect(() => assertSupported(loadConfig({}))).not.toThrow();
+  });
+
+  it('has the api and the workers refuse what they cannot run, before they connect to anything', async () => {
+    const logger = createLogger('silent', 'test');
+    // Nothing listens on these: a process that tried to connect would fail otherwise, or hang.
+    const nowhere = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1' };
+    await expect(startApi(loadConfig({ ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000' }), logger)).rejects.toThrow(/Redis Cluster is not supported yet/);
+    await expect(startWorkers(loadConfig({ ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000' }), logger)).rejects.toThrow(/Redis Cluster is not supported yet/);
+    await expect(startWorkers(loadConfig({ ...nowhere, REDIS_ENABLED: 'false' }), logger)).rejects.toThrow(/the workers need Redis/);
   });
 
   it('keeps the data of its own servers in ./.parley unless told otherwise', () => {
