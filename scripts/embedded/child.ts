@@ -7,8 +7,9 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
  * Each gets a process group of its own, so that a Ctrl-C in the terminal (which signals the whole
  * foreground group) reaches node alone: node stops the api and the workers first, then stops
  * these, never the other way round. The price is that a node killed outright (SIGKILL) leaves
- * them running; the next `npm start` on the same folder stops them (see leftovers.ts). Whenever
- * node exits by itself, however it exits, the children still running get their stop signal.
+ * them running; the next `npm start` on the same folder stops them (stopLeftover, data-dir.ts).
+ * Whenever node exits by itself, however it exits, the children still running get their stop
+ * signal.
  */
 export interface ChildSpec {
   /** For messages: `PostgreSQL`, `redis-server`, `initdb`. */

@@ -42,7 +42,7 @@ export interface PostgresOptions {
   database: string;
   /** Called with each process as it starts (initdb, then the server), so that a stop can reach it. */
   onChild: (child: Child) => void;
-  /** Said once when a first start makes the cluster (initdb takes a few seconds). */
+  /** Said once when a first start makes the cluster (initdb: a second or so). */
   onInit: () => void;
 }
 
