@@ -99,6 +99,8 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const membership = createMembershipService({ redis, keys, scripts, chats: chatStore, userChats: chatIndex, ttlSeconds: config.MEMBERSHIP_TTL_S });
   // Every queue (Bull Board and queue metrics show them all); the api produces into `persist`.
   const queues = openQueues(clients.queueRedis, config.QUEUE_PREFIX);
+  // PostgreSQL-only mode: each queue reports its closed connection once; nothing is ever queued.
+  if (!config.REDIS_ENABLED) Object.values(queues).forEach((q) => q.on('error', () => undefined));
   const persistQueue = queues.persist;
   // Presence, typing, read receipts and system events (issue 3), plugged into the seams below.
   const live = createLiveFeatures({
@@ -121,7 +123,13 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
 
   // Degraded mode (ARCHITECTURE.md): the circuit decides between Redis and PostgreSQL alone, and
   // normal mode resumes only after the recovery steps have made every counter safe again.
-  const circuit = new RedisCircuit({ redis, logger, probeMs: config.REDIS_PROBE_MS, failureThreshold: config.REDIS_FAILURE_THRESHOLD });
+  const circuit = new RedisCircuit({
+    redis,
+    logger,
+    probeMs: config.REDIS_PROBE_MS,
+    failureThreshold: config.REDIS_FAILURE_THRESHOLD,
+    withoutRedis: !config.REDIS_ENABLED,
+  });
   const direct = createDirectMessageStore(pool, config.DEGRADED_SEQ_GAP);
   // What this process acked lately, for PostgreSQL should Redis lose its data before a worker wrote it.
   const recentAcks = createRecentAcks({ retentionMs: config.RECENT_ACKS_MS, max: config.RECENT_ACKS_MAX, insertBatch: messages.insertBatch, logger });
@@ -141,8 +149,13 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   circuit.onRecovery(() => membership.dropCaches());
   // A fresh api waits (briefly) for its connection: the generation check must see Redis's real
   // state, or a Redis that lost its data could go unnoticed. If Redis is away, recovery runs it.
-  if (await connected(redis, config.REDIS_CONNECT_TIMEOUT)) {
+  if (!config.REDIS_ENABLED) {
+    // PostgreSQL-only mode: no generation to check, the circuit is open for good.
+  } else if (await connected(redis, config.REDIS_CONNECT_TIMEOUT)) {
     await seqGuard.ensureGeneration().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'generation check deferred'));
+    // Sends PostgreSQL took while no api had Redis (a PostgreSQL-only run, an api restarted in an
+    // outage) close their runs now, as a recovery would: retries of them stay idempotent.
+    await seqGuard.closeDegradedRuns().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'degraded runs left open until the next recovery'));
   } else {
     circuit.trip('not reachable at startup');
   }
@@ -180,7 +193,8 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     chats: chatStore,
     users,
     messages,
-    membership,
+    // PostgreSQL-only mode: no Redis cache or other process to tell of a membership change.
+    membership: config.REDIS_ENABLED ? membership : { ...membership, changed: async () => {} },
     maxMembers: config.CHAT_MAX_MEMBERS,
     maxChatsPerUser: config.CHATS_PER_USER_MAX,
     // Chats created and members added per user, counted in Redis across processes.
@@ -237,14 +251,15 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     maxPayload: config.WS_MAX_PAYLOAD,
     heartbeatMs: config.WS_HEARTBEAT_MS,
     limits: { maxConnections: config.WS_MAX_CONNECTIONS, maxPerUser: config.WS_MAX_CONNECTIONS_PER_USER },
-    admission: live.admission,
+    // PostgreSQL-only mode: presence lives in Redis, so none is recorded; connections per user are counted here.
+    admission: config.REDIS_ENABLED ? live.admission : { admit: async () => 'unreachable' as const, abandon: () => undefined },
     onOpen: (conn) => {
       apiMetrics.onOpen();
-      live.onOpen(conn);
+      if (config.REDIS_ENABLED) live.onOpen(conn);
     },
     onClose: (conn) => {
       apiMetrics.onClose();
-      live.onClose(conn);
+      if (config.REDIS_ENABLED) live.onClose(conn);
     },
     backpressure: {
       softBytes: config.WS_SEND_BUFFER_SOFT,
@@ -261,9 +276,10 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   fanout.on(keys.channels.sessionRevoked, revocation.received, 'global');
   live.subscribe(fanout, registry);
   const pgFanout = createPgFanout({ connect: clients.pgListener, registry, messages, memberIds: chatStore.memberIds, logger, retryMs: 1000 });
-  await fanout.start();
+  // Without Redis there is nothing to subscribe to: LISTEN/NOTIFY carries the chats.
+  if (config.REDIS_ENABLED) await fanout.start();
   await pgFanout.start();
-  live.start();
+  if (config.REDIS_ENABLED) live.start();
 
   return {
     server,

@@ -31,8 +31,31 @@ export const configSchema = z.object({
   /** Port of the worker process's /metrics endpoint (0 picks a free one; unset disables). */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 
-  /** Redis connection URL (redis://host:port/db). */
+  /**
+   * Redis connection URL (redis://host:port/db). Unset (and no REDIS_CLUSTER_NODES), `npm start`
+   * runs a redis-server of its own under PARLEY_DATA_DIR; `npm run api` and `npm run worker` use
+   * this default.
+   */
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /**
+   * Comma-separated `host:port` seeds of a Redis Cluster. Cluster support is not built yet: the
+   * api and the workers refuse to start while it is set (rather than run on REDIS_URL instead).
+   * Set, it also keeps `npm start` from running a redis-server of its own.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.split(',').map((s) => s.trim())))
+    .refine((nodes) => nodes === undefined || nodes.every((n) => /^(\[[0-9a-fA-F:.]+\]|[^\s:,[\]]+):\d{1,5}$/.test(n)), {
+      message: 'must be comma-separated host:port seeds',
+    }),
+  /**
+   * false: PostgreSQL-only mode. The api serves degraded from the start (sends go straight to
+   * PostgreSQL, fan-out through LISTEN/NOTIFY, presence and typing unavailable) and never opens a
+   * Redis connection; the workers, which only run on Redis, refuse to start. `npm start` sets it
+   * when it finds no redis-server to run.
+   */
+  REDIS_ENABLED: bool(true),
   /** Redis password, when not in the URL. Never logged. */
   REDIS_PASSWORD: optionalSecret,
   /** How long a Redis connection attempt may take, in ms. */
@@ -54,7 +77,10 @@ export const configSchema = z.object({
    */
   DEGRADED_SEQ_GAP: int(1_000_000, 1),
 
-  /** PostgreSQL connection URL. */
+  /**
+   * PostgreSQL connection URL. Unset, `npm start` runs an embedded PostgreSQL under
+   * PARLEY_DATA_DIR; `npm run api`, `npm run worker` and `npm run migrate` use this default.
+   */
   DATABASE_URL: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/parley'),
   /** Connections in each process's PostgreSQL pool. */
   PG_POOL_MAX: int(10, 1),
@@ -237,6 +263,12 @@ export const configSchema = z.object({
   /** Token for admin routes; with none they answer 403. It needs 16 characters or more. */
   ADMIN_TOKEN: operatorSecret,
 
+  /**
+   * Where `npm start` keeps the data of the servers it runs itself (an embedded PostgreSQL, a
+   * redis-server), relative to the working directory. Deleting it resets them.
+   */
+  PARLEY_DATA_DIR: z.string().min(1).default('./.parley'),
+
   /** Bring the schema up to date before serving (`npm start` sets it). */
   RUN_MIGRATIONS: bool(false),
 }).refine((c) => c.HTTP_HEADERS_TIMEOUT_MS <= c.HTTP_REQUEST_TIMEOUT_MS, {
@@ -261,4 +293,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   return Object.freeze(result.data);
+}
+
+/**
+ * Settings a process refuses to run with, however valid: features the contract names that are
+ * not built yet. Thrown by the api and the workers at start, so that nothing runs on something
+ * other than what the operator asked for.
+ */
+export function assertSupported(config: Config): void {
+  if (config.REDIS_CLUSTER_NODES !== undefined) {
+    throw new ConfigError(['REDIS_CLUSTER_NODES: Redis Cluster is not supported yet; unset it and give one Redis in REDIS_URL']);
+  }
+}
+
+/**
+ * Which servers `npm start` runs itself (PROTOCOL.md's embedded defaults): PostgreSQL when
+ * DATABASE_URL is unset, Redis when REDIS_URL and REDIS_CLUSTER_NODES are unset and Redis is
+ * not turned off (an empty URL is refused by the schema, as before). Read from the raw
+ * environment, since the schema's defaults hide whether a key was set.
+ */
+export function embeddedServers(config: Config, env: Record<string, string | undefined> = process.env): { postgres: boolean; redis: boolean } {
+  return {
+    postgres: env.DATABASE_URL === undefined,
+    redis: env.REDIS_URL === undefined && config.REDIS_CLUSTER_NODES === undefined && config.REDIS_ENABLED,
+  };
 }

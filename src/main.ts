@@ -1,7 +1,7 @@
 import { createApi } from './api.js';
-import { loadConfig, type Config } from './config.js';
+import { assertSupported, loadConfig, type Config } from './config.js';
 import { ensureDatabase, migrate } from './db/migrate.js';
-import { createPgClient, createPgPool, createRedis } from './infra/clients.js';
+import { createClosedRedis, createPgClient, createPgPool, createRedis, type RedisRole } from './infra/clients.js';
 import { onShutdownSignal, type ShutdownBudget, shutdownBudget, shutdownStep, whenStarted } from './infra/shutdown.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -14,12 +14,15 @@ export interface RunningApi {
 
 /** Runs one api process: config → clients → api → listen. */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
+  assertSupported(config);
   if (config.RUN_MIGRATIONS) await ensureDatabase(config.DATABASE_URL);
   const pool = createPgPool(config, 'parley-api');
-  const redis = createRedis(config, 'command', 'parley-api');
-  const subscriber = createRedis(config, 'subscriber', 'parley-api');
+  // PostgreSQL-only mode: clients that never connect, so the api is degraded from the start.
+  const redisClient = (role: RedisRole, name: string) => (config.REDIS_ENABLED ? createRedis(config, role, name) : createClosedRedis(role, name));
+  const redis = redisClient('command', 'parley-api');
+  const subscriber = redisClient('subscriber', 'parley-api');
   // Producers fail fast too: an add must not wait in an offline queue while a client waits for its ack.
-  const queueRedis = createRedis(config, 'command', 'parley-api-producer');
+  const queueRedis = redisClient('command', 'parley-api-producer');
   for (const [name, client] of Object.entries({ redis, subscriber, queueRedis })) {
     client.on('error', (err: Error) => logger.warn({ client: name, err: err.message }, 'redis connection error'));
   }

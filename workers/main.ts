@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from '../src/config.js';
+import { assertSupported, ConfigError, loadConfig, type Config } from '../src/config.js';
 import { createPgPool, createRedis } from '../src/infra/clients.js';
 import { onShutdownSignal, type ShutdownBudget, shutdownBudget, shutdownStep, whenStarted } from '../src/infra/shutdown.js';
 import { createLogger, type Logger } from '../src/logger.js';
@@ -35,6 +35,9 @@ export interface WorkerSeams {
 
 /** Runs the workers: config → clients → workers. Returns a function that shuts them down. */
 export async function startWorkers(config: Config, logger: Logger, seams: WorkerSeams = {}): Promise<StopWorkers> {
+  assertSupported(config);
+  // Every job is in Redis: PostgreSQL-only mode has nothing for a worker to do (sends are in PostgreSQL already).
+  if (!config.REDIS_ENABLED) throw new ConfigError(['REDIS_ENABLED: the workers need Redis; PostgreSQL-only mode runs the api alone']);
   const pool = createPgPool(config, 'parley-worker');
   const connection = createRedis(config, 'queue', 'parley-worker');
   const redis = createRedis(config, 'queue', 'parley-worker-cmd');

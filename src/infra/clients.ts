@@ -35,6 +35,17 @@ export function createRedis(config: Config, role: RedisRole, name = 'parley'): R
   return new Redis(config.REDIS_URL, { ...base, ...byRole[role] });
 }
 
+/**
+ * A client for PostgreSQL-only mode (REDIS_ENABLED=false) that never opens a socket: it is ended
+ * before it connects, so every command fails at once, as in a Redis outage, and the api's
+ * degraded paths serve. Nothing retries a connection or logs one failing.
+ */
+export function createClosedRedis(role: RedisRole, name = 'parley'): Redis {
+  const client = new Redis({ lazyConnect: true, connectionName: `${name}:${role}`, enableOfflineQueue: false });
+  client.disconnect();
+  return client;
+}
+
 const INT8_OID = 20;
 const TIMESTAMPTZ_OID = 1184;
 

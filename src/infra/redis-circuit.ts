@@ -8,6 +8,8 @@ export interface RedisCircuitOptions {
   probeMs: number;
   /** Consecutive command failures that open the circuit (a closed connection opens it at once). */
   failureThreshold: number;
+  /** PostgreSQL-only mode: open for good and never probing, since there is no Redis to come back. */
+  withoutRedis?: boolean;
 }
 
 /** A step run when Redis answers again, before normal mode resumes (re-seeding, cache drops). */
@@ -29,6 +31,12 @@ export class RedisCircuit {
   private stopped = false;
 
   constructor(private readonly opts: RedisCircuitOptions) {
+    if (opts.withoutRedis) {
+      this.open = true;
+      this.stopped = true;
+      opts.logger.info('PostgreSQL-only mode: serving degraded, without Redis');
+      return;
+    }
     opts.redis.on('close', () => this.trip('connection closed'));
     opts.redis.on('end', () => this.trip('connection ended'));
     if (opts.redis.status !== 'ready' && opts.redis.status !== 'connecting' && opts.redis.status !== 'connect') {
