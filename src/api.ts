@@ -121,7 +121,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const apiMetrics = createApiMetrics(metrics.registry);
   createPasswordHashMetrics(metrics.registry, hashGate.stats);
 
-  // Degraded mode (ARCHITECTURE.md): the circuit decides between Redis and PostgreSQL alone, and
+  // Degraded mode (docs/architecture.md): the circuit decides between Redis and PostgreSQL alone, and
   // normal mode resumes only after the recovery steps have made every counter safe again.
   const circuit = new RedisCircuit({
     redis,

@@ -307,7 +307,7 @@ export function assertSupported(config: Config): void {
 }
 
 /**
- * Which servers `npm start` runs itself (PROTOCOL.md's embedded defaults): PostgreSQL when
+ * Which servers `npm start` runs itself (docs/protocol.md's embedded defaults): PostgreSQL when
  * DATABASE_URL is unset, Redis when REDIS_URL and REDIS_CLUSTER_NODES are unset and Redis is
  * not turned off (an empty URL is refused by the schema, as before). Read from the raw
  * environment, since the schema's defaults hide whether a key was set.

@@ -49,7 +49,7 @@ interface Item {
 type ChatReport = Omit<ArchiveReport, 'chats' | 'failedChats' | 'durationMs'>;
 
 /**
- * One archive run over every chat with state in Redis (ARCHITECTURE.md step 5):
+ * One archive run over every chat with state in Redis (docs/architecture.md, the message path, step 6):
  * - trims each active list to ACTIVE_LIST_MAX and drops messages older than ACTIVE_LIST_MAX_AGE_S,
  *   but only messages PostgreSQL was just seen to hold, and never at or above the lowest pending
  *   seq (archive-trim.lua re-checks both atomically);

@@ -35,7 +35,7 @@ export interface StallOptions {
 }
 
 /**
- * A BullMQ worker micro-batched inside the processor (ARCHITECTURE.md: BullMQ's own batches are a
+ * A BullMQ worker micro-batched inside the processor (BullMQ's own batches are a
  * paid feature): with concurrency N, each processor call parks its job, and one `flush` settles
  * the batch when it holds N jobs or the wait has passed. A failed flush rejects every parked job,
  * so each keeps its own retries (capped exponential backoff) and failed-set entry.

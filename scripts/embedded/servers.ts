@@ -9,7 +9,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.js';
 import { type EmbeddedRedis, findRedisServer, startEmbeddedRedis } from './redis.js';
 
 /**
- * PROTOCOL.md's embedded defaults for `npm start`: the servers whose settings are unset run here,
+ * docs/protocol.md's embedded defaults for `npm start`: the servers whose settings are unset run here,
  * with their data in PARLEY_DATA_DIR. What they need is handed to the api and the workers as
  * config overrides; what was chosen is said once, one line per server.
  */

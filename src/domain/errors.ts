@@ -1,5 +1,5 @@
 /**
- * The one table of error codes (PROTOCOL.md "Errors"): each code's HTTP status and, where the
+ * The one table of error codes (docs/protocol.md "Errors"): each code's HTTP status and, where the
  * error ends a WebSocket, its close code. Every boundary turns what it catches into an AppError.
  */
 export const ERROR_CODES = {

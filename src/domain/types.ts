@@ -1,4 +1,4 @@
-/** Domain types of the public contract (PROTOCOL.md); ids are opaque strings, times ISO-8601. */
+/** Domain types of the public contract (docs/protocol.md); ids are opaque strings, times ISO-8601. */
 
 export interface User {
   id: string;

@@ -1,9 +1,9 @@
 import { withTimeout } from './with-timeout.js';
 
-/** How the api serves: `normal` through Redis, `degraded` on PostgreSQL alone (ARCHITECTURE.md). */
+/** How the api serves: `normal` through Redis, `degraded` on PostgreSQL alone (docs/architecture.md). */
 export type ServingMode = 'normal' | 'degraded';
 
-/** The body of GET /readyz (PROTOCOL.md): each dependency's reachability and the mode. */
+/** The body of GET /readyz (docs/protocol.md): each dependency's reachability and the mode. */
 export interface Readiness {
   redis: boolean;
   postgres: boolean;

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 
 /**
- * Shutdown within PROTOCOL.md's 10 s, whatever hangs: every step of a stop (close the sockets,
+ * Shutdown within docs/protocol.md's 10 s, whatever hangs: every step of a stop (close the sockets,
  * let the workers finish their batch, end the clients) waits at most its own cap and what is left
  * of one shared deadline, then the stop goes on without it. A process whose steps all settled
  * exits 0; one that had to leave a step behind says which and exits 1. Exiting by force remains,

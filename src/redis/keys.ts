@@ -1,6 +1,6 @@
 /**
  * Every Redis key and channel name Parley uses, in one place. A chat's keys share the hash tag
- * `{chatId}` (PROTOCOL.md "Redis names"), so one Lua script may touch them all on Redis Cluster.
+ * `{chatId}` (docs/protocol.md "Redis names"), so one Lua script may touch them all on Redis Cluster.
  * `prefix` isolates deployments (and test files) sharing one Redis.
  */
 export function createKeys(prefix: string) {

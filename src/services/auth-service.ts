@@ -57,7 +57,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       found = await deps.sessions.find(hash);
     } catch (err) {
       // PostgreSQL unreachable: a session this process verified before stays good until it
-      // expires, so connected users keep chatting through Redis (ARCHITECTURE.md degraded modes).
+      // expires, so connected users keep chatting through Redis (docs/architecture.md degraded modes).
       if (hit && hit.session.expiresAt > now && isUnavailableError(err)) return hit.session;
       throw err;
     }

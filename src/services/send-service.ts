@@ -61,7 +61,7 @@ const MAX_ATTEMPTS = 4;
 const NOT_SENT = /Stream isn't writeable/;
 
 /**
- * The send path behind both HTTP and WebSocket (ARCHITECTURE.md "The message path"):
+ * The send path behind both HTTP and WebSocket (docs/architecture.md "The message path"):
  * one Lua round trip (membership, idempotency, seq, append, publish), then, when the script took
  * the chat's persist ticket, the chat's persist job, then the caller acks. A send that finds the
  * ticket taken acks at once: a job that has yet to read the chat's pending set is already on its

@@ -23,7 +23,7 @@ export interface SeqGuardDeps {
 }
 
 /**
- * Keeps the seq rule of PROTOCOL.md across Redis outages and data loss: seqs are unique, only
+ * Keeps the seq rule of docs/protocol.md across Redis outages and data loss: seqs are unique, only
  * grow, and are never issued twice.
  * - A missing counter is seeded from the highest seq PostgreSQL knows (persisted or allocated in
  *   degraded mode) and the active list's tail; if Redis lost its data (the generation key is gone),

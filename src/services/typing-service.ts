@@ -35,7 +35,7 @@ export function createTypingService(deps: TypingServiceDeps) {
         );
         return forwarded === 1;
       } catch {
-        // Typing has no fallback without Redis (ARCHITECTURE.md "Degraded modes").
+        // Typing has no fallback without Redis (docs/architecture.md "Degraded modes").
         throw new AppError('unavailable', 'typing indicators are unavailable, try again');
       }
     },

@@ -26,7 +26,7 @@ const FALLBACK_MAX = 10_000;
 export const hashedId = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 32);
 
 /**
- * Fixed-window counters for the abuse limits (PROTOCOL.md "Configuration"): one counter per rule
+ * Fixed-window counters for the abuse limits (docs/protocol.md "Configuration"): one counter per rule
  * and id in Redis (window-limit.lua), so a limit holds across api processes. While Redis is
  * unreachable each process counts on its own: looser, but an outage neither blocks logins nor
  * lifts every limit. Over a limit is `rate_limited` with `retryAfterMs` (HTTP adds Retry-After).
@@ -98,7 +98,7 @@ export function createWindowLimiter(deps: WindowLimiterDeps) {
 
 export type WindowLimiter = ReturnType<typeof createWindowLimiter>;
 
-/** The abuse rules of the config, per minute as PROTOCOL.md names them. */
+/** The abuse rules of the config, per minute as docs/protocol.md names them. */
 export function abuseRules(config: {
   LOGIN_FAILURES_PER_MIN: number;
   LOGINS_PER_MIN: number;

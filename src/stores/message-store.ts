@@ -23,7 +23,7 @@ export const toMessage = (r: MessageRow): Message => ({
 
 const COLUMNS = 'id, chat_id, seq, sender_id, body, client_msg_id, created_at';
 
-/** Bound arrays, one per column: values never enter the SQL text (ARCHITECTURE.md). */
+/** Bound arrays, one per column: values never enter the SQL text (docs/architecture.md). */
 const INSERT_BATCH = `
   INSERT INTO messages (${COLUMNS})
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
@@ -58,7 +58,7 @@ export function createMessageStore(pool: Pool) {
      * - that row's seq is higher: this is a first attempt whose reply Redis never gave (it went
      *   down after running the send), and the client's retry was stored during the outage and
      *   acked. This one was never acked: it is `superseded`, not stored, and its seq stays a gap
-     *   at the outage (PROTOCOL.md allows seqs to be skipped there, never reused).
+     *   at the outage (docs/protocol.md allows seqs to be skipped there, never reused).
      */
     async insertBatch(messages: Message[]): Promise<InsertResult> {
       if (messages.length === 0) return { inserted: 0, superseded: [] };

@@ -66,7 +66,7 @@ export function syncCost(chats: number): number {
 }
 
 /**
- * The clientMsgId of a refused `send`, so that its refusal names it (PROTOCOL.md). Only a valid
+ * The clientMsgId of a refused `send`, so that its refusal names it (docs/protocol.md). Only a valid
  * id is echoed; anything else is answered without one.
  */
 export function clientMsgIdOf(raw: string): string | null {

@@ -10,7 +10,7 @@ import { connectClient } from '../helpers/ws-client.js';
  * The real `npm start` (npm, its shell, the process) stopped the way a supervisor stops it: one
  * SIGTERM to the process it started, right after a client sent a message, saw it stored and
  * closed its socket (whose offline update is then under way). Every time, `npm start` must exit 0
- * within PROTOCOL.md's 10 s and leave nothing running. Twelve rounds: a defect that shows once in
+ * within docs/protocol.md's 10 s and leave nothing running. Twelve rounds: a defect that shows once in
  * three runs gets through all of them about once in a hundred.
  */
 const ROUNDS = 12;

@@ -12,7 +12,7 @@ import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
  * that loads with nothing from elsewhere.
  */
 
-/** PROTOCOL.md's HTTP table: `built` says whether the server has the route yet. */
+/** docs/protocol.md's HTTP table: `built` says whether the server has the route yet. */
 const CONTRACT: { method: string; path: string; built: boolean }[] = [
   { method: 'post', path: '/api/users', built: true },
   { method: 'post', path: '/api/sessions', built: true },

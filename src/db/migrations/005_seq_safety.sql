@@ -1,4 +1,4 @@
--- Seq safety across Redis outages and Redis data loss (PROTOCOL.md: seqs are never reused).
+-- Seq safety across Redis outages and Redis data loss (docs/protocol.md: seqs are never reused).
 ALTER TABLE chats
   -- Highest seq PostgreSQL allocated itself while Redis was unreachable (degraded mode).
   ADD COLUMN degraded_seq bigint NOT NULL DEFAULT 0,

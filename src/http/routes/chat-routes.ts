@@ -25,7 +25,7 @@ export function chatRoutes(deps: ChatRoutesDeps) {
     return c.json({ chat: await deps.chats.create(c.get('user').id, input) }, 201);
   });
 
-  // Paged (PROTOCOL.md): `?limit=1..200` (default 50) and `cursor`, a previous page's nextCursor.
+  // Paged (docs/protocol.md): `?limit=1..200` (default 50) and `cursor`, a previous page's nextCursor.
   app.get('/', async (c) => {
     const { limit, cursor } = parseQuery(c, schemas.listChatsQuery);
     return c.json(await deps.chats.list(c.get('user').id, { limit, cursor }));

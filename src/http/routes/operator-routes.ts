@@ -19,7 +19,7 @@ export interface OperatorRoutesDeps {
 
 /**
  * The operator's view, mounted through createHttpApp's `extend`: GET /metrics (Prometheus, no
- * auth, as PROTOCOL.md says), the persistence-lag JSON behind the admin token, and Bull Board.
+ * auth, as docs/protocol.md says), the persistence-lag JSON behind the admin token, and Bull Board.
  */
 export function operatorRoutes(deps: OperatorRoutesDeps): (app: Hono) => void {
   return (app) => {
