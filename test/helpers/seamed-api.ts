@@ -30,6 +30,9 @@ export interface SeamedApi {
 export async function startSeamedApi(env: TestEnv, overrides: Record<string, string> = {}): Promise<SeamedApi> {
   const config = loadConfig({ ...env.env, ...overrides });
   const pool = createPgPool(config, 'parley-api');
+  // As the real composition root does: an idle client's error (the test's database dropped at
+  // cleanup) is the pool's to report, not an uncaught exception.
+  pool.on('error', () => undefined);
   let hook: QueryHook | null = null;
   let queries = 0;
   const query = pool.query.bind(pool) as (text: string, params?: unknown[]) => Promise<pg.QueryResult>;
