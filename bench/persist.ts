@@ -1,7 +1,7 @@
 /**
  * `npm run bench:persist`: how fast the persist worker moves a backlog into PostgreSQL.
- * Accepts N messages into Redis with the send path's own script (active lists, pending sets,
- * persist tickets) and adds each chat's persist job, as the api does, then starts the real
+ * Accepts N messages into Redis with the message log's append (active lists, pending sets,
+ * persist tickets) and enqueues each claimed chat's persist job, as the api does, then starts the real
  * persist worker in this process and times the drain into PostgreSQL. Uses a throwaway
  * database and key prefix on DATABASE_URL's server and REDIS_URL, and removes them afterwards.
  *   npm run bench:persist -- --messages 50000 --chats 50 --runs 3
@@ -15,11 +15,13 @@ import { loadConfig } from '../src/config.js';
 import { ensureDatabase, migrate } from '../src/db/migrate.js';
 import { createPgPool, createRedis } from '../src/infra/clients.js';
 import { createLogger } from '../src/logger.js';
+import { createMessageLog, logSettingsOf } from '../src/message-log/message-log.js';
 import { persistJobOptions, QUEUES } from '../src/queues/definitions.js';
-import { createKeys } from '../src/redis/keys.js';
-import { createScripts } from '../src/redis/scripts.js';
+import { bullPersistQueue } from '../src/queues/persist-queue.js';
+import { scanKeys } from '../src/redis/scan.js';
 import { createMessageStore } from '../src/stores/message-store.js';
 import { createPersistWorker } from '../workers/persist-worker.js';
+import { median } from './histogram.js';
 
 const { values } = parseArgs({
   options: {
@@ -45,29 +47,29 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   const connection = createRedis(config, 'queue', 'bench');
   const queue = new Queue(QUEUES.persist, { connection, prefix: config.QUEUE_PREFIX });
 
-  const keys = createKeys(config.REDIS_KEY_PREFIX);
-  const scripts = createScripts(connection);
+  const log = createMessageLog({
+    redis: connection,
+    prefix: config.REDIS_KEY_PREFIX,
+    queue: bullPersistQueue(queue, persistJobOptions(config)),
+    settings: logSettingsOf(config),
+  });
   const chatIds = Array.from({ length: CHATS }, () => randomUUID());
   const sender = randomUUID();
   for (const chatId of chatIds) {
-    await connection.sadd(keys.members(chatId), '', sender);
-    await connection.set(keys.seq(chatId), 0);
+    await connection.sadd(log.keys.members(chatId), '', sender);
+    await connection.set(log.keys.seq(chatId), 0);
   }
   const createdAt = new Date().toISOString();
-  const body = JSON.stringify('benchmark message '.padEnd(80, 'x'));
+  const body = 'benchmark message '.padEnd(80, 'x');
   for (let i = 0; i < N; i += 1000) {
-    const sends = [];
+    const appends = [];
     for (let k = i; k < Math.min(N, i + 1000); k++) {
-      const chatId = chatIds[k % CHATS]!;
-      const head = `{"id":"${randomUUID()}","chatId":"${chatId}","seq":`;
-      const tail = `,"senderId":"${sender}","body":${body},"clientMsgId":null,"createdAt":"${createdAt}"}`;
-      const chatKeys = [keys.seq(chatId), keys.active(chatId), keys.members(chatId), keys.seq(chatId), keys.pending(chatId), keys.reads(chatId), keys.persistTicket(chatId)] as const;
-      sends.push(scripts.send([...chatKeys], [sender, head, tail, keys.channels.chatMessages, chatId, '0', 60, 60, config.PERSIST_TICKET_MS, `bench-${k}`]));
+      appends.push(log.append({ id: randomUUID(), chatId: chatIds[k % CHATS]!, senderId: sender, body, clientMsgId: null, createdAt }));
     }
-    const replies = await Promise.all(sends);
-    const ticketed = replies.flatMap((r, j) => (r[0] === 'OK' && r[2] === 1 ? [chatIds[(i + j) % CHATS]!] : []));
-    if (replies.some((r) => r[0] !== 'OK')) throw new Error('a backlog send was refused');
-    if (ticketed.length) await queue.addBulk(ticketed.map((chatId) => ({ name: 'persist', data: { chatId }, opts: persistJobOptions(config) })));
+    const results = await Promise.all(appends);
+    if (results.some((r) => r.kind !== 'accepted')) throw new Error('a backlog send was refused');
+    // As the api does: the appends that claimed their chat's ticket add the chat's job.
+    await log.enqueue(results.flatMap((r) => (r.kind === 'accepted' && r.claim ? [r.claim] : [])));
   }
 
   let done = 0;
@@ -75,13 +77,12 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   let finished!: () => void;
   const allDone = new Promise<void>((r) => (finished = r));
   const started = performance.now();
+  const workerConnection = createRedis(config, 'queue', 'bench-worker');
   const worker = createPersistWorker({
     config,
-    connection: createRedis(config, 'queue', 'bench-worker'),
-    redis: connection,
-    scripts,
-    keys,
-    messages: createMessageStore(pool),
+    connection: workerConnection,
+    log,
+    insertBatch: createMessageStore(pool).insertBatch,
     logger: createLogger('warn', 'bench'),
     onBatch: (size) => {
       done += size;
@@ -97,8 +98,8 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
-  const leftover = await connection.keys(`bench${id}:*`);
-  if (leftover.length) await connection.del(...leftover);
+  for await (const keys of scanKeys([connection], `bench${id}:*`)) await connection.unlink(...keys);
+  workerConnection.disconnect();
   connection.disconnect();
   await pool.end();
   const admin = new pg.Client({ connectionString: new URL('/postgres', base.DATABASE_URL).toString() });
@@ -108,7 +109,6 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   return { rate: N / seconds, rowsPerInsert: N / batches, batches };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const results = [];
 for (let r = 1; r <= RUNS; r++) {
   const res = await run();
@@ -116,6 +116,6 @@ for (let r = 1; r <= RUNS; r++) {
   console.log(`run ${r}: ${Math.round(res.rate)} messages/s, ${res.batches} INSERTs, ${res.rowsPerInsert.toFixed(1)} rows per INSERT`);
 }
 console.log(
-  `median of ${RUNS}: ${Math.round(median(results.map((r) => r.rate)))} messages/s, ${median(results.map((r) => r.rowsPerInsert)).toFixed(1)} rows per INSERT (${N} messages, ${CHATS} chats, batch size ${loadConfig().PERSIST_BATCH_SIZE})`,
+  `median of ${RUNS}: ${Math.round(median(results.map((r) => r.rate))!)} messages/s, ${median(results.map((r) => r.rowsPerInsert))!.toFixed(1)} rows per INSERT (${N} messages, ${CHATS} chats, batch size ${loadConfig().PERSIST_BATCH_SIZE})`,
 );
 process.exit(0);

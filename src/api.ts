@@ -22,6 +22,8 @@ import { closeQueues, openQueues } from './queues/open-queues.js';
 import { createConnectionRegistry } from './realtime/connection-registry.js';
 import { createFanout } from './realtime/fanout.js';
 import { createPgFanout } from './realtime/pg-fanout.js';
+import { createMessageLog, logSettingsOf } from './message-log/message-log.js';
+import { bullPersistQueue } from './queues/persist-queue.js';
 import { createKeys } from './redis/keys.js';
 import { createScripts } from './redis/scripts.js';
 import { createAuthService } from './services/auth-service.js';
@@ -101,7 +103,13 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const queues = openQueues(clients.queueRedis, config.QUEUE_PREFIX);
   // PostgreSQL-only mode: each queue reports its closed connection once; nothing is ever queued.
   if (!config.REDIS_ENABLED) Object.values(queues).forEach((q) => q.on('error', () => undefined));
-  const persistQueue = queues.persist;
+  // The message log on the fail-fast connection; its persist jobs go through the api's producer.
+  const log = createMessageLog({
+    redis,
+    prefix: config.REDIS_KEY_PREFIX,
+    queue: bullPersistQueue(queues.persist, persistJobOptions(config)),
+    settings: logSettingsOf(config),
+  });
   // Presence, typing, read receipts and system events (issue 3), plugged into the seams below.
   const live = createLiveFeatures({
     config,
@@ -116,7 +124,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     chatIdsOf: (userId) => chatIndex.chatIdsOf(userId),
     logger,
   });
-  const lag = createPersistenceLag({ redis, keys, messages });
+  const lag = createPersistenceLag({ redis, log, messages });
   const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
   const apiMetrics = createApiMetrics(metrics.registry);
   createPasswordHashMetrics(metrics.registry, hashGate.stats);
@@ -136,10 +144,9 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const seqGuard = createSeqGuard({
     redis,
     keys,
-    scripts,
+    log,
     direct,
     seqGap: config.DEGRADED_SEQ_GAP,
-    idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
     logger,
     onDataLoss: async () => void (await recentAcks.replay()),
   });
@@ -161,19 +168,11 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   }
 
   const sender = createSendService({
-    scripts,
-    keys,
-    redis,
-    persistQueue,
-    persistJobOptions: persistJobOptions(config),
-    persistTicketMs: config.PERSIST_TICKET_MS,
-    persistTicketClaimMs: config.PERSIST_TICKET_CLAIM_MS,
+    log,
     membership,
     circuit,
     direct,
     seqGuard,
-    idempotencyTtlSeconds: config.IDEMPOTENCY_TTL_S,
-    readsTtlSeconds: config.ACTIVE_TTL_S,
     findSent: messages.findByClientMsgId,
     onAccepted: (accepted, startedAt) => {
       recentAcks.add(accepted.message);
@@ -186,10 +185,9 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       redisDown: () => circuit.isOpen,
     }).check,
   });
-  const history = createHistoryService({ scripts, keys, messages });
+  const history = createHistoryService({ log, messages });
   const chats = createChatService({
-    redis,
-    keys,
+    log,
     chats: chatStore,
     users,
     messages,

@@ -6,6 +6,8 @@ import { createMetrics } from '../src/metrics/metrics.js';
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
 import { persistJobOptions } from '../src/queues/definitions.js';
 import { closeQueues, openQueues } from '../src/queues/open-queues.js';
+import { createMessageLog, logSettingsOf } from '../src/message-log/message-log.js';
+import { bullPersistQueue } from '../src/queues/persist-queue.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createScripts } from '../src/redis/scripts.js';
 import { createPersistenceLag } from '../src/services/persistence-lag.js';
@@ -52,18 +54,23 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   // The worker's own metrics registry: queue depths, Redis memory, its pool, lag, batches, archive runs.
   const queues = openQueues(connection, config.QUEUE_PREFIX);
   const messages = createMessageStore(pool);
-  const lag = createPersistenceLag({ redis, keys, messages });
+  // The message log on the worker's command connection; hand-on and repair jobs go to `persist`.
+  const log = createMessageLog({
+    redis,
+    prefix: config.REDIS_KEY_PREFIX,
+    queue: bullPersistQueue(queues.persist, persistJobOptions(config)),
+    settings: logSettingsOf(config),
+  });
+  const lag = createPersistenceLag({ redis, log, messages });
   const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
   const workerMetrics = createWorkerMetrics(metrics.registry);
   const persist = createPersistWorker({
     config,
     connection,
-    redis,
-    scripts: createScripts(redis),
-    keys,
+    log,
     // A sender's read position follows their own messages (unreadCount counts only others'), and
     // each chat's last activity (the chat list's order) its newest message.
-    messages: withChatActivity(withOwnReadPositions(createMessageStore(pool), reads), createChatStore(pool)),
+    insertBatch: withChatActivity(withOwnReadPositions(messages, reads), createChatStore(pool)).insertBatch,
     logger,
     onBatch: workerMetrics.onBatch,
     ...(seams.beforeHandOn ? { beforeHandOn: seams.beforeHandOn } : {}),
@@ -85,16 +92,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
     connection,
     logger,
     onRun: workerMetrics.onArchive,
-    archiver: createArchiver({
-      config,
-      redis,
-      scripts: createScripts(redis),
-      keys,
-      messages,
-      persistQueue: queues.persist,
-      persistJobOptions: persistJobOptions(config),
-      logger,
-    }),
+    archiver: createArchiver({ config, log, scanNodes: [redis], messages, logger }),
   });
   await archive.worker.waitUntilReady();
   await archive.schedule();

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AcceptedMessage } from '../domain/types.js';
-import { createdAtMsOfJson } from '../redis/active-list.js';
+import { createdAtMsOf } from '../message-log/message-log.js';
 
 /** Latency buckets in seconds: sub-millisecond to a few seconds, where chat latency lives. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -39,7 +39,7 @@ export function createApiMetrics(registry: Registry) {
       fanoutMessages.inc();
       if (sockets === 0) return;
       fanoutFrames.inc(sockets);
-      const createdAt = json ? createdAtMsOfJson(json) : Number.NaN;
+      const createdAt = json ? createdAtMsOf(json) : Number.NaN;
       // Clocks of two machines may disagree by a little; a negative latency says nothing.
       if (!Number.isNaN(createdAt)) fanoutLatency.observe(Math.max(0, Date.now() - createdAt) / 1000);
     },

@@ -10,7 +10,7 @@ import { idSchema } from '../domain/schemas.js';
 export const QUEUES = {
   /**
    * Persist jobs (PersistJob): one per chat and batch, not per message. A chat's persist ticket
-   * (send.lua, mark-persisted.lua) makes sure that while its messages wait there is one on the way.
+   * (src/message-log/persist-ticket.ts) makes sure that while its messages wait there is one on the way.
    */
   persist: 'persist',
   /** Periodic (a job scheduler): trims active lists, sets TTLs, re-enqueues lost persistence jobs. */

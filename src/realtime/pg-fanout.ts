@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
+import { encodeMessage } from '../message-log/message-log.js';
 import { PG_MESSAGES_CHANNEL } from '../stores/direct-message-store.js';
 import type { MessageStore } from '../stores/message-store.js';
 import type { ConnectionRegistry } from './connection-registry.js';
@@ -38,7 +39,7 @@ export function createPgFanout(deps: PgFanoutDeps) {
       const seq = Number(json.slice(1));
       const [m] = await deps.messages.page(chatId, 'after', seq - 1, 1);
       if (!m || m.seq !== seq) return;
-      json = JSON.stringify(m);
+      json = encodeMessage(m);
     }
     const members = await deps.memberIds(chatId);
     if (members) deps.registry.toUsers(members, `{"type":"message","message":${json}}`);

@@ -3,14 +3,6 @@ import type { Redis } from 'ioredis';
 
 /** The Lua scripts, loaded once and run by SHA (ioredis falls back to EVAL on NOSCRIPT). */
 const SCRIPTS = {
-  parleySend: 7,
-  parleySeedSeq: 2,
-  parleyHistory: 2,
-  parleyMarkPersisted: 3,
-  parleyPendingMessages: 2,
-  parleyConfirmTicket: 1,
-  parleyRaiseSeq: 1,
-  parleyArchiveTrim: 3,
   parleyRateLimit: 1,
   parleyPresenceConnect: 2,
   parleyPresenceDisconnect: 3,
@@ -27,14 +19,6 @@ type ScriptName = keyof typeof SCRIPTS;
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
 const FILES: Record<ScriptName, string> = {
-  parleySend: 'send.lua',
-  parleySeedSeq: 'seed-seq.lua',
-  parleyHistory: 'history.lua',
-  parleyMarkPersisted: 'mark-persisted.lua',
-  parleyPendingMessages: 'pending-messages.lua',
-  parleyConfirmTicket: 'confirm-ticket.lua',
-  parleyRaiseSeq: 'raise-seq.lua',
-  parleyArchiveTrim: 'archive-trim.lua',
   parleyRateLimit: 'rate-limit.lua',
   parleyPresenceConnect: 'presence-connect.lua',
   parleyPresenceDisconnect: 'presence-disconnect.lua',
@@ -47,18 +31,6 @@ const FILES: Record<ScriptName, string> = {
   parleyUserChatsFill: 'userchats-fill.lua',
 };
 
-/**
- * The last element of OK and DUP is 1 when the call took the chat's persist ticket (see send.lua);
- * DUP's JSON is '' when the original has left the active list (PostgreSQL holds it).
- */
-export type SendReply = ['OK', number, 0 | 1] | ['DUP', string, 0 | 1] | ['FORBIDDEN'] | ['NOMEMBERS'] | ['NOSEQ'];
-/** A short claim on a chat's persist ticket: its token and TTL, until its job add confirms it. */
-export interface TicketClaim {
-  token: string;
-  ttlMs: number;
-}
-/** [head seq, complete (1/0), counter (-1 when missing), ...message JSON]. */
-export type HistoryReply = [number, number, number, ...string[]];
 /** [1 when the user came online else 0, now ms, newest expiry ms], or [-1, now ms, live count] when refused; see presence-connect.lua. */
 export type PresenceConnectReply = [number, number, number];
 /** [1 when the user went offline else 0, last seen ms, newest remaining expiry ms]; see presence-disconnect.lua. */
@@ -66,22 +38,6 @@ export type PresenceDisconnectReply = [number, number, number];
 export type ReadAdvanceReply = ['OK', number] | ['SAME', number] | ['NOSEQ'] | ['NOREAD'];
 
 export interface Scripts {
-  send(keys: [string, string, string, string, string, string, string], args: (string | number)[]): Promise<SendReply>;
-  seedSeq(keys: [string, string], pgMaxSeq: number): Promise<number>;
-  history(keys: [string, string], mode: 'after' | 'before', bound: number, count: number): Promise<HistoryReply>;
-  /**
-   * [messages trimmed, 1 when the caller must add the chat's next persist job and then confirm
-   * `claim`]; with `claim` null the ticket is left alone. See mark-persisted.lua.
-   */
-  markPersisted(keys: [string, string, string], keep: number, claim: TicketClaim | null, seqs: (number | string)[]): Promise<[number, 0 | 1]>;
-  /** [message JSON of the lowest pending seqs, pending seqs whose message is gone]; see pending-messages.lua. */
-  pendingMessages(keys: [string, string], max: number): Promise<[string[], string[]]>;
-  /** Makes a ticket claim (`token`) a ticket of `ttlMs` once its job is added; 1 when it still was this claim. */
-  confirmTicket(ticketKey: string, token: string, ttlMs: number): Promise<number>;
-  /** Raises an existing counter to at least `floor`; -1 when it is missing. */
-  raiseSeq(seqKey: string, floor: number): Promise<number>;
-  /** [messages trimmed, 1 when the keys may expire]; see archive-trim.lua. */
-  archiveTrim(keys: [string, string, string], keep: number, ageCutoffIso: string, checkedSeq: number, ttlSeconds: number): Promise<[number, number]>;
   /** [1, 0] when the tokens were taken, [0, ms until they would be there]; see rate-limit.lua. */
   rateLimit(key: string, capacity: number, perSecond: number, cost: number): Promise<[number, number]>;
   /** `max` > 0: `connIds` is one new connection, refused when the user holds `max` live ones already. */
@@ -114,16 +70,6 @@ export function createScripts(redis: Redis): Scripts {
     fns[name] = fn.bind(redis);
   }
   return {
-    send: (keys, args) => fns.parleySend(...keys, ...args) as Promise<SendReply>,
-    seedSeq: (keys, pgMaxSeq) => fns.parleySeedSeq(...keys, pgMaxSeq) as Promise<number>,
-    history: (keys, mode, bound, count) => fns.parleyHistory(...keys, mode, bound, count) as Promise<HistoryReply>,
-    markPersisted: (keys, keep, claim, seqs) =>
-      fns.parleyMarkPersisted(...keys, keep, claim?.ttlMs ?? 0, claim?.token ?? '', ...seqs) as Promise<[number, 0 | 1]>,
-    pendingMessages: (keys, max) => fns.parleyPendingMessages(...keys, max) as Promise<[string[], string[]]>,
-    confirmTicket: (ticketKey, token, ttlMs) => fns.parleyConfirmTicket(ticketKey, token, ttlMs) as Promise<number>,
-    raiseSeq: (seqKey, floor) => fns.parleyRaiseSeq(seqKey, floor) as Promise<number>,
-    archiveTrim: (keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) =>
-      fns.parleyArchiveTrim(...keys, keep, ageCutoffIso, checkedSeq, ttlSeconds) as Promise<[number, number]>,
     rateLimit: (key, capacity, perSecond, cost) => fns.parleyRateLimit(key, capacity, perSecond, cost) as Promise<[number, number]>,
     presenceConnect: (keys, ttlMs, graceMs, max, connIds) =>
       fns.parleyPresenceConnect(...keys, ttlMs, graceMs, max, ...connIds) as Promise<PresenceConnectReply>,

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { type ChatCursor, encodeChatCursor } from '../domain/chat-cursor.js';
 import { AppError } from '../domain/errors.js';
 import type { Chat, ChatMember, Message } from '../domain/types.js';
 import type { Logger } from '../logger.js';
-import type { Keys } from '../redis/keys.js';
+import { decodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { AddMemberResult, ChatRecord, ChatStore } from '../stores/chat-store.js';
 import type { MessageStore } from '../stores/message-store.js';
 import type { UserStore } from '../stores/user-store.js';
@@ -12,8 +11,8 @@ import type { MembershipChange, MembershipService } from './membership-service.j
 import type { AbuseRules, WindowLimiter } from './window-limiter.js';
 
 export interface ChatServiceDeps {
-  redis: Redis;
-  keys: Keys;
+  /** The newest seq and message of a chat, while Redis has them. */
+  log: Pick<MessageLog, 'latest'>;
   chats: ChatStore;
   users: UserStore;
   messages: MessageStore;
@@ -50,14 +49,12 @@ const ADD_REFUSED: Record<Exclude<AddMemberResult, 'added'>, (limits: { members:
 };
 
 export function createChatService(deps: ChatServiceDeps) {
-  const { redis, keys } = deps;
-
   /** The newest seq and message: Redis's counter and list when it has them, else PostgreSQL. */
   async function latest(chatId: string): Promise<{ lastSeq: number; lastMessage: Message | null }> {
     try {
-      const [seq, last] = await Promise.all([redis.get(keys.seq(chatId)), redis.lindex(keys.active(chatId), -1)]);
-      if (seq !== null && last !== null) return { lastSeq: Number(seq), lastMessage: JSON.parse(last) as Message };
-      if (seq === '0') return { lastSeq: 0, lastMessage: null };
+      const { counter, last } = await deps.log.latest(chatId);
+      if (counter !== null && last !== null) return { lastSeq: counter, lastMessage: decodeMessage(last) };
+      if (counter === 0) return { lastSeq: 0, lastMessage: null };
     } catch {
       // Redis unavailable: PostgreSQL answers below.
     }

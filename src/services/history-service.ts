@@ -1,7 +1,6 @@
 import { AppError, isUnavailableError } from '../domain/errors.js';
 import type { Message } from '../domain/types.js';
-import type { Keys } from '../redis/keys.js';
-import type { Scripts } from '../redis/scripts.js';
+import { decodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { MessageStore } from '../stores/message-store.js';
 
 export interface HistoryQuery {
@@ -18,9 +17,8 @@ export interface HistoryPage {
 }
 
 export interface HistoryServiceDeps {
-  scripts: Scripts;
-  keys: Keys;
-  messages: MessageStore;
+  log: Pick<MessageLog, 'history'>;
+  messages: Pick<MessageStore, 'page'>;
 }
 
 const NO_BOUND = Number.MAX_SAFE_INTEGER;
@@ -32,7 +30,6 @@ const NO_BOUND = Number.MAX_SAFE_INTEGER;
  * One extra message is read in each direction so that `hasMore` is exact.
  */
 export function createHistoryService(deps: HistoryServiceDeps) {
-  const { scripts, keys } = deps;
 
   async function page(chatId: string, q: HistoryQuery): Promise<HistoryPage> {
     const mode = q.after !== undefined ? 'after' : 'before';
@@ -43,10 +40,10 @@ export function createHistoryService(deps: HistoryServiceDeps) {
     let head = 0;
     let complete = false;
     try {
-      const [h, c, , ...jsons] = await scripts.history([keys.active(chatId), keys.seq(chatId)], mode, bound, want);
-      head = h;
-      complete = c === 1;
-      fromRedis = jsons.map((j) => JSON.parse(j) as Message);
+      const reply = await deps.log.history(chatId, mode, bound, want);
+      head = reply.head;
+      complete = reply.complete;
+      fromRedis = reply.jsons.map(decodeMessage);
     } catch (err) {
       if (!isUnavailableError(err)) throw err;
       // Redis down: PostgreSQL alone answers (degraded mode).

@@ -1,7 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createActiveListReader, createdAtMsOfJson } from '../redis/active-list.js';
-import type { Keys } from '../redis/keys.js';
-import { isChatId, scanKeys } from '../redis/scan.js';
+import { createdAtMsOf, type MessageLog } from '../message-log/message-log.js';
 import type { MessageStore } from '../stores/message-store.js';
 
 /** How far PostgreSQL is behind Redis for one chat. */
@@ -40,7 +38,7 @@ export interface PersistenceLagDeps {
   /** A command connection (and, on Redis Cluster, every master to SCAN). */
   redis: Redis;
   scanNodes?: readonly Redis[];
-  keys: Keys;
+  log: Pick<MessageLog, 'pendingStats' | 'readBySeqs' | 'chatsWithPending'>;
   messages: Pick<MessageStore, 'maxSeqs'>;
   /** Most lagging chats measured per summary; SCAN still visits the whole keyspace. */
   maxChats?: number;
@@ -51,36 +49,27 @@ export interface PersistenceLagDeps {
 
 /**
  * Sync monitoring: Redis→PostgreSQL lag per chat and overall. Only chats with a pending set can
- * lag (send.lua adds every seq to it; the persist worker removes it after the INSERT), so the
+ * lag (an append adds every seq to it; the persist worker removes it after the INSERT), so the
  * summary visits exactly those. It costs a SCAN, so /metrics caches it (see metrics.ts).
  */
 export function createPersistenceLag(deps: PersistenceLagDeps) {
-  const { redis, keys } = deps;
+  const { log } = deps;
   const now = deps.now ?? Date.now;
-  const list = createActiveListReader(redis, keys);
   const maxChats = deps.maxChats ?? 10_000;
 
   async function measure(chatIds: string[]): Promise<ChatLag[]> {
     if (chatIds.length === 0) return [];
-    const pipeline = redis.pipeline();
-    for (const chatId of chatIds) {
-      pipeline.get(keys.seq(chatId)).zcard(keys.pending(chatId)).zrange(keys.pending(chatId), '0', '0');
-    }
-    const replies = (await pipeline.exec()) ?? [];
+    const stats = await log.pendingStats(chatIds);
     const persisted = await deps.messages.maxSeqs(chatIds);
     const at = now();
     return Promise.all(
       chatIds.map(async (chatId, i) => {
-        const [seqReply, cardReply, lowestReply] = replies.slice(i * 3, i * 3 + 3);
-        for (const r of [seqReply, cardReply, lowestReply]) if (r?.[0]) throw r[0];
-        const acked = seqReply?.[1] == null ? null : Number(seqReply[1]);
-        const pending = Number(cardReply?.[1] ?? 0);
-        const lowest = (lowestReply?.[1] as string[] | undefined)?.[0];
+        const { counter: acked, pending, lowest } = stats[i]!;
         const newestPersistedSeq = persisted.get(chatId) ?? 0;
         let oldestUnpersistedAgeS = 0;
-        if (lowest !== undefined) {
-          const json = (await list.bySeqs(chatId, [Number(lowest)])).get(Number(lowest));
-          const createdAt = json ? createdAtMsOfJson(json) : Number.NaN;
+        if (lowest !== null) {
+          const json = (await log.readBySeqs(chatId, [lowest])).get(lowest);
+          const createdAt = json ? createdAtMsOf(json) : Number.NaN;
           if (!Number.isNaN(createdAt)) oldestUnpersistedAgeS = Math.max(0, (at - createdAt) / 1000);
         }
         return {
@@ -106,11 +95,8 @@ export function createPersistenceLag(deps: PersistenceLagDeps) {
     async summary(): Promise<LagSummary> {
       const ids = new Set<string>();
       let truncated = false;
-      for await (const found of scanKeys(deps.scanNodes ?? [redis], keys.pendingPattern())) {
-        for (const key of found) {
-          const chatId = keys.chatIdOfKey(key);
-          if (isChatId(chatId)) ids.add(chatId);
-        }
+      for await (const found of log.chatsWithPending(deps.scanNodes ?? [deps.redis])) {
+        for (const chatId of found) ids.add(chatId);
         if (ids.size > maxChats) {
           truncated = true;
           break;

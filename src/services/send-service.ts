@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { AppError, isRedisRefusedError } from '../domain/errors.js';
 import type { AcceptedMessage, Message } from '../domain/types.js';
 import type { RedisCircuit } from '../infra/redis-circuit.js';
-import type { Keys } from '../redis/keys.js';
-import type { Scripts } from '../redis/scripts.js';
-import type { PersistJob } from '../queues/definitions.js';
+import { decodeMessage, encodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
 import type { MembershipService } from './membership-service.js';
 import type { SeqGuard } from './seq-guard.js';
@@ -18,27 +14,19 @@ export interface SendInput {
   clientMsgId?: string | null | undefined;
 }
 
+/** The stages of one send, timed for the latency breakdown (metrics). */
+export type SendStage = 'rate_limit' | 'append' | 'enqueue';
+
 export interface SendServiceDeps {
-  scripts: Scripts;
-  keys: Keys;
-  /** For handing back a persist ticket claim whose job could not be added. */
-  redis: Pick<Redis, 'del'>;
-  persistQueue: Queue<PersistJob>;
-  persistJobOptions: JobsOptions;
-  /** TTL of a chat's persist ticket, and of a send's claim on it until its job is added. */
-  persistTicketMs: number;
-  persistTicketClaimMs: number;
-  membership: MembershipService;
+  log: Pick<MessageLog, 'append' | 'enqueue'>;
+  membership: Pick<MembershipService, 'load'>;
   /** Degraded mode: sends written straight to PostgreSQL while the circuit is open. */
   circuit: RedisCircuit;
-  direct: DirectMessageStore;
-  seqGuard: SeqGuard;
-  idempotencyTtlSeconds: number;
-  /** TTL of a chat's read-position hash (the send moves the sender's own position). */
-  readsTtlSeconds: number;
+  direct: Pick<DirectMessageStore, 'send'>;
+  seqGuard: Pick<SeqGuard, 'seed'>;
   /**
-   * The per-user send limit (src/services/rate-limiter.ts): throws `rate_limited` before the send
-   * script runs, so a refused send never gets a seq and nothing refused is stored.
+   * The per-user send limit (src/services/rate-limiter.ts): throws `rate_limited` before the
+   * append, so a refused send never gets a seq and nothing refused is stored.
    */
   rateLimit?: (senderId: string, clientMsgId: string | null) => Promise<void>;
   /**
@@ -48,6 +36,8 @@ export interface SendServiceDeps {
   findSent: (chatId: string, senderId: string, clientMsgId: string) => Promise<Message | null>;
   /** Called after every accepted send, with the time it took (metrics). */
   onAccepted?: (accepted: AcceptedMessage, startedAt: bigint) => void;
+  /** Called with the duration of each stage of a send, in ns (metrics). */
+  onStage?: (stage: SendStage, ns: bigint) => void;
 }
 
 /** How often one send may have to fill a cache (members, seq counter) before it gives up. */
@@ -61,78 +51,37 @@ const MAX_ATTEMPTS = 4;
 const NOT_SENT = /Stream isn't writeable/;
 
 /**
- * The send path behind both HTTP and WebSocket (docs/architecture.md "The message path"):
- * one Lua round trip (membership, idempotency, seq, append, publish), then, when the script took
- * the chat's persist ticket, the chat's persist job, then the caller acks. A send that finds the
- * ticket taken acks at once: a job that has yet to read the chat's pending set is already on its
- * way and will write this message too. The message JSON is built here once; Redis, pub/sub and
- * every socket carry those same bytes.
+ * The send path behind both HTTP and WebSocket (docs/architecture.md "The message path"): the
+ * rate limit, one append to the message log (membership, idempotency, seq, list, publish, ticket
+ * claim in one round trip), then, when the append claimed the chat's persist ticket, the chat's
+ * persist job, then the caller acks. The message JSON is built once; Redis, pub/sub and every
+ * socket carry those same bytes.
  */
 export function createSendService(deps: SendServiceDeps) {
-  const { scripts, keys } = deps;
-
-  /** Adds the chat's persist job for the claim `token` took, then makes the claim the ticket. */
-  async function enqueue(chatId: string, token: string): Promise<void> {
-    try {
-      await deps.persistQueue.add('persist', { chatId }, deps.persistJobOptions);
-    } catch {
-      // The message is in Redis (pending) and was published. Hand the claim back so that the
-      // client's retry with the same clientMsgId claims it and adds the job; if even that fails,
-      // the claim runs out and the next send, or the archive sweep, adds one.
-      await deps.redis.del(keys.persistTicket(chatId)).catch(() => undefined);
-      throw new AppError('unavailable', 'message accepted but not yet queued for storage; retry with the same clientMsgId');
-    }
-    // Off the ack's path: if this fails, the claim runs out and a later send adds a second job for
-    // the chat, which finds its messages written and costs a lookup.
-    scripts.confirmTicket(keys.persistTicket(chatId), token, deps.persistTicketMs).catch(() => undefined);
-  }
+  const { log } = deps;
+  const stage = deps.onStage;
 
   async function send(input: SendInput): Promise<AcceptedMessage> {
     const startedAt = process.hrtime.bigint();
     const { chatId, senderId, body } = input;
     const clientMsgId = input.clientMsgId ?? null;
     await deps.rateLimit?.(senderId, clientMsgId);
-    const id = randomUUID();
-    const createdAt = new Date().toISOString();
-    if (deps.circuit.isOpen && !(await deps.circuit.recoverIfConnected())) {
-      return deps.direct.send({ id, chatId, senderId, body, clientMsgId, createdAt });
-    }
-    // Ids are validated UUIDs and createdAt is ISO, so only body and clientMsgId need escaping.
-    const head = `{"id":"${id}","chatId":"${chatId}","seq":`;
-    const tail = `,"senderId":"${senderId}","body":${JSON.stringify(body)},"clientMsgId":${JSON.stringify(clientMsgId)},"createdAt":"${createdAt}"}`;
-    const scriptKeys: [string, string, string, string, string, string, string] = [
-      keys.seq(chatId),
-      keys.active(chatId),
-      keys.members(chatId),
-      clientMsgId ? keys.idempotency(chatId, senderId, clientMsgId) : keys.seq(chatId),
-      keys.pending(chatId),
-      keys.reads(chatId),
-      keys.persistTicket(chatId),
-    ];
-    const args = [
-      senderId,
-      head,
-      tail,
-      keys.channels.chatMessages,
-      chatId,
-      clientMsgId ? '1' : '0',
-      deps.idempotencyTtlSeconds,
-      deps.readsTtlSeconds,
-      deps.persistTicketClaimMs,
-      id,
-    ];
+    let t = process.hrtime.bigint();
+    stage?.('rate_limit', t - startedAt);
+    const draft = { id: randomUUID(), chatId, senderId, body, clientMsgId, createdAt: new Date().toISOString() };
+    if (deps.circuit.isOpen && !(await deps.circuit.recoverIfConnected())) return deps.direct.send(draft);
 
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      let reply;
+      let result;
       try {
-        reply = await scripts.send(scriptKeys, args);
+        result = await log.append(draft);
         deps.circuit.recordSuccess();
       } catch (err) {
         if (err instanceof Error && NOT_SENT.test(err.message)) {
           deps.circuit.trip('send could not reach redis');
-          return deps.direct.send({ id, chatId, senderId, body, clientMsgId, createdAt });
+          return deps.direct.send(draft);
         }
-        // Redis answered but refused the write (full under noeviction): the script wrote nothing,
+        // Redis answered but refused the write (full under noeviction): nothing was written,
         // Redis is reachable (no degraded mode), and the client retries later (docs/operations.md).
         if (isRedisRefusedError(err)) {
           throw new AppError('unavailable', 'message store is full or refusing writes, retry later with the same clientMsgId');
@@ -140,36 +89,54 @@ export function createSendService(deps: SendServiceDeps) {
         deps.circuit.recordFailure();
         throw new AppError('unavailable', 'message store unavailable, retry with the same clientMsgId');
       }
-      switch (reply[0]) {
-        case 'OK': {
-          const json = head + reply[1] + tail;
-          const message: Message = { id, chatId, seq: reply[1], senderId, body, clientMsgId, createdAt };
-          if (reply[2] === 1) await enqueue(chatId, id);
-          const accepted = { message, json, duplicate: false };
+      switch (result.kind) {
+        case 'accepted': {
+          const appended = process.hrtime.bigint();
+          stage?.('append', appended - t);
+          if (result.claim) {
+            await enqueue([result.claim]);
+            stage?.('enqueue', process.hrtime.bigint() - appended);
+          }
+          const accepted = { message: result.message, json: result.json, duplicate: false };
           deps.onAccepted?.(accepted, startedAt);
           return accepted;
         }
-        case 'DUP': {
-          if (reply[2] === 1) await enqueue(chatId, id);
-          if (reply[1] !== '') return { message: JSON.parse(reply[1]) as Message, json: reply[1], duplicate: true };
+        case 'duplicate': {
+          if (result.claim) await enqueue([result.claim]);
+          if (result.json !== '') return { message: decodeMessage(result.json), json: result.json, duplicate: true };
           // The original was trimmed from the list, so PostgreSQL holds it. Found by its
           // clientMsgId rather than the seq Redis remembered: a first attempt superseded by its
           // retry (MessageStore.insertBatch) is answered with the retry that was stored.
           const stored = await deps.findSent(chatId, senderId, clientMsgId!);
           if (!stored) throw new AppError('unavailable', 'the original message is not readable yet, retry with the same clientMsgId');
-          return { message: stored, json: JSON.stringify(stored), duplicate: true };
+          return { message: stored, json: encodeMessage(stored), duplicate: true };
         }
-        case 'FORBIDDEN':
+        case 'forbidden':
           throw new AppError('forbidden', 'not a member of this chat');
-        case 'NOMEMBERS':
+        case 'no-members':
           await deps.membership.load(chatId);
           break;
-        case 'NOSEQ':
+        case 'no-seq':
           await deps.seqGuard.seed(chatId);
           break;
       }
+      t = process.hrtime.bigint();
     }
     throw new AppError('unavailable', 'could not accept the message, retry with the same clientMsgId');
+  }
+
+  /**
+   * The claim's persist job, before the ack. When it cannot be added the message is in Redis
+   * (pending) and was published; the claim was released, so the client's retry with the same
+   * clientMsgId claims it again and adds the job (if even that fails, the next send does, or the
+   * archive's repair sweep).
+   */
+  async function enqueue(claims: Parameters<MessageLog['enqueue']>[0]): Promise<void> {
+    try {
+      await log.enqueue(claims);
+    } catch {
+      throw new AppError('unavailable', 'message accepted but not yet queued for storage; retry with the same clientMsgId');
+    }
   }
 
   return { send };

@@ -2,18 +2,18 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
+import type { MessageLog } from '../message-log/message-log.js';
 import type { Keys } from '../redis/keys.js';
-import type { Scripts } from '../redis/scripts.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
 
 export interface SeqGuardDeps {
-  redis: Redis;
-  keys: Keys;
-  scripts: Scripts;
+  /** For the generation key. */
+  redis: Pick<Redis, 'get' | 'set'>;
+  keys: Pick<Keys, 'generation'>;
+  log: Pick<MessageLog, 'seedSeq' | 'raiseSeq' | 'restoreIdempotency'>;
   direct: DirectMessageStore;
   /** How far above PostgreSQL's newest seq a counter jumps when Redis may have issued more. */
   seqGap: number;
-  idempotencyTtlSeconds: number;
   logger: Logger;
   /**
    * Called once this process finds that Redis lost its data since it last looked (the generation
@@ -32,7 +32,7 @@ export interface SeqGuardDeps {
  *   and the degraded messages' clientMsgIds are written back so retries stay idempotent.
  */
 export function createSeqGuard(deps: SeqGuardDeps) {
-  const { redis, keys, scripts, direct } = deps;
+  const { redis, keys, log, direct } = deps;
 
   /** The generation this process last saw (null before its first look). */
   let known: string | null = null;
@@ -62,7 +62,7 @@ export function createSeqGuard(deps: SeqGuardDeps) {
       const floor = await direct.seedFloor(chatId);
       if (!floor) throw new AppError('not_found', 'no such chat');
       const value = floor.top + (floor.gap ? deps.seqGap : 0);
-      const seeded = await scripts.seedSeq([keys.seq(chatId), keys.active(chatId)], value);
+      const seeded = await log.seedSeq(chatId, value);
       if (floor.gap && seeded >= value) await direct.clearReseedGap(chatId);
     },
 
@@ -71,11 +71,8 @@ export function createSeqGuard(deps: SeqGuardDeps) {
       const open = await direct.openDegraded();
       for (const chatId of open) {
         await direct.closeDegraded(chatId, async ({ degradedSeq, messages }) => {
-          await scripts.raiseSeq(keys.seq(chatId), degradedSeq);
-          for (const m of messages) {
-            const key = keys.idempotency(m.chatId, m.senderId, m.clientMsgId!);
-            await redis.set(key, String(m.seq), 'EX', deps.idempotencyTtlSeconds, 'NX');
-          }
+          await log.raiseSeq(chatId, degradedSeq);
+          await log.restoreIdempotency(messages);
         });
       }
       if (open.length > 0) deps.logger.info({ chats: open.length }, 'degraded runs closed');

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { AppError } from '../domain/errors.js';
 import type { Message } from '../domain/types.js';
+import { encodeMessage } from '../message-log/message-log.js';
 import { toMessage } from './message-store.js';
 
 /** PostgreSQL channel for live fan-out while Redis is unreachable (NOTIFY is per database). */
@@ -65,7 +66,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
           );
           if (prev.rows[0]) {
             const message = toMessage(prev.rows[0]);
-            return { message, json: JSON.stringify(message), duplicate: true };
+            return { message, json: encodeMessage(message), duplicate: true };
           }
         }
         const max = await client.query<{ seq: number | null }>('SELECT max(seq) AS seq FROM messages WHERE chat_id = $1', [
@@ -82,16 +83,8 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
           [input.chatId, seq, input.createdAt],
         );
         const message: Message = { ...input, seq };
-        // Same field order as the Redis path, so every client sees the same JSON shape.
-        const json = JSON.stringify({
-          id: message.id,
-          chatId: message.chatId,
-          seq,
-          senderId: message.senderId,
-          body: message.body,
-          clientMsgId: message.clientMsgId,
-          createdAt: message.createdAt,
-        });
+        // The message log's encoding, so every client sees the same JSON whichever path stored it.
+        const json = encodeMessage(message);
         await client.query(
           `INSERT INTO messages (id, chat_id, seq, sender_id, body, client_msg_id, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7)`,

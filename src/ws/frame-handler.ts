@@ -1,6 +1,7 @@
 import { AppError, type ErrorCode, toAppError } from '../domain/errors.js';
 import { type ClientFrame, describeIssue, type Schemas } from '../domain/schemas.js';
 import type { Logger } from '../logger.js';
+import { encodeMessage } from '../message-log/message-log.js';
 import type { Connection } from '../realtime/connection-registry.js';
 import type { HistoryService } from '../services/history-service.js';
 import type { SendService } from '../services/send-service.js';
@@ -66,7 +67,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       try {
         for await (const page of deps.history.since(chatId, lastSeen)) {
           for (const m of page) {
-            conn.send(frames.message(JSON.stringify(m)));
+            conn.send(frames.message(encodeMessage(m)));
             // Keep pace with the client instead of buffering its whole history (backpressure).
             const drained = conn.drained?.();
             if (drained && !(await drained)) return;

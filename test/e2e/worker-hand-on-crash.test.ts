@@ -46,7 +46,7 @@ describe('a worker killed before it hands a chat on', () => {
     expect(written).toBeGreaterThan(0);
     expect(written).toBeLessThan(SENT);
     // What the ticket says while the worker sits in the window: a claim, not a minute's ticket.
-    const ticket = createKeys(env.config.REDIS_KEY_PREFIX).persistTicket(chat.id);
+    const ticket = createKeys(env.config.REDIS_KEY_PREFIX).ticket(chat.id);
     const ttl = await env.redis.pttl(ticket);
     expect(ttl, 'the ticket held between the INSERT and the hand-on (ms)').toBeLessThanOrEqual(env.config.PERSIST_TICKET_CLAIM_MS);
 

@@ -1,9 +1,10 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
+import { createMessageLog, logSettingsOf } from '../../src/message-log/message-log.js';
 import { persistJobOptions, QUEUES } from '../../src/queues/definitions.js';
+import { bullPersistQueue } from '../../src/queues/persist-queue.js';
 import { createKeys } from '../../src/redis/keys.js';
-import { createScripts } from '../../src/redis/scripts.js';
 import { createMessageStore } from '../../src/stores/message-store.js';
 import { type ArchiverConfig, createArchiver } from '../../workers/archiver.js';
 import { startWorkers } from '../../workers/main.js';
@@ -39,14 +40,17 @@ afterAll(async () => {
 
 /** An archiver on the test's Redis and database: the same function the archive job runs. */
 function archiver(overrides: Partial<ArchiverConfig> = {}, now?: () => number) {
+  const config = { ...env.config, ...overrides };
   return createArchiver({
-    config: { ...env.config, ...overrides },
-    redis: env.redis,
-    scripts: createScripts(env.redis),
-    keys: keys(),
+    config,
+    log: createMessageLog({
+      redis: env.redis,
+      prefix: config.REDIS_KEY_PREFIX,
+      queue: bullPersistQueue(persistQueue, persistJobOptions(config)),
+      settings: logSettingsOf(config),
+    }),
+    scanNodes: [env.redis],
     messages: createMessageStore(env.pool),
-    persistQueue,
-    persistJobOptions: persistJobOptions(env.config),
     logger: createLogger('silent', 'test'),
     now,
   });
@@ -160,7 +164,7 @@ describe('archive', () => {
 
     // The ticket runs out (PERSIST_TICKET_MS; here: deleted). Within the grace period the sweep
     // still leaves the message alone: its job may simply not be added yet.
-    await env.redis.del(k.persistTicket(chat.id));
+    await env.redis.del(k.ticket(chat.id));
     const early = await archiver({ ARCHIVE_REPAIR_GRACE_MS: 60_000 }).run();
     expect(early.requeued).toBe(0);
     expect(await jobsOfChat()).toEqual([]);
@@ -177,7 +181,7 @@ describe('archive', () => {
     await waitFor(async () => (await pgCount(chat.id)) === 1, 'the repaired message in PostgreSQL');
     const { rows } = await env.pool.query('SELECT id, seq, body FROM messages WHERE chat_id = $1', [chat.id]);
     expect(rows).toEqual([{ id, seq, body: 'lost 1' }]);
-    await waitFor(async () => (await env.redis.exists(k.persistTicket(chat.id), k.pending(chat.id))) === 0, 'ticket released, nothing pending');
+    await waitFor(async () => (await env.redis.exists(k.ticket(chat.id), k.pending(chat.id))) === 0, 'ticket released, nothing pending');
   });
 
   it('lets an idle, fully persisted chat expire, and its seq counter resumes once gone', async () => {

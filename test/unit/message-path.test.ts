@@ -3,7 +3,7 @@ import { AppError, isUnavailableError, toAppError } from '../../src/domain/error
 import { createSchemas } from '../../src/domain/schemas.js';
 import type { Message } from '../../src/domain/types.js';
 import { cappedExponentialDelay } from '../../src/queues/definitions.js';
-import { createKeys, seqOfJson } from '../../src/redis/keys.js';
+import { createKeys } from '../../src/redis/keys.js';
 import { mergeBySeq } from '../../src/services/history-service.js';
 import { hashPassword, verifyPassword } from '../../src/services/passwords.js';
 
@@ -25,11 +25,6 @@ describe('keys', () => {
     for (const k of [keys.seq('abc'), keys.pending('abc'), keys.members('abc'), keys.idempotency('abc', 'u', 'x{y}')]) {
       expect(k.match(/\{([^}]*)\}/)?.[1]).toBe('abc');
     }
-  });
-
-  it('reads the seq of a message JSON even when the body quotes a seq', () => {
-    const json = JSON.stringify({ id: 'x', chatId: 'c', seq: 42, senderId: 's', body: '"seq":7 \\"seq\\":8' });
-    expect(seqOfJson(json)).toBe(42);
   });
 });
 

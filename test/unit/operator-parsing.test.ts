@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { isRedisRefusedError, isUnavailableError, toAppError } from '../../src/domain/errors.js';
-import { createdAtMsOfJson } from '../../src/redis/active-list.js';
 import { createKeys } from '../../src/redis/keys.js';
 
 describe('chat key patterns', () => {
@@ -19,14 +18,6 @@ describe('chat key patterns', () => {
   });
 });
 
-describe('createdAt of a message JSON', () => {
-  it('reads the last field, which no body can imitate', () => {
-    const body = JSON.stringify('fake "createdAt":"1999-01-01T00:00:00.000Z"}');
-    const json = `{"id":"x","seq":3,"body":${body},"clientMsgId":null,"createdAt":"2030-05-06T07:08:09.010Z"}`;
-    expect(createdAtMsOfJson(json)).toBe(Date.parse('2030-05-06T07:08:09.010Z'));
-    expect(createdAtMsOfJson('{"seq":1}')).toBeNaN();
-  });
-});
 
 describe('Redis refusing writes', () => {
   it('is a 503 unavailable, not an internal error', () => {

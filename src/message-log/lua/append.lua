@@ -1,4 +1,5 @@
--- Accept one message: membership, idempotency, seq, append, publish, in one atomic step.
+-- Append one message to a chat's log: membership, idempotency, seq, append, pending, publish and
+-- the persist-ticket claim, in one atomic step.
 -- KEYS[1] seq counter       chat:{id}:seq
 -- KEYS[2] active list       chat:{id}:messages:active
 -- KEYS[3] member set        chat:{id}:members   ('' = loaded sentinel)
@@ -16,11 +17,12 @@
 -- ARGV[8] TTL of the read-position hash in seconds
 -- ARGV[9] TTL in ms of a claim on the persist ticket (until the caller's job add confirms it)
 -- ARGV[10] the claim's token (unique per call)
--- Returns {'OK', seq, job} | {'DUP', json or '', job} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
--- where job = 1 when this call claimed the chat's persist ticket: the caller must add a persist job
--- for the chat before it acks (then confirm the claim, confirm-ticket.lua). Otherwise a job that
--- has yet to read the pending set holds the ticket. A claim is short, so that an api that dies
--- between this script and its job add holds up the chat's next job for no longer than that.
+-- Returns {'OK', seq, claimed} | {'DUP', json or '', claimed} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
+-- claimed = 1 when this call took the chat's free persist ticket: the caller must add the chat's
+-- persist job, then confirm the claim (persist-ticket.ts). Otherwise a job that has yet to read
+-- the pending set holds the ticket and will write this message too. DUP's json is '' when the
+-- original has left the active list (PostgreSQL holds it then).
+--@include message.lua
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
   if redis.call('EXISTS', KEYS[3]) == 0 then return {'NOMEMBERS'} end
   return {'FORBIDDEN'}
@@ -28,32 +30,31 @@ end
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[4])
   if previous then
-    -- The key holds the seq the first attempt got (a key written before keys held seqs holds
-    -- the message JSON itself). The message is found in the active list while it is there; once
-    -- trimmed it is in PostgreSQL, and the caller reads it there ('' in the reply).
+    -- The key holds the seq the first attempt got (one written before keys held seqs holds the
+    -- message JSON itself). The message is in the active list while it is there.
     local pseq, json = previous, ''
     if string.sub(previous, 1, 1) == '{' then
-      pseq, json = string.match(previous, '"seq":(%d+)'), previous
+      pseq, json = tostring(seqOf(previous)), previous
     else
       local head = redis.call('LINDEX', KEYS[2], 0)
-      local index = head and tonumber(pseq) - tonumber(string.match(head, '"seq":(%d+)')) or -1
+      local index = head and tonumber(pseq) - seqOf(head) or -1
       -- Below the head: trimmed, so in PostgreSQL.
       if index >= 0 then
         local m = redis.call('LINDEX', KEYS[2], index)
-        if not (m and string.match(m, '"seq":(%d+)') == pseq) then
+        if not (m and seqOf(m) == tonumber(pseq)) then
           -- Not where a gapless list puts it (seqs were skipped across an outage): look through it.
           m = nil
           for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
-            if string.match(item, '"seq":(%d+)') == pseq then m = item break end
+            if seqOf(item) == tonumber(pseq) then m = item break end
           end
         end
         if m then json = m end
       end
     end
-    -- Still unpersisted and no job on the way (e.g. the first attempt's job add failed): take the ticket.
-    local job = 0
-    if redis.call('ZSCORE', KEYS[5], pseq) and redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then job = 1 end
-    return {'DUP', json, job}
+    -- Still unpersisted and no job on the way (e.g. the first attempt's job add failed): claim.
+    local claimed = 0
+    if redis.call('ZSCORE', KEYS[5], pseq) and redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then claimed = 1 end
+    return {'DUP', json, claimed}
   end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOSEQ'} end
@@ -72,6 +73,6 @@ if ARGV[6] == '1' then redis.call('SET', KEYS[4], seq, 'EX', ARGV[7]) end
 redis.call('HSET', KEYS[6], ARGV[1], seq)
 redis.call('EXPIRE', KEYS[6], ARGV[8])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. json)
-local job = 0
-if redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then job = 1 end
-return {'OK', seq, job}
+local claimed = 0
+if redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then claimed = 1 end
+return {'OK', seq, claimed}

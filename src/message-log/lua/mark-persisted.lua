@@ -18,6 +18,7 @@
 -- script and that job add it holds only a short claim, as a send does: a worker that dies in
 -- between holds the chat's next job up for no longer than the claim, after which the next send
 -- takes the ticket and adds the job.
+--@include message.lua
 for i = 4, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
 
 local more = 0
@@ -39,7 +40,7 @@ local limit = lowestPending and tonumber(lowestPending) or math.huge
 local trimmed = 0
 while len > keep do
   local head = redis.call('LINDEX', KEYS[2], 0)
-  local s = tonumber(string.match(head, '"seq":(%d+)'))
+  local s = seqOf(head)
   if s >= limit then break end
   redis.call('LPOP', KEYS[2])
   len = len - 1

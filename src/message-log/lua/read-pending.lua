@@ -1,4 +1,4 @@
--- The messages a persist job writes for one chat: the lowest pending seqs and their JSON.
+-- The messages a persist batch writes for one chat: the lowest pending seqs and their JSON.
 -- KEYS[1] pending set   chat:{id}:pending
 -- KEYS[2] active list   chat:{id}:messages:active
 -- ARGV[1] most messages to return
@@ -8,8 +8,7 @@
 --
 -- The list is ascending by seq and, but across a Redis outage, gapless, so a seq's index is its
 -- seq minus the head's: one LRANGE covers them. When that guess misses, the whole list is read.
-local function seqOf(m) return tonumber(string.match(m, '"seq":(%d+)')) end
-
+--@include message.lua
 local seqs = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 if #seqs == 0 then return {{}, {}} end
 local head = redis.call('LINDEX', KEYS[2], 0)

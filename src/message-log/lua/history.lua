@@ -7,7 +7,7 @@
 -- Returns {head seq, complete, counter, json...}: head is the list's first seq (0 when empty);
 -- complete is 1 when the list holds every seq from head to the counter, so that the caller can
 -- trust it alone for that range.
-local function seqOf(m) return tonumber(string.match(m, '"seq":(%d+)')) end
+--@include message.lua
 local len = redis.call('LLEN', KEYS[1])
 local counter = tonumber(redis.call('GET', KEYS[2]) or '-1')
 if len == 0 then return {0, 0, counter} end

@@ -8,12 +8,7 @@
 --         one (0 = none); nothing above it is trimmed, whatever the pending set says
 -- ARGV[4] TTL in seconds for the chat's keys when nothing in them is pending (0 = leave TTLs alone)
 -- Returns {messages trimmed, 1 when a TTL was set or already there else 0}.
---
--- createdAt strings all come from Date#toISOString (fixed width, UTC), so comparing them as
--- strings compares the instants. createdAt is the message JSON's last field; the greedy match
--- takes the last occurrence, which a body (its quotes escaped) cannot imitate.
-local function seqOf(m) return tonumber(string.match(m, '"seq":(%d+)')) end
-local function createdAtOf(m) return string.match(m, '.*"createdAt":"([^"]+)"') or '' end
+--@include message.lua
 
 local keep = tonumber(ARGV[1])
 local cutoff = ARGV[2]

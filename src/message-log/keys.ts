@@ -1,0 +1,47 @@
+/**
+ * The key layout of the message log: every key of a chat carries the hash tag `{chatId}`, so that
+ * one script may touch them all (one Redis Cluster slot per chat). `prefix` isolates deployments
+ * (and test files) sharing one Redis.
+ */
+export function createLogKeys(prefix: string) {
+  const chat = (chatId: string) => `${prefix}chat:{${chatId}}`;
+  return {
+    prefix,
+    /** List of the chat's recent messages (JSON, see encoding.ts), ascending seq. */
+    active: (chatId: string) => `${chat(chatId)}:messages:active`,
+    /** The chat's seq counter (INCR). */
+    seq: (chatId: string) => `${chat(chatId)}:seq`,
+    /** Sorted set of seqs accepted but not yet known to be in PostgreSQL (score = seq). */
+    pending: (chatId: string) => `${chat(chatId)}:pending`,
+    /**
+     * The chat's persist ticket: held while a persist job for the chat is queued, running, or
+     * about to be added by whoever holds its claim (persist-ticket.ts).
+     */
+    ticket: (chatId: string) => `${chat(chatId)}:persist-ticket`,
+    /** The seq a (sender, clientMsgId) pair got, for idempotent retries. */
+    idempotency: (chatId: string, senderId: string, clientMsgId: string) => `${chat(chatId)}:idem:${senderId}:${clientMsgId}`,
+    /** Cached member set of the chat ('' marks "loaded"): the append script checks membership in it. */
+    members: (chatId: string) => `${chat(chatId)}:members`,
+    /** The members' read positions: the append script moves the sender's. */
+    reads: (chatId: string) => `${chat(chatId)}:reads`,
+    /** SCAN pattern of every chat's pending set. */
+    pendingPattern: () => `${globEscape(prefix)}chat:{*}:pending`,
+    /** SCAN pattern of every key of every chat. */
+    chatKeysPattern: () => `${globEscape(prefix)}chat:{*}:*`,
+    /** The chat id inside one of this prefix's chat keys (null for any other key). */
+    chatIdOfKey: (key: string): string | null => {
+      const start = `${prefix}chat:{`;
+      const end = key.indexOf('}', start.length);
+      return key.startsWith(start) && end > start.length ? key.slice(start.length, end) : null;
+    },
+    /** Where appended messages are published (`chatId SP json`). */
+    channel: `${prefix}channel:chat-messages`,
+  } as const;
+}
+
+export type LogKeys = ReturnType<typeof createLogKeys>;
+
+/** A prefix as a SCAN/KEYS glob that matches only itself (a prefix may hold `*`, `?`, `[`). */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,241 @@
+import type { Redis } from 'ioredis';
+import type { Message } from '../domain/types.js';
+import { scanKeys } from '../redis/scan.js';
+import { decodeMessage, fillTemplate, messageTemplate, seqOf } from './encoding.js';
+import { createLogKeys } from './keys.js';
+import { type Claim, claimToken, createPersistTicket, type PersistQueue } from './persist-ticket.js';
+import { type AppendReply, createLogScripts, type HistoryReply, type LogSettings } from './scripts.js';
+
+export type { Claim, PersistQueue } from './persist-ticket.js';
+export { type HistoryReply, type LogSettings, logSettingsOf } from './scripts.js';
+
+export interface MessageLogDeps {
+  /** A command connection: the api's fail-fast one, or a worker's. */
+  redis: Redis;
+  /** The key prefix (REDIS_KEY_PREFIX). */
+  prefix: string;
+  /** Where persist jobs go (omit where no job is ever added, e.g. a read-only tool). */
+  queue?: PersistQueue;
+  settings: LogSettings;
+}
+
+/** A message to append, before its seq is known. */
+export type AppendMessage = Omit<Message, 'seq'>;
+
+export type AppendResult =
+  /** `json` is byte for byte what Redis stores and publishes; `claim` must be enqueued before the ack. */
+  | { kind: 'accepted'; message: Message; json: string; claim: Claim | null }
+  /** A repeated clientMsgId: the original's JSON, or '' once it left Redis (read it from PostgreSQL). */
+  | { kind: 'duplicate'; json: string; claim: Claim | null }
+  | { kind: 'forbidden' }
+  | { kind: 'no-members' }
+  | { kind: 'no-seq' };
+
+/** One chat's share of a persist batch, as Redis holds it. */
+export interface PendingChat {
+  chatId: string;
+  /** The lowest pending messages, ascending seq, with their exact stored JSON. */
+  messages: { message: Message; json: string }[];
+  /** Pending seqs whose message Redis no longer holds (its data was lost there). */
+  orphans: string[];
+}
+
+/** The chat keys whose presence means a chat has state worth managing. */
+const MANAGED_SUFFIXES = [':messages:active', ':seq', ':pending'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Chat ids are UUIDs; anything else under a chat pattern is not one of ours. */
+export const isChatId = (id: string | null): id is string => id !== null && UUID.test(id);
+
+/**
+ * The Redis message log: each chat's recent messages (the active list), its seq counter, its
+ * pending set and its persist ticket, shared by the api (append, history) and the workers
+ * (persist, archive). It owns the key layout (keys.ts), the message's encoding (encoding.ts and
+ * lua/message.lua), every script's KEYS/ARGV (scripts.ts) and the persist-ticket protocol
+ * (persist-ticket.ts); callers use its named operations and never touch those keys themselves.
+ */
+export function createMessageLog(deps: MessageLogDeps) {
+  const { redis } = deps;
+  const keys = createLogKeys(deps.prefix);
+  const scripts = createLogScripts(redis, keys, deps.settings);
+  const ticket = createPersistTicket({
+    redis,
+    keys,
+    scripts,
+    settings: deps.settings,
+    queue: deps.queue ?? { add: () => Promise.reject(new Error('this message log has no persist queue')) },
+  });
+
+  /** Messages of the list by seq: its index is its seq minus the head's unless seqs were skipped. */
+  async function readBySeqs(chatId: string, seqs: readonly number[]): Promise<Map<number, string>> {
+    const found = new Map<number, string>();
+    const first = seqs[0];
+    const last = seqs[seqs.length - 1];
+    if (first === undefined || last === undefined) return found;
+    const key = keys.active(chatId);
+    const head = await redis.lindex(key, 0);
+    if (head === null) return found;
+    const headSeq = seqOf(head);
+    const wanted = new Set(seqs);
+    const collect = (items: string[]) => {
+      for (const json of items) {
+        const seq = seqOf(json);
+        if (wanted.has(seq)) found.set(seq, json);
+      }
+    };
+    if (last >= headSeq) collect(await redis.lrange(key, Math.max(0, first - headSeq), last - headSeq));
+    // The guess missed (a gap, or the head moved between the reads): the whole list, once.
+    if (found.size < seqs.filter((s) => s >= headSeq).length) collect(await redis.lrange(key, 0, -1));
+    return found;
+  }
+
+  return {
+    keys,
+
+    /**
+     * Appends a message (membership, idempotency, seq, list, pending set, publish, ticket claim:
+     * append.lua). An accepted append with a `claim` must be enqueued before it is acked.
+     */
+    async append(m: AppendMessage): Promise<AppendResult> {
+      const template = messageTemplate(m);
+      const token = claimToken('send');
+      const reply: AppendReply = await scripts.append({ chatId: m.chatId, senderId: m.senderId, clientMsgId: m.clientMsgId, template, claimToken: token });
+      switch (reply.kind) {
+        case 'accepted':
+          return {
+            kind: 'accepted',
+            message: { ...m, seq: reply.seq },
+            json: fillTemplate(template, reply.seq),
+            claim: reply.claimed ? { chatId: m.chatId, token } : null,
+          };
+        case 'duplicate':
+          return { kind: 'duplicate', json: reply.json, claim: reply.claimed ? { chatId: m.chatId, token } : null };
+        default:
+          return reply;
+      }
+    },
+
+    /** The claim-enqueue-confirm step (persist-ticket.ts): adds the chats' jobs, confirms the claims. */
+    enqueue: ticket.enqueue,
+
+    /** Each chat's lowest pending messages, up to `share` each. */
+    async readPending(chatIds: readonly string[], share: number): Promise<PendingChat[]> {
+      const replies = await Promise.all(chatIds.map((chatId) => scripts.readPending(chatId, share)));
+      return chatIds.map((chatId, i) => {
+        const { found, orphans } = replies[i]!;
+        return { chatId, messages: found.map((json) => ({ message: decodeMessage(json), json })), orphans };
+      });
+    },
+
+    /**
+     * After PostgreSQL took `seqs`: removes them from the pending set, trims the list, and hands
+     * the ticket on (released, or claimed for the chat's next job: enqueue the returned claim).
+     */
+    async markPersisted(chatId: string, seqs: readonly (number | string)[]): Promise<{ trimmed: number; claim: Claim | null }> {
+      const token = claimToken('persist');
+      const { trimmed, claimed } = await scripts.markPersisted(chatId, seqs, token);
+      return { trimmed, claim: claimed ? { chatId, token } : null };
+    },
+
+    /** Removes pending seqs PostgreSQL was found to hold, leaving the ticket alone (repair). */
+    async reconcile(chatId: string, seqs: readonly number[]): Promise<void> {
+      await scripts.markPersisted(chatId, seqs, null);
+    },
+
+    /** Extends the tickets of chats whose batch failed, while their jobs wait for their retry. */
+    keepTickets: ticket.keep,
+
+    /** Claims a chat's free ticket for a repair job, re-pending `repend` first (persist-ticket.ts). */
+    claimForRepair: ticket.claimForRepair,
+
+    /** Removes a stored message from the list (one that was never acked: its retry was stored). */
+    async drop(chatId: string, json: string): Promise<void> {
+      await redis.lrem(keys.active(chatId), 1, json);
+    },
+
+    /** A page of the active list by seq (history.lua). */
+    history: (chatId: string, mode: 'after' | 'before', bound: number, count: number): Promise<HistoryReply> =>
+      scripts.history(chatId, mode, bound, count),
+
+    /** The chat's counter (null when missing) and newest message JSON (null when the list is empty). */
+    async latest(chatId: string): Promise<{ counter: number | null; last: string | null }> {
+      const [counter, last] = await Promise.all([redis.get(keys.seq(chatId)), redis.lindex(keys.active(chatId), -1)]);
+      return { counter: counter === null ? null : Number(counter), last };
+    },
+
+    readBySeqs,
+
+    /** Up to `count` messages from list index `start`, with their seqs. */
+    async readRange(chatId: string, start: number, count: number): Promise<{ seq: number; json: string }[]> {
+      const items = await redis.lrange(keys.active(chatId), start, start + count - 1);
+      return items.map((json) => ({ seq: seqOf(json), json }));
+    },
+
+    /** The list's length and the lowest `max` pending seqs, read together. */
+    async state(chatId: string, max: number): Promise<{ length: number; pending: number[] }> {
+      const replies = (await redis.multi().llen(keys.active(chatId)).zrange(keys.pending(chatId), '0', String(max - 1)).exec()) ?? [];
+      const failed = replies.find(([err]) => err)?.[0];
+      if (failed) throw failed;
+      return { length: Number(replies[0]?.[1] ?? 0), pending: ((replies[1]?.[1] ?? []) as string[]).map(Number) };
+    },
+
+    /** Per chat: the counter (null when missing), how many seqs are pending, and the lowest one. */
+    async pendingStats(chatIds: readonly string[]): Promise<{ counter: number | null; pending: number; lowest: number | null }[]> {
+      const pipeline = redis.pipeline();
+      for (const chatId of chatIds) pipeline.get(keys.seq(chatId)).zcard(keys.pending(chatId)).zrange(keys.pending(chatId), '0', '0');
+      const replies = (await pipeline.exec()) ?? [];
+      return chatIds.map((_, i) => {
+        const [seq, card, lowest] = replies.slice(i * 3, i * 3 + 3);
+        for (const r of [seq, card, lowest]) if (r?.[0]) throw r[0];
+        const first = (lowest?.[1] as string[] | undefined)?.[0];
+        return { counter: seq?.[1] == null ? null : Number(seq[1]), pending: Number(card?.[1] ?? 0), lowest: first === undefined ? null : Number(first) };
+      });
+    },
+
+    /** The archive's trim and TTL step (archive-trim.lua). */
+    archiveTrim: scripts.archiveTrim,
+    seedSeq: scripts.seedSeq,
+    raiseSeq: scripts.raiseSeq,
+
+    /** Writes back the idempotency keys of messages stored elsewhere (PostgreSQL, degraded mode). */
+    async restoreIdempotency(messages: readonly Message[]): Promise<void> {
+      for (const m of messages) {
+        if (!m.clientMsgId) continue;
+        await redis.set(keys.idempotency(m.chatId, m.senderId, m.clientMsgId), String(m.seq), 'EX', deps.settings.idempotencyTtlS, 'NX');
+      }
+    },
+
+    /** The ids of chats that have a list, a counter or a pending set, each once, in batches. */
+    async *chats(nodes: readonly Redis[], batchSize = 100): AsyncGenerator<string[]> {
+      const seen = new Set<string>();
+      let batch: string[] = [];
+      for await (const found of scanKeys(nodes, keys.chatKeysPattern())) {
+        for (const key of found) {
+          if (!MANAGED_SUFFIXES.some((s) => key.endsWith(s))) continue;
+          const chatId = keys.chatIdOfKey(key);
+          if (!isChatId(chatId) || seen.has(chatId)) continue;
+          seen.add(chatId);
+          batch.push(chatId);
+          if (batch.length >= batchSize) {
+            yield batch;
+            batch = [];
+          }
+        }
+      }
+      if (batch.length > 0) yield batch;
+    },
+
+    /** The ids of chats with a pending set (some message may lack PostgreSQL). */
+    async *chatsWithPending(nodes: readonly Redis[]): AsyncGenerator<string[]> {
+      for await (const found of scanKeys(nodes, keys.pendingPattern())) {
+        const ids = found.map((key) => keys.chatIdOfKey(key)).filter(isChatId);
+        if (ids.length > 0) yield ids;
+      }
+    },
+  };
+}
+
+export type MessageLog = ReturnType<typeof createMessageLog>;
+
+export { createdAtMsOf, decodeMessage, encodeMessage, seqOf } from './encoding.js';
+export { createLogKeys, type LogKeys } from './keys.js';

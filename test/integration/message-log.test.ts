@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import type { Message } from '../../src/domain/types.js';
+import { createRedis } from '../../src/infra/clients.js';
+import { createLogger } from '../../src/logger.js';
+import { loadLua } from '../../src/message-log/lua.js';
+import { type AppendMessage, createMessageLog, logSettingsOf, type MessageLog, type PersistQueue } from '../../src/message-log/message-log.js';
+import { persistJobOptions, type PersistJob, QUEUES } from '../../src/queues/definitions.js';
+import { bullPersistQueue } from '../../src/queues/persist-queue.js';
+import { createMessageStore, type InsertResult } from '../../src/stores/message-store.js';
+import { createPersistWorker } from '../../workers/persist-worker.js';
+import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The message log's operations and the persist-ticket protocol (src/message-log/persist-ticket.ts)
+ * on the real Redis and PostgreSQL, with the real persist worker. Only the persist queue is a
+ * function seam where a test needs a job add that fails or never answers.
+ */
+let env: TestEnv;
+let queue: Queue<PersistJob>;
+let connection: Redis;
+const closers: (() => Promise<unknown>)[] = [];
+const logger = createLogger('silent', 'test');
+const CLAIM_MS = 300;
+
+beforeAll(async () => {
+  env = await createTestEnv({ PERSIST_BATCH_WAIT_MS: '5', PERSIST_TICKET_CLAIM_MS: String(CLAIM_MS), ACTIVE_LIST_MAX: '5' });
+  connection = createRedis(env.config, 'queue', 'test-queue');
+  queue = new Queue<PersistJob>(QUEUES.persist, { connection, prefix: env.config.QUEUE_PREFIX });
+});
+afterAll(async () => {
+  for (const close of closers.reverse()) await close();
+  await queue?.close();
+  connection?.disconnect();
+  await env?.cleanup();
+});
+
+const bull = (): PersistQueue => bullPersistQueue(queue, persistJobOptions(env.config));
+
+/** A message log on its own command connection, with `persist` as its queue. */
+async function messageLog(persist: PersistQueue = bull(), config: Config = env.config): Promise<MessageLog> {
+  const redis = createRedis(config, 'command', 'test-log');
+  closers.push(() => redis.quit());
+  await new Promise((resolve) => redis.once('ready', resolve));
+  return createMessageLog({ redis, prefix: config.REDIS_KEY_PREFIX, queue: persist, settings: logSettingsOf(config) });
+}
+
+/** A chat in Redis (member set and counter) whose one member is `sender`. */
+async function chatWith(log: MessageLog, sender: string): Promise<string> {
+  const chatId = randomUUID();
+  await env.redis.sadd(log.keys.members(chatId), '', sender);
+  await env.redis.set(log.keys.seq(chatId), 0);
+  return chatId;
+}
+
+const draft = (chatId: string, senderId: string, body: string, clientMsgId: string | null = null): AppendMessage => ({
+  id: randomUUID(),
+  chatId,
+  senderId,
+  body,
+  clientMsgId,
+  createdAt: new Date().toISOString(),
+});
+
+/** What the api does: append, then enqueue the claim if the append took one. */
+async function send(log: MessageLog, m: AppendMessage) {
+  const r = await log.append(m);
+  if ((r.kind === 'accepted' || r.kind === 'duplicate') && r.claim) await log.enqueue([r.claim]);
+  return r;
+}
+
+/** The real persist worker on `insertBatch` (which a test may hold back). */
+async function persistWorker(insertBatch: (m: Message[]) => Promise<InsertResult>, overrides: Partial<Config> = {}, onBatch?: (size: number) => void) {
+  const config = { ...env.config, ...overrides };
+  const log = await messageLog(bull(), config);
+  const workerConnection = createRedis(config, 'queue', 'test-worker');
+  const worker = createPersistWorker({ config, connection: workerConnection, log, insertBatch, logger, onBatch });
+  let closed: Promise<void> | undefined;
+  const close = () => (closed ??= worker.close().then(() => workerConnection.disconnect()));
+  closers.push(close);
+  return { close };
+}
+
+const stored = async (chatId: string) =>
+  (await env.pool.query<{ seq: number }>('SELECT seq FROM messages WHERE chat_id = $1 ORDER BY seq', [chatId])).rows.map((r) => r.seq);
+const waitingFor = async (chatId: string) => (await queue.getWaiting()).filter((j) => j.data.chatId === chatId).length;
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('the message log', () => {
+  it('inlines its shared Lua helpers into every script', () => {
+    const script = loadLua('append.lua');
+    expect(script).not.toContain('--@include');
+    expect(script).toContain('local function seqOf(m)');
+  });
+
+  it('gives a burst of appends one persist job, and the worker hands the chat on while a batch is written', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    for (let i = 0; i < 20; i++) await send(log, draft(chatId, sender, `burst ${i}`, `b${i}`));
+    expect(await waitingFor(chatId)).toBe(1);
+    expect(await env.redis.zcard(log.keys.pending(chatId))).toBe(20);
+    // Once the job was added, the short claim became the long ticket.
+    await waitFor(async () => (await env.redis.pttl(log.keys.ticket(chatId))) > CLAIM_MS, 'the claim confirmed');
+
+    // The first INSERT is held back; messages appended meanwhile ride on no job of their own.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let firstBatch: number[] | undefined;
+    const real = createMessageStore(env.pool);
+    const worker = await persistWorker(async (batch) => {
+      if (!firstBatch) {
+        firstBatch = batch.map((m) => m.seq);
+        await held;
+      }
+      return real.insertBatch(batch);
+    });
+    await waitFor(async () => firstBatch !== undefined, 'the first batch under way');
+    expect(firstBatch).toEqual(range(1, 20));
+    for (let i = 20; i < 25; i++) await send(log, draft(chatId, sender, `late ${i}`, `b${i}`));
+    expect(await waitingFor(chatId)).toBe(0);
+    release();
+
+    // The batch finds them pending, claims the ticket and adds the chat's next job itself.
+    await waitFor(async () => (await stored(chatId)).length === 25, 'all 25 in PostgreSQL');
+    expect(await stored(chatId)).toEqual(range(1, 25));
+    await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0, 'ticket released, nothing pending');
+    // Trimmed to ACTIVE_LIST_MAX once persisted.
+    expect(await env.redis.llen(log.keys.active(chatId))).toBe(5);
+
+    // The next append finds no ticket: it claims it and adds a job.
+    await send(log, draft(chatId, sender, 'after', 'after'));
+    await waitFor(async () => (await stored(chatId)).length === 26, 'the next message in PostgreSQL');
+    await worker.close();
+  });
+
+  it('releases the claim when the job add fails, so that the retry with the same clientMsgId claims and adds it', async () => {
+    const failing = await messageLog({ add: () => Promise.reject(new Error('queue unreachable')) });
+    const sender = randomUUID();
+    const chatId = await chatWith(failing, sender);
+    await expect(send(failing, draft(chatId, sender, 'once', 'c1'))).rejects.toThrow('queue unreachable');
+    // Accepted into Redis, pending, and no ticket left behind without a job.
+    expect(await env.redis.zrange(failing.keys.pending(chatId), '0', '-1')).toEqual(['1']);
+    expect(await env.redis.exists(failing.keys.ticket(chatId))).toBe(0);
+
+    const log = await messageLog();
+    const retry = await send(log, draft(chatId, sender, 'once (retried)', 'c1'));
+    expect(retry.kind).toBe('duplicate');
+    expect(retry.kind === 'duplicate' && JSON.parse(retry.json)).toMatchObject({ seq: 1, body: 'once' });
+    expect(await waitingFor(chatId)).toBe(1);
+    // A further retry while that job waits adds nothing.
+    await send(log, draft(chatId, sender, 'once', 'c1'));
+    expect(await waitingFor(chatId)).toBe(1);
+  });
+
+  it('lets the claim of an api that died before its job add run out; the next append adds the job', async () => {
+    const dying = await messageLog({ add: () => new Promise<never>(() => undefined) });
+    const sender = randomUUID();
+    const chatId = await chatWith(dying, sender);
+    const ticket = dying.keys.ticket(chatId);
+    void send(dying, draft(chatId, sender, 'orphaned', 'd1'));
+    await waitFor(async () => (await env.redis.zcard(dying.keys.pending(chatId))) === 1, 'accepted into Redis');
+    expect(await env.redis.pttl(ticket)).toBeLessThanOrEqual(CLAIM_MS);
+    expect(await waitingFor(chatId)).toBe(0);
+
+    await waitFor(async () => (await env.redis.exists(ticket)) === 0, 'the claim ran out');
+    const log = await messageLog();
+    await send(log, draft(chatId, sender, 'next', 'd2'));
+    expect(await waitingFor(chatId)).toBe(1);
+    await waitFor(async () => (await env.redis.pttl(ticket)) > CLAIM_MS, 'the new claim confirmed');
+
+    // That one job writes both messages.
+    const worker = await persistWorker(createMessageStore(env.pool).insertBatch);
+    await waitFor(async () => (await stored(chatId)).length === 2, 'both messages in PostgreSQL');
+    expect(await stored(chatId)).toEqual([1, 2]);
+    await worker.close();
+  });
+
+  it('leaves only a short claim when the hand-on is never enqueued (a worker that died after marking)', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    for (let i = 0; i < 3; i++) await log.append(draft(chatId, sender, `m${i}`));
+    const [pending] = await log.readPending([chatId], 2);
+    await createMessageStore(env.pool).insertBatch(pending!.messages.map((m) => m.message));
+    // One message is still pending: the log claims the ticket for the chat's next job...
+    const { claim } = await log.markPersisted(chatId, pending!.messages.map((m) => m.message.seq));
+    expect(claim).not.toBeNull();
+    expect(await env.redis.pttl(log.keys.ticket(chatId))).toBeLessThanOrEqual(CLAIM_MS);
+    // ...which nobody enqueues. Once the claim ran out, the next append claims it and adds the job.
+    await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId))) === 0, 'the claim ran out');
+    await send(log, draft(chatId, sender, 'next'));
+    expect(await waitingFor(chatId)).toBe(1);
+    const worker = await persistWorker(createMessageStore(env.pool).insertBatch);
+    await waitFor(async () => (await stored(chatId)).length === 4, 'every message in PostgreSQL');
+    await worker.close();
+  });
+
+  it('writes a backlog batch after batch, each within PERSIST_BATCH_SIZE, from one job', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    for (let i = 0; i < 35; i++) await send(log, draft(chatId, sender, `backlog ${i}`, `k${i}`));
+    expect(await waitingFor(chatId)).toBe(1);
+
+    const batches: number[] = [];
+    const worker = await persistWorker(createMessageStore(env.pool).insertBatch, { PERSIST_BATCH_SIZE: 10 }, (size) => batches.push(size));
+    await waitFor(async () => (await stored(chatId)).length === 35, 'the backlog in PostgreSQL');
+    expect(await stored(chatId)).toEqual(range(1, 35));
+    expect(batches).toEqual([10, 10, 10, 5]);
+    await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0, 'ticket released');
+    await worker.close();
+  });
+
+  it('repairs only a chat whose ticket is free, putting lost seqs back into its pending set', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    await send(log, draft(chatId, sender, 'waiting'));
+    // A job is on its way: no repair.
+    expect(await log.claimForRepair(chatId, [])).toBeNull();
+    await env.redis.del(log.keys.ticket(chatId), log.keys.pending(chatId));
+    const claim = await log.claimForRepair(chatId, [1]);
+    expect(claim).toMatchObject({ chatId });
+    expect(await env.redis.zrange(log.keys.pending(chatId), '0', '-1')).toEqual(['1']);
+    await log.enqueue([claim!]);
+    expect(await waitingFor(chatId)).toBe(2);
+  });
+
+  it('answers a repeated clientMsgId with the original, from the list or, once trimmed, with an empty JSON', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    const first = await send(log, draft(chatId, sender, 'original', 'same'));
+    const again = await log.append(draft(chatId, sender, 'retried', 'same'));
+    expect(again.kind === 'duplicate' && again.json).toBe(first.kind === 'accepted' && first.json);
+    // The idempotency key holds the seq only.
+    expect(await env.redis.get(log.keys.idempotency(chatId, sender, 'same'))).toBe('1');
+    await env.redis.lpop(log.keys.active(chatId)); // as a trim does, once PostgreSQL holds it
+    const later = await log.append(draft(chatId, sender, 'retried again', 'same'));
+    expect(later).toMatchObject({ kind: 'duplicate', json: '' });
+  });
+});
