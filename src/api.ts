@@ -178,6 +178,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       recentAcks.add(accepted.message);
       apiMetrics.onAccepted(accepted, startedAt);
     },
+    onStage: apiMetrics.onSendStage,
     rateLimit: createSendRateLimiter({
       scripts,
       keys,
@@ -238,7 +239,15 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     logger,
     onDelivered: apiMetrics.onDelivered,
   });
-  const handleFrame = createFrameHandler({ schemas, sender, history, accessOf: chatStore.accessOf, logger, extra: live.frameHandlers });
+  const handleFrame = createFrameHandler({
+    schemas,
+    sender,
+    history,
+    accessOf: chatStore.accessOf,
+    logger,
+    onAckWritten: (ns) => apiMetrics.onSendStage('ack_written', ns),
+    extra: live.frameHandlers,
+  });
   const gateway = createGateway({
     server,
     auth,

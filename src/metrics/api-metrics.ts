@@ -4,6 +4,8 @@ import { createdAtMsOf } from '../message-log/message-log.js';
 
 /** Latency buckets in seconds: sub-millisecond to a few seconds, where chat latency lives. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** Buckets of one stage of a send or a delivery: tens of microseconds up. */
+const STAGE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
 
 /**
  * The api process's own metrics, fed by the hooks the send path, the fan-out and the WebSocket
@@ -25,6 +27,29 @@ export function createApiMetrics(registry: Registry) {
     buckets: LATENCY_BUCKETS,
     registers,
   });
+  const sendStages = new Histogram({
+    name: 'parley_send_stage_seconds',
+    help: 'One stage of an accepted send: rate_limit (the per-user bucket), append (the message log script), enqueue (the persist job add, when the append claimed the ticket), ack_written (from the start of the send to the ack written to the socket)',
+    labelNames: ['stage'],
+    buckets: STAGE_BUCKETS,
+    registers,
+  });
+  const fanoutStages = new Histogram({
+    name: 'parley_fanout_stage_seconds',
+    help: 'One stage of a delivery: received (from the message\'s acceptance to its arrival from pub/sub here), written (writing its frame to this process\'s sockets)',
+    labelNames: ['stage'],
+    buckets: STAGE_BUCKETS,
+    registers,
+  });
+  // Children made once: an observation on the hot path allocates no label object.
+  const stage = {
+    rate_limit: sendStages.labels('rate_limit'),
+    append: sendStages.labels('append'),
+    enqueue: sendStages.labels('enqueue'),
+    ack_written: sendStages.labels('ack_written'),
+    received: fanoutStages.labels('received'),
+    written: fanoutStages.labels('written'),
+  };
   const fanoutMessages = new Counter({ name: 'parley_fanout_messages_total', help: 'Chat messages received from pub/sub', registers });
   const fanoutFrames = new Counter({ name: 'parley_fanout_frames_total', help: 'Message frames written to local sockets', registers });
 
@@ -34,14 +59,27 @@ export function createApiMetrics(registry: Registry) {
       ackLatency.observe(Number(process.hrtime.bigint() - startedAt) / 1e9);
     },
 
-    /** `json` is the message as published; its createdAt is when the sending api accepted it. */
-    onDelivered(_chatId: string, sockets: number, json?: string): void {
+    /** A stage of a send (send-service.ts onStage), in ns. */
+    onSendStage(name: 'rate_limit' | 'append' | 'enqueue' | 'ack_written', ns: bigint): void {
+      stage[name].observe(Number(ns) / 1e9);
+    },
+
+    /**
+     * `json` is the message as published; its createdAt is when the sending api accepted it.
+     * `receivedAt` (ms since the epoch) is when pub/sub handed it here, `writeNs` how long writing
+     * its frame to the local sockets took.
+     */
+    onDelivered(_chatId: string, sockets: number, json?: string, receivedAt?: number, writeNs?: bigint): void {
       fanoutMessages.inc();
       if (sockets === 0) return;
       fanoutFrames.inc(sockets);
       const createdAt = json ? createdAtMsOf(json) : Number.NaN;
       // Clocks of two machines may disagree by a little; a negative latency says nothing.
-      if (!Number.isNaN(createdAt)) fanoutLatency.observe(Math.max(0, Date.now() - createdAt) / 1000);
+      if (!Number.isNaN(createdAt)) {
+        fanoutLatency.observe(Math.max(0, Date.now() - createdAt) / 1000);
+        if (receivedAt !== undefined) stage.received.observe(Math.max(0, receivedAt - createdAt) / 1000);
+      }
+      if (writeNs !== undefined) stage.written.observe(Number(writeNs) / 1e9);
     },
 
     onOpen(): void {

@@ -13,8 +13,11 @@ export interface FanoutDeps {
   /** The chats of each of these users, read from PostgreSQL in one query (users without any may be missing). */
   chatIdsOfUsers: (userIds: string[]) => Promise<Map<string, string[]>>;
   logger: Logger;
-  /** Called per delivered message with the number of local sockets written and its JSON (metrics). */
-  onDelivered?: (chatId: string, sockets: number, messageJson: string) => void;
+  /**
+   * Called per delivered message with the number of local sockets written, its JSON, when it
+   * arrived (ms since the epoch) and how long writing it took (ns): metrics.
+   */
+  onDelivered?: (chatId: string, sockets: number, messageJson: string, receivedAt: number, writeNs: bigint) => void;
 }
 
 /**
@@ -56,8 +59,10 @@ export function createFanout(deps: FanoutDeps) {
       const chatId = payload.slice(0, space);
       const json = payload.slice(space + 1);
       const frame = `{"type":"message","message":${json}}`;
+      const receivedAt = Date.now();
+      const t = process.hrtime.bigint();
       const n = registry.toChat(chatId, frame);
-      deps.onDelivered?.(chatId, n, json);
+      deps.onDelivered?.(chatId, n, json, receivedAt, process.hrtime.bigint() - t);
     },
   });
 
