@@ -29,6 +29,9 @@ export interface PresenceView {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Slices a heartbeat period's renewals are spread over. */
+const RENEW_SLICES = 10;
+
 /** What `admit` decided: `unreachable` when Redis could not count (the caller counts locally). */
 export type Admission = 'admitted' | 'full' | 'unreachable';
 
@@ -75,13 +78,24 @@ export function createPresenceService(deps: PresenceServiceDeps) {
     await deps.receiptsQueue.add(RECEIPT_JOBS.seen, { userId, at }, deps.jobOptions);
   }
 
-  /** Renews every open connection here; a user the sweep had already let go comes back online. */
+  /**
+   * Renews the connections of some of this process's users; a user the sweep had already let go
+   * comes back online. Every user is renewed once per heartbeatMs, a slice at a time
+   * (RENEW_SLICES per period), so that the renewals of thousands of users do not land on Redis and
+   * on the event loop in one burst, in the middle of live traffic.
+   */
+  let round: string[] = [];
+  let tick = 0;
   async function heartbeat(): Promise<void> {
+    const slot = tick++ % RENEW_SLICES;
+    if (slot === 0) round = [...local.keys()];
     if (beating) return;
     beating = true;
     try {
+      const size = Math.ceil(round.length / RENEW_SLICES);
+      const slice = round.slice(slot * size, (slot + 1) * size);
       await Promise.all(
-        [...local.keys()].map((userId) =>
+        slice.map((userId) =>
           serial(userId, async () => {
             const conns = local.get(userId);
             if (!conns || conns.size === 0) return;
@@ -173,7 +187,7 @@ export function createPresenceService(deps: PresenceServiceDeps) {
     },
 
     start(): void {
-      timer = setInterval(() => void heartbeat(), deps.heartbeatMs);
+      timer = setInterval(() => void heartbeat(), Math.max(1, Math.floor(deps.heartbeatMs / RENEW_SLICES)));
       timer.unref();
     },
 
