@@ -2,10 +2,14 @@ import { parseArgs } from 'node:util';
 import type { Runtime } from './setup.js';
 
 export type ScenarioName = 'small' | 'stress' | 'idle';
+/** What a run measures: Parley, the floor (bench/floor/: a bare relay), or both, the floor first. */
+export type TargetName = 'parley' | 'floor' | 'both';
 
 /** Everything `npm run bench -- ...` accepts, with the scenario's defaults filled in. */
 export interface BenchOptions {
   scenario: ScenarioName;
+  /** both (small and stress by default): each run starts the floor, measures it, stops it, then does the same with Parley. */
+  target: TargetName;
   /** Base URLs of a running Parley's api processes; empty: the bench starts its own. */
   urls: string[];
   /** With --url: the workers' /metrics URLs (rows per INSERT), a database URL (row counts), pids (CPU/RSS). */
@@ -15,6 +19,8 @@ export interface BenchOptions {
   /** Processes the bench starts (ignored with --url). */
   apis: number;
   workers: number;
+  /** Parley as `npm start` runs it: the api and the workers in one process (scripts/start.ts). */
+  allInOne: boolean;
   /** Repetitions; figures are reported per run and as medians. */
   runs: number;
   /** small: the measured load; stress: the length of each step; in seconds. */
@@ -53,11 +59,15 @@ export interface BenchOptions {
 
 export const USAGE = `npm run bench -- [options]
   --scenario small|stress|idle   what to run (default small)
+  --target parley|floor|both     what to measure: Parley, the floor (a bare ws + Redis relay,
+                                 bench/floor/), or both in each run, the floor first, with the
+                                 ratios Parley / floor (default both; idle and --url: parley)
   --url URL[,URL...]             talk to a running Parley instead of starting one
   --worker-metrics URL[,URL...]  with --url: worker /metrics URLs (rows per INSERT)
   --database-url URL             with --url: count stored rows to time the persistence drain
   --pid PID                      with --url: a server process to report CPU/RSS of (repeatable)
-  --apis N --workers N           processes to start (default 1 and 1)
+  --apis N --workers N           processes to start (default 1 and 1; the floor: N relays)
+  --all-in-one                   run Parley as npm start does: api and workers in one process
   --runs N                       repeat and print medians (default 1)
   --duration S                   seconds of measured load (stress: per step)
   --rate N                       sends per second (stress: the first step)
@@ -88,6 +98,8 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
     strict: true,
     options: {
       scenario: { type: 'string', default: 'small' },
+      target: { type: 'string' },
+      'all-in-one': { type: 'boolean', default: false },
       url: { type: 'string' },
       'worker-metrics': { type: 'string' },
       'database-url': { type: 'string' },
@@ -122,13 +134,19 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
   const scenario = values.scenario as ScenarioName;
   if (!(scenario in DEFAULTS)) throw new Error(`--scenario must be small, stress or idle, not ${scenario}`);
   const d = DEFAULTS[scenario];
+  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean) : []);
+  const urls = list(values.url);
+  // The floor has no idle scenario (no heartbeat, no /metrics), and --url names a Parley.
+  const floorless = scenario === 'idle' || urls.length > 0;
+  const target = (values.target ?? (floorless ? 'parley' : 'both')) as TargetName;
+  if (!['parley', 'floor', 'both'].includes(target)) throw new Error(`--target must be parley, floor or both, not ${target}`);
+  if (target !== 'parley' && floorless) throw new Error(`--target ${target}: the floor runs small and stress only, and not with --url`);
   const num = (name: string, raw: string | undefined, def: number, min = 0): number => {
     if (raw === undefined) return def;
     const n = Number(raw);
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, not ${raw}`);
     return n;
   };
-  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean) : []);
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf('=');
@@ -137,12 +155,14 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
   }
   const opts: BenchOptions = {
     scenario,
-    urls: list(values.url),
+    target,
+    urls,
     workerMetricsUrls: list(values['worker-metrics']),
     databaseUrl: values['database-url'],
     pids: (values.pid ?? []).map((p) => num('pid', p, 0, 1)),
     apis: num('apis', values.apis, 1, 1),
     workers: num('workers', values.workers, 1, 0),
+    allInOne: values['all-in-one'],
     runs: num('runs', values.runs, 1, 1),
     durationS: num('duration', values.duration, d.durationS, 0.1),
     rate: num('rate', values.rate, d.rate, 1),
@@ -166,5 +186,8 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
     json: values.json,
   };
   if (opts.chatSize > opts.clients) throw new Error('--chat-size cannot exceed --clients');
+  if (opts.allInOne && (opts.apis !== 1 || opts.workers !== 1 || urls.length > 0)) {
+    throw new Error('--all-in-one starts one process (the api and the workers): not with --apis, --workers or --url');
+  }
   return opts;
 }

@@ -38,3 +38,24 @@ export function median(xs: readonly (number | null | undefined)[]): number | nul
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
+
+/**
+ * The per-field median of results of the same shape: numbers (nulls skipped), nested objects and
+ * arrays matched by position (process lists keep their order across runs); anything else is
+ * taken from the first run.
+ */
+export function deepMedian(xs: readonly unknown[]): unknown {
+  const first = xs.find((x) => x !== null && x !== undefined);
+  if (first === undefined) return null;
+  if (typeof first === 'number') return median(xs as (number | null)[]);
+  if (Array.isArray(first)) {
+    const len = Math.min(...xs.filter(Array.isArray).map((a) => a.length));
+    return Array.from({ length: len }, (_, i) => deepMedian(xs.map((x) => (Array.isArray(x) ? x[i] : undefined))));
+  }
+  if (typeof first === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(first)) out[key] = deepMedian(xs.map((x) => (x as Record<string, unknown> | null)?.[key]));
+    return out;
+  }
+  return first;
+}

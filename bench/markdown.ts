@@ -77,7 +77,8 @@ function idleRow(s: Summary): string[] {
 }
 
 const summaries = process.argv.slice(2).map((file) => JSON.parse(readFileSync(file, 'utf8')) as Summary);
-const of = (scenario: string) => summaries.filter((s) => s.scenario === scenario);
+// Parley's figures: a --target floor summary has none.
+const of = (scenario: string) => summaries.filter((s) => s.scenario === scenario && s.runs.length > 0);
 const out: string[] = [];
 if (of('small').length) {
   out.push(table(

@@ -1,8 +1,10 @@
+import { type CostStats, costOf } from './cost.js';
 import { samplePercentile } from './histogram.js';
 import { type LoadWorld, type PhaseProgress, type PhaseResult, type PhaseSpec, runPhase } from './load.js';
 import { type MachineCpu, type ProcStats, ProcWatch } from './proc-stats.js';
 import { persistBacklog, persistCounters, scrape, sumOf } from './prom.js';
 import { type RedisCost, redisCost } from './redis-stats.js';
+import { type RuntimeStats, runtimeOver, scrapeRuntime } from './runtime-stats.js';
 import type { Target } from './setup.js';
 
 export interface PersistenceStats {
@@ -32,6 +34,10 @@ export interface MeasuredPhase extends PhaseResult {
   processes: ProcStats[];
   /** The whole machine's CPU over the load (everything above plus the kernel's network work, and anything else). */
   machine: MachineCpu | null;
+  /** The servers' CPU per message sent and their RSS together. */
+  cost: CostStats;
+  /** Each server process's event-loop delay and GC pauses over the load, from its /metrics histograms (none for the floor). */
+  runtime: RuntimeStats[];
 }
 
 const DRAIN_GIVE_UP_MS = 30_000;
@@ -68,14 +74,15 @@ function startLagSampler(metricsUrl: string | undefined, everyMs: number) {
 
 /** Waits until the persistence of everything acked is done; resolves with how long it took. */
 async function waitDrained(target: Target, rowsBefore: number | null, progress: PhaseProgress, since: number): Promise<{ ms: number | null; by: 'rows' | 'queue' | null }> {
-  const by = target.countRows && rowsBefore !== null ? 'rows' : target.apiUrls.length > 0 ? 'queue' : null;
+  // The floor persists nothing: nothing to wait for.
+  const by = target.countRows && rowsBefore !== null ? 'rows' : target.apiMetricsUrls.length > 0 ? 'queue' : null;
   if (!by) return { ms: null, by };
   while (performance.now() - since < DRAIN_GIVE_UP_MS) {
     try {
       const done =
         by === 'rows'
           ? progress.answered && (await target.countRows!()) >= rowsBefore! + progress.acked
-          : progress.answered && persistBacklog(await scrape(`${target.apiUrls[0]}/metrics`)) === 0;
+          : progress.answered && persistBacklog(await scrape(target.apiMetricsUrls[0]!)) === 0;
       if (done) return { ms: Math.round(performance.now() - since), by };
     } catch (err) {
       console.error(`bench: drain check failed: ${(err as Error).message}`);
@@ -86,7 +93,8 @@ async function waitDrained(target: Target, rowsBefore: number | null, progress: 
 }
 
 /**
- * A load phase with everything around it: the processes' CPU and RSS over the load, the
+ * A load phase with everything around it: the processes' CPU and RSS over the load, the servers'
+ * event-loop delay and GC pauses (their /metrics scraped before and as the load ends), the
  * persistence lag polled from the api, the drain after the load, and rows per INSERT.
  */
 export async function measuredPhase(target: Target, world: LoadWorld, spec: PhaseSpec, scrapeMs: number): Promise<MeasuredPhase> {
@@ -94,7 +102,9 @@ export async function measuredPhase(target: Target, world: LoadWorld, spec: Phas
   const rowsBefore = target.countRows ? await target.countRows() : null;
   const countersBefore = await persistCounters(target.workerMetricsUrls).catch(() => null);
   const redisBefore = await target.redisCommandStats?.().catch(() => null);
-  const metricsUrl = target.apiUrls[0] ? `${target.apiUrls[0]}/metrics` : undefined;
+  const runtimeBefore = await scrapeRuntime(target.runtimeSources);
+  let runtimeAfter: Promise<Awaited<ReturnType<typeof scrapeRuntime>>> = Promise.resolve([]);
+  const metricsUrl = target.apiMetricsUrls[0];
   let lag: ReturnType<typeof startLagSampler> | undefined;
   let processes: ProcStats[] = [];
   let drain: Promise<{ ms: number | null; by: 'rows' | 'queue' | null }> = Promise.resolve({ ms: null, by: null });
@@ -106,10 +116,12 @@ export async function measuredPhase(target: Target, world: LoadWorld, spec: Phas
     },
     loadEnded: (progress) => {
       processes = watch.stop();
+      runtimeAfter = scrapeRuntime(target.runtimeSources);
       drain = waitDrained(target, rowsBefore, progress, performance.now());
     },
   });
   const drained = await drain;
+  const runtime = runtimeOver(target.runtimeSources, runtimeBefore, await runtimeAfter);
   const sampled = await lag!.stop();
   const countersAfter = await persistCounters(target.workerMetricsUrls).catch(() => null);
   const redisAfter = await target.redisCommandStats?.().catch(() => null);
@@ -132,6 +144,8 @@ export async function measuredPhase(target: Target, world: LoadWorld, spec: Phas
     redis: redisBefore && redisAfter ? redisCost(redisBefore, redisAfter, phase.acked) : null,
     processes,
     machine: watch.machine,
+    cost: costOf(processes, target.processes.map((p) => p.label), phase.sent),
+    runtime,
   };
 }
 

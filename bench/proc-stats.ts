@@ -18,6 +18,8 @@ export interface WatchedProcess {
 export interface ProcStats extends WatchedProcess {
   /** Percent of one core over the window. */
   cpuPct: number | null;
+  /** CPU seconds (user + system) over the window, in steps of 1/USER_HZ (10 ms). */
+  cpuSeconds: number | null;
   /** RSS at the end of the window, and the largest seen, in MB. */
   rssMB: number | null;
   rssMaxMB: number | null;
@@ -151,12 +153,13 @@ export class ProcWatch {
     const each = this.processes.map((p) => {
       const a = this.first.get(p.pid);
       const b = sample(p.pid);
-      if (!a || !b) return { ...p, cpuPct: null, rssMB: null, rssMaxMB: null };
+      if (!a || !b) return { ...p, cpuPct: null, cpuSeconds: null, rssMB: null, rssMaxMB: null };
       const seconds = (b.at - a.at) / 1000;
       const maxKB = Math.max(this.maxRss.get(p.pid) ?? 0, b.rssKB);
       return {
         ...p,
         cpuPct: seconds > 0 ? round1(((b.ticks - a.ticks) / CLK_TCK / seconds) * 100) : null,
+        cpuSeconds: (b.ticks - a.ticks) / CLK_TCK,
         rssMB: round1(b.rssKB / 1024),
         rssMaxMB: round1(maxKB / 1024),
       };
@@ -166,7 +169,7 @@ export class ProcWatch {
       const seen = byLabel.get(p.label);
       if (!seen) byLabel.set(p.label, p);
       // Several processes (postgres and its backends) share memory: a sum of their RSS means nothing.
-      else byLabel.set(p.label, { ...seen, cpuPct: add(seen.cpuPct, p.cpuPct), rssMB: null, rssMaxMB: null });
+      else byLabel.set(p.label, { ...seen, cpuPct: add(seen.cpuPct, p.cpuPct), cpuSeconds: addSeconds(seen.cpuSeconds, p.cpuSeconds), rssMB: null, rssMaxMB: null });
     }
     const stats = [...byLabel.values()];
     if (this.machine) this.machine.otherPct = round1(this.machine.busyPct - stats.reduce((sum, p) => sum + (p.cpuPct ?? 0), 0));
@@ -175,5 +178,7 @@ export class ProcWatch {
 }
 
 const add = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : round1(a + b));
+/** CPU seconds are whole ticks (1/100 s): their sum is kept to the tick. */
+const addSeconds = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.round((a + b) * CLK_TCK) / CLK_TCK);
 
 const round1 = (x: number) => Math.round(x * 10) / 10;

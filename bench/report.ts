@@ -1,5 +1,7 @@
 import type { BenchOptions } from './cli.js';
-import { median, type Percentiles } from './histogram.js';
+import { type Comparison, compareMedians, compareSmall, compareStress } from './compare.js';
+import { deepMedian, median, type Percentiles } from './histogram.js';
+import { comparisonLines, costLine, f, runtimeLine } from './report-lines.js';
 import type { MeasuredPhase } from './measure.js';
 import type { MachineCpu, ProcStats } from './proc-stats.js';
 import type { IdleResult } from './scenarios/idle.js';
@@ -9,61 +11,82 @@ import type { Throwaway } from './setup.js';
 
 export type RunResult = SmallResult | StressResult | IdleResult;
 
-/**
- * The per-field median of results of the same shape: numbers (nulls skipped), nested objects and
- * arrays matched by position (process lists keep their order across runs); anything else is
- * taken from the first run.
- */
-export function deepMedian(xs: readonly unknown[]): unknown {
-  const first = xs.find((x) => x !== null && x !== undefined);
-  if (first === undefined) return null;
-  if (typeof first === 'number') return median(xs as (number | null)[]);
-  if (Array.isArray(first)) {
-    const len = Math.min(...xs.filter(Array.isArray).map((a) => a.length));
-    return Array.from({ length: len }, (_, i) => deepMedian(xs.map((x) => (Array.isArray(x) ? x[i] : undefined))));
-  }
-  if (typeof first === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(first)) out[key] = deepMedian(xs.map((x) => (x as Record<string, unknown> | null)?.[key]));
-    return out;
-  }
-  return first;
-}
-
-/** What `--json` prints and the text report is made from. */
-export interface Summary {
-  scenario: string;
-  options: BenchOptions;
+/** One target's runs: Parley's, or the floor's. */
+export interface TargetRuns {
   runs: RunResult[];
   /** Per run, the throwaway database and prefixes the bench used (null with --url); all removed afterwards. */
   throwaway: (Throwaway | null)[];
   /** Medians over the runs (stress: of the held rate, and of the held step's figures in the runs that held it). */
   median: unknown;
+}
+
+/**
+ * What `--json` prints and the text report is made from. `runs`, `throwaway` and `median` are
+ * Parley's (empty with --target floor).
+ */
+export interface Summary extends TargetRuns {
+  scenario: string;
+  options: BenchOptions;
+  /** The floor's, each run started just before Parley's of the same number (null with --target parley). */
+  floor: TargetRuns | null;
+  /** Parley / floor, per run (paired by number) and of the medians; null unless both were measured. */
+  comparison: { runs: Comparison[]; median: Comparison | null } | null;
   ok: boolean;
   problems: string[];
 }
 
-export function summarise(options: BenchOptions, runs: RunResult[], throwaway: (Throwaway | null)[]): Summary {
-  const problems = runs.flatMap((r, i) => r.problems.map((p) => `run ${i + 1}: ${p}`));
-  let med: unknown;
-  if (options.scenario === 'stress') {
+/** The medians of one target's runs. */
+export function medianOf(scenario: BenchOptions['scenario'], runs: readonly RunResult[]): unknown {
+  if (runs.length === 0) return null;
+  if (scenario === 'stress') {
     const stress = runs as StressResult[];
     const heldRate = median(stress.map((r) => r.heldRate));
     // The figures at the median held rate come from the runs that held exactly that rate.
     const atMedian = stress.filter((r) => r.heldRate === heldRate);
-    med = { heldRate, heldStep: deepMedian((atMedian.length ? atMedian : stress).map((r) => r.heldStep)) };
-  } else if (options.scenario === 'small') {
-    med = { phase: deepMedian((runs as SmallResult[]).map((r) => r.phase)) };
-  } else {
-    med = deepMedian(runs);
+    return { heldRate, heldStep: deepMedian((atMedian.length ? atMedian : stress).map((r) => r.heldStep)) };
   }
-  return { scenario: options.scenario, options, runs, throwaway, median: med, ok: problems.length === 0, problems };
+  if (scenario === 'small') return { phase: deepMedian((runs as SmallResult[]).map((r) => r.phase)) };
+  return deepMedian(runs);
+}
+
+export interface Measured {
+  runs: RunResult[];
+  throwaway: (Throwaway | null)[];
+}
+
+export function summarise(options: BenchOptions, parley: Measured, floor: Measured | null): Summary {
+  const problems = [
+    ...(floor?.runs ?? []).flatMap((r, i) => r.problems.map((p) => `floor run ${i + 1}: ${p}`)),
+    ...parley.runs.flatMap((r, i) => r.problems.map((p) => `run ${i + 1}: ${p}`)),
+  ];
+  const med = medianOf(options.scenario, parley.runs);
+  const floorRuns = floor ? { ...floor, median: medianOf(options.scenario, floor.runs) } : null;
+  let comparison: Summary['comparison'] = null;
+  if (floor && floor.runs.length > 0 && parley.runs.length > 0 && options.scenario !== 'idle') {
+    const pairs = parley.runs.map((p, i) => [floor.runs[i], p] as const).filter((x): x is readonly [RunResult, RunResult] => x[0] !== undefined);
+    comparison = {
+      runs: pairs.map(([f, p]) =>
+        options.scenario === 'small' ? compareSmall(f as SmallResult, p as SmallResult) : compareStress(f as StressResult, p as StressResult),
+      ),
+      median: compareMedians(options.scenario, floor.runs, parley.runs, med),
+    };
+  }
+  return {
+    scenario: options.scenario,
+    options,
+    runs: parley.runs,
+    throwaway: parley.throwaway,
+    median: med,
+    floor: floorRuns,
+    comparison,
+    ok: problems.length === 0,
+    problems,
+  };
 }
 
 /** How the processes the bench started ran, as the report and the progress lines say it. */
 export const RUNTIME: Record<BenchOptions['runtime'], string> = { compiled: 'compiled (dist/)', tsx: 'from the sources (tsx)' };
 
-const f = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? '-' : x.toFixed(digits));
 const pad = (s: string, n: number) => s.padStart(n);
 
 function percentileRows(p: Pick<MeasuredPhase, 'ack' | 'fanout' | 'ackFromSend' | 'fanoutFromSend' | 'lateness'>): string[] {
@@ -87,14 +110,22 @@ function processLine(ps: readonly ProcStats[], machine: MachineCpu | null): stri
 function phaseLines(p: MeasuredPhase): string[] {
   const s = p.persistence;
   const errors = Object.entries(p.errors ?? {}).map(([c, n]) => `${c} ${n}`).join(', ');
+  // The floor persists nothing: no lag, no drain, no INSERTs.
+  const persisted = s.lagSamples > 0 || s.drainBy !== null || s.inserts !== null;
   return [
     `  ${f(p.sent, 0)} sent at ${f(p.sendRate, 0)}/s (target ${f(p.rate, 0)}/s), ${f(p.acked, 0)} acked at ${f(p.ackRate, 0)}/s; ` +
       `lost: ${f(p.unanswered, 0)} unanswered + ${f(p.lostDeliveries, 0)} deliveries; duplicates ${f(p.duplicates, 0)}; refused ${f(p.refused, 0)}${errors ? ` (${errors})` : ''}`,
     ...percentileRows(p),
-    `  persistence: lag (oldest unpersisted) p50 ${f(s.lagP50Ms, 0)} ms, p99 ${f(s.lagP99Ms, 0)} ms, max ${f(s.lagMaxMs, 0)} ms over ${f(s.lagSamples, 0)} samples; ` +
-      `max pending ${f(s.maxPending, 0)}; drained ${f(s.drainMs, 0)} ms after the load (${s.drainBy ?? 'not measured'}); ` +
-      `${f(s.rowsPerInsert, 1)} rows per INSERT (${f(s.inserts, 0)} INSERTs)`,
+    ...(persisted
+      ? [
+          `  persistence: lag (oldest unpersisted) p50 ${f(s.lagP50Ms, 0)} ms, p99 ${f(s.lagP99Ms, 0)} ms, max ${f(s.lagMaxMs, 0)} ms over ${f(s.lagSamples, 0)} samples; ` +
+            `max pending ${f(s.maxPending, 0)}; drained ${f(s.drainMs, 0)} ms after the load (${s.drainBy ?? 'not measured'}); ` +
+            `${f(s.rowsPerInsert, 1)} rows per INSERT (${f(s.inserts, 0)} INSERTs)`,
+        ]
+      : []),
     processLine(p.processes, p.machine),
+    ...costLine(p.cost),
+    ...runtimeLine(p.runtime),
     ...(p.redis
       ? [`  redis per message: ${f(p.redis.usecPerMessage, 0)} µs of command time, ${f(p.redis.scriptsPerMessage, 1)} script calls, ${f(p.redis.callsPerMessage, 1)} commands counting those scripts run (${p.redis.top})`]
       : []),
@@ -102,12 +133,13 @@ function phaseLines(p: MeasuredPhase): string[] {
 }
 
 function stressTable(r: StressResult): string[] {
-  const head = ['rate', 'sent/s', 'ack p50', 'ack p99', 'fan p50', 'fan p99', 'fan max', 'lag max', 'drain', 'rows/INS', 'cpu api', 'cpu wrk', 'cpu gen', 'cpu rds', 'cpu pg', 'machine', ''];
-  const cpu = (s: MeasuredPhase, prefix: string) =>
-    s.processes.filter((p) => p.label.startsWith(prefix)).reduce((a, p) => a + (p.cpuPct ?? 0), 0);
+  // cpu srv: the target's server processes together (api and workers, or the floor's relays).
+  const head = ['rate', 'sent/s', 'ack p50', 'ack p99', 'fan p50', 'fan p99', 'fan max', 'lag max', 'drain', 'rows/INS', 'cpu srv', 'µs/msg', 'cpu gen', 'cpu rds', 'cpu pg', 'machine', ''];
+  const cpu = (s: MeasuredPhase, ...labels: string[]) =>
+    s.processes.filter((p) => labels.includes(p.label)).reduce((a, p) => a + (p.cpuPct ?? 0), 0);
   const lines = [`  ${head.map((h) => pad(h, 9)).join('')}`];
   for (const s of r.steps) {
-    const cells = [f(s.rate, 0), f(s.sendRate, 0), f(s.ack.p50), f(s.ack.p99), f(s.fanout.p50), f(s.fanout.p99), f(s.fanout.max), f(s.persistence.lagMaxMs, 0), f(s.persistence.drainMs, 0), f(s.persistence.rowsPerInsert, 1), f(cpu(s, 'api'), 0), f(cpu(s, 'worker'), 0), f(cpu(s, 'generator'), 0), f(cpu(s, 'redis'), 0), f(cpu(s, 'postgres'), 0), f(s.machine?.busyPct, 0), s.held ? 'held' : 'FAILED'];
+    const cells = [f(s.rate, 0), f(s.sendRate, 0), f(s.ack.p50), f(s.ack.p99), f(s.fanout.p50), f(s.fanout.p99), f(s.fanout.max), f(s.persistence.lagMaxMs, 0), f(s.persistence.drainMs, 0), f(s.persistence.rowsPerInsert, 1), f(cpu(s, ...(s.cost?.servers ?? [])), 0), f(s.cost?.cpuUsPerMessage, 0), f(cpu(s, 'generator'), 0), f(cpu(s, 'redis'), 0), f(cpu(s, 'postgres'), 0), f(s.machine?.busyPct, 0), s.held ? 'held' : 'FAILED'];
     lines.push(`  ${cells.map((c) => pad(c, 9)).join('')}`);
   }
   lines.push(`  highest rate held: ${r.heldRate ?? 'none'} msg/s${r.stoppedBecause.length ? `; stopped at ${r.steps.at(-1)!.rate} msg/s: ${r.stoppedBecause.join('; ')}` : ' (reached --max-rate)'}`);
@@ -122,27 +154,49 @@ function idleLines(r: IdleResult): string[] {
   ];
 }
 
+/** One target's runs, or their medians, as the text report prints them. */
+function runLines(o: BenchOptions, r: RunResult): string[] {
+  if (r.scenario === 'small') return phaseLines(r.phase);
+  if (r.scenario === 'stress') {
+    const held = o.runs === 1 && r.heldStep ? ['  at the highest rate held:', ...phaseLines(r.heldStep)] : [];
+    return [...stressTable(r), ...held];
+  }
+  return idleLines(r);
+}
+
+function medianLines(o: BenchOptions, t: TargetRuns): string[] {
+  const m = t.median as { phase?: MeasuredPhase; heldRate?: number; heldStep?: MeasuredPhase };
+  if (o.scenario === 'small') return m.phase ? phaseLines(m.phase) : [];
+  if (o.scenario === 'stress') {
+    return [
+      `  highest rate held: ${f(m.heldRate ?? null, 0)} msg/s (runs: ${(t.runs as StressResult[]).map((r) => r.heldRate ?? 'none').join(', ')}); at that rate:`,
+      ...(m.heldStep ? phaseLines(m.heldStep) : []),
+    ];
+  }
+  return idleLines(t.median as IdleResult);
+}
+
 export function formatText(s: Summary): string {
   const o = s.options;
-  const setup = o.urls.length ? `against ${o.urls.join(', ')}` : `${o.apis} api, ${o.workers} worker process(es) ${RUNTIME[o.runtime]}`;
-  const load = o.scenario === 'idle' ? `${o.connections} idle connections` : `${o.clients} clients in chats of ${o.chatSize}`;
-  const out = [`parley bench · ${o.scenario} · ${setup} · ${load}`];
-  s.runs.forEach((r, i) => {
-    out.push(`run ${i + 1} of ${s.runs.length}:`);
-    if (r.scenario === 'small') out.push(...phaseLines(r.phase));
-    else if (r.scenario === 'stress') out.push(...stressTable(r));
-    else out.push(...idleLines(r));
-  });
-  if (s.runs.length > 1) {
-    out.push(`median of ${s.runs.length} runs:`);
-    const m = s.median as { phase?: MeasuredPhase; heldRate?: number; heldStep?: MeasuredPhase };
-    if (o.scenario === 'small' && m.phase) out.push(...phaseLines(m.phase));
-    else if (o.scenario === 'stress') {
-      out.push(`  highest rate held: ${f(m.heldRate ?? null, 0)} msg/s (runs: ${(s.runs as StressResult[]).map((r) => r.heldRate ?? 'none').join(', ')}); at that rate:`);
-      if (m.heldStep) out.push(...phaseLines(m.heldStep));
-    } else out.push(...idleLines(s.median as IdleResult));
-  } else if (o.scenario === 'stress' && (s.runs[0] as StressResult).heldStep) {
-    out.push('at the highest rate held:', ...phaseLines((s.runs[0] as StressResult).heldStep!));
+  const layout = o.allInOne ? 'api and workers in one process (npm start)' : `${o.apis} api, ${o.workers} worker process(es)`;
+  const parts = [`parley bench · ${o.scenario}`];
+  if (o.target !== 'floor') parts.push(o.urls.length ? `against ${o.urls.join(', ')}` : `${layout} ${RUNTIME[o.runtime]}`);
+  if (o.target !== 'parley') parts.push(`the floor: ${o.apis} relay process(es)`);
+  parts.push(o.scenario === 'idle' ? `${o.connections} idle connections` : `${o.clients} clients in chats of ${o.chatSize}`);
+  const out = [parts.join(' · ')];
+  const n = Math.max(s.runs.length, s.floor?.runs.length ?? 0);
+  for (let i = 0; i < n; i++) {
+    const fr = s.floor?.runs[i];
+    const pr = s.runs[i];
+    if (fr) out.push(`run ${i + 1} of ${n}, floor:`, ...runLines(o, fr));
+    if (pr) out.push(`run ${i + 1} of ${n}${s.floor ? ', parley' : ''}:`, ...runLines(o, pr));
+    const c = s.comparison?.runs[i];
+    if (c) out.push(`run ${i + 1} of ${n}, parley / floor:`, ...comparisonLines(c));
+  }
+  if (n > 1) {
+    if (s.floor) out.push(`median of ${n} runs, floor:`, ...medianLines(o, s.floor));
+    if (s.runs.length) out.push(`median of ${n} runs${s.floor ? ', parley' : ''}:`, ...medianLines(o, s));
+    if (s.comparison?.median) out.push(`median of ${n} runs, parley / floor (ratios of the medians):`, ...comparisonLines(s.comparison.median));
   }
   const okLine = o.scenario === 'idle' ? 'OK: every connection opened and stayed open' : 'OK: nothing lost, nothing duplicated';
   out.push(s.ok ? okLine : `FAILED:\n  ${s.problems.join('\n  ')}`);

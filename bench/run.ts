@@ -1,16 +1,19 @@
 /**
- * `npm run bench -- --scenario small|stress|idle [options]`: Parley's load benchmark (issue 7).
+ * `npm run bench -- --scenario small|stress|idle [options]`: Parley's load benchmark.
  * An open-loop load generator: sends go out on a fixed timetable whatever the replies, and
  * latency is measured from the time each send was due. Starts its own Parley (a throwaway
- * database and key prefix, the real api and worker entry points) unless --url names one.
- * See BENCHMARKS.md for the method and results, and `npm run bench -- --help` for the options.
+ * database and key prefix, the real api and worker entry points) unless --url names one, and by
+ * default the floor before it in each run (bench/floor/, a bare relay), for the ratios
+ * Parley / floor. See BENCHMARKS.md for the method and results, and `npm run bench -- --help`
+ * for the options.
  */
 import { type BenchOptions, parseCli, USAGE } from './cli.js';
 import { formatText, type RunResult, RUNTIME, summarise } from './report.js';
 import { runIdle } from './scenarios/idle.js';
 import { runSmall } from './scenarios/small.js';
 import { runStress } from './scenarios/stress.js';
-import { externalTarget, startTarget, type Target, type Throwaway } from './setup.js';
+import { startFloorTarget } from './floor-target.js';
+import { externalTarget, PROFILE_DIR, startTarget, type Target, type Throwaway } from './setup.js';
 
 const log = (line: string) => console.error(`bench: ${line}`);
 
@@ -24,19 +27,25 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function runOnce(opts: BenchOptions): Promise<{ result: RunResult; throwaway: Throwaway | null }> {
-  const target = opts.urls.length
-    ? externalTarget(opts)
-    : await startTarget({
-        apis: opts.scenario === 'idle' ? 1 : opts.apis,
-        workers: opts.workers,
-        env: { ...(opts.heartbeatMs !== undefined ? { WS_HEARTBEAT_MS: String(opts.heartbeatMs) } : {}), ...opts.env },
-        cpuProf: opts.cpuProf,
-        runtime: opts.runtime,
-      });
+/** Starts the target fresh, runs the scenario on it, and stops it (removing what it made). */
+async function runOnce(opts: BenchOptions, kind: 'parley' | 'floor'): Promise<{ result: RunResult; throwaway: Throwaway | null }> {
+  const target =
+    kind === 'floor'
+      ? await startFloorTarget({ relays: opts.apis, cpuProf: opts.cpuProf, profileDir: PROFILE_DIR, runtime: opts.runtime })
+      : opts.urls.length
+        ? externalTarget(opts)
+        : await startTarget({
+            apis: opts.scenario === 'idle' ? 1 : opts.apis,
+            workers: opts.workers,
+            env: { ...(opts.heartbeatMs !== undefined ? { WS_HEARTBEAT_MS: String(opts.heartbeatMs) } : {}), ...opts.env },
+            cpuProf: opts.cpuProf,
+            runtime: opts.runtime,
+            allInOne: opts.allInOne,
+          });
   current = target;
   try {
-    if (!opts.urls.length) log(`started ${target.processes.map((p) => `${p.label} (pid ${p.pid})`).join(', ')} ${RUNTIME[opts.runtime]}`);
+    const how = kind === 'floor' && opts.runtime === 'compiled' ? 'compiled (.bench/floor/)' : RUNTIME[opts.runtime];
+    if (kind === 'floor' || !opts.urls.length) log(`started ${target.processes.map((p) => `${p.label} (pid ${p.pid})`).join(', ')} ${how}`);
     const result =
       opts.scenario === 'idle'
         ? await runIdle(opts, target, log)
@@ -62,15 +71,18 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const runs: RunResult[] = [];
-  const throwaway: (Throwaway | null)[] = [];
+  const kinds = opts.target === 'both' ? (['floor', 'parley'] as const) : ([opts.target] as const);
+  const measured = { floor: { runs: [] as RunResult[], throwaway: [] as (Throwaway | null)[] }, parley: { runs: [] as RunResult[], throwaway: [] as (Throwaway | null)[] } };
   for (let r = 1; r <= opts.runs; r++) {
-    log(`run ${r} of ${opts.runs}: ${opts.scenario}`);
-    const run = await runOnce(opts);
-    runs.push(run.result);
-    throwaway.push(run.throwaway);
+    // The floor first, then Parley, each started fresh: the pair shares the machine's state of the moment.
+    for (const kind of kinds) {
+      log(`run ${r} of ${opts.runs}: ${opts.scenario}, ${kind}`);
+      const run = await runOnce(opts, kind);
+      measured[kind].runs.push(run.result);
+      measured[kind].throwaway.push(run.throwaway);
+    }
   }
-  const summary = summarise(opts, runs, throwaway);
+  const summary = summarise(opts, measured.parley, opts.target === 'parley' ? null : measured.floor);
   console.log(opts.json ? JSON.stringify(summary, null, 2) : formatText(summary));
   return summary.ok ? 0 : 1;
 }

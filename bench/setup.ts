@@ -11,20 +11,31 @@ import { scanKeys } from '../src/redis/scan.js';
 import { pidsNamed, type WatchedProcess } from './proc-stats.js';
 import { type CommandStats, parseCommandStats } from './redis-stats.js';
 
-/** What a started Parley lives in, removed by `stop()`. */
+/** What a started target lives in, removed by `stop()` (the floor has no database and no queues). */
 export interface Throwaway {
-  database: string;
+  database: string | null;
   keyPrefix: string;
-  queuePrefix: string;
+  queuePrefix: string | null;
 }
 
-/** The Parley a run talks to: the one the bench started, or one given by --url. */
+/** A process whose /metrics has the runtime histograms (event-loop delay, GC pauses). */
+export interface MetricsSource {
+  label: string;
+  url: string;
+}
+
+/** What a run talks to: a Parley the bench started, one given by --url, or the floor (bench/floor/). */
 export interface Target {
+  kind: 'parley' | 'floor';
   apiUrls: string[];
+  /** The api processes' /metrics URLs (persistence lag, queue depths); empty for the floor. */
+  apiMetricsUrls: string[];
   /** The workers' /metrics URLs (empty when unknown). */
   workerMetricsUrls: string[];
-  /** Server processes whose CPU and RSS are reported. */
+  /** Server processes whose CPU and RSS are reported (CPU per message and RSS add these up). */
   processes: WatchedProcess[];
+  /** One /metrics per server process, for its event-loop delay and GC pauses (empty for the floor). */
+  runtimeSources: MetricsSource[];
   /**
    * Redis and PostgreSQL when they run on this machine (every `postgres` process, its backends
    * included, as of the call), for where the rest of the CPU goes.
@@ -34,7 +45,7 @@ export interface Target {
   redisCommandStats: (() => Promise<CommandStats>) | null;
   /** Messages stored in PostgreSQL, or null when the bench cannot see the database. */
   countRows: (() => Promise<number>) | null;
-  /** The database and prefixes of a Parley the bench started (null for a given one). */
+  /** The database and prefixes of a target the bench started (null for a given one). */
   throwaway: Throwaway | null;
   /** Stops what the bench started and removes its database and keys; leaves a given one alone. */
   stop(): Promise<void>;
@@ -48,19 +59,23 @@ export interface StartOptions {
   cpuProf: boolean;
   /** `compiled`: dist/, built first when stale, as production runs it; `tsx`: the sources through tsx. */
   runtime: Runtime;
+  /** One process running the api and the workers, as `npm start` does (scripts/start.ts), instead of `apis` + `workers`. */
+  allInOne?: boolean;
 }
 
 export type Runtime = 'compiled' | 'tsx';
 
-const ENTRY_POINTS: Record<Runtime, { api: string; worker: string }> = {
-  compiled: { api: 'dist/src/main.js', worker: 'dist/workers/main.js' },
-  tsx: { api: 'src/main.ts', worker: 'workers/main.ts' },
+const ENTRY_POINTS: Record<Runtime, { api: string; worker: string; allInOne: string }> = {
+  compiled: { api: 'dist/src/main.js', worker: 'dist/workers/main.js', allInOne: 'dist/scripts/start.js' },
+  tsx: { api: 'src/main.ts', worker: 'workers/main.ts', allInOne: 'scripts/start.ts' },
 };
 
-const PROFILE_DIR = fileURLToPath(new URL('../.bench/profiles/', import.meta.url));
+export const PROFILE_DIR = fileURLToPath(new URL('../.bench/profiles/', import.meta.url));
 /** The lines the entry points print once ready (the worker's metrics URL comes first). */
 const API_READY = /parley api listening on (http:\/\/\S+)/;
 const WORKER_READY = /parley worker metrics on (http:\/\/\S+)\/metrics[\s\S]*parley worker ready/;
+/** `npm start` starts the api first, then the workers. */
+const ALL_IN_ONE_READY = /parley api listening on (http:\/\/\S+)[\s\S]*parley worker ready/;
 
 /**
  * Settings of the processes the bench starts. The limits that protect a real deployment from one
@@ -91,9 +106,15 @@ const BENCH_ENV: Record<string, string> = {
 export function externalTarget(opts: { urls: string[]; workerMetricsUrls: string[]; databaseUrl: string | undefined; pids: number[] }): Target {
   const pool = opts.databaseUrl ? new pg.Pool({ connectionString: opts.databaseUrl, max: 1 }) : undefined;
   return {
+    kind: 'parley',
     apiUrls: opts.urls,
+    apiMetricsUrls: opts.urls.map((u) => `${u}/metrics`),
     workerMetricsUrls: opts.workerMetricsUrls,
     processes: opts.pids.map((pid, i) => ({ label: `server${i + 1}`, pid })),
+    runtimeSources: [
+      ...opts.urls.map((url, i) => ({ label: `api${i + 1}`, url: `${url}/metrics` })),
+      ...opts.workerMetricsUrls.map((url, i) => ({ label: `worker${i + 1}`, url })),
+    ],
     services: () => [],
     redisCommandStats: null,
     throwaway: null,
@@ -110,7 +131,9 @@ async function countMessages(pool: pg.Pool): Promise<number> {
 /**
  * Starts a private Parley: a throwaway database on DATABASE_URL's server, a key and queue prefix
  * of its own on REDIS_URL, `apis` api processes and `workers` worker processes (the real entry
- * points). `stop()` ends them and removes the database and every key with those prefixes.
+ * points), or with `allInOne` the one process `npm start` runs (DATABASE_URL and REDIS_URL set,
+ * so it starts no embedded server). `stop()` ends them and removes the database and every key
+ * with those prefixes.
  */
 export async function startTarget(opts: StartOptions): Promise<Target> {
   const base = loadConfig();
@@ -166,9 +189,13 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
     if (opts.cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
     if (opts.runtime === 'compiled') await buildIfStale();
     const files = ENTRY_POINTS[opts.runtime];
-    // Started one by one, so that start-up errors are clear.
-    for (let i = 0; i < opts.apis; i++) procs.push(await startProcess(files.api, env, API_READY, 30_000, nodeArgs));
-    for (let i = 0; i < opts.workers; i++) procs.push(await startProcess(files.worker, env, WORKER_READY, 30_000, nodeArgs));
+    if (opts.allInOne) {
+      procs.push(await startProcess(files.allInOne, env, ALL_IN_ONE_READY, 30_000, nodeArgs));
+    } else {
+      // Started one by one, so that start-up errors are clear.
+      for (let i = 0; i < opts.apis; i++) procs.push(await startProcess(files.api, env, API_READY, 30_000, nodeArgs));
+      for (let i = 0; i < opts.workers; i++) procs.push(await startProcess(files.worker, env, WORKER_READY, 30_000, nodeArgs));
+    }
   } catch (err) {
     await stop();
     throw err;
@@ -176,16 +203,10 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
 
   const redisPid = isLocal(new URL(base.REDIS_URL).hostname) ? await redisServerPid(redis).catch(() => null) : null;
   const pgLocal = isLocal(dbUrl.hostname);
-  const apis = procs.slice(0, opts.apis);
-  const workers = procs.slice(opts.apis);
   const rowsPool = pool;
   return {
-    apiUrls: apis.map((p) => p.url),
-    workerMetricsUrls: workers.map((p) => `${p.url}/metrics`),
-    processes: [
-      ...apis.map((p, i) => ({ label: `api${i + 1}`, pid: p.proc.pid! })),
-      ...workers.map((p, i) => ({ label: `worker${i + 1}`, pid: p.proc.pid! })),
-    ],
+    kind: 'parley',
+    ...(opts.allInOne ? allInOneLayout(procs[0]!) : separateLayout(procs.slice(0, opts.apis), procs.slice(opts.apis))),
     services: () => [
       ...(redisPid ? [{ label: 'redis', pid: redisPid }] : []),
       ...(pgLocal ? pidsNamed('postgres').map((pid) => ({ label: 'postgres', pid })) : []),
@@ -197,21 +218,54 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
   };
 }
 
+type Layout = Pick<Target, 'apiUrls' | 'apiMetricsUrls' | 'workerMetricsUrls' | 'processes' | 'runtimeSources'>;
+
+function separateLayout(apis: RunningProcess[], workers: RunningProcess[]): Layout {
+  return {
+    apiUrls: apis.map((p) => p.url),
+    apiMetricsUrls: apis.map((p) => `${p.url}/metrics`),
+    workerMetricsUrls: workers.map((p) => `${p.url}/metrics`),
+    processes: [
+      ...apis.map((p, i) => ({ label: `api${i + 1}`, pid: p.proc.pid! })),
+      ...workers.map((p, i) => ({ label: `worker${i + 1}`, pid: p.proc.pid! })),
+    ],
+    runtimeSources: [
+      ...apis.map((p, i) => ({ label: `api${i + 1}`, url: `${p.url}/metrics` })),
+      ...workers.map((p, i) => ({ label: `worker${i + 1}`, url: `${p.url}/metrics` })),
+    ],
+  };
+}
+
+/**
+ * `npm start`'s one process, labelled `parley`. Its api and its workers keep a metrics registry
+ * each, both measuring the same event loop and GC: the api's /metrics stands for the process.
+ */
+function allInOneLayout(p: RunningProcess): Layout {
+  const workerMetrics = /parley worker metrics on (http:\/\/\S+\/metrics)/.exec(p.output())?.[1];
+  return {
+    apiUrls: [p.url],
+    apiMetricsUrls: [`${p.url}/metrics`],
+    workerMetricsUrls: workerMetrics ? [workerMetrics] : [],
+    processes: [{ label: 'parley', pid: p.proc.pid! }],
+    runtimeSources: [{ label: 'parley', url: `${p.url}/metrics` }],
+  };
+}
+
 /** SIGTERM (a clean shutdown writes --cpu-prof profiles), then SIGKILL if it takes over 15 s. */
-async function stopProcess(p: RunningProcess): Promise<void> {
+export async function stopProcess(p: RunningProcess): Promise<void> {
   const timer = setTimeout(() => p.proc.kill('SIGKILL'), 15_000);
   await p.kill('SIGTERM');
   clearTimeout(timer);
 }
 
-const isLocal = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '[::1]';
+export const isLocal = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '[::1]';
 
 /** The pid Redis reports (INFO server). */
-async function redisServerPid(redis: Redis): Promise<number | null> {
+export async function redisServerPid(redis: Redis): Promise<number | null> {
   const m = /process_id:(\d+)/.exec(await redis.info('server'));
   return m ? Number(m[1]) : null;
 }
 
-async function deleteKeys(redis: Redis, patterns: string[]): Promise<void> {
+export async function deleteKeys(redis: Redis, patterns: string[]): Promise<void> {
   for (const pattern of patterns) for await (const keys of scanKeys([redis], pattern)) await redis.unlink(...keys);
 }

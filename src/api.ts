@@ -17,6 +17,7 @@ import type { Logger } from './logger.js';
 import { createApiMetrics } from './metrics/api-metrics.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createPasswordHashMetrics } from './metrics/password-hash-metrics.js';
+import { createRuntimeMetrics } from './metrics/runtime-metrics.js';
 import { persistJobOptions } from './queues/definitions.js';
 import { closeQueues, openQueues } from './queues/open-queues.js';
 import { createConnectionRegistry } from './realtime/connection-registry.js';
@@ -128,6 +129,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
   const apiMetrics = createApiMetrics(metrics.registry);
   createPasswordHashMetrics(metrics.registry, hashGate.stats);
+  const runtimeMetrics = createRuntimeMetrics(metrics.registry);
 
   // Degraded mode (docs/architecture.md): the circuit decides between Redis and PostgreSQL alone, and
   // normal mode resumes only after the recovery steps have made every counter safe again.
@@ -311,6 +313,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       await step('Redis fan-out', 1000, () => fanout.stop());
       await step('PostgreSQL fan-out', 1000, () => pgFanout.stop());
       await step('queues', 1000, () => closeQueues(queues));
+      runtimeMetrics.stop();
     },
   };
 }

@@ -3,6 +3,7 @@ import { createPgPool, createRedis } from '../src/infra/clients.js';
 import { onShutdownSignal, type ShutdownBudget, shutdownBudget, shutdownStep, whenStarted } from '../src/infra/shutdown.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics/metrics.js';
+import { createRuntimeMetrics } from '../src/metrics/runtime-metrics.js';
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
 import { persistJobOptions } from '../src/queues/definitions.js';
 import { closeQueues, openQueues } from '../src/queues/open-queues.js';
@@ -64,6 +65,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   const lag = createPersistenceLag({ redis, log, messages });
   const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
   const workerMetrics = createWorkerMetrics(metrics.registry);
+  const runtimeMetrics = createRuntimeMetrics(metrics.registry);
   const persist = createPersistWorker({
     config,
     connection,
@@ -109,6 +111,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
     const step = (name: string, capMs: number, run: () => Promise<unknown>, onOverrun?: () => void) =>
       shutdownStep(budget, logger, `workers: ${name}`, capMs, run, onOverrun);
     await step('metrics server', 1000, async () => metricsServer?.close());
+    runtimeMetrics.stop();
     // Each stops taking jobs and finishes the batch under way (a job left unfinished is redone
     // by another worker once its lock runs out: every job is safe to redo). Bounded also because
     // BullMQ's close waits for its blocking connection's 'end', which ioredis never emits when that

@@ -50,7 +50,8 @@ async function heapUsed(apiUrl: string): Promise<number | null> {
  */
 export async function runIdle(opts: BenchOptions, target: Target, log: (line: string) => void): Promise<IdleResult> {
   const apiUrl = target.apiUrls[0]!;
-  const api = target.processes.find((p) => p.label === 'api1' || p.label === 'server1');
+  // api1, the one all-in-one process (parley), or the first --pid (server1).
+  const api = target.processes.find((p) => p.label === 'api1' || p.label === 'parley' || p.label === 'server1');
   const workers = target.processes.filter((p) => p.label.startsWith('worker'));
   const problems: string[] = [];
   let n = opts.connections;

@@ -3,9 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { FIGURES } from '../../bench/compare.js';
 import type { MeasuredPhase } from '../../bench/measure.js';
 import { formatText, type Summary } from '../../bench/report.js';
 import type { SmallResult } from '../../bench/scenarios/small.js';
+import type { Throwaway } from '../../bench/setup.js';
 import { ADMIN_URL, databaseUrl, REDIS_URL } from '../helpers/pg.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,25 +27,63 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
   return new Promise((resolve) => proc.on('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
+/** Every send of a 400-message run in chats of 10 was acked once and reached the 9 other members of its chat. */
+function expectComplete(phase: MeasuredPhase): void {
+  expect(phase.sent).toBe(400);
+  expect(phase.acked).toBe(400);
+  expect(phase.unanswered).toBe(0);
+  expect(phase.lostDeliveries).toBe(0);
+  expect(phase.duplicates).toBe(0);
+  expect(phase.misrouted).toBe(0);
+  expect(phase.ack.count).toBe(400);
+  expect(phase.fanout.count).toBe(400 * 9);
+}
+
+/** The throwaway database and keys of a run are gone. */
+async function expectRemoved(made: Throwaway): Promise<void> {
+  if (made.database) {
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    const dbs = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [made.database]);
+    await admin.end();
+    expect(dbs.rowCount).toBe(0);
+  }
+  const redis = new Redis(REDIS_URL);
+  const left: string[] = [];
+  for (const pattern of [`${made.keyPrefix}*`, ...(made.queuePrefix ? [`${made.queuePrefix}*`] : [])]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000);
+      cursor = next;
+      left.push(...keys);
+    } while (cursor !== '0');
+  }
+  redis.disconnect();
+  expect(left).toEqual([]);
+}
+
+const TINY = ['--scenario', 'small', '--clients', '20', '--chat-size', '10', '--rate', '200', '--duration', '2', '--warmup', '0', '--json'];
+
 // Timing stays out of the suite: this checks that the bench runs, counts, prints and cleans up.
 describe('npm run bench (a short smoke run)', () => {
-  it('runs the small scenario with nothing lost or duplicated, prints percentiles, and removes what it made', async () => {
-    const { code, stdout, stderr } = await runBench(['--scenario', 'small', '--clients', '20', '--chat-size', '10', '--rate', '200', '--duration', '2', '--warmup', '0', '--json']);
+  it('runs the small scenario on the floor and on Parley with nothing lost or duplicated, prints both and the ratios, and removes what it made', async () => {
+    const { code, stdout, stderr } = await runBench(TINY);
     expect(code, stderr).toBe(0);
     const summary = JSON.parse(stdout) as Summary;
     expect(summary.ok).toBe(true);
     expect(summary.problems).toEqual([]);
 
+    // The floor ran first, the same load, through the same checks.
+    expect(stderr.indexOf('small, floor')).toBeGreaterThan(-1);
+    expect(stderr.indexOf('small, floor')).toBeLessThan(stderr.indexOf('small, parley'));
+    const floor: MeasuredPhase = (summary.floor!.runs[0] as SmallResult).phase;
+    expectComplete(floor);
+    expect(floor.processes.map((p) => p.label)).toEqual(expect.arrayContaining(['relay1', 'generator']));
+    expect(floor.cost.servers).toEqual(['relay1']);
+    expect(floor.persistence.drainBy).toBeNull(); // it stores nothing
+
     const phase: MeasuredPhase = (summary.runs[0] as SmallResult).phase;
-    expect(phase.sent).toBe(400);
-    expect(phase.acked).toBe(400);
-    expect(phase.unanswered).toBe(0);
-    expect(phase.lostDeliveries).toBe(0);
-    expect(phase.duplicates).toBe(0);
-    expect(phase.misrouted).toBe(0);
-    // Every send acked once; every message reached the 9 other members of its chat.
-    expect(phase.ack.count).toBe(400);
-    expect(phase.fanout.count).toBe(400 * 9);
+    expectComplete(phase);
     for (const p of [phase.ack, phase.fanout]) {
       for (const v of [p.p50, p.p90, p.p99, p.p999, p.max]) expect(Number.isFinite(v) && v > 0).toBe(true);
       expect(p.p50).toBeLessThanOrEqual(p.p99);
@@ -54,30 +94,50 @@ describe('npm run bench (a short smoke run)', () => {
     expect(phase.persistence.drainMs).not.toBeNull();
     expect(phase.persistence.rowsPerInsert).toBeGreaterThan(0);
     expect(phase.processes.map((p) => p.label)).toEqual(expect.arrayContaining(['api1', 'worker1', 'generator']));
+    expect(phase.cost.servers).toEqual(['api1', 'worker1']);
+    // The api's and the worker's event loop and GC, from their /metrics histograms.
+    expect(phase.runtime.map((r) => r.label)).toEqual(['api1', 'worker1']);
+    for (const r of phase.runtime) expect(r.loopSamples).toBeGreaterThan(50); // 2 s at one sample per 10 ms
+
+    // Every figure for both, and Parley / floor: CPU per message and RSS measured on both sides.
+    const c = summary.comparison!.runs[0]!;
+    expect(c.rate).toBe(200);
+    expect(Object.keys(c.figures)).toEqual(Object.keys(FIGURES).filter((k) => k !== 'heldRate'));
+    for (const pair of Object.values(c.figures)) {
+      expect(pair.floor).toBeGreaterThan(0);
+      expect(pair.parley).toBeGreaterThan(0);
+      expect(pair.ratio).toBeCloseTo(pair.parley! / pair.floor!, 1);
+    }
+    expect(c.figures.cpuUsPerMessage!.floor).toBeCloseTo((floor.cost.serverCpuSeconds! * 1e6) / 400, 0);
 
     const text = formatText(summary);
     expect(text).toMatch(/p50\s+p90\s+p99\s+p99\.9\s+max/);
     expect(text).toMatch(/^\s+fan-out\s+\d+\.\d+/m);
     expect(text).toContain('OK: nothing lost, nothing duplicated');
+    expect(text).toContain('run 1 of 1, floor:');
+    expect(text).toMatch(/^\s+parley \/ floor at 200 msg\/s\s+floor\s+parley\s+ratio$/m);
+    expect(text).toMatch(/^\s+CPU per message, servers \(µs\)\s+\d+\s+\d+\s+\d+\.\d\d×$/m);
+    expect(text).toMatch(/event loop and GC over the load .*api1 loop delay mean .* · worker1 loop delay/);
 
-    // Its throwaway database and keys are gone.
-    const made = summary.throwaway[0]!;
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    const dbs = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [made.database]);
-    await admin.end();
-    expect(dbs.rowCount).toBe(0);
-    const redis = new Redis(REDIS_URL);
-    const left: string[] = [];
-    for (const pattern of [`${made.keyPrefix}*`, `${made.queuePrefix}*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000);
-        cursor = next;
-        left.push(...keys);
-      } while (cursor !== '0');
-    }
-    redis.disconnect();
-    expect(left).toEqual([]);
+    // The throwaway database and keys of both are gone.
+    await expectRemoved(summary.throwaway[0]!);
+    await expectRemoved(summary.floor!.throwaway[0]!);
+  }, 120_000);
+
+  it('runs Parley as npm start does, the api and the workers in one process', async () => {
+    const { code, stdout, stderr } = await runBench([...TINY, '--target', 'parley', '--all-in-one']);
+    expect(code, stderr).toBe(0);
+    const summary = JSON.parse(stdout) as Summary;
+    expect(summary.ok).toBe(true);
+    expect(summary.floor).toBeNull();
+    const phase: MeasuredPhase = (summary.runs[0] as SmallResult).phase;
+    expectComplete(phase);
+    expect(phase.cost.servers).toEqual(['parley']);
+    expect(phase.cost.serverRssMB).toBeGreaterThan(0);
+    expect(phase.runtime.map((r) => r.label)).toEqual(['parley']);
+    // Its workers persisted everything, and their /metrics was found in its output.
+    expect(phase.persistence.drainBy).toBe('rows');
+    expect(phase.persistence.rowsPerInsert).toBeGreaterThan(0);
+    await expectRemoved(summary.throwaway[0]!);
   }, 120_000);
 });

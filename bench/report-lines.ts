@@ -1,0 +1,40 @@
+import { type Comparison, FIGURES, type Figure } from './compare.js';
+import type { CostStats } from './cost.js';
+import type { RuntimeStats } from './runtime-stats.js';
+
+/** Lines of the text report for the floor comparison, the cost per message and the runtime histograms. */
+
+export const f = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? '-' : x.toFixed(digits));
+const pad = (s: string, n: number) => s.padStart(n);
+
+/** A bucket bound as the report says it: at or below it, or past the last bound. */
+const bound = (ms: number | null | undefined) => (ms === null || ms === undefined ? '-' : Number.isFinite(ms) ? `≤ ${ms}` : '> 1000');
+
+const DIGITS: Partial<Record<Figure, number>> = { heldRate: 0, cpuUsPerMessage: 0, systemCpuUsPerMessage: 0, serverRssMB: 0 };
+
+export function comparisonLines(c: Comparison): string[] {
+  const at = c.rate === null ? '' : ` at ${c.rate} msg/s`;
+  const lines = [`  ${`parley / floor${at}`.padEnd(44)}${pad('floor', 10)}${pad('parley', 10)}${pad('ratio', 9)}`];
+  for (const [key, pair] of Object.entries(c.figures) as [Figure, NonNullable<Comparison['figures'][Figure]>][]) {
+    const digits = DIGITS[key] ?? 2;
+    lines.push(`  ${FIGURES[key].padEnd(44)}${pad(f(pair.floor, digits), 10)}${pad(f(pair.parley, digits), 10)}${pad(pair.ratio === null ? '-' : `${pair.ratio.toFixed(2)}×`, 9)}`);
+  }
+  return lines;
+}
+
+export function costLine(c: CostStats | undefined): string[] {
+  if (!c) return [];
+  const servers = c.servers.join(' + ');
+  return [
+    `  cost: ${f(c.cpuUsPerMessage, 0)} µs of server CPU per message (${servers}: ${f(c.serverCpuSeconds, 2)} s), ` +
+      `${f(c.systemCpuUsPerMessage, 0)} µs with ${c.services.length ? c.services.join(' and ') : 'no service watched'}; RSS of ${servers}${c.servers.length > 1 ? ' together' : ''} ${f(c.serverRssMB, 0)} MB`,
+  ];
+}
+
+export function runtimeLine(stats: readonly RuntimeStats[] | undefined): string[] {
+  if (!stats || stats.length === 0) return [];
+  const one = (r: RuntimeStats) =>
+    `${r.label} loop delay mean ${f(r.loopMeanMs, 3)} ms, p99 ${bound(r.loopP99Ms)} ms, max ${bound(r.loopMaxMs)} ms (${f(r.loopSamples, 0)} samples); ` +
+    `GC ${f(r.gcPauses, 0)} pauses, ${f(r.gcTotalMs, 1)} ms in all, longest ${bound(r.gcMaxMs)} ms`;
+  return [`  event loop and GC over the load (/metrics histograms): ${stats.map(one).join(' · ')}`];
+}
