@@ -111,6 +111,12 @@ export const configSchema = z.object({
    */
   PERSIST_BATCH_WAIT_MS: int(50, 0),
   /**
+   * How long (ms) a worker keeps writing a busy chat under one persist job before it hands the
+   * chat on through the queue. Longer: fewer jobs per message; shorter: fairer turns when more
+   * chats are busy than a worker holds at once (PERSIST_BATCH_SIZE).
+   */
+  PERSIST_HOLD_MS: int(1000, 0),
+  /**
    * TTL (ms) of a chat's persist ticket, held while the chat's persist job waits or runs. It only
    * matters when that job is lost (deleted by hand, say): the next send after this time adds a
    * new one. Keep it above PERSIST_BACKOFF_CAP_MS, so that a job retrying through an outage keeps

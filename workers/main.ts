@@ -33,7 +33,7 @@ export type StopWorkers = (budget?: ShutdownBudget) => Promise<void>;
 
 /** Function seams for tests that need a worker to stop at a given point (see persist-worker.ts). */
 export interface WorkerSeams {
-  beforeHandOn?: (chatIds: string[]) => Promise<void>;
+  afterBatch?: (chatIds: string[]) => Promise<void>;
 }
 
 /** Runs the workers: config → clients → workers. Returns a function that shuts them down. */
@@ -75,7 +75,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
     insertBatch: withChatActivity(withOwnReadPositions(messages, reads), createChatStore(pool)).insertBatch,
     logger,
     onBatch: workerMetrics.onBatch,
-    ...(seams.beforeHandOn ? { beforeHandOn: seams.beforeHandOn } : {}),
+    ...(seams.afterBatch ? { afterBatch: seams.afterBatch } : {}),
   });
   const receipts = createReceiptsWorker({ config, connection, reads, lastSeen, logger });
   const presence = createPresenceWorker({

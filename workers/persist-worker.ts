@@ -1,68 +1,69 @@
+import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Message } from '../src/domain/types.js';
 import type { Logger } from '../src/logger.js';
-import type { Claim, MessageLog, PendingChat } from '../src/message-log/message-log.js';
-import { persistJobSchema, QUEUES } from '../src/queues/definitions.js';
+import type { MessageLog } from '../src/message-log/message-log.js';
+import { cappedExponentialDelay, persistJobSchema, QUEUES } from '../src/queues/definitions.js';
 import { parseJobData } from '../src/queues/job-data.js';
 import type { InsertResult } from '../src/stores/message-store.js';
-import { createBatchedWorker } from './batched-worker.js';
+import { type BatchOutcome, PersistLoop } from './persist-loop.js';
 
 export interface PersistWorkerDeps {
   config: Pick<
     Config,
-    'QUEUE_PREFIX' | 'PERSIST_BATCH_SIZE' | 'PERSIST_BATCH_WAIT_MS' | 'PERSIST_BACKOFF_MS' | 'PERSIST_BACKOFF_CAP_MS' | 'PERSIST_LOCK_MS' | 'PERSIST_STALLED_MS' | 'PERSIST_MAX_STALLS'
+    | 'QUEUE_PREFIX'
+    | 'PERSIST_BATCH_SIZE'
+    | 'PERSIST_BATCH_WAIT_MS'
+    | 'PERSIST_HOLD_MS'
+    | 'PERSIST_BACKOFF_MS'
+    | 'PERSIST_BACKOFF_CAP_MS'
+    | 'PERSIST_LOCK_MS'
+    | 'PERSIST_STALLED_MS'
+    | 'PERSIST_MAX_STALLS'
   >;
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: Redis;
   /** The message log on a worker command connection, with the persist queue (hand-on jobs). */
-  log: Pick<MessageLog, 'readPending' | 'markPersisted' | 'enqueue' | 'keepTickets' | 'drop'>;
+  log: Pick<MessageLog, 'readPending' | 'markPersisted' | 'requeue' | 'keepTickets' | 'drop'>;
   /** The batch INSERT (MessageStore.insertBatch, wrapped with the statements that follow it). */
   insertBatch: (messages: Message[]) => Promise<InsertResult>;
   logger: Logger;
   /** Called after each batch with its size and how many rows were new (metrics, tests). */
   onBatch?: (size: number, inserted: number) => void;
   /**
-   * Test seam: awaited after a batch's INSERT and bookkeeping, just before the chats' next jobs
-   * are added (the window in which a worker that dies holds only short claims on their tickets).
+   * Test seam: awaited after a batch's INSERT and bookkeeping, before its chats are let go or
+   * held for the next batch (a worker that dies here holds chats with messages still pending).
    */
-  beforeHandOn?: (chatIds: string[]) => Promise<void>;
+  afterBatch?: (chatIds: string[]) => Promise<void>;
 }
 
-/** Batches one flush writes back to back for chats with a backlog, before their jobs requeue. */
-const BACKLOG_ROUNDS = 10;
-
 /**
- * The persist worker. A persist job names a chat; BullMQ hands the worker up to
- * PERSIST_BATCH_SIZE of them at once, each processor call parks its chat, and after
- * PERSIST_BATCH_WAIT_MS one batch reads every parked chat's pending messages from the message log
- * and writes them all with one INSERT. Then, per chat, the log marks them persisted and hands the
- * chat's ticket on (released, or claimed for the chat's next job, which this worker enqueues: the
- * persist-ticket protocol, src/message-log/persist-ticket.ts). A failed INSERT fails every job of
- * the batch; each retries with backoff and keeps its ticket.
+ * The persist worker. A persist job names a chat; the worker holds it (PersistLoop) while it stays
+ * busy. Every PERSIST_BATCH_WAIT_MS (at once for a backlog) one batch reads every held chat's
+ * lowest pending messages from the message log, an equal share of PERSIST_BATCH_SIZE each, and
+ * writes them all with one INSERT; then, per chat, the log marks them persisted and releases the
+ * ticket (the job completes) or keeps it (the chat stays for the next batch, up to
+ * PERSIST_HOLD_MS, then its next job is added: the persist-ticket protocol,
+ * src/message-log/persist-ticket.ts). A failed INSERT fails every job of the batch; each retries
+ * with backoff and keeps its ticket.
  */
 export function createPersistWorker(deps: PersistWorkerDeps) {
   const { config, log, logger } = deps;
 
-  /**
-   * One INSERT for the chats' pending messages (an equal share of PERSIST_BATCH_SIZE each, so it
-   * stays within it), then their bookkeeping; resolves with the claims of chats that still have
-   * messages pending, split into those that filled their share (a backlog) and the rest.
-   */
-  async function writeOnce(chatIds: string[]): Promise<{ backlog: Claim[]; more: Claim[] }> {
+  async function write(chatIds: string[]): Promise<BatchOutcome> {
     const share = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / chatIds.length));
     const chats = await log.readPending(chatIds, share);
     const batch = chats.flatMap((c) => c.messages.map((m) => m.message));
     const { inserted, superseded } = await deps.insertBatch(batch);
-    const backlog: Claim[] = [];
-    const more: Claim[] = [];
+    const outcome: BatchOutcome = { idle: [], more: [], backlog: [] };
     await Promise.all(
-      chats.map(async ({ chatId, messages, orphans }: PendingChat) => {
+      chats.map(async ({ chatId, messages, orphans }) => {
         if (orphans.length > 0) {
           logger.error({ chatId, seqs: orphans }, 'pending messages missing from Redis (data lost there); dropped from the pending set');
         }
-        const { claim } = await log.markPersisted(chatId, [...messages.map((m) => m.message.seq), ...orphans]);
-        if (claim) (messages.length >= share ? backlog : more).push(claim);
+        const { more } = await log.markPersisted(chatId, [...messages.map((m) => m.message.seq), ...orphans]);
+        (!more ? outcome.idle : messages.length >= share ? outcome.backlog : outcome.more).push(chatId);
       }),
     );
     // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.
@@ -72,53 +73,53 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       logger.warn({ messages: superseded.map((m) => ({ chatId: m.chatId, seq: m.seq })) }, 'superseded by their retry stored while Redis was down');
     }
     if (batch.length > 0) deps.onBatch?.(batch.length, inserted);
-    return { backlog, more };
+    await deps.afterBatch?.(chatIds);
+    return outcome;
   }
 
-  async function persistBatch(parked: string[]): Promise<void> {
-    let chatIds = [...new Set(parked)];
-    const next: Claim[] = [];
-    // A backlog (after an outage, or a burst) is written at once, batch after batch, rather than
-    // waiting PERSIST_BATCH_WAIT_MS for each; a few rounds, then its jobs go back to the queue.
-    for (let round = 1; chatIds.length > 0; round++) {
-      const { backlog, more } = await writeOnce(chatIds);
-      next.push(...more);
-      if (round === BACKLOG_ROUNDS) next.push(...backlog);
-      chatIds = round === BACKLOG_ROUNDS ? [] : backlog.map((c) => c.chatId);
-    }
-    if (next.length === 0) return;
-    await deps.beforeHandOn?.(next.map((c) => c.chatId));
-    // The chats' next jobs, on the claims the log took. If this add fails the batch's jobs fail
-    // and retry (their INSERT is idempotent), so the chats are not forgotten.
-    await log.enqueue(next);
-  }
-
-  const batched = createBatchedWorker<string>({
-    queue: QUEUES.persist,
-    connection: deps.connection,
-    prefix: config.QUEUE_PREFIX,
-    batchSize: config.PERSIST_BATCH_SIZE,
-    batchWaitMs: config.PERSIST_BATCH_WAIT_MS,
-    backoffMs: config.PERSIST_BACKOFF_MS,
-    backoffCapMs: config.PERSIST_BACKOFF_CAP_MS,
-    // Short locks and frequent checks: a dead worker's chats are written again within seconds.
-    stalls: { lockMs: config.PERSIST_LOCK_MS, stalledIntervalMs: config.PERSIST_STALLED_MS, maxStalls: config.PERSIST_MAX_STALLS },
-    // Garbage fails its own job, unretried; the batch goes on without it.
-    toItem: (job) => parseJobData(QUEUES.persist, persistJobSchema, job).chatId,
-    flush: async (parked) => {
+  const loop = new PersistLoop({
+    maxChats: config.PERSIST_BATCH_SIZE,
+    waitMs: config.PERSIST_BATCH_WAIT_MS,
+    holdMs: config.PERSIST_HOLD_MS,
+    write: async (chatIds) => {
       try {
-        await persistBatch(parked);
+        return await write(chatIds);
       } catch (err) {
         // A batch that failed keeps its chats' tickets alive while its jobs wait for their retry.
-        await log.keepTickets([...new Set(parked)]);
+        await log.keepTickets(chatIds);
         throw err;
       }
     },
-    logger,
+    handOn: (chatIds) => log.requeue(chatIds),
+    onHandOnError: (err, chatIds) => logger.warn({ err: (err as Error).message, chats: chatIds.length }, 'hand-on failed; the chats stay held'),
   });
 
+  const worker = new Worker(
+    QUEUES.persist,
+    // Garbage fails its own job at once, unretried; a good job is held until its chat is idle.
+    (job: Job) => loop.hold(parseJobData(QUEUES.persist, persistJobSchema, job).chatId),
+    {
+      connection: deps.connection,
+      prefix: config.QUEUE_PREFIX,
+      // A chat held per job: this many chats at once, which is also the most a batch takes.
+      concurrency: config.PERSIST_BATCH_SIZE,
+      // Short locks and frequent checks: a dead worker's chats are written again within seconds.
+      lockDuration: config.PERSIST_LOCK_MS,
+      stalledInterval: config.PERSIST_STALLED_MS,
+      maxStalledCount: config.PERSIST_MAX_STALLS,
+      settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS, config.PERSIST_BACKOFF_CAP_MS) },
+    },
+  );
+  worker.on('failed', (job, err) => logger.warn({ queue: QUEUES.persist, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'job failed'));
+  worker.on('error', (err) => logger.warn({ queue: QUEUES.persist, err: err.message }, 'worker error'));
+
   return {
-    worker: batched.worker,
-    close: () => batched.close(),
+    worker,
+    /** Finishes the batch under way and hands on the chats still held, then stops taking jobs. */
+    async close(): Promise<void> {
+      const closing = worker.close();
+      await loop.drain();
+      await closing;
+    },
   };
 }

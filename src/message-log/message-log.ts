@@ -128,19 +128,24 @@ export function createMessageLog(deps: MessageLogDeps) {
     },
 
     /**
-     * After PostgreSQL took `seqs`: removes them from the pending set, trims the list, and hands
-     * the ticket on (released, or claimed for the chat's next job: enqueue the returned claim).
+     * After PostgreSQL took `seqs`, for a job that holds the chat: removes them from the pending
+     * set, trims the list, and releases the ticket when nothing is pending (the job may complete),
+     * else renews it (`more`: the job writes the rest, or hands the chat on with `requeue`).
      */
-    async markPersisted(chatId: string, seqs: readonly (number | string)[]): Promise<{ trimmed: number; claim: Claim | null }> {
-      const token = claimToken('persist');
-      const { trimmed, claimed } = await scripts.markPersisted(chatId, seqs, token);
-      return { trimmed, claim: claimed ? { chatId, token } : null };
+    async markPersisted(chatId: string, seqs: readonly (number | string)[]): Promise<{ trimmed: number; more: boolean }> {
+      return scripts.markPersisted(chatId, seqs, 'keep');
     },
 
     /** Removes pending seqs PostgreSQL was found to hold, leaving the ticket alone (repair). */
     async reconcile(chatId: string, seqs: readonly number[]): Promise<void> {
-      await scripts.markPersisted(chatId, seqs, null);
+      await scripts.markPersisted(chatId, seqs, 'leave');
     },
+
+    /**
+     * Adds the next persist job of chats whose tickets the caller's jobs hold (a hand-on): the
+     * tickets stay held, so the caller must let its jobs complete only after this resolved.
+     */
+    requeue: ticket.requeue,
 
     /** Extends the tickets of chats whose batch failed, while their jobs wait for their retry. */
     keepTickets: ticket.keep,

@@ -35,10 +35,13 @@ export const claimToken = (by: 'send' | 'persist' | 'repair'): string => `${by}-
  *   the claim into a ticket (`ticketMs`). If the add fails the claim is released, so the next
  *   append claims again (a client's retry with its clientMsgId does too); if the claimer dies in
  *   between, the claim runs out after `claimMs` and the next append claims it.
- * - Read pending, write, mark persisted (read-pending.lua, mark-persisted.lua): the worker writes a
- *   chat's lowest pending messages, then removes their seqs, trims the list (never at or above the
- *   lowest pending seq), and, in the same step, releases the ticket when nothing is pending or
- *   claims it for the chat's next job, which it enqueues as above (hand on).
+ * - Read pending, write, mark persisted (read-pending.lua, mark-persisted.lua): a worker holds a
+ *   chat while its job is active. It writes the chat's lowest pending messages, then removes their
+ *   seqs, trims the list (never at or above the lowest pending seq), and, in the same step,
+ *   releases the ticket when nothing is pending (the job completes) or renews it (the job writes
+ *   the rest in its next batch). A chat busy for long is handed on (`requeue`): its next job is
+ *   added while the current one still holds the ticket, then the current one completes. A worker
+ *   that dies holding a chat leaves its job active: the lock runs out and another worker redoes it.
  * - Keep: a batch whose INSERT failed extends its chats' tickets while its jobs wait to retry.
  * - Repair (`claimForRepair`): the archive sweep claims the free ticket of a chat holding a message
  *   PostgreSQL lacks past a grace period, puts such messages back into the pending set, and
@@ -64,6 +67,11 @@ export function createPersistTicket(deps: { redis: Redis; keys: LogKeys; scripts
         throw err;
       }
       for (const c of claims) scripts.confirmClaim(c.chatId, c.token).catch(noop);
+    },
+
+    /** Adds the next jobs of chats whose tickets are held by the caller's jobs (a hand-on). */
+    async requeue(chatIds: readonly string[]): Promise<void> {
+      if (chatIds.length > 0) await deps.queue.add(chatIds);
     },
 
     /** Extends the tickets of chats whose batch failed, while their jobs wait for their retry. */

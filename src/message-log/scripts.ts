@@ -118,21 +118,21 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
     },
 
     /**
-     * Removes `seqs` from the pending set and trims the list. With `claimToken`, also hands the
-     * ticket on: released when nothing is pending, else claimed with that token (`claimed`: the
-     * caller must add the chat's next job). Without, the ticket is left alone (reconciliation).
+     * Removes `seqs` from the pending set and trims the list. `keep`: the caller's job holds the
+     * chat: the ticket is released when nothing is pending, else renewed (`more`: write the rest).
+     * `leave`: the ticket is left alone (reconciliation).
      */
-    async markPersisted(chatId: string, seqs: readonly (number | string)[], claimToken: string | null): Promise<{ trimmed: number; claimed: boolean }> {
-      const [trimmed, claimed] = (await fn.logMarkPersisted(
+    async markPersisted(chatId: string, seqs: readonly (number | string)[], ticket: 'keep' | 'leave'): Promise<{ trimmed: number; more: boolean }> {
+      const [trimmed, more] = (await fn.logMarkPersisted(
         keys.pending(chatId),
         keys.active(chatId),
         keys.ticket(chatId),
         settings.listMax,
-        claimToken ? settings.claimMs : 0,
-        claimToken ?? '',
+        ticket,
+        settings.ticketMs,
         ...seqs,
       )) as [number, number];
-      return { trimmed, claimed: claimed === 1 };
+      return { trimmed, more: more === 1 };
     },
 
     /** Makes a claim the chat's ticket (its job was added); false when it no longer was the claim. */

@@ -74,9 +74,14 @@ async function send(log: MessageLog, m: AppendMessage) {
 }
 
 /** The real persist worker on `insertBatch` (which a test may hold back). */
-async function persistWorker(insertBatch: (m: Message[]) => Promise<InsertResult>, overrides: Partial<Config> = {}, onBatch?: (size: number) => void) {
+async function persistWorker(
+  insertBatch: (m: Message[]) => Promise<InsertResult>,
+  overrides: Partial<Config> = {},
+  onBatch?: (size: number) => void,
+  persist: PersistQueue = bull(),
+) {
   const config = { ...env.config, ...overrides };
-  const log = await messageLog(bull(), config);
+  const log = await messageLog(persist, config);
   const workerConnection = createRedis(config, 'queue', 'test-worker');
   const worker = createPersistWorker({ config, connection: workerConnection, log, insertBatch, logger, onBatch });
   let closed: Promise<void> | undefined;
@@ -97,7 +102,7 @@ describe('the message log', () => {
     expect(script).toContain('local function seqOf(m)');
   });
 
-  it('gives a burst of appends one persist job, and the worker hands the chat on while a batch is written', async () => {
+  it('gives a burst of appends one persist job, and the worker keeps writing the chat while more arrive during a batch', async () => {
     const log = await messageLog();
     const sender = randomUUID();
     const chatId = await chatWith(log, sender);
@@ -125,7 +130,7 @@ describe('the message log', () => {
     expect(await waitingFor(chatId)).toBe(0);
     release();
 
-    // The batch finds them pending, claims the ticket and adds the chat's next job itself.
+    // The batch finds them pending, keeps the ticket and writes them under the same job.
     await waitFor(async () => (await stored(chatId)).length === 25, 'all 25 in PostgreSQL');
     expect(await stored(chatId)).toEqual(range(1, 25));
     await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0, 'ticket released, nothing pending');
@@ -180,24 +185,59 @@ describe('the message log', () => {
     await worker.close();
   });
 
-  it('leaves only a short claim when the hand-on is never enqueued (a worker that died after marking)', async () => {
+  it('keeps the ticket of a chat its job holds while messages remain, and releases it once none do', async () => {
     const log = await messageLog();
     const sender = randomUUID();
     const chatId = await chatWith(log, sender);
-    for (let i = 0; i < 3; i++) await log.append(draft(chatId, sender, `m${i}`));
+    await send(log, draft(chatId, sender, 'first'));
+    for (let i = 0; i < 2; i++) await log.append(draft(chatId, sender, `m${i}`));
     const [pending] = await log.readPending([chatId], 2);
     await createMessageStore(env.pool).insertBatch(pending!.messages.map((m) => m.message));
-    // One message is still pending: the log claims the ticket for the chat's next job...
-    const { claim } = await log.markPersisted(chatId, pending!.messages.map((m) => m.message.seq));
-    expect(claim).not.toBeNull();
-    expect(await env.redis.pttl(log.keys.ticket(chatId))).toBeLessThanOrEqual(CLAIM_MS);
-    // ...which nobody enqueues. Once the claim ran out, the next append claims it and adds the job.
-    await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId))) === 0, 'the claim ran out');
-    await send(log, draft(chatId, sender, 'next'));
+    // One message is still pending: the ticket is renewed for the job that holds the chat...
+    expect(await log.markPersisted(chatId, pending!.messages.map((m) => m.message.seq))).toMatchObject({ more: true });
+    expect(await env.redis.pttl(log.keys.ticket(chatId))).toBeGreaterThan(CLAIM_MS);
+    // ...so an append meanwhile rides on that job.
+    await send(log, draft(chatId, sender, 'rides along'));
     expect(await waitingFor(chatId)).toBe(1);
-    const worker = await persistWorker(createMessageStore(env.pool).insertBatch);
-    await waitFor(async () => (await stored(chatId)).length === 4, 'every message in PostgreSQL');
-    await worker.close();
+    // A hand-on adds the chat's next job while the ticket is still held.
+    await log.requeue([chatId]);
+    expect(await waitingFor(chatId)).toBe(2);
+    const [rest] = await log.readPending([chatId], 10);
+    await createMessageStore(env.pool).insertBatch(rest!.messages.map((m) => m.message));
+    expect(await log.markPersisted(chatId, rest!.messages.map((m) => m.message.seq))).toMatchObject({ more: false });
+    expect(await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))).toBe(0);
+    expect(await stored(chatId)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('writes a busy chat batch after batch under one job, and hands it on past PERSIST_HOLD_MS', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    await send(log, draft(chatId, sender, 'busy 0'));
+    // Every INSERT is joined by a new message for the chat (as under load, something arrives
+    // while a batch is written), so the chat never goes idle until the arrivals stop.
+    const ARRIVALS = 40;
+    let arrived = 1;
+    let batches = 0;
+    const real = createMessageStore(env.pool);
+    const insertBatch = async (batch: Message[]) => {
+      batches++;
+      if (arrived <= ARRIVALS) await log.append(draft(chatId, sender, `busy ${arrived++}`));
+      return real.insertBatch(batch);
+    };
+    let handOns = 0;
+    const counting: PersistQueue = { add: async (ids) => ((handOns += ids.length), bull().add(ids)) };
+    const worker = await persistWorker(insertBatch, { PERSIST_HOLD_MS: 30 }, undefined, counting);
+    try {
+      await waitFor(async () => (await stored(chatId)).length === ARRIVALS + 1, 'every message in PostgreSQL');
+      await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0, 'the ticket released once idle');
+      // One job from the first append, then one per hold period: far fewer than the batches.
+      expect(batches).toBeGreaterThanOrEqual(ARRIVALS);
+      expect(handOns).toBeGreaterThanOrEqual(1);
+      expect(1 + handOns).toBeLessThan(batches / 2);
+    } finally {
+      await worker.close();
+    }
   });
 
   it('writes a backlog batch after batch, each within PERSIST_BATCH_SIZE, from one job', async () => {

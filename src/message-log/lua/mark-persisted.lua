@@ -1,31 +1,25 @@
 -- Record that PostgreSQL now holds some of a chat's messages, trim the active list to its bound
 -- (removing only messages below the lowest seq still pending, so never an unpersisted one), and
--- hand the chat's persist ticket on.
+-- settle the chat's persist ticket.
 -- KEYS[1] pending set      chat:{id}:pending
 -- KEYS[2] active list      chat:{id}:messages:active
 -- KEYS[3] persist ticket   chat:{id}:persist-ticket
 -- ARGV[1] most messages the list keeps
--- ARGV[2] TTL in ms of the claim on the ticket for the chat's next job; 0 leaves the ticket alone
---         (the archive's reconciliation)
--- ARGV[3] the claim's token (unique per call; confirm-ticket.lua makes it the ticket)
+-- ARGV[2] 'keep': the caller's job holds the chat: release the ticket when nothing is pending,
+--         else renew it for ARGV[3] ms (the job writes the rest next); 'leave': the ticket is left
+--         alone (the archive's reconciliation, which holds no job)
+-- ARGV[3] ticket TTL in ms ('keep')
 -- ARGV[4..] the seqs just persisted
--- Returns {messages trimmed, 1 when messages are still pending and the caller holds the claim
--- for them (it must add the next persist job, then confirm the claim), else 0}.
---
--- The ticket: a send that finds none takes it and adds a persist job. A job releases it here
--- once nothing is pending, so the next send adds the next job; while anything is still pending
--- (sent while this batch was being written) the caller adds the next job itself. Between this
--- script and that job add it holds only a short claim, as a send does: a worker that dies in
--- between holds the chat's next job up for no longer than the claim, after which the next send
--- takes the ticket and adds the job.
+-- Returns {messages trimmed, 1 when messages are still pending and the ticket was kept, else 0}.
+-- Releasing in the same step as the ZREM is what makes the ticket safe: a message appended after
+-- this script finds the ticket free and claims it; one appended before is seen pending here.
 --@include message.lua
 for i = 4, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
 
 local more = 0
-local claimMs = tonumber(ARGV[2])
-if claimMs > 0 then
+if ARGV[2] == 'keep' then
   if redis.call('ZCARD', KEYS[1]) > 0 then
-    redis.call('SET', KEYS[3], ARGV[3], 'PX', claimMs)
+    redis.call('SET', KEYS[3], 'held', 'PX', ARGV[3])
     more = 1
   else
     redis.call('DEL', KEYS[3])

@@ -1,0 +1,136 @@
+/** What one batch did with each of its chats. */
+export interface BatchOutcome {
+  /** Nothing left pending: the chat's ticket was released with the batch's bookkeeping. */
+  idle: string[];
+  /** Messages arrived while the batch was written: the ticket was kept for the next batch. */
+  more: string[];
+  /** The chat filled its share of the batch: a backlog, written again at once. */
+  backlog: string[];
+}
+
+export interface PersistLoopOptions {
+  /** Most chats one batch takes (PERSIST_BATCH_SIZE). */
+  maxChats: number;
+  /** How long a batch collects chats before it is written, when none has a backlog (ms). */
+  waitMs: number;
+  /** How long a busy chat stays here before it is handed on through the queue (ms). */
+  holdMs: number;
+  /** Writes one batch of chats (read pending, INSERT, mark persisted); throwing fails them all. */
+  write: (chatIds: string[]) => Promise<BatchOutcome>;
+  /** Adds the next persist job of each chat (their tickets stay held meanwhile). */
+  handOn: (chatIds: string[]) => Promise<void>;
+  /** Called when handing on failed (the chats stay here and are tried again). */
+  onHandOnError?: (err: unknown, chatIds: string[]) => void;
+  now?: () => number;
+}
+
+interface Held {
+  since: number;
+  waiters: { resolve: () => void; reject: (err: unknown) => void }[];
+}
+
+/**
+ * The persist worker's batches. A persist job holds its chat here (its processor's promise) while
+ * the chat stays busy: after each batch a chat with nothing left pending is let go (its job
+ * completes; the bookkeeping released its ticket in the same step), and one that got more
+ * messages meanwhile simply stays for the next batch, its ticket kept under the same live job. So
+ * a busy chat costs one BullMQ job per `holdMs`, not one per batch. Past `holdMs` the chat is
+ * handed on: its next job is added (to the back of the queue, so that more chats than a worker
+ * holds at once all get their turn) before this one completes, so the ticket is never without a
+ * job. A worker that dies holding chats leaves their jobs active: their locks run out and another
+ * worker redoes them.
+ */
+export class PersistLoop {
+  private readonly held = new Map<string, Held>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closing = false;
+  private readonly now: () => number;
+
+  constructor(private readonly o: PersistLoopOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** A persist job's processor: settles when the chat is let go or handed on; rejects when its batch failed. */
+  hold(chatId: string): Promise<void> {
+    // A job taken while closing goes back to the queue (it retries after its backoff; its ticket
+    // stays held by it meanwhile).
+    if (this.closing) return Promise.reject(new Error('the persist worker is closing'));
+    return new Promise((resolve, reject) => {
+      let h = this.held.get(chatId);
+      if (!h) this.held.set(chatId, (h = { since: this.now(), waiters: [] }));
+      h.waiters.push({ resolve, reject });
+      this.schedule(this.o.waitMs);
+    });
+  }
+
+  /** Chats held here now. */
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** Finishes the batch under way, then hands on every chat still held (a shutdown). */
+  async drain(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+    const rest = [...this.held.keys()];
+    if (rest.length === 0) return;
+    try {
+      await this.o.handOn(rest);
+      for (const chatId of rest) this.release(chatId);
+    } catch (err) {
+      // Their jobs fail and retry; their tickets are still held, so no chat is left without one.
+      for (const chatId of rest) this.release(chatId, err);
+    }
+  }
+
+  private schedule(ms: number): void {
+    if (this.closing || this.running || this.timer || this.held.size === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.run().then(
+        (backlog) => {
+          this.running = undefined;
+          this.schedule(backlog ? 0 : this.o.waitMs);
+        },
+        () => {
+          this.running = undefined;
+          this.schedule(this.o.waitMs);
+        },
+      );
+    }, ms);
+  }
+
+  /** One batch; resolves true when a chat has a backlog (the next batch goes at once). */
+  private async run(): Promise<boolean> {
+    const chatIds = [...this.held.keys()].slice(0, this.o.maxChats);
+    let outcome: BatchOutcome;
+    try {
+      outcome = await this.o.write(chatIds);
+    } catch (err) {
+      for (const chatId of chatIds) this.release(chatId, err);
+      return false;
+    }
+    for (const chatId of outcome.idle) this.release(chatId);
+    const at = this.now();
+    const due = [...outcome.more, ...outcome.backlog].filter((chatId) => at - (this.held.get(chatId)?.since ?? at) >= this.o.holdMs);
+    if (due.length > 0) {
+      try {
+        await this.o.handOn(due);
+        for (const chatId of due) this.release(chatId);
+      } catch (err) {
+        this.o.onHandOnError?.(err, due);
+      }
+    }
+    return outcome.backlog.some((chatId) => this.held.has(chatId));
+  }
+
+  private release(chatId: string, err?: unknown): void {
+    const h = this.held.get(chatId);
+    if (!h) return;
+    this.held.delete(chatId);
+    for (const w of h.waiters) (err === undefined ? w.resolve() : w.reject(err));
+  }
+}
