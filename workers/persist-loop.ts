@@ -1,10 +1,10 @@
 /** What one batch did with each of its chats. */
 export interface BatchOutcome {
-  /** Nothing left pending: the chat's ticket was released with the batch's bookkeeping. */
+  /** Nothing was pending: the chat's ticket was released as the batch read it. */
   idle: string[];
-  /** Messages arrived while the batch was written: the ticket was kept for the next batch. */
+  /** Written: the ticket was renewed, and the chat is read again next batch. */
   more: string[];
-  /** The chat filled its share of the batch: a backlog, written again at once. */
+  /** Written, and the chat filled its share of the batch: a backlog, read again at once. */
   backlog: string[];
 }
 
@@ -31,10 +31,10 @@ interface Held {
 
 /**
  * The persist worker's batches. A persist job holds its chat here (its processor's promise) while
- * the chat stays busy: after each batch a chat with nothing left pending is let go (its job
- * completes; the bookkeeping released its ticket in the same step), and one that got more
- * messages meanwhile simply stays for the next batch, its ticket kept under the same live job. So
- * a busy chat costs one BullMQ job per `holdMs`, not one per batch. Past `holdMs` the chat is
+ * the chat stays busy: a batch that finds nothing pending for a chat lets it go (its job
+ * completes; the read released its ticket in the same step), and one that wrote messages keeps it
+ * for the next batch, its ticket renewed under the same live job, so that the chat's next messages
+ * ride on that job. A busy chat costs one BullMQ job per `holdMs`, not one per batch. Past `holdMs` the chat is
  * handed on: its next job is added (to the back of the queue, so that more chats than a worker
  * holds at once all get their turn) before this one completes, so the ticket is never without a
  * job. A worker that dies holding chats leaves their jobs active: their locks run out and another
@@ -82,7 +82,7 @@ export class PersistLoop {
       for (const chatId of rest) this.release(chatId);
     } catch (err) {
       // Their jobs fail and retry; their tickets are still held, so no chat is left without one.
-      for (const chatId of rest) this.release(chatId, err);
+      for (const chatId of rest) this.release(chatId, undefined, err);
     }
   }
 
@@ -106,20 +106,24 @@ export class PersistLoop {
   /** One batch; resolves true when a chat has a backlog (the next batch goes at once). */
   private async run(): Promise<boolean> {
     const chatIds = [...this.held.keys()].slice(0, this.o.maxChats);
+    // The jobs each chat had when the batch began: only they settle with it. A job that arrives
+    // while the batch runs was added by an append that claimed the ticket after this batch's read
+    // released it, so its message is still to be written: that job keeps the chat held.
+    const jobs = new Map(chatIds.map((chatId) => [chatId, this.held.get(chatId)!.waiters.length]));
     let outcome: BatchOutcome;
     try {
       outcome = await this.o.write(chatIds);
     } catch (err) {
-      for (const chatId of chatIds) this.release(chatId, err);
+      for (const chatId of chatIds) this.release(chatId, jobs.get(chatId)!, err);
       return false;
     }
-    for (const chatId of outcome.idle) this.release(chatId);
+    for (const chatId of outcome.idle) this.release(chatId, jobs.get(chatId)!);
     const at = this.now();
     const due = [...outcome.more, ...outcome.backlog].filter((chatId) => at - (this.held.get(chatId)?.since ?? at) >= this.o.holdMs);
     if (due.length > 0) {
       try {
         await this.o.handOn(due);
-        for (const chatId of due) this.release(chatId);
+        for (const chatId of due) this.release(chatId, jobs.get(chatId)!);
       } catch (err) {
         this.o.onHandOnError?.(err, due);
       }
@@ -127,10 +131,13 @@ export class PersistLoop {
     return outcome.backlog.some((chatId) => this.held.has(chatId));
   }
 
-  private release(chatId: string, err?: unknown): void {
+  /** Settles the chat's first `count` jobs (all when omitted); the chat stays held for any later ones. */
+  private release(chatId: string, count?: number, err?: unknown): void {
     const h = this.held.get(chatId);
     if (!h) return;
-    this.held.delete(chatId);
-    for (const w of h.waiters) (err === undefined ? w.resolve() : w.reject(err));
+    const settled = count === undefined ? h.waiters.splice(0) : h.waiters.splice(0, count);
+    if (h.waiters.length === 0) this.held.delete(chatId);
+    else h.since = this.now();
+    for (const w of settled) (err === undefined ? w.resolve() : w.reject(err));
   }
 }

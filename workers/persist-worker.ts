@@ -42,10 +42,10 @@ export interface PersistWorkerDeps {
  * The persist worker. A persist job names a chat; the worker holds it (PersistLoop) while it stays
  * busy. Every PERSIST_BATCH_WAIT_MS (at once for a backlog) one batch reads every held chat's
  * lowest pending messages from the message log, an equal share of PERSIST_BATCH_SIZE each, and
- * writes them all with one INSERT; then, per chat, the log marks them persisted and releases the
- * ticket (the job completes) or keeps it (the chat stays for the next batch, up to
- * PERSIST_HOLD_MS, then its next job is added: the persist-ticket protocol,
- * src/message-log/persist-ticket.ts). A failed INSERT fails every job of the batch; each retries
+ * writes them all with one INSERT; then, per chat, the log marks them persisted and renews the
+ * ticket: the chat stays for the next batch (up to PERSIST_HOLD_MS, then its next job is added),
+ * until a batch finds nothing pending, releases the ticket and lets the job complete (the
+ * persist-ticket protocol, src/message-log/persist-ticket.ts). A failed INSERT fails every job of the batch; each retries
  * with backoff and keeps its ticket.
  */
 export function createPersistWorker(deps: PersistWorkerDeps) {
@@ -62,8 +62,10 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
         if (orphans.length > 0) {
           logger.error({ chatId, seqs: orphans }, 'pending messages missing from Redis (data lost there); dropped from the pending set');
         }
-        const { more } = await log.markPersisted(chatId, [...messages.map((m) => m.message.seq), ...orphans]);
-        (!more ? outcome.idle : messages.length >= share ? outcome.backlog : outcome.more).push(chatId);
+        // Nothing was pending: the read released the ticket, the job may complete.
+        if (messages.length + orphans.length === 0) return void outcome.idle.push(chatId);
+        await log.markPersisted(chatId, [...messages.map((m) => m.message.seq), ...orphans]);
+        (messages.length >= share ? outcome.backlog : outcome.more).push(chatId);
       }),
     );
     // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.

@@ -118,9 +118,13 @@ export function createMessageLog(deps: MessageLogDeps) {
     /** The claim-enqueue-confirm step (persist-ticket.ts): adds the chats' jobs, confirms the claims. */
     enqueue: ticket.enqueue,
 
-    /** Each chat's lowest pending messages, up to `share` each. */
+    /**
+     * Each chat's lowest pending messages, up to `share` each, for a job that holds the chats: a
+     * chat with nothing pending has its ticket released in the same step (let it go: its job may
+     * complete; an append after this claims the ticket anew).
+     */
     async readPending(chatIds: readonly string[], share: number): Promise<PendingChat[]> {
-      const replies = await Promise.all(chatIds.map((chatId) => scripts.readPending(chatId, share)));
+      const replies = await Promise.all(chatIds.map((chatId) => scripts.readPending(chatId, share, true)));
       return chatIds.map((chatId, i) => {
         const { found, orphans } = replies[i]!;
         return { chatId, messages: found.map((json) => ({ message: decodeMessage(json), json })), orphans };
@@ -129,8 +133,8 @@ export function createMessageLog(deps: MessageLogDeps) {
 
     /**
      * After PostgreSQL took `seqs`, for a job that holds the chat: removes them from the pending
-     * set, trims the list, and releases the ticket when nothing is pending (the job may complete),
-     * else renews it (`more`: the job writes the rest, or hands the chat on with `requeue`).
+     * set, trims the list and renews the ticket; the job reads the chat again in its next batch
+     * (`readPending` lets it go once nothing is pending), or hands it on with `requeue`.
      */
     async markPersisted(chatId: string, seqs: readonly (number | string)[]): Promise<{ trimmed: number; more: boolean }> {
       return scripts.markPersisted(chatId, seqs, 'keep');

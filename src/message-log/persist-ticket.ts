@@ -36,12 +36,14 @@ export const claimToken = (by: 'send' | 'persist' | 'repair'): string => `${by}-
  *   append claims again (a client's retry with its clientMsgId does too); if the claimer dies in
  *   between, the claim runs out after `claimMs` and the next append claims it.
  * - Read pending, write, mark persisted (read-pending.lua, mark-persisted.lua): a worker holds a
- *   chat while its job is active. It writes the chat's lowest pending messages, then removes their
- *   seqs, trims the list (never at or above the lowest pending seq), and, in the same step,
- *   releases the ticket when nothing is pending (the job completes) or renews it (the job writes
- *   the rest in its next batch). A chat busy for long is handed on (`requeue`): its next job is
- *   added while the current one still holds the ticket, then the current one completes. A worker
- *   that dies holding a chat leaves its job active: the lock runs out and another worker redoes it.
+ *   chat while its job is active, batch after batch. Each batch reads the chat's lowest pending
+ *   messages; if there are none, the same step releases the ticket and the job completes (an
+ *   append after that finds the ticket free and claims it). Else it writes them, then removes
+ *   their seqs, trims the list (never at or above the lowest pending seq) and renews the ticket:
+ *   appends meanwhile ride on the same job. A chat busy for long is handed on (`requeue`): its next
+ *   job is added while the current one still holds the ticket, then the current one completes. A
+ *   worker that dies holding a chat leaves its job active: the lock runs out and another worker
+ *   redoes it.
  * - Keep: a batch whose INSERT failed extends its chats' tickets while its jobs wait to retry.
  * - Repair (`claimForRepair`): the archive sweep claims the free ticket of a chat holding a message
  *   PostgreSQL lacks past a grace period, puts such messages back into the pending set, and

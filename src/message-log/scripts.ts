@@ -52,7 +52,7 @@ type Raw = (...args: (string | number)[]) => Promise<unknown>;
 /** name → [file, number of keys]. Loaded once per client and run by SHA (EVAL on NOSCRIPT). */
 const SCRIPTS = {
   logAppend: ['append.lua', 7],
-  logReadPending: ['read-pending.lua', 2],
+  logReadPending: ['read-pending.lua', 3],
   logMarkPersisted: ['mark-persisted.lua', 3],
   logClaim: ['claim.lua', 1],
   logHistory: ['history.lua', 2],
@@ -111,16 +111,22 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
       }
     },
 
-    /** The chat's lowest pending messages (up to `max`), and pending seqs the list lost. */
-    async readPending(chatId: string, max: number): Promise<{ found: string[]; orphans: string[] }> {
-      const [found, orphans] = (await fn.logReadPending(keys.pending(chatId), keys.active(chatId), max)) as [string[], string[]];
+    /**
+     * The chat's lowest pending messages (up to `max`), and pending seqs the list lost. With
+     * `releaseIfNone`, a chat with nothing pending has its ticket released in the same step.
+     */
+    async readPending(chatId: string, max: number, releaseIfNone: boolean): Promise<{ found: string[]; orphans: string[] }> {
+      const [found, orphans] = (await fn.logReadPending(keys.pending(chatId), keys.active(chatId), keys.ticket(chatId), max, releaseIfNone ? '1' : '0')) as [
+        string[],
+        string[],
+      ];
       return { found, orphans };
     },
 
     /**
-     * Removes `seqs` from the pending set and trims the list. `keep`: the caller's job holds the
-     * chat: the ticket is released when nothing is pending, else renewed (`more`: write the rest).
-     * `leave`: the ticket is left alone (reconciliation).
+     * Removes `seqs` from the pending set and trims the list (`more`: messages are still pending).
+     * `keep`: the caller's job holds the chat: the ticket is renewed. `leave`: it is left alone
+     * (reconciliation).
      */
     async markPersisted(chatId: string, seqs: readonly (number | string)[], ticket: 'keep' | 'leave'): Promise<{ trimmed: number; more: boolean }> {
       const [trimmed, more] = (await fn.logMarkPersisted(

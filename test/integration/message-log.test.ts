@@ -185,7 +185,7 @@ describe('the message log', () => {
     await worker.close();
   });
 
-  it('keeps the ticket of a chat its job holds while messages remain, and releases it once none do', async () => {
+  it('keeps the ticket of a chat its job holds, and releases it when a read finds nothing pending', async () => {
     const log = await messageLog();
     const sender = randomUUID();
     const chatId = await chatWith(log, sender);
@@ -205,6 +205,9 @@ describe('the message log', () => {
     const [rest] = await log.readPending([chatId], 10);
     await createMessageStore(env.pool).insertBatch(rest!.messages.map((m) => m.message));
     expect(await log.markPersisted(chatId, rest!.messages.map((m) => m.message.seq))).toMatchObject({ more: false });
+    // Still held: the job reads the chat once more, finds nothing, and that read lets it go.
+    expect(await env.redis.exists(log.keys.ticket(chatId))).toBe(1);
+    expect((await log.readPending([chatId], 10))[0]!.messages).toEqual([]);
     expect(await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))).toBe(0);
     expect(await stored(chatId)).toEqual([1, 2, 3, 4]);
   });

@@ -5,26 +5,17 @@
 -- KEYS[2] active list      chat:{id}:messages:active
 -- KEYS[3] persist ticket   chat:{id}:persist-ticket
 -- ARGV[1] most messages the list keeps
--- ARGV[2] 'keep': the caller's job holds the chat: release the ticket when nothing is pending,
---         else renew it for ARGV[3] ms (the job writes the rest next); 'leave': the ticket is left
---         alone (the archive's reconciliation, which holds no job)
+-- ARGV[2] 'keep': the caller's job holds the chat: renew the ticket for ARGV[3] ms (the job reads
+--         the chat again next batch, and lets it go when that read finds nothing pending,
+--         read-pending.lua); 'leave': the ticket is left alone (the archive's reconciliation)
 -- ARGV[3] ticket TTL in ms ('keep')
 -- ARGV[4..] the seqs just persisted
--- Returns {messages trimmed, 1 when messages are still pending and the ticket was kept, else 0}.
--- Releasing in the same step as the ZREM is what makes the ticket safe: a message appended after
--- this script finds the ticket free and claims it; one appended before is seen pending here.
+-- Returns {messages trimmed, 1 when messages are still pending, else 0}.
 --@include message.lua
 for i = 4, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
 
-local more = 0
-if ARGV[2] == 'keep' then
-  if redis.call('ZCARD', KEYS[1]) > 0 then
-    redis.call('SET', KEYS[3], 'held', 'PX', ARGV[3])
-    more = 1
-  else
-    redis.call('DEL', KEYS[3])
-  end
-end
+local more = redis.call('ZCARD', KEYS[1]) > 0 and 1 or 0
+if ARGV[2] == 'keep' then redis.call('SET', KEYS[3], 'held', 'PX', ARGV[3]) end
 
 local keep = tonumber(ARGV[1])
 local len = redis.call('LLEN', KEYS[2])

@@ -1,7 +1,10 @@
 -- The messages a persist batch writes for one chat: the lowest pending seqs and their JSON.
 -- KEYS[1] pending set   chat:{id}:pending
 -- KEYS[2] active list   chat:{id}:messages:active
+-- KEYS[3] persist ticket   chat:{id}:persist-ticket
 -- ARGV[1] most messages to return
+-- ARGV[2] '1' to release the ticket when nothing is pending (the caller's job holds the chat and
+--         lets it go: an append after this finds the ticket free and claims it), else '0'
 -- Returns {{json, ...}, {orphan seq, ...}}: the JSON of each pending seq the list holds (ascending
 -- seq), and the pending seqs it does not hold. A message leaves the list only once it is no longer
 -- pending, so an orphan means its data is gone (Redis lost it): nothing can persist it any more.
@@ -10,7 +13,10 @@
 -- seq minus the head's: one LRANGE covers them. When that guess misses, the whole list is read.
 --@include message.lua
 local seqs = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #seqs == 0 then return {{}, {}} end
+if #seqs == 0 then
+  if ARGV[2] == '1' then redis.call('DEL', KEYS[3]) end
+  return {{}, {}}
+end
 local head = redis.call('LINDEX', KEYS[2], 0)
 if not head then return {{}, seqs} end
 
