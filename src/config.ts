@@ -117,6 +117,12 @@ export const configSchema = z.object({
    */
   PERSIST_HOLD_MS: int(1000, 0),
   /**
+   * How long (ms) a worker keeps a chat it holds after a batch first found nothing pending for it:
+   * a chat that sends in bursts costs one job per hold, not one per burst. An idle chat costs one
+   * read per batch meanwhile.
+   */
+  PERSIST_IDLE_MS: int(250, 0),
+  /**
    * TTL (ms) of a chat's persist ticket, held while the chat's persist job waits or runs. It only
    * matters when that job is lost (deleted by hand, say): the next send after this time adds a
    * new one. Keep it above PERSIST_BACKOFF_CAP_MS, so that a job retrying through an outage keeps

@@ -1,7 +1,9 @@
 /** What one batch did with each of its chats. */
 export interface BatchOutcome {
-  /** Nothing was pending: the chat's ticket was released as the batch read it. */
+  /** Nothing was pending and the chat was one to let go: its ticket was released as the batch read it. */
   idle: string[];
+  /** Nothing was pending, but the chat is kept a while (its ticket too): it may get messages soon. */
+  quiet?: string[];
   /** Written: the ticket was renewed, and the chat is read again next batch. */
   more: string[];
   /** Written, and the chat filled its share of the batch: a backlog, read again at once. */
@@ -15,8 +17,16 @@ export interface PersistLoopOptions {
   waitMs: number;
   /** How long a busy chat stays here before it is handed on through the queue (ms). */
   holdMs: number;
-  /** Writes one batch of chats (read pending, INSERT, mark persisted); throwing fails them all. */
-  write: (chatIds: string[]) => Promise<BatchOutcome>;
+  /**
+   * How long a chat is kept after a batch first found nothing pending for it (ms): a chat that
+   * sends in bursts stays under one job instead of costing one per burst.
+   */
+  idleMs: number;
+  /**
+   * Writes one batch of chats (read pending, INSERT, mark persisted); throwing fails them all.
+   * `letGo`: the chats idle long enough that a read finding nothing pending releases their ticket.
+   */
+  write: (chatIds: string[], letGo: ReadonlySet<string>) => Promise<BatchOutcome>;
   /** Adds the next persist job of each chat (their tickets stay held meanwhile). */
   handOn: (chatIds: string[]) => Promise<void>;
   /** Called when handing on failed (the chats stay here and are tried again). */
@@ -26,15 +36,18 @@ export interface PersistLoopOptions {
 
 interface Held {
   since: number;
+  /** When a batch first found nothing pending for it, in a row (null: it had messages). */
+  idleSince: number | null;
   waiters: { resolve: () => void; reject: (err: unknown) => void }[];
 }
 
 /**
  * The persist worker's batches. A persist job holds its chat here (its processor's promise) while
- * the chat stays busy: a batch that finds nothing pending for a chat lets it go (its job
- * completes; the read released its ticket in the same step), and one that wrote messages keeps it
- * for the next batch, its ticket renewed under the same live job, so that the chat's next messages
- * ride on that job. A busy chat costs one BullMQ job per `holdMs`, not one per batch. Past `holdMs` the chat is
+ * the chat stays busy: a batch that wrote messages keeps it for the next batch, its ticket renewed
+ * under the same live job, so that the chat's next messages ride on that job; once batches have
+ * found nothing pending for it for `idleMs`, the next such read lets it go (its job completes; the
+ * read released its ticket in the same step). A busy chat costs one BullMQ job per `holdMs`, not
+ * one per batch or per burst. Past `holdMs` the chat is
  * handed on: its next job is added (to the back of the queue, so that more chats than a worker
  * holds at once all get their turn) before this one completes, so the ticket is never without a
  * job. A worker that dies holding chats leaves their jobs active: their locks run out and another
@@ -58,7 +71,7 @@ export class PersistLoop {
     if (this.closing) return Promise.reject(new Error('the persist worker is closing'));
     return new Promise((resolve, reject) => {
       let h = this.held.get(chatId);
-      if (!h) this.held.set(chatId, (h = { since: this.now(), waiters: [] }));
+      if (!h) this.held.set(chatId, (h = { since: this.now(), idleSince: null, waiters: [] }));
       h.waiters.push({ resolve, reject });
       this.schedule(this.o.waitMs);
     });
@@ -110,14 +123,27 @@ export class PersistLoop {
     // while the batch runs was added by an append that claimed the ticket after this batch's read
     // released it, so its message is still to be written: that job keeps the chat held.
     const jobs = new Map(chatIds.map((chatId) => [chatId, this.held.get(chatId)!.waiters.length]));
+    const started = this.now();
+    const letGo = new Set(chatIds.filter((chatId) => {
+      const idleSince = this.held.get(chatId)!.idleSince;
+      return idleSince !== null && started - idleSince >= this.o.idleMs;
+    }));
     let outcome: BatchOutcome;
     try {
-      outcome = await this.o.write(chatIds);
+      outcome = await this.o.write(chatIds, letGo);
     } catch (err) {
       for (const chatId of chatIds) this.release(chatId, jobs.get(chatId)!, err);
       return false;
     }
     for (const chatId of outcome.idle) this.release(chatId, jobs.get(chatId)!);
+    for (const chatId of outcome.quiet ?? []) {
+      const h = this.held.get(chatId);
+      if (h) h.idleSince ??= started;
+    }
+    for (const chatId of [...outcome.more, ...outcome.backlog]) {
+      const h = this.held.get(chatId);
+      if (h) h.idleSince = null;
+    }
     const at = this.now();
     const due = [...outcome.more, ...outcome.backlog].filter((chatId) => at - (this.held.get(chatId)?.since ?? at) >= this.o.holdMs);
     if (due.length > 0) {
@@ -137,7 +163,10 @@ export class PersistLoop {
     if (!h) return;
     const settled = count === undefined ? h.waiters.splice(0) : h.waiters.splice(0, count);
     if (h.waiters.length === 0) this.held.delete(chatId);
-    else h.since = this.now();
+    else {
+      h.since = this.now();
+      h.idleSince = null;
+    }
     for (const w of settled) (err === undefined ? w.resolve() : w.reject(err));
   }
 }

@@ -16,6 +16,7 @@ export interface PersistWorkerDeps {
     | 'PERSIST_BATCH_SIZE'
     | 'PERSIST_BATCH_WAIT_MS'
     | 'PERSIST_HOLD_MS'
+    | 'PERSIST_IDLE_MS'
     | 'PERSIST_BACKOFF_MS'
     | 'PERSIST_BACKOFF_CAP_MS'
     | 'PERSIST_LOCK_MS'
@@ -51,19 +52,20 @@ export interface PersistWorkerDeps {
 export function createPersistWorker(deps: PersistWorkerDeps) {
   const { config, log, logger } = deps;
 
-  async function write(chatIds: string[]): Promise<BatchOutcome> {
+  async function write(chatIds: string[], letGo: ReadonlySet<string>): Promise<BatchOutcome> {
     const share = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / chatIds.length));
-    const chats = await log.readPending(chatIds, share);
+    const chats = await log.readPending(chatIds, share, letGo);
     const batch = chats.flatMap((c) => c.messages.map((m) => m.message));
     const { inserted, superseded } = await deps.insertBatch(batch);
-    const outcome: BatchOutcome = { idle: [], more: [], backlog: [] };
+    const outcome: BatchOutcome = { idle: [], quiet: [], more: [], backlog: [] };
     await Promise.all(
       chats.map(async ({ chatId, messages, orphans }) => {
         if (orphans.length > 0) {
           logger.error({ chatId, seqs: orphans }, 'pending messages missing from Redis (data lost there); dropped from the pending set');
         }
-        // Nothing was pending: the read released the ticket, the job may complete.
-        if (messages.length + orphans.length === 0) return void outcome.idle.push(chatId);
+        // Nothing was pending: a chat let go had its ticket released by the read (its job may
+        // complete); another keeps it a while longer.
+        if (messages.length + orphans.length === 0) return void (letGo.has(chatId) ? outcome.idle : outcome.quiet!).push(chatId);
         await log.markPersisted(chatId, [...messages.map((m) => m.message.seq), ...orphans]);
         (messages.length >= share ? outcome.backlog : outcome.more).push(chatId);
       }),
@@ -83,9 +85,10 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     maxChats: config.PERSIST_BATCH_SIZE,
     waitMs: config.PERSIST_BATCH_WAIT_MS,
     holdMs: config.PERSIST_HOLD_MS,
-    write: async (chatIds) => {
+    idleMs: config.PERSIST_IDLE_MS,
+    write: async (chatIds, letGo) => {
       try {
-        return await write(chatIds);
+        return await write(chatIds, letGo);
       } catch (err) {
         // A batch that failed keeps its chats' tickets alive while its jobs wait for their retry.
         await log.keepTickets(chatIds);

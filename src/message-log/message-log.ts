@@ -119,12 +119,12 @@ export function createMessageLog(deps: MessageLogDeps) {
     enqueue: ticket.enqueue,
 
     /**
-     * Each chat's lowest pending messages, up to `share` each, for a job that holds the chats: a
-     * chat with nothing pending has its ticket released in the same step (let it go: its job may
-     * complete; an append after this claims the ticket anew).
+     * Each chat's lowest pending messages, up to `share` each, for a job that holds the chats. A
+     * chat in `letGo` with nothing pending has its ticket released in the same step (its job may
+     * complete; an append after this claims the ticket anew); any other keeps its ticket.
      */
-    async readPending(chatIds: readonly string[], share: number): Promise<PendingChat[]> {
-      const replies = await Promise.all(chatIds.map((chatId) => scripts.readPending(chatId, share, true)));
+    async readPending(chatIds: readonly string[], share: number, letGo: ReadonlySet<string> = new Set(chatIds)): Promise<PendingChat[]> {
+      const replies = await Promise.all(chatIds.map((chatId) => scripts.readPending(chatId, share, letGo.has(chatId))));
       return chatIds.map((chatId, i) => {
         const { found, orphans } = replies[i]!;
         return { chatId, messages: found.map((json) => ({ message: decodeMessage(json), json })), orphans };

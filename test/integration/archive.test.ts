@@ -121,7 +121,8 @@ describe('archive', () => {
     const chat = await app.api.newChat(a, [b], 'aged');
     const k = keys();
     await sendMany(chat.id, 5, 'aged');
-    await waitFor(async () => (await pgCount(chat.id)) === 5 && (await env.redis.exists(k.pending(chat.id))) === 0, '5 persisted');
+    // Persisted, and let go by the worker that held the chat (its ticket released): no job is on its way.
+    await waitFor(async () => (await pgCount(chat.id)) === 5 && (await env.redis.exists(k.pending(chat.id), k.ticket(chat.id))) === 0, '5 persisted, chat let go');
     // Redis believes seq 2 persisted; PostgreSQL lost it. The archive must not trust Redis.
     await env.pool.query('DELETE FROM messages WHERE chat_id = $1 AND seq = 2', [chat.id]);
 

@@ -2,18 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { type BatchOutcome, PersistLoop } from '../../workers/persist-loop.js';
 
 /** A loop whose batches the test answers by hand. */
-function loop(holdMs = 1000) {
-  const batches: { chatIds: string[]; answer: (o: Partial<BatchOutcome> | Error) => void }[] = [];
+function loop(holdMs = 1000, idleMs = 0) {
+  const batches: { chatIds: string[]; letGo: ReadonlySet<string>; answer: (o: Partial<BatchOutcome> | Error) => void }[] = [];
   const handedOn: string[][] = [];
   let t = 0;
   const l = new PersistLoop({
     maxChats: 10,
     waitMs: 0,
     holdMs,
+    idleMs,
     now: () => t,
-    write: (chatIds) =>
+    write: (chatIds, letGo) =>
       new Promise((resolve, reject) =>
-        batches.push({ chatIds, answer: (o) => (o instanceof Error ? reject(o) : resolve({ idle: [], more: [], backlog: [], ...o })) }),
+        batches.push({ chatIds, letGo, answer: (o) => (o instanceof Error ? reject(o) : resolve({ idle: [], more: [], backlog: [], ...o })) }),
       ),
     handOn: async (chatIds) => void handedOn.push(chatIds),
   });
@@ -37,6 +38,23 @@ describe('the persist loop', () => {
     second.answer({ idle: ['a'] });
     expect(await settled(job)).toBe('resolved');
     expect(l.size).toBe(0);
+  });
+
+  it('keeps a quiet chat for idleMs before a read may let it go', async () => {
+    const { l, next, advance } = loop(1000, 100);
+    const job = l.hold('a');
+    const first = await next();
+    expect([...first.letGo]).toEqual([]);
+    first.answer({ quiet: ['a'] });
+    const second = await next();
+    // Quiet since the first batch, for less than idleMs: still not one to let go.
+    expect([...second.letGo]).toEqual([]);
+    advance(100);
+    second.answer({ quiet: ['a'] });
+    const third = await next();
+    expect([...third.letGo]).toEqual(['a']);
+    third.answer({ idle: ['a'] });
+    expect(await settled(job)).toBe('resolved');
   });
 
   it('keeps holding a chat whose new job arrived while the batch that let it go was running', async () => {
