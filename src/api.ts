@@ -182,11 +182,13 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     },
     onStage: apiMetrics.onSendStage,
     rateLimit: createSendRateLimiter({
+      // One Redis: the append takes the sender's token in its own round trip.
+      inAppend: true,
       scripts,
       keys,
       limits: { capacity: config.SEND_RATE_BURST, perSecond: config.SEND_RATE_PER_S },
       redisDown: () => circuit.isOpen,
-    }).check,
+    }),
   });
   const history = createHistoryService({ log, messages });
   const chats = createChatService({

@@ -24,6 +24,8 @@ export function createLogKeys(prefix: string) {
     members: (chatId: string) => `${chat(chatId)}:members`,
     /** The members' read positions: the append script moves the sender's. */
     reads: (chatId: string) => `${chat(chatId)}:reads`,
+    /** The sender's send token bucket (hash: tokens, ts), shared by every api process; the append takes from it. */
+    rateLimit: (userId: string) => `${prefix}ratelimit:{${userId}}`,
     /** SCAN pattern of every chat's pending set. */
     pendingPattern: () => `${globEscape(prefix)}chat:{*}:pending`,
     /** SCAN pattern of every key of every chat. */

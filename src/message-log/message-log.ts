@@ -27,6 +27,8 @@ export type AppendResult =
   | { kind: 'accepted'; message: Message; json: string; claim: Claim | null }
   /** A repeated clientMsgId: the original's JSON, or '' once it left Redis (read it from PostgreSQL). */
   | { kind: 'duplicate'; json: string; claim: Claim | null }
+  /** The sender's send bucket had no token (see `append`'s `bucket`): nothing was written. */
+  | { kind: 'rate-limited'; retryAfterMs: number }
   | { kind: 'forbidden' }
   | { kind: 'no-members' }
   | { kind: 'no-seq' };
@@ -94,12 +96,14 @@ export function createMessageLog(deps: MessageLogDeps) {
 
     /**
      * Appends a message (membership, idempotency, seq, list, pending set, publish, ticket claim:
-     * append.lua). An accepted append with a `claim` must be enqueued before it is acked.
+     * append.lua). An accepted append with a `claim` must be enqueued before it is acked. With a
+     * `bucket`, the sender's send token is taken in the same step (where the sender's bucket may
+     * share a script with the chat's keys: not on Redis Cluster).
      */
-    async append(m: AppendMessage): Promise<AppendResult> {
+    async append(m: AppendMessage, bucket: { capacity: number; perSecond: number } | null = null): Promise<AppendResult> {
       const template = messageTemplate(m);
       const token = claimToken('send');
-      const reply: AppendReply = await scripts.append({ chatId: m.chatId, senderId: m.senderId, clientMsgId: m.clientMsgId, template, claimToken: token });
+      const reply: AppendReply = await scripts.append({ chatId: m.chatId, senderId: m.senderId, clientMsgId: m.clientMsgId, template, claimToken: token, bucket });
       switch (reply.kind) {
         case 'accepted':
           return {

@@ -20,6 +20,8 @@ export interface LogSettings {
 export type AppendReply =
   /** Accepted with `seq`; `claimed`: this call took the chat's free persist ticket. */
   | { kind: 'accepted'; seq: number; claimed: boolean }
+  /** The sender's bucket had no token: nothing was written. */
+  | { kind: 'rate-limited'; retryAfterMs: number }
   /** A repeated clientMsgId: the original's JSON ('' once it left the active list). */
   | { kind: 'duplicate'; json: string; claimed: boolean }
   | { kind: 'forbidden' }
@@ -35,6 +37,8 @@ export interface AppendInput {
   template: MessageTemplate;
   /** The token of the ticket claim this call may take (unique per call). */
   claimToken: string;
+  /** The sender's send bucket to take a token from in the same step, or null (taken elsewhere, or no limit). */
+  bucket: { capacity: number; perSecond: number } | null;
 }
 
 export interface HistoryReply {
@@ -51,7 +55,7 @@ type Raw = (...args: (string | number)[]) => Promise<unknown>;
 
 /** name → [file, number of keys]. Loaded once per client and run by SHA (EVAL on NOSCRIPT). */
 const SCRIPTS = {
-  logAppend: ['append.lua', 7],
+  logAppend: ['append.lua', 8],
   logReadPending: ['read-pending.lua', 3],
   logMarkPersisted: ['mark-persisted.lua', 3],
   logClaim: ['claim.lua', 1],
@@ -86,6 +90,7 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         keys.pending(chatId),
         keys.reads(chatId),
         keys.ticket(chatId),
+        i.bucket ? keys.rateLimit(i.senderId) : keys.seq(chatId),
         i.senderId,
         i.template.head,
         i.template.tail,
@@ -96,12 +101,16 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         settings.readsTtlS,
         settings.claimMs,
         i.claimToken,
+        i.bucket?.capacity ?? 0,
+        i.bucket?.perSecond ?? 0,
       )) as [string, number | string, number];
       switch (reply[0]) {
         case 'OK':
           return { kind: 'accepted', seq: reply[1] as number, claimed: reply[2] === 1 };
         case 'DUP':
           return { kind: 'duplicate', json: reply[1] as string, claimed: reply[2] === 1 };
+        case 'LIMITED':
+          return { kind: 'rate-limited', retryAfterMs: reply[1] as number };
         case 'FORBIDDEN':
           return { kind: 'forbidden' };
         case 'NOMEMBERS':

@@ -41,8 +41,6 @@ export function createKeys(prefix: string) {
     typing: (chatId: string, userId: string) => `${chat(chatId)}:typing:${userId}`,
     /** Throttle of the member's typing forwards (SET NX PX). */
     typingGate: (chatId: string, userId: string) => `${chat(chatId)}:typing-gate:${userId}`,
-    /** The user's send token bucket (hash: tokens, ts), shared by every api process. */
-    rateLimit: (userId: string) => `${prefix}ratelimit:{${userId}}`,
     /**
      * A fixed-window abuse counter (window-limit.lua): `rule` names the limit, `id` whom it counts
      * (a user id, a client address, a hashed username). Each counter is its own hash slot.

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { loadLua } from './lua.js';
 
 /** The Lua scripts, loaded once and run by SHA (ioredis falls back to EVAL on NOSCRIPT). */
 const SCRIPTS = {
@@ -63,7 +63,7 @@ export function createScripts(redis: Redis): Scripts {
   const fns = {} as Record<ScriptName, ScriptFn>;
   for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
     if (!(name in redis)) {
-      const lua = readFileSync(new URL(`./scripts/${FILES[name]}`, import.meta.url), 'utf8');
+      const lua = loadLua(new URL(`./scripts/${FILES[name]}`, import.meta.url));
       redis.defineCommand(name, { numberOfKeys: SCRIPTS[name], lua });
     }
     const fn = (redis as unknown as Record<ScriptName, ScriptFn>)[name];

@@ -5,6 +5,7 @@ import type { RedisCircuit } from '../infra/redis-circuit.js';
 import { decodeMessage, encodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
 import type { MembershipService } from './membership-service.js';
+import { rateLimited, type SendRateLimiter } from './rate-limiter.js';
 import type { SeqGuard } from './seq-guard.js';
 
 export interface SendInput {
@@ -25,10 +26,11 @@ export interface SendServiceDeps {
   direct: Pick<DirectMessageStore, 'send'>;
   seqGuard: Pick<SeqGuard, 'seed'>;
   /**
-   * The per-user send limit (src/services/rate-limiter.ts): throws `rate_limited` before the
-   * append, so a refused send never gets a seq and nothing refused is stored.
+   * The per-user send limit (src/services/rate-limiter.ts), taken before anything is written, so
+   * a refused send never gets a seq: by the append itself (`appendBucket`) on one Redis, else by
+   * `check` first (Redis Cluster, or the local bucket while Redis is down).
    */
-  rateLimit?: (senderId: string, clientMsgId: string | null) => Promise<void>;
+  rateLimit?: Pick<SendRateLimiter, 'check' | 'appendBucket'>;
   /**
    * The stored message a (sender, clientMsgId) produced: a repeated send whose original has left
    * Redis's active list (it is in PostgreSQL then) is answered with it.
@@ -65,7 +67,8 @@ export function createSendService(deps: SendServiceDeps) {
     const startedAt = process.hrtime.bigint();
     const { chatId, senderId, body } = input;
     const clientMsgId = input.clientMsgId ?? null;
-    await deps.rateLimit?.(senderId, clientMsgId);
+    await deps.rateLimit?.check(senderId, clientMsgId);
+    const bucket = deps.rateLimit?.appendBucket ?? null;
     let t = process.hrtime.bigint();
     stage?.('rate_limit', t - startedAt);
     const draft = { id: randomUUID(), chatId, senderId, body, clientMsgId, createdAt: new Date().toISOString() };
@@ -74,7 +77,7 @@ export function createSendService(deps: SendServiceDeps) {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       let result;
       try {
-        result = await log.append(draft);
+        result = await log.append(draft, bucket);
         deps.circuit.recordSuccess();
       } catch (err) {
         if (err instanceof Error && NOT_SENT.test(err.message)) {
@@ -111,6 +114,8 @@ export function createSendService(deps: SendServiceDeps) {
           if (!stored) throw new AppError('unavailable', 'the original message is not readable yet, retry with the same clientMsgId');
           return { message: stored, json: encodeMessage(stored), duplicate: true };
         }
+        case 'rate-limited':
+          throw rateLimited(result.retryAfterMs, clientMsgId);
         case 'forbidden':
           throw new AppError('forbidden', 'not a member of this chat');
         case 'no-members':

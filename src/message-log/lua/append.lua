@@ -7,6 +7,8 @@
 -- KEYS[5] pending set       chat:{id}:pending
 -- KEYS[6] read positions    chat:{id}:reads   (hash: user id -> last read seq)
 -- KEYS[7] persist ticket    chat:{id}:persist-ticket
+-- KEYS[8] sender's bucket   ratelimit:{senderId}   (unused when ARGV[11] = '0'; on Redis Cluster
+--                           it is in another slot, so the caller takes the tokens itself)
 -- ARGV[1] sender id
 -- ARGV[2] message JSON up to and including `"seq":`
 -- ARGV[3] message JSON after the seq
@@ -17,16 +19,26 @@
 -- ARGV[8] TTL of the read-position hash in seconds
 -- ARGV[9] TTL in ms of a claim on the persist ticket (until the caller's job add confirms it)
 -- ARGV[10] the claim's token (unique per call)
--- Returns {'OK', seq, claimed} | {'DUP', json or '', claimed} | {'FORBIDDEN'} | {'NOMEMBERS'} | {'NOSEQ'}
+-- ARGV[11] the per-user send bucket's capacity, or '0' when this call takes no token
+-- ARGV[12] its refill rate in tokens per second
+-- Returns {'OK', seq, claimed} | {'DUP', json or '', claimed} | {'FORBIDDEN'} | {'NOMEMBERS'} |
+-- {'NOSEQ'} | {'LIMITED', ms until a token}
 -- claimed = 1 when this call took the chat's free persist ticket: the caller must add the chat's
 -- persist job, then confirm the claim (persist-ticket.ts). Otherwise a job that has yet to read
 -- the pending set holds the ticket and will write this message too. DUP's json is '' when the
--- original has left the active list (PostgreSQL holds it then).
+-- original has left the active list (PostgreSQL holds it then). The send's token is taken once
+-- the caches it needs are there (a NOMEMBERS or NOSEQ answer is retried, and must not cost twice)
+-- and before anything else, so a refused send gets no seq and a flood of forbidden sends is
+-- limited too.
 --@include message.lua
-if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
-  if redis.call('EXISTS', KEYS[3]) == 0 then return {'NOMEMBERS'} end
-  return {'FORBIDDEN'}
+--@include ../../redis/scripts/token-bucket.lua
+if redis.call('EXISTS', KEYS[3]) == 0 then return {'NOMEMBERS'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOSEQ'} end
+if ARGV[11] ~= '0' then
+  local allowed, wait = takeTokens(KEYS[8], tonumber(ARGV[11]), tonumber(ARGV[12]), 1)
+  if not allowed then return {'LIMITED', wait} end
 end
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return {'FORBIDDEN'} end
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[4])
   if previous then
@@ -57,8 +69,6 @@ if ARGV[6] == '1' then
     return {'DUP', json, claimed}
   end
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOSEQ'} end
-
 local seq = redis.call('INCR', KEYS[1])
 local json = ARGV[2] .. seq .. ARGV[3]
 redis.call('RPUSH', KEYS[2], json)
