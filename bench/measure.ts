@@ -2,9 +2,9 @@ import { type CostStats, costOf } from './cost.js';
 import { samplePercentile } from './histogram.js';
 import { type LoadWorld, type PhaseProgress, type PhaseResult, type PhaseSpec, runPhase } from './load.js';
 import { type MachineCpu, type ProcStats, ProcWatch } from './proc-stats.js';
-import { persistBacklog, persistCounters, scrape, sumOf } from './prom.js';
+import { persistBacklog, persistCounters, scrape, scrapeAll, sumOf } from './prom.js';
 import { type RedisCost, redisCost } from './redis-stats.js';
-import { type RuntimeStats, runtimeOver, scrapeRuntime } from './runtime-stats.js';
+import { bucketDelta, bucketsOf, quantileBound, type RuntimeStats, runtimeOver, scrapeRuntime } from './runtime-stats.js';
 import type { Target } from './setup.js';
 
 export interface PersistenceStats {
@@ -13,6 +13,13 @@ export interface PersistenceStats {
   lagP99Ms: number | null;
   lagMaxMs: number | null;
   lagSamples: number;
+  /**
+   * Each message's persistence lag (acceptance to its batch committed), from the workers'
+   * `parley_persist_lag_seconds` histogram over the phase: bucket bounds, in ms.
+   */
+  perMessageP50Ms: number | null;
+  perMessageP99Ms: number | null;
+  perMessageMaxMs: number | null;
   /** Largest parley_persistence_pending_messages seen. */
   maxPending: number | null;
   /**
@@ -95,7 +102,8 @@ async function waitDrained(target: Target, rowsBefore: number | null, progress: 
 /**
  * A load phase with everything around it: the processes' CPU and RSS over the load, the servers'
  * event-loop delay and GC pauses (their /metrics scraped before and as the load ends), the
- * persistence lag polled from the api, the drain after the load, and rows per INSERT.
+ * persistence lag (each message's, from the workers' histogram, and the oldest unpersisted, polled),
+ * the drain after the load, and rows per INSERT.
  */
 export async function measuredPhase(target: Target, world: LoadWorld, spec: PhaseSpec, scrapeMs: number): Promise<MeasuredPhase> {
   const watch = new ProcWatch([...target.processes, { label: 'generator', pid: process.pid }, ...target.services()]);
@@ -104,7 +112,10 @@ export async function measuredPhase(target: Target, world: LoadWorld, spec: Phas
   const redisBefore = await target.redisCommandStats?.().catch(() => null);
   const runtimeBefore = await scrapeRuntime(target.runtimeSources);
   let runtimeAfter: Promise<Awaited<ReturnType<typeof scrapeRuntime>>> = Promise.resolve([]);
-  const metricsUrl = target.apiMetricsUrls[0];
+  // The lag gauges cost a SCAN of Redis: sampled from a worker's /metrics (which caches them for
+  // METRICS_LAG_MAX_AGE_MS), off the api's event loop.
+  const metricsUrl = target.workerMetricsUrls[0] ?? target.apiMetricsUrls[0];
+  const lagBefore = await scrapeAll(target.workerMetricsUrls).catch(() => null);
   let lag: ReturnType<typeof startLagSampler> | undefined;
   let processes: ProcStats[] = [];
   let drain: Promise<{ ms: number | null; by: 'rows' | 'queue' | null }> = Promise.resolve({ ms: null, by: null });
@@ -124,6 +135,12 @@ export async function measuredPhase(target: Target, world: LoadWorld, spec: Phas
   const runtime = runtimeOver(target.runtimeSources, runtimeBefore, await runtimeAfter);
   const sampled = await lag!.stop();
   const countersAfter = await persistCounters(target.workerMetricsUrls).catch(() => null);
+  const lagAfter = await scrapeAll(target.workerMetricsUrls).catch(() => null);
+  const perMessage = lagBefore && lagAfter ? bucketDelta(bucketsOf(lagBefore, 'parley_persist_lag_seconds'), bucketsOf(lagAfter, 'parley_persist_lag_seconds')) : [];
+  const boundMs = (q: number) => {
+    const b = quantileBound(perMessage, q);
+    return b === null ? null : Number.isFinite(b) ? Math.round(b * 1000) : b;
+  };
   const redisAfter = await target.redisCommandStats?.().catch(() => null);
   const inserts = countersBefore && countersAfter ? countersAfter.batches - countersBefore.batches : null;
   const rows = countersBefore && countersAfter ? countersAfter.messages - countersBefore.messages : null;
@@ -135,6 +152,9 @@ export async function measuredPhase(target: Target, world: LoadWorld, spec: Phas
       lagP99Ms: samplePercentile(sampled.lagMs, 99),
       lagMaxMs: samplePercentile(sampled.lagMs, 100),
       lagSamples: sampled.lagMs.length,
+      perMessageP50Ms: boundMs(0.5),
+      perMessageP99Ms: boundMs(0.99),
+      perMessageMaxMs: boundMs(1),
       maxPending: sampled.maxPending,
       drainMs: drained.ms,
       drainBy: drained.by,

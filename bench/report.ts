@@ -118,7 +118,8 @@ function phaseLines(p: MeasuredPhase): string[] {
     ...percentileRows(p),
     ...(persisted
       ? [
-          `  persistence: lag (oldest unpersisted) p50 ${f(s.lagP50Ms, 0)} ms, p99 ${f(s.lagP99Ms, 0)} ms, max ${f(s.lagMaxMs, 0)} ms over ${f(s.lagSamples, 0)} samples; ` +
+          `  persistence: lag per message p50 ≤ ${f(s.perMessageP50Ms, 0)} ms, p99 ≤ ${f(s.perMessageP99Ms, 0)} ms, max ≤ ${f(s.perMessageMaxMs, 0)} ms; ` +
+            `oldest unpersisted p50 ${f(s.lagP50Ms, 0)} ms, p99 ${f(s.lagP99Ms, 0)} ms, max ${f(s.lagMaxMs, 0)} ms over ${f(s.lagSamples, 0)} samples; ` +
             `max pending ${f(s.maxPending, 0)}; drained ${f(s.drainMs, 0)} ms after the load (${s.drainBy ?? 'not measured'}); ` +
             `${f(s.rowsPerInsert, 1)} rows per INSERT (${f(s.inserts, 0)} INSERTs)`,
         ]

@@ -30,8 +30,8 @@ export interface PersistWorkerDeps {
   /** The batch INSERT (MessageStore.insertBatch, wrapped with the statements that follow it). */
   insertBatch: (messages: Message[]) => Promise<InsertResult>;
   logger: Logger;
-  /** Called after each batch with its size and how many rows were new (metrics, tests). */
-  onBatch?: (size: number, inserted: number) => void;
+  /** Called after each batch with its size, how many rows were new and when each message was accepted (metrics, tests). */
+  onBatch?: (size: number, inserted: number, createdAtMs: number[]) => void;
   /**
    * Test seam: awaited after a batch's INSERT and bookkeeping, before its chats are let go or
    * held for the next batch (a worker that dies here holds chats with messages still pending).
@@ -76,7 +76,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       await Promise.all(superseded.map((m) => log.drop(m.chatId, jsonOf.get(m)!)));
       logger.warn({ messages: superseded.map((m) => ({ chatId: m.chatId, seq: m.seq })) }, 'superseded by their retry stored while Redis was down');
     }
-    if (batch.length > 0) deps.onBatch?.(batch.length, inserted);
+    if (batch.length > 0) deps.onBatch?.(batch.length, inserted, batch.map((m) => Date.parse(m.createdAt)));
     await deps.afterBatch?.(chatIds);
     return outcome;
   }

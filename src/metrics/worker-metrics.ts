@@ -31,6 +31,12 @@ export function createWorkerMetrics(registry: Registry) {
     buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000],
     registers,
   });
+  const persistAge = new Histogram({
+    name: 'parley_persist_lag_seconds',
+    help: 'Persistence lag of each message: from its acceptance (createdAt) to its batch committed in PostgreSQL',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers,
+  });
   const archiveRuns = new Counter({ name: 'parley_archive_runs_total', help: 'Archive runs finished', registers });
   const archive = new Counter({
     name: 'parley_archive_actions_total',
@@ -46,11 +52,15 @@ export function createWorkerMetrics(registry: Registry) {
   });
 
   return {
-    onBatch(size: number, insertedRows: number): void {
+    /** `createdAtMs`: when each message of the batch was accepted (ms since the epoch). */
+    onBatch(size: number, insertedRows: number, createdAtMs: readonly number[] = []): void {
       batches.inc();
       persisted.inc(size);
       inserted.inc(insertedRows);
       batchSize.observe(size);
+      const now = Date.now();
+      // Clocks of two machines may disagree by a little; a negative lag says nothing.
+      for (const at of createdAtMs) if (Number.isFinite(at)) persistAge.observe(Math.max(0, now - at) / 1000);
     },
 
     onArchive(report: ArchiveReport): void {
