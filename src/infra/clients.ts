@@ -27,10 +27,14 @@ export function createRedis(config: Config, role: RedisRole, name = 'parley'): R
       enableOfflineQueue: false,
       commandTimeout: config.REDIS_COMMAND_TIMEOUT,
       maxRetriesPerRequest: 0,
-      enableAutoPipelining: true,
+      // No auto-pipelining: it defers every command to the next setImmediate and builds a
+      // Pipeline per tick, which copies every defined script onto it. Measured under the bench's
+      // small scenario: ack p99 13 ms with it, 4 ms without; the api's CPU per message 30 % lower.
+      enableAutoPipelining: false,
     },
     subscriber: { maxRetriesPerRequest: null },
-    queue: { maxRetriesPerRequest: null, enableAutoPipelining: true },
+    // BullMQ defines some forty scripts on its connections: a Pipeline per tick would copy them all.
+    queue: { maxRetriesPerRequest: null, enableAutoPipelining: false },
   };
   return new Redis(config.REDIS_URL, { ...base, ...byRole[role] });
 }
