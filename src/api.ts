@@ -177,7 +177,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     seqGuard,
     findSent: messages.findByClientMsgId,
     onAccepted: (accepted, startedAt) => {
-      recentAcks.add(accepted.message);
+      recentAcks.add(accepted.json);
       apiMetrics.onAccepted(accepted, startedAt);
     },
     onStage: apiMetrics.onSendStage,

@@ -3,7 +3,7 @@ import type { Message } from '../domain/types.js';
 import { scanKeys } from '../redis/scan.js';
 import { decodeMessage, fillTemplate, messageTemplate, seqOf } from './encoding.js';
 import { createLogKeys } from './keys.js';
-import { type Claim, claimToken, createPersistTicket, type PersistQueue } from './persist-ticket.js';
+import { type Claim, createPersistTicket, type PersistQueue } from './persist-ticket.js';
 import { type AppendReply, createLogScripts, type HistoryReply, type LogSettings } from './scripts.js';
 
 export type { Claim, PersistQueue } from './persist-ticket.js';
@@ -102,7 +102,8 @@ export function createMessageLog(deps: MessageLogDeps) {
      */
     async append(m: AppendMessage, bucket: { capacity: number; perSecond: number } | null = null): Promise<AppendResult> {
       const template = messageTemplate(m);
-      const token = claimToken('send');
+      // Unique per attempt already: the message's id is drawn for each send.
+      const token = `send-${m.id}`;
       const reply: AppendReply = await scripts.append({ chatId: m.chatId, senderId: m.senderId, clientMsgId: m.clientMsgId, template, claimToken: token, bucket });
       switch (reply.kind) {
         case 'accepted':

@@ -19,8 +19,8 @@ export interface Claim {
   token: string;
 }
 
-/** A fresh claim token; `by` says who took it (send, persist, repair), for whoever reads Redis. */
-export const claimToken = (by: 'send' | 'persist' | 'repair'): string => `${by}-${randomUUID()}`;
+/** A fresh claim token; `by` says who took it, for whoever reads Redis (a send's is `send-<message id>`). */
+export const claimToken = (by: 'repair'): string => `${by}-${randomUUID()}`;
 
 /**
  * The persist-ticket protocol: how one persist job stands for every message a chat accepts while

@@ -1,5 +1,6 @@
 import type { Message } from '../domain/types.js';
 import type { Logger } from '../logger.js';
+import { decodeMessage } from '../message-log/message-log.js';
 import type { InsertResult } from '../stores/message-store.js';
 
 export interface RecentAcksDeps {
@@ -24,8 +25,9 @@ export interface RecentAcksDeps {
 export function createRecentAcks(deps: RecentAcksDeps) {
   const now = deps.now ?? Date.now;
   const batchSize = deps.batchSize ?? 500;
-  // A FIFO as an array with a moving start: O(1) add and prune, compacted now and then.
-  let items: { at: number; message: Message }[] = [];
+  // A FIFO as an array with a moving start: O(1) add and prune, compacted now and then. Each
+  // message is kept as the JSON the send path built anyway: one string, not an object of six.
+  let items: { at: number; json: string }[] = [];
   let start = 0;
 
   function prune(): void {
@@ -38,10 +40,10 @@ export function createRecentAcks(deps: RecentAcksDeps) {
   }
 
   return {
-    /** Keeps an acked message (nothing when RECENT_ACKS_MS or RECENT_ACKS_MAX is 0). */
-    add(message: Message): void {
+    /** Keeps an acked message, by its JSON (nothing when RECENT_ACKS_MS or RECENT_ACKS_MAX is 0). */
+    add(json: string): void {
       if (deps.retentionMs <= 0 || deps.max <= 0) return;
-      items.push({ at: now(), message });
+      items.push({ at: now(), json });
       if (items.length - start > deps.max) prune();
     },
 
@@ -53,7 +55,7 @@ export function createRecentAcks(deps: RecentAcksDeps) {
     /** Writes every kept message to PostgreSQL; resolves with how many rows were new. */
     async replay(): Promise<number> {
       prune();
-      const kept = items.slice(start).map((i) => i.message);
+      const kept: Message[] = items.slice(start).map((i) => decodeMessage(i.json));
       let inserted = 0;
       for (let i = 0; i < kept.length; i += batchSize) inserted += (await deps.insertBatch(kept.slice(i, i + batchSize))).inserted;
       deps.logger.warn({ kept: kept.length, inserted }, 'redis lost its data: recently acked messages written to postgres');

@@ -67,10 +67,12 @@ export function createSendService(deps: SendServiceDeps) {
     const startedAt = process.hrtime.bigint();
     const { chatId, senderId, body } = input;
     const clientMsgId = input.clientMsgId ?? null;
-    await deps.rateLimit?.check(senderId, clientMsgId);
-    const bucket = deps.rateLimit?.appendBucket ?? null;
+    // Where the append does not take the token itself (Redis Cluster, or Redis down: the local
+    // bucket), a check first.
+    const bucket = deps.circuit.isOpen ? null : (deps.rateLimit?.appendBucket ?? null);
+    if (!bucket) await deps.rateLimit?.check(senderId, clientMsgId);
     let t = process.hrtime.bigint();
-    stage?.('rate_limit', t - startedAt);
+    if (!bucket) stage?.('rate_limit', t - startedAt);
     const draft = { id: randomUUID(), chatId, senderId, body, clientMsgId, createdAt: new Date().toISOString() };
     if (deps.circuit.isOpen && !(await deps.circuit.recoverIfConnected())) return deps.direct.send(draft);
 

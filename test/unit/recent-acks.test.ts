@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/domain/types.js';
 import { createLogger } from '../../src/logger.js';
+import { encodeMessage } from '../../src/message-log/message-log.js';
 import { createRecentAcks } from '../../src/services/recent-acks.js';
 
 const message = (seq: number): Message => ({
@@ -28,9 +29,9 @@ describe('recent acks', () => {
         return { inserted: batch.length, superseded: [] };
       },
     });
-    for (let seq = 1; seq <= 4; seq++) recent.add(message(seq));
+    for (let seq = 1; seq <= 4; seq++) recent.add(encodeMessage(message(seq)));
     t = 600;
-    for (let seq = 5; seq <= 7; seq++) recent.add(message(seq));
+    for (let seq = 5; seq <= 7; seq++) recent.add(encodeMessage(message(seq)));
     // Over max: the oldest went first.
     expect(recent.size).toBe(5);
     t = 1200;
