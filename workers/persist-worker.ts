@@ -58,18 +58,20 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     const batch = chats.flatMap((c) => c.messages.map((m) => m.message));
     const { inserted, superseded } = await deps.insertBatch(batch);
     const outcome: BatchOutcome = { idle: [], quiet: [], more: [], backlog: [] };
-    await Promise.all(
-      chats.map(async ({ chatId, messages, orphans }) => {
-        if (orphans.length > 0) {
-          logger.error({ chatId, seqs: orphans }, 'pending messages missing from Redis (data lost there); dropped from the pending set');
-        }
-        // Nothing was pending: a chat let go had its ticket released by the read (its job may
-        // complete); another keeps it a while longer.
-        if (messages.length + orphans.length === 0) return void (letGo.has(chatId) ? outcome.idle : outcome.quiet!).push(chatId);
-        await log.markPersisted(chatId, [...messages.map((m) => m.message.seq), ...orphans]);
+    const written: { chatId: string; seqs: (number | string)[] }[] = [];
+    for (const { chatId, messages, orphans } of chats) {
+      if (orphans.length > 0) {
+        logger.error({ chatId, seqs: orphans }, 'pending messages missing from Redis (data lost there); dropped from the pending set');
+      }
+      // Nothing was pending: a chat let go had its ticket released by the read (its job may
+      // complete); another keeps it a while longer.
+      if (messages.length + orphans.length === 0) (letGo.has(chatId) ? outcome.idle : outcome.quiet!).push(chatId);
+      else {
+        written.push({ chatId, seqs: [...messages.map((m) => m.message.seq), ...orphans] });
         (messages.length >= share ? outcome.backlog : outcome.more).push(chatId);
-      }),
-    );
+      }
+    }
+    await log.markPersisted(written);
     // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.
     if (superseded.length > 0) {
       const jsonOf = new Map(chats.flatMap((c) => c.messages.map((m) => [m.message, m.json] as const)));

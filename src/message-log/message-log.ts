@@ -129,7 +129,7 @@ export function createMessageLog(deps: MessageLogDeps) {
      * complete; an append after this claims the ticket anew); any other keeps its ticket.
      */
     async readPending(chatIds: readonly string[], share: number, letGo: ReadonlySet<string> = new Set(chatIds)): Promise<PendingChat[]> {
-      const replies = await Promise.all(chatIds.map((chatId) => scripts.readPending(chatId, share, letGo.has(chatId))));
+      const replies = await scripts.readPending(chatIds.map((chatId) => ({ chatId, max: share, releaseIfNone: letGo.has(chatId) })));
       return chatIds.map((chatId, i) => {
         const { found, orphans } = replies[i]!;
         return { chatId, messages: found.map((json) => ({ message: decodeMessage(json), json })), orphans };
@@ -137,17 +137,17 @@ export function createMessageLog(deps: MessageLogDeps) {
     },
 
     /**
-     * After PostgreSQL took `seqs`, for a job that holds the chat: removes them from the pending
-     * set, trims the list and renews the ticket; the job reads the chat again in its next batch
-     * (`readPending` lets it go once nothing is pending), or hands it on with `requeue`.
+     * After PostgreSQL took each chat's `seqs`, for jobs that hold the chats: removes them from the
+     * pending sets, trims the lists and renews the tickets (one pipeline); a job reads its chat again
+     * next batch (`readPending` lets it go once nothing is pending), or hands it on with `requeue`.
      */
-    async markPersisted(chatId: string, seqs: readonly (number | string)[]): Promise<{ trimmed: number; more: boolean }> {
-      return scripts.markPersisted(chatId, seqs, 'keep');
+    markPersisted(chats: readonly { chatId: string; seqs: readonly (number | string)[] }[]): Promise<{ trimmed: number; more: boolean }[]> {
+      return scripts.markPersisted(chats, 'keep');
     },
 
     /** Removes pending seqs PostgreSQL was found to hold, leaving the ticket alone (repair). */
     async reconcile(chatId: string, seqs: readonly number[]): Promise<void> {
-      await scripts.markPersisted(chatId, seqs, 'leave');
+      await scripts.markPersisted([{ chatId, seqs }], 'leave');
     },
 
     /**

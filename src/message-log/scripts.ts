@@ -52,6 +52,7 @@ export interface HistoryReply {
 }
 
 type Raw = (...args: (string | number)[]) => Promise<unknown>;
+type Queued = Record<string, (...args: (string | number)[]) => unknown>;
 
 /** name → [file, number of keys]. Loaded once per client and run by SHA (EVAL on NOSCRIPT). */
 const SCRIPTS = {
@@ -78,6 +79,34 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
     if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua: loadLua(file) });
     fn[name] = (redis as unknown as Record<ScriptName, Raw>)[name].bind(redis);
   }
+
+  /**
+   * Runs one script for each of `calls` in one pipeline (one write to Redis, one read back),
+   * where a worker's batch would otherwise cost a round trip per chat; rejects on the first error.
+   */
+  async function many<T>(name: ScriptName, calls: readonly (string | number)[][], parse: (reply: unknown) => T): Promise<T[]> {
+    if (calls.length === 0) return [];
+    const pipeline = redis.pipeline();
+    for (const args of calls) (pipeline as unknown as Queued)[name]!(...args);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, reply]) => {
+      if (err) throw err;
+      return parse(reply);
+    });
+  }
+
+  const readPendingArgs = (chatId: string, max: number, releaseIfNone: boolean) =>
+    [keys.pending(chatId), keys.active(chatId), keys.ticket(chatId), max, releaseIfNone ? '1' : '0'];
+  const parsePending = (reply: unknown) => {
+    const [found, orphans] = reply as [string[], string[]];
+    return { found, orphans };
+  };
+  const markArgs = (chatId: string, seqs: readonly (number | string)[], ticket: 'keep' | 'leave') =>
+    [keys.pending(chatId), keys.active(chatId), keys.ticket(chatId), settings.listMax, ticket, settings.ticketMs, ...seqs];
+  const parseMark = (reply: unknown) => {
+    const [trimmed, more] = reply as [number, number];
+    return { trimmed, more: more === 1 };
+  };
 
   return {
     async append(i: AppendInput): Promise<AppendReply> {
@@ -121,15 +150,12 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
     },
 
     /**
-     * The chat's lowest pending messages (up to `max`), and pending seqs the list lost. With
-     * `releaseIfNone`, a chat with nothing pending has its ticket released in the same step.
+     * Each chat's lowest pending messages (up to `max`), and pending seqs the list lost, in one
+     * pipeline. A chat read with `releaseIfNone` and nothing pending has its ticket released in
+     * the same step.
      */
-    async readPending(chatId: string, max: number, releaseIfNone: boolean): Promise<{ found: string[]; orphans: string[] }> {
-      const [found, orphans] = (await fn.logReadPending(keys.pending(chatId), keys.active(chatId), keys.ticket(chatId), max, releaseIfNone ? '1' : '0')) as [
-        string[],
-        string[],
-      ];
-      return { found, orphans };
+    readPending(reads: readonly { chatId: string; max: number; releaseIfNone: boolean }[]): Promise<{ found: string[]; orphans: string[] }[]> {
+      return many('logReadPending', reads.map((r) => readPendingArgs(r.chatId, r.max, r.releaseIfNone)), parsePending);
     },
 
     /**
@@ -137,17 +163,8 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
      * `keep`: the caller's job holds the chat: the ticket is renewed. `leave`: it is left alone
      * (reconciliation).
      */
-    async markPersisted(chatId: string, seqs: readonly (number | string)[], ticket: 'keep' | 'leave'): Promise<{ trimmed: number; more: boolean }> {
-      const [trimmed, more] = (await fn.logMarkPersisted(
-        keys.pending(chatId),
-        keys.active(chatId),
-        keys.ticket(chatId),
-        settings.listMax,
-        ticket,
-        settings.ticketMs,
-        ...seqs,
-      )) as [number, number];
-      return { trimmed, more: more === 1 };
+    async markPersisted(chats: readonly { chatId: string; seqs: readonly (number | string)[] }[], ticket: 'keep' | 'leave'): Promise<{ trimmed: number; more: boolean }[]> {
+      return many('logMarkPersisted', chats.map((c) => markArgs(c.chatId, c.seqs, ticket)), parseMark);
     },
 
     /** Makes a claim the chat's ticket (its job was added); false when it no longer was the claim. */

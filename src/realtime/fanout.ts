@@ -15,9 +15,9 @@ export interface FanoutDeps {
   logger: Logger;
   /**
    * Called per delivered message with the number of local sockets written, its JSON, when it
-   * arrived (ms since the epoch) and how long writing it took (ns): metrics.
+   * arrived (ms since the epoch) and how long writing it took (ms): metrics.
    */
-  onDelivered?: (chatId: string, sockets: number, messageJson: string, receivedAt: number, writeNs: bigint) => void;
+  onDelivered?: (chatId: string, sockets: number, messageJson: string, receivedAt: number, writeMs: number) => void;
 }
 
 /**
@@ -60,9 +60,9 @@ export function createFanout(deps: FanoutDeps) {
       const json = payload.slice(space + 1);
       const frame = `{"type":"message","message":${json}}`;
       const receivedAt = Date.now();
-      const t = process.hrtime.bigint();
+      const t = performance.now();
       const n = registry.toChat(chatId, frame);
-      deps.onDelivered?.(chatId, n, json, receivedAt, process.hrtime.bigint() - t);
+      deps.onDelivered?.(chatId, n, json, receivedAt, performance.now() - t);
     },
   });
 

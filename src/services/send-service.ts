@@ -36,10 +36,10 @@ export interface SendServiceDeps {
    * Redis's active list (it is in PostgreSQL then) is answered with it.
    */
   findSent: (chatId: string, senderId: string, clientMsgId: string) => Promise<Message | null>;
-  /** Called after every accepted send, with the time it took (metrics). */
-  onAccepted?: (accepted: AcceptedMessage, startedAt: bigint) => void;
-  /** Called with the duration of each stage of a send, in ns (metrics). */
-  onStage?: (stage: SendStage, ns: bigint) => void;
+  /** Called after every accepted send, with when it started (performance.now(), metrics). */
+  onAccepted?: (accepted: AcceptedMessage, startedAt: number) => void;
+  /** Called with the duration of each stage of a send, in ms (metrics). */
+  onStage?: (stage: SendStage, ms: number) => void;
 }
 
 /** How often one send may have to fill a cache (members, seq counter) before it gives up. */
@@ -64,14 +64,14 @@ export function createSendService(deps: SendServiceDeps) {
   const stage = deps.onStage;
 
   async function send(input: SendInput): Promise<AcceptedMessage> {
-    const startedAt = process.hrtime.bigint();
+    const startedAt = performance.now();
     const { chatId, senderId, body } = input;
     const clientMsgId = input.clientMsgId ?? null;
     // Where the append does not take the token itself (Redis Cluster, or Redis down: the local
     // bucket), a check first.
     const bucket = deps.circuit.isOpen ? null : (deps.rateLimit?.appendBucket ?? null);
     if (!bucket) await deps.rateLimit?.check(senderId, clientMsgId);
-    let t = process.hrtime.bigint();
+    let t = performance.now();
     if (!bucket) stage?.('rate_limit', t - startedAt);
     const draft = { id: randomUUID(), chatId, senderId, body, clientMsgId, createdAt: new Date().toISOString() };
     if (deps.circuit.isOpen && !(await deps.circuit.recoverIfConnected())) return deps.direct.send(draft);
@@ -96,11 +96,11 @@ export function createSendService(deps: SendServiceDeps) {
       }
       switch (result.kind) {
         case 'accepted': {
-          const appended = process.hrtime.bigint();
+          const appended = performance.now();
           stage?.('append', appended - t);
           if (result.claim) {
             await enqueue([result.claim]);
-            stage?.('enqueue', process.hrtime.bigint() - appended);
+            stage?.('enqueue', performance.now() - appended);
           }
           const accepted = { message: result.message, json: result.json, duplicate: false };
           deps.onAccepted?.(accepted, startedAt);
@@ -127,7 +127,7 @@ export function createSendService(deps: SendServiceDeps) {
           await deps.seqGuard.seed(chatId);
           break;
       }
-      t = process.hrtime.bigint();
+      t = performance.now();
     }
     throw new AppError('unavailable', 'could not accept the message, retry with the same clientMsgId');
   }

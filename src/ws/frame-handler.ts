@@ -18,8 +18,8 @@ export interface FrameHandlerDeps {
    */
   accessOf: (userId: string, chatIds: string[]) => Promise<Map<string, boolean>>;
   logger: Logger;
-  /** Called with the time from a `send` frame's handling to its ack written to the socket, in ns (metrics). */
-  onAckWritten?: (ns: bigint) => void;
+  /** Called with the time from a `send` frame's handling to its ack written to the socket, in ms (metrics). */
+  onAckWritten?: (ms: number) => void;
   /** Handlers for frame types owned by other modules (typing, read). */
   extra?: Partial<Record<ClientFrame['type'], (conn: Connection, frame: ClientFrame) => Promise<void>>>;
 }
@@ -85,10 +85,10 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
   async function dispatch(conn: Connection, frame: ClientFrame, budget: FrameBudget | undefined): Promise<void> {
     switch (frame.type) {
       case 'send': {
-        const started = process.hrtime.bigint();
+        const started = performance.now();
         const accepted = await deps.sender.send({ chatId: frame.chatId, senderId: conn.userId, body: frame.body, clientMsgId: frame.clientMsgId });
         conn.send(frames.ack(frame.clientMsgId, accepted.json));
-        deps.onAckWritten?.(process.hrtime.bigint() - started);
+        deps.onAckWritten?.(performance.now() - started);
         return;
       }
       case 'sync':

@@ -194,7 +194,7 @@ describe('the message log', () => {
     const [pending] = await log.readPending([chatId], 2);
     await createMessageStore(env.pool).insertBatch(pending!.messages.map((m) => m.message));
     // One message is still pending: the ticket is renewed for the job that holds the chat...
-    expect(await log.markPersisted(chatId, pending!.messages.map((m) => m.message.seq))).toMatchObject({ more: true });
+    expect(await log.markPersisted([{ chatId, seqs: pending!.messages.map((m) => m.message.seq) }])).toMatchObject([{ more: true }]);
     expect(await env.redis.pttl(log.keys.ticket(chatId))).toBeGreaterThan(CLAIM_MS);
     // ...so an append meanwhile rides on that job.
     await send(log, draft(chatId, sender, 'rides along'));
@@ -204,7 +204,7 @@ describe('the message log', () => {
     expect(await waitingFor(chatId)).toBe(2);
     const [rest] = await log.readPending([chatId], 10);
     await createMessageStore(env.pool).insertBatch(rest!.messages.map((m) => m.message));
-    expect(await log.markPersisted(chatId, rest!.messages.map((m) => m.message.seq))).toMatchObject({ more: false });
+    expect(await log.markPersisted([{ chatId, seqs: rest!.messages.map((m) => m.message.seq) }])).toMatchObject([{ more: false }]);
     // Still held: the job reads the chat once more, finds nothing, and that read lets it go.
     expect(await env.redis.exists(log.keys.ticket(chatId))).toBe(1);
     expect((await log.readPending([chatId], 10))[0]!.messages).toEqual([]);
