@@ -109,7 +109,7 @@ export const configSchema = z.object({
    * INSERT takes everything sent meanwhile, in every chat whose job arrived. Persistence lag is
    * about this plus the INSERT; larger batches cost Redis and the worker less per message.
    */
-  PERSIST_BATCH_WAIT_MS: int(50, 0),
+  PERSIST_BATCH_WAIT_MS: int(100, 0),
   /**
    * How long (ms) a worker keeps writing a busy chat under one persist job before it hands the
    * chat on through the queue. Longer: fewer jobs per message; shorter: fairer turns when more
