@@ -46,7 +46,10 @@ export async function registerUsers(apiUrls: readonly string[], n: number): Prom
     const api = apiUrls[i % apiUrls.length]!;
     const username = `b${run}_${i}`;
     await post(`${api}/api/users`, { username, password: PASSWORD });
-    const session = await post<{ token: string; user: { id: string } }>(`${api}/api/sessions`, { username, password: PASSWORD });
+    const session = await post<{ token: string; user: { id: string } }>(`${api}/api/sessions`, {
+      username,
+      password: PASSWORD,
+    });
     return { id: session.user.id, token: session.token };
   });
 }
@@ -55,9 +58,14 @@ export async function registerUsers(apiUrls: readonly string[], n: number): Prom
  * Puts the users into chats of `size` consecutive users (the last one may be smaller, but has at
  * least two members); each chat is created by its first member.
  */
-export async function createChats(apiUrls: readonly string[], users: readonly BenchUser[], size: number): Promise<BenchChat[]> {
+export async function createChats(
+  apiUrls: readonly string[],
+  users: readonly BenchUser[],
+  size: number,
+): Promise<BenchChat[]> {
   const groups: number[][] = [];
-  for (let i = 0; i < users.length; i += size) groups.push(Array.from({ length: Math.min(size, users.length - i) }, (_, k) => i + k));
+  for (let i = 0; i < users.length; i += size)
+    groups.push(Array.from({ length: Math.min(size, users.length - i) }, (_, k) => i + k));
   const last = groups.at(-1)!;
   if (groups.length > 1 && last.length < 2) groups[groups.length - 2]!.push(...groups.pop()!);
   return mapLimit(groups.length, 8, async (c) => {

@@ -134,13 +134,21 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
   const scenario = values.scenario as ScenarioName;
   if (!(scenario in DEFAULTS)) throw new Error(`--scenario must be small, stress or idle, not ${scenario}`);
   const d = DEFAULTS[scenario];
-  const list = (raw: string | undefined) => (raw ? raw.split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean) : []);
+  const list = (raw: string | undefined) =>
+    raw
+      ? raw
+          .split(',')
+          .map((s) => s.trim().replace(/\/$/, ''))
+          .filter(Boolean)
+      : [];
   const urls = list(values.url);
   // The floor has no idle scenario (no heartbeat, no /metrics), and --url names a Parley.
   const floorless = scenario === 'idle' || urls.length > 0;
   const target = (values.target ?? (floorless ? 'parley' : 'both')) as TargetName;
-  if (!['parley', 'floor', 'both'].includes(target)) throw new Error(`--target must be parley, floor or both, not ${target}`);
-  if (target !== 'parley' && floorless) throw new Error(`--target ${target}: the floor runs small and stress only, and not with --url`);
+  if (!['parley', 'floor', 'both'].includes(target))
+    throw new Error(`--target must be parley, floor or both, not ${target}`);
+  if (target !== 'parley' && floorless)
+    throw new Error(`--target ${target}: the floor runs small and stress only, and not with --url`);
   const num = (name: string, raw: string | undefined, def: number, min = 0): number => {
     if (raw === undefined) return def;
     const n = Number(raw);

@@ -52,7 +52,12 @@ export function dispatch(buf: Buffer, conn: number, sink: FrameSink, now: number
     if (matchesAt(buf, at, ACK)) return sink.ack(conn, clientMsgIndex(buf, at), now);
     if (!matchesAt(buf, at, ERROR)) return; // presence, typing, pong...: not measured
   }
-  const frame = JSON.parse(buf.toString()) as { type?: string; code?: string; clientMsgId?: unknown; message?: { clientMsgId?: unknown } };
+  const frame = JSON.parse(buf.toString()) as {
+    type?: string;
+    code?: string;
+    clientMsgId?: unknown;
+    message?: { clientMsgId?: unknown };
+  };
   if (frame.type === 'message') sink.message(conn, indexOfId(frame.message?.clientMsgId), now);
   else if (frame.type === 'ack') sink.ack(conn, indexOfId(frame.clientMsgId), now);
   else if (frame.type === 'error') sink.error(conn, indexOfId(frame.clientMsgId), frame.code ?? 'unknown');
@@ -84,7 +89,8 @@ export function connect(opts: ConnectOptions): Promise<WebSocket> {
     };
     const timer = setTimeout(() => fail('no ready frame in time'), opts.timeoutMs ?? 30_000);
     ws.once('message', (data) => {
-      if (!matchesAt(data as Buffer, 0, Buffer.from('{"type":"ready"'))) return fail(`first frame was not ready: ${String(data).slice(0, 100)}`);
+      if (!matchesAt(data as Buffer, 0, Buffer.from('{"type":"ready"')))
+        return fail(`first frame was not ready: ${String(data).slice(0, 100)}`);
       clearTimeout(timer);
       ws.removeAllListeners();
       resolve(ws);

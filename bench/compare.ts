@@ -92,7 +92,12 @@ export function compareStress(floor: StressResult, parley: StressResult): Compar
  * The comparison of the medians: of the figures (small), or of the held rates and of the steps
  * at Parley's median held rate (stress; the floor's from the runs that ran that step).
  */
-export function compareMedians(scenario: 'small' | 'stress', floorRuns: readonly unknown[], parleyRuns: readonly unknown[], parleyMedian: unknown): Comparison {
+export function compareMedians(
+  scenario: 'small' | 'stress',
+  floorRuns: readonly unknown[],
+  parleyRuns: readonly unknown[],
+  parleyMedian: unknown,
+): Comparison {
   if (scenario === 'small') {
     const f = deepMedian((floorRuns as SmallResult[]).map((r) => r.phase)) as MeasuredPhase | null;
     const p = (parleyMedian as { phase: MeasuredPhase | null }).phase;

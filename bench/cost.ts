@@ -25,7 +25,11 @@ export const SERVICE_LABELS = ['redis', 'postgres'];
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** The sum of `pick` over the processes labelled `labels`; null when one of them could not be read. */
-function sumOver(ps: readonly ProcStats[], labels: readonly string[], pick: (p: ProcStats) => number | null): number | null {
+function sumOver(
+  ps: readonly ProcStats[],
+  labels: readonly string[],
+  pick: (p: ProcStats) => number | null,
+): number | null {
   let sum = 0;
   for (const label of labels) {
     const p = ps.find((x) => x.label === label);
@@ -45,7 +49,8 @@ export function costOf(ps: readonly ProcStats[], servers: readonly string[], sen
   const cpu = sumOver(ps, servers, (p) => p.cpuSeconds);
   const services = SERVICE_LABELS.filter((l) => ps.some((p) => p.label === l));
   const serviceCpu = sumOver(ps, services, (p) => p.cpuSeconds);
-  const perMessage = (seconds: number | null) => (seconds === null || sent <= 0 ? null : round1((seconds * 1e6) / sent));
+  const perMessage = (seconds: number | null) =>
+    seconds === null || sent <= 0 ? null : round1((seconds * 1e6) / sent);
   const rss = sumOver(ps, servers, (p) => p.rssMB);
   return {
     servers: [...servers],

@@ -58,7 +58,9 @@ export async function startFloorTarget(opts: FloorOptions): Promise<Target> {
 
   async function stop(): Promise<void> {
     await Promise.all(procs.map((p) => stopProcess(p)));
-    await deleteKeys(redis, [`${keyPrefix}*`]).catch((err: Error) => console.error(`bench: could not delete keys ${keyPrefix}*: ${err.message}`));
+    await deleteKeys(redis, [`${keyPrefix}*`]).catch((err: Error) =>
+      console.error(`bench: could not delete keys ${keyPrefix}*: ${err.message}`),
+    );
     redis.disconnect();
   }
 

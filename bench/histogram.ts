@@ -54,7 +54,8 @@ export function deepMedian(xs: readonly unknown[]): unknown {
   }
   if (typeof first === 'object') {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(first)) out[key] = deepMedian(xs.map((x) => (x as Record<string, unknown> | null)?.[key]));
+    for (const key of Object.keys(first))
+      out[key] = deepMedian(xs.map((x) => (x as Record<string, unknown> | null)?.[key]));
     return out;
   }
   return first;

@@ -49,7 +49,12 @@ async function open(cmd: OpenCommand): Promise<void> {
   let firstError: string | undefined;
   await mapLimit(cmd.tokens.length, cmd.concurrency, async (i) => {
     try {
-      const ws = await connect({ url: cmd.url, token: cmd.tokens[i]!, ...(cmd.localAddress ? { localAddress: cmd.localAddress } : {}), timeoutMs: 60_000 });
+      const ws = await connect({
+        url: cmd.url,
+        token: cmd.tokens[i]!,
+        ...(cmd.localAddress ? { localAddress: cmd.localAddress } : {}),
+        timeoutMs: 60_000,
+      });
       ws.on('error', () => undefined);
       ws.on('close', () => void (closing || closedByServer++));
       sockets.push(ws);
@@ -58,6 +63,11 @@ async function open(cmd: OpenCommand): Promise<void> {
       firstError ??= (err as Error).message;
     }
   });
-  const report: OpenedReport = { type: 'opened', opened: sockets.length, failed, ...(firstError ? { firstError } : {}) };
+  const report: OpenedReport = {
+    type: 'opened',
+    opened: sockets.length,
+    failed,
+    ...(firstError ? { firstError } : {}),
+  };
   process.send!(report);
 }

@@ -89,7 +89,13 @@ class Phase implements FrameSink, PhaseProgress {
   readonly chatSends: Uint32Array[];
   /** Per connection: which of its chat's sends arrived. */
   readonly seen: Uint8Array[];
-  readonly h = { ack: createLatencyHistogram(), fanout: createLatencyHistogram(), ackFromSend: createLatencyHistogram(), fanoutFromSend: createLatencyHistogram(), lateness: createLatencyHistogram() };
+  readonly h = {
+    ack: createLatencyHistogram(),
+    fanout: createLatencyHistogram(),
+    ackFromSend: createLatencyHistogram(),
+    fanoutFromSend: createLatencyHistogram(),
+    lateness: createLatencyHistogram(),
+  };
   acked = 0;
   refused = 0;
   delivered = 0;
@@ -99,7 +105,10 @@ class Phase implements FrameSink, PhaseProgress {
   lastAckAt = 0;
   readonly errors: Record<string, number> = {};
 
-  constructor(private readonly world: LoadWorld, spec: PhaseSpec) {
+  constructor(
+    private readonly world: LoadWorld,
+    spec: PhaseSpec,
+  ) {
     const clients = world.clients.size;
     this.total = Math.max(1, Math.round(spec.rate * spec.durationS));
     this.base = world.nextIndex;

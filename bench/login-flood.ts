@@ -40,7 +40,13 @@ const ENV: Record<string, string> = {
 let addresses = 0;
 const freshAddress = () => `198.18.${(addresses >> 8) & 255}.${addresses++ & 255}`;
 
-async function call(url: string, method: string, body: unknown, address: string, token?: string): Promise<{ status: number; json: any }> {
+async function call(
+  url: string,
+  method: string,
+  body: unknown,
+  address: string,
+  token?: string,
+): Promise<{ status: number; json: any }> {
   const res = await fetch(url, {
     method,
     headers: {
@@ -65,14 +71,17 @@ const round = (ms: number) => Math.round(ms);
 async function main(): Promise<void> {
   const target = await startTarget({ apis: 1, workers: 0, env: ENV, cpuProf: false, runtime: 'compiled' });
   const api = target.apiUrls[0]!;
-  const login = (username: string, password: string, address: string) => call(`${api}/api/sessions`, 'POST', { username, password }, address);
+  const login = (username: string, password: string, address: string) =>
+    call(`${api}/api/sessions`, 'POST', { username, password }, address);
   const register = async (username: string) => {
     const r = await call(`${api}/api/users`, 'POST', { username, password: PASSWORD }, freshAddress());
     if (r.status !== 201) throw new Error(`register ${username}: ${r.status} ${JSON.stringify(r.json)}`);
   };
   try {
     const mode = `${values.right ? 'right' : 'wrong'} passwords, ${values.spread ? 'an address each' : 'one address'}${values['no-limits'] ? ', login limits lifted' : ''}`;
-    console.log(`login flood: ${FLOOD} concurrent logins for one account (${mode}), ${RUNS} runs, scrypt N=${ENV.PASSWORD_HASH_COST}`);
+    console.log(
+      `login flood: ${FLOOD} concurrent logins for one account (${mode}), ${RUNS} runs, scrypt N=${ENV.PASSWORD_HASH_COST}`,
+    );
     const realMs: number[] = [];
     const meMs: number[] = [];
     for (let run = 1; run <= RUNS; run++) {

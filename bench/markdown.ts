@@ -21,12 +21,19 @@ const rss = (ps: readonly ProcStats[], prefix: string) => {
   return mine.length ? mine.map((p) => f(p.rssMB, 0)).join(' + ') : '–';
 };
 const table = (head: string[], rows: string[][]) =>
-  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-const setup = (s: Summary) => (s.options.urls.length ? ['url', '–'] : [String(s.options.apis), String(s.options.workers)]);
-const machineCell = (m: MeasuredPhase | null) => (m?.machine ? `${f(m.machine.busyPct, 0)} (${f(m.machine.otherPct, 0)})` : '–');
-const redisCell = (m: MeasuredPhase | null) => (m?.redis ? `${f(m.redis.usecPerMessage, 0)} µs / ${f(m.redis.scriptsPerMessage, 1)}` : '–');
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
+const setup = (s: Summary) =>
+  s.options.urls.length ? ['url', '–'] : [String(s.options.apis), String(s.options.workers)];
+const machineCell = (m: MeasuredPhase | null) =>
+  m?.machine ? `${f(m.machine.busyPct, 0)} (${f(m.machine.otherPct, 0)})` : '–';
+const redisCell = (m: MeasuredPhase | null) =>
+  m?.redis ? `${f(m.redis.usecPerMessage, 0)} µs / ${f(m.redis.scriptsPerMessage, 1)}` : '–';
 const lossOf = (phases: readonly MeasuredPhase[]) =>
-  phases.reduce((n, p) => n + p.unanswered + p.lostDeliveries + p.refused, 0) + ' / ' + phases.reduce((n, p) => n + p.duplicates, 0);
+  phases.reduce((n, p) => n + p.unanswered + p.lostDeliveries + p.refused, 0) +
+  ' / ' +
+  phases.reduce((n, p) => n + p.duplicates, 0);
 
 function smallRow(s: Summary): string[] {
   const m = (s.median as { phase: MeasuredPhase }).phase;
@@ -35,12 +42,18 @@ function smallRow(s: Summary): string[] {
     ...setup(s),
     `${f(m.rate, 0)} × ${f(m.durationS, 0)} s`,
     f(m.ackRate, 0),
-    f(m.ack.p50, 2), f(m.ack.p99, 2),
-    f(m.fanout.p50, 2), f(m.fanout.p99, 2), f(m.fanout.p999, 2), f(m.fanout.max, 1),
+    f(m.ack.p50, 2),
+    f(m.ack.p99, 2),
+    f(m.fanout.p50, 2),
+    f(m.fanout.p99, 2),
+    f(m.fanout.p999, 2),
+    f(m.fanout.max, 1),
     `${f(m.ackFromSend.p50, 2)} / ${f(m.fanoutFromSend.p50, 2)}`,
     `${f(m.lateness.p50, 2)} / ${f(m.lateness.p99, 2)}`,
     lossOf((s.runs as SmallResult[]).map((r) => r.phase)),
-    f(m.persistence.lagP99Ms, 0), f(m.persistence.drainMs, 0), f(m.persistence.rowsPerInsert, 1),
+    f(m.persistence.lagP99Ms, 0),
+    f(m.persistence.drainMs, 0),
+    f(m.persistence.rowsPerInsert, 1),
     `${f(cpu(ps, 'api'), 0)} / ${f(cpu(ps, 'worker'), 0)} / ${f(cpu(ps, 'redis'), 0)} / ${f(cpu(ps, 'postgres'), 0)} / ${f(cpu(ps, 'generator'), 0)}`,
     machineCell(m),
     `${rss(ps, 'api')} / ${rss(ps, 'worker')}`,
@@ -56,9 +69,18 @@ function stressRow(s: Summary): string[] {
   return [
     ...setup(s),
     `**${f(m.heldRate, 0)}** (${runs.map((r) => r.heldRate ?? 'none').join(', ')})`,
-    runs.map((r) => (r.stoppedBecause.length ? `${r.steps.at(-1)!.rate}: ${r.stoppedBecause.join('; ')}` : 'reached --max-rate')).join('<br>'),
-    f(h?.ack.p50, 2), f(h?.ack.p99, 2), f(h?.fanout.p50, 2), f(h?.fanout.p99, 2),
-    f(h?.persistence.lagMaxMs, 0), f(h?.persistence.drainMs, 0), f(h?.persistence.rowsPerInsert, 1),
+    runs
+      .map((r) =>
+        r.stoppedBecause.length ? `${r.steps.at(-1)!.rate}: ${r.stoppedBecause.join('; ')}` : 'reached --max-rate',
+      )
+      .join('<br>'),
+    f(h?.ack.p50, 2),
+    f(h?.ack.p99, 2),
+    f(h?.fanout.p50, 2),
+    f(h?.fanout.p99, 2),
+    f(h?.persistence.lagMaxMs, 0),
+    f(h?.persistence.drainMs, 0),
+    f(h?.persistence.rowsPerInsert, 1),
     `${f(cpu(ps, 'api'), 0)} / ${f(cpu(ps, 'worker'), 0)} / ${f(cpu(ps, 'redis'), 0)} / ${f(cpu(ps, 'postgres'), 0)} / ${f(cpu(ps, 'generator'), 0)}`,
     machineCell(h),
     redisCell(h),
@@ -69,9 +91,15 @@ function stressRow(s: Summary): string[] {
 function idleRow(s: Summary): string[] {
   const m = s.median as IdleResult;
   return [
-    `${f(m.connections, 0)} (${f(m.requested, 0)} asked)`, f(m.users, 0), f(m.connectSeconds, 1),
-    `${f(m.rssBeforeMB, 0)} → ${f(m.rssAfterMB, 0)}`, f(m.rssPerConnectionKB, 2), f(m.heapPerConnectionKB, 2),
-    `${f(m.apiCpuPct, 1)} over ${f(m.idleS, 0)} s`, m.heartbeatMs, f(m.workerCpuPct, 1),
+    `${f(m.connections, 0)} (${f(m.requested, 0)} asked)`,
+    f(m.users, 0),
+    f(m.connectSeconds, 1),
+    `${f(m.rssBeforeMB, 0)} → ${f(m.rssAfterMB, 0)}`,
+    f(m.rssPerConnectionKB, 2),
+    f(m.heapPerConnectionKB, 2),
+    `${f(m.apiCpuPct, 1)} over ${f(m.idleS, 0)} s`,
+    m.heartbeatMs,
+    f(m.workerCpuPct, 1),
     String((s.runs as IdleResult[]).reduce((n, r) => n + r.closedByServer, 0)),
   ];
 }
@@ -81,21 +109,75 @@ const summaries = process.argv.slice(2).map((file) => JSON.parse(readFileSync(fi
 const of = (scenario: string) => summaries.filter((s) => s.scenario === scenario && s.runs.length > 0);
 const out: string[] = [];
 if (of('small').length) {
-  out.push(table(
-    ['apis', 'workers', 'load', 'acked/s', 'ack p50', 'ack p99', 'fan-out p50', 'fan-out p99', 'p99.9', 'max', 'p50 from send: ack / fan-out', 'generator lateness p50 / p99', 'lost / dup', 'lag p99', 'drain', 'rows/INSERT', 'CPU % api / worker / redis / pg / generator', 'machine CPU % (other)', 'RSS MB api / worker', 'Redis per msg: µs / scripts'],
-    of('small').map(smallRow),
-  ));
+  out.push(
+    table(
+      [
+        'apis',
+        'workers',
+        'load',
+        'acked/s',
+        'ack p50',
+        'ack p99',
+        'fan-out p50',
+        'fan-out p99',
+        'p99.9',
+        'max',
+        'p50 from send: ack / fan-out',
+        'generator lateness p50 / p99',
+        'lost / dup',
+        'lag p99',
+        'drain',
+        'rows/INSERT',
+        'CPU % api / worker / redis / pg / generator',
+        'machine CPU % (other)',
+        'RSS MB api / worker',
+        'Redis per msg: µs / scripts',
+      ],
+      of('small').map(smallRow),
+    ),
+  );
 }
 if (of('stress').length) {
-  out.push(table(
-    ['apis', 'workers', 'held msg/s (runs)', 'stopped at', 'ack p50', 'ack p99', 'fan-out p50', 'fan-out p99', 'lag max', 'drain', 'rows/INSERT', 'CPU % api / worker / redis / pg / generator', 'machine CPU % (other)', 'Redis per msg: µs / scripts', 'lost / dup'],
-    of('stress').map(stressRow),
-  ));
+  out.push(
+    table(
+      [
+        'apis',
+        'workers',
+        'held msg/s (runs)',
+        'stopped at',
+        'ack p50',
+        'ack p99',
+        'fan-out p50',
+        'fan-out p99',
+        'lag max',
+        'drain',
+        'rows/INSERT',
+        'CPU % api / worker / redis / pg / generator',
+        'machine CPU % (other)',
+        'Redis per msg: µs / scripts',
+        'lost / dup',
+      ],
+      of('stress').map(stressRow),
+    ),
+  );
 }
 if (of('idle').length) {
-  out.push(table(
-    ['connections', 'users', 'connect s', 'api RSS MB', 'KB per connection', 'heap KB per connection', 'api CPU %', 'WS_HEARTBEAT_MS', 'worker CPU %', 'closed'],
-    of('idle').map(idleRow),
-  ));
+  out.push(
+    table(
+      [
+        'connections',
+        'users',
+        'connect s',
+        'api RSS MB',
+        'KB per connection',
+        'heap KB per connection',
+        'api CPU %',
+        'WS_HEARTBEAT_MS',
+        'worker CPU %',
+        'closed',
+      ],
+      of('idle').map(idleRow),
+    ),
+  );
 }
 console.log(out.join('\n\n'));

@@ -4,7 +4,14 @@ import { type LoadWorld, type PhaseProgress, type PhaseResult, type PhaseSpec, r
 import { type MachineCpu, type ProcStats, ProcWatch } from './proc-stats.js';
 import { persistBacklog, persistCounters, scrape, scrapeAll, sumOf } from './prom.js';
 import { type RedisCost, redisCost } from './redis-stats.js';
-import { bucketDelta, bucketsOf, quantileBound, type RuntimeStats, runtimeOver, scrapeRuntime } from './runtime-stats.js';
+import {
+  bucketDelta,
+  bucketsOf,
+  quantileBound,
+  type RuntimeStats,
+  runtimeOver,
+  scrapeRuntime,
+} from './runtime-stats.js';
 import type { Target } from './setup.js';
 
 export interface PersistenceStats {
@@ -80,7 +87,12 @@ function startLagSampler(metricsUrl: string | undefined, everyMs: number) {
 }
 
 /** Waits until the persistence of everything acked is done; resolves with how long it took. */
-async function waitDrained(target: Target, rowsBefore: number | null, progress: PhaseProgress, since: number): Promise<{ ms: number | null; by: 'rows' | 'queue' | null }> {
+async function waitDrained(
+  target: Target,
+  rowsBefore: number | null,
+  progress: PhaseProgress,
+  since: number,
+): Promise<{ ms: number | null; by: 'rows' | 'queue' | null }> {
   // The floor persists nothing: nothing to wait for.
   const by = target.countRows && rowsBefore !== null ? 'rows' : target.apiMetricsUrls.length > 0 ? 'queue' : null;
   if (!by) return { ms: null, by };
@@ -105,7 +117,12 @@ async function waitDrained(target: Target, rowsBefore: number | null, progress: 
  * persistence lag (each message's, from the workers' histogram, and the oldest unpersisted, polled),
  * the drain after the load, and rows per INSERT.
  */
-export async function measuredPhase(target: Target, world: LoadWorld, spec: PhaseSpec, scrapeMs: number): Promise<MeasuredPhase> {
+export async function measuredPhase(
+  target: Target,
+  world: LoadWorld,
+  spec: PhaseSpec,
+  scrapeMs: number,
+): Promise<MeasuredPhase> {
   const watch = new ProcWatch([...target.processes, { label: 'generator', pid: process.pid }, ...target.services()]);
   const rowsBefore = target.countRows ? await target.countRows() : null;
   const countersBefore = await persistCounters(target.workerMetricsUrls).catch(() => null);
@@ -136,7 +153,13 @@ export async function measuredPhase(target: Target, world: LoadWorld, spec: Phas
   const sampled = await lag!.stop();
   const countersAfter = await persistCounters(target.workerMetricsUrls).catch(() => null);
   const lagAfter = await scrapeAll(target.workerMetricsUrls).catch(() => null);
-  const perMessage = lagBefore && lagAfter ? bucketDelta(bucketsOf(lagBefore, 'parley_persist_lag_seconds'), bucketsOf(lagAfter, 'parley_persist_lag_seconds')) : [];
+  const perMessage =
+    lagBefore && lagAfter
+      ? bucketDelta(
+          bucketsOf(lagBefore, 'parley_persist_lag_seconds'),
+          bucketsOf(lagAfter, 'parley_persist_lag_seconds'),
+        )
+      : [];
   const boundMs = (q: number) => {
     const b = quantileBound(perMessage, q);
     return b === null ? null : Number.isFinite(b) ? Math.round(b * 1000) : b;
@@ -164,7 +187,11 @@ export async function measuredPhase(target: Target, world: LoadWorld, spec: Phas
     redis: redisBefore && redisAfter ? redisCost(redisBefore, redisAfter, phase.acked) : null,
     processes,
     machine: watch.machine,
-    cost: costOf(processes, target.processes.map((p) => p.label), phase.sent),
+    cost: costOf(
+      processes,
+      target.processes.map((p) => p.label),
+      phase.sent,
+    ),
     runtime,
   };
 }
@@ -176,6 +203,11 @@ export function lossProblems(p: PhaseResult): string[] {
   if (p.lostDeliveries > 0) out.push(`${p.lostDeliveries} deliveries lost`);
   if (p.duplicates > 0) out.push(`${p.duplicates} duplicates`);
   if (p.misrouted > 0) out.push(`${p.misrouted} misrouted frames`);
-  if (p.refused > 0) out.push(`${p.refused} sends refused (${Object.entries(p.errors).map(([c, n]) => `${c} ${n}`).join(', ')})`);
+  if (p.refused > 0)
+    out.push(
+      `${p.refused} sends refused (${Object.entries(p.errors)
+        .map(([c, n]) => `${c} ${n}`)
+        .join(', ')})`,
+    );
   return out;
 }

@@ -40,7 +40,13 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   const url = new URL(base.DATABASE_URL);
   const dbName = `parley_bench_${id}`;
   url.pathname = `/${dbName}`;
-  const config = loadConfig({ ...process.env, DATABASE_URL: url.toString(), REDIS_KEY_PREFIX: `bench${id}:`, QUEUE_PREFIX: `{bench${id}}`, LOG_LEVEL: 'warn' });
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: url.toString(),
+    REDIS_KEY_PREFIX: `bench${id}:`,
+    QUEUE_PREFIX: `{bench${id}}`,
+    LOG_LEVEL: 'warn',
+  });
   await ensureDatabase(config.DATABASE_URL);
   const pool = createPgPool(config, 'parley-bench');
   await migrate(pool);
@@ -64,7 +70,16 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   for (let i = 0; i < N; i += 1000) {
     const appends = [];
     for (let k = i; k < Math.min(N, i + 1000); k++) {
-      appends.push(log.append({ id: randomUUID(), chatId: chatIds[k % CHATS]!, senderId: sender, body, clientMsgId: null, createdAt }));
+      appends.push(
+        log.append({
+          id: randomUUID(),
+          chatId: chatIds[k % CHATS]!,
+          senderId: sender,
+          body,
+          clientMsgId: null,
+          createdAt,
+        }),
+      );
     }
     const results = await Promise.all(appends);
     if (results.some((r) => r.kind !== 'accepted')) throw new Error('a backlog send was refused');
@@ -113,7 +128,9 @@ const results = [];
 for (let r = 1; r <= RUNS; r++) {
   const res = await run();
   results.push(res);
-  console.log(`run ${r}: ${Math.round(res.rate)} messages/s, ${res.batches} INSERTs, ${res.rowsPerInsert.toFixed(1)} rows per INSERT`);
+  console.log(
+    `run ${r}: ${Math.round(res.rate)} messages/s, ${res.batches} INSERTs, ${res.rowsPerInsert.toFixed(1)} rows per INSERT`,
+  );
 }
 console.log(
   `median of ${RUNS}: ${Math.round(median(results.map((r) => r.rate))!)} messages/s, ${median(results.map((r) => r.rowsPerInsert))!.toFixed(1)} rows per INSERT (${N} messages, ${CHATS} chats, batch size ${loadConfig().PERSIST_BATCH_SIZE})`,

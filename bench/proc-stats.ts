@@ -147,7 +147,7 @@ export class ProcWatch {
     const m1 = machineTicks();
     if (m0 && m1 && m1.total > m0.total) {
       const cores = availableParallelism();
-      const pct = (x: number) => round1(((x / (m1.total - m0.total)) * 100 * cores));
+      const pct = (x: number) => round1((x / (m1.total - m0.total)) * 100 * cores);
       this.machine = { cores, busyPct: pct(m1.busy - m0.busy), stealPct: pct(m1.steal - m0.steal), otherPct: 0 };
     }
     const each = this.processes.map((p) => {
@@ -169,16 +169,25 @@ export class ProcWatch {
       const seen = byLabel.get(p.label);
       if (!seen) byLabel.set(p.label, p);
       // Several processes (postgres and its backends) share memory: a sum of their RSS means nothing.
-      else byLabel.set(p.label, { ...seen, cpuPct: add(seen.cpuPct, p.cpuPct), cpuSeconds: addSeconds(seen.cpuSeconds, p.cpuSeconds), rssMB: null, rssMaxMB: null });
+      else
+        byLabel.set(p.label, {
+          ...seen,
+          cpuPct: add(seen.cpuPct, p.cpuPct),
+          cpuSeconds: addSeconds(seen.cpuSeconds, p.cpuSeconds),
+          rssMB: null,
+          rssMaxMB: null,
+        });
     }
     const stats = [...byLabel.values()];
-    if (this.machine) this.machine.otherPct = round1(this.machine.busyPct - stats.reduce((sum, p) => sum + (p.cpuPct ?? 0), 0));
+    if (this.machine)
+      this.machine.otherPct = round1(this.machine.busyPct - stats.reduce((sum, p) => sum + (p.cpuPct ?? 0), 0));
     return stats;
   }
 }
 
 const add = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : round1(a + b));
 /** CPU seconds are whole ticks (1/100 s): their sum is kept to the tick. */
-const addSeconds = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.round((a + b) * CLK_TCK) / CLK_TCK);
+const addSeconds = (a: number | null, b: number | null) =>
+  a === null ? b : b === null ? a : Math.round((a + b) * CLK_TCK) / CLK_TCK;
 
 const round1 = (x: number) => Math.round(x * 10) / 10;

@@ -47,9 +47,12 @@ profile.samples.forEach((id, i) => {
   const fn = `${functionName || '(anonymous)'}  ${owner}:${lineNumber + 1}`;
   byFunction.set(fn, (byFunction.get(fn) ?? 0) + dt);
 });
-const line = (us: number, what: string) => `${(us / 1000).toFixed(0).padStart(8)} ms ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${what}`;
+const line = (us: number, what: string) =>
+  `${(us / 1000).toFixed(0).padStart(8)} ms ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${what}`;
 const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
-console.log(`${file}: ${(total / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (${((100 * busy) / total).toFixed(0)}%)`);
+console.log(
+  `${file}: ${(total / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (${((100 * busy) / total).toFixed(0)}%)`,
+);
 console.log('self time by package / file (% of busy):');
 for (const [k, v] of top(byOwner, 25)) console.log(line(v, k));
 console.log('top functions by self time:');

@@ -39,7 +39,9 @@ export async function scrapeAll(urls: readonly string[]): Promise<Series[]> {
 }
 
 /** Batches and messages the workers have written so far (parley_persist_* counters). */
-export async function persistCounters(workerMetricsUrls: readonly string[]): Promise<{ batches: number; messages: number } | null> {
+export async function persistCounters(
+  workerMetricsUrls: readonly string[],
+): Promise<{ batches: number; messages: number } | null> {
   if (workerMetricsUrls.length === 0) return null;
   const s = await scrapeAll(workerMetricsUrls);
   return { batches: sumOf(s, 'parley_persist_batches_total'), messages: sumOf(s, 'parley_persist_messages_total') };

@@ -4,20 +4,29 @@ import type { RuntimeStats } from './runtime-stats.js';
 
 /** Lines of the text report for the floor comparison, the cost per message and the runtime histograms. */
 
-export const f = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? '-' : x.toFixed(digits));
+export const f = (x: number | null | undefined, digits = 2) =>
+  x === null || x === undefined ? '-' : x.toFixed(digits);
 const pad = (s: string, n: number) => s.padStart(n);
 
 /** A bucket bound as the report says it: at or below it, or past the last bound. */
-const bound = (ms: number | null | undefined) => (ms === null || ms === undefined ? '-' : Number.isFinite(ms) ? `≤ ${ms}` : '> 1000');
+const bound = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? '-' : Number.isFinite(ms) ? `≤ ${ms}` : '> 1000';
 
-const DIGITS: Partial<Record<Figure, number>> = { heldRate: 0, cpuUsPerMessage: 0, systemCpuUsPerMessage: 0, serverRssMB: 0 };
+const DIGITS: Partial<Record<Figure, number>> = {
+  heldRate: 0,
+  cpuUsPerMessage: 0,
+  systemCpuUsPerMessage: 0,
+  serverRssMB: 0,
+};
 
 export function comparisonLines(c: Comparison): string[] {
   const at = c.rate === null ? '' : ` at ${c.rate} msg/s`;
   const lines = [`  ${`parley / floor${at}`.padEnd(44)}${pad('floor', 10)}${pad('parley', 10)}${pad('ratio', 9)}`];
   for (const [key, pair] of Object.entries(c.figures) as [Figure, NonNullable<Comparison['figures'][Figure]>][]) {
     const digits = DIGITS[key] ?? 2;
-    lines.push(`  ${FIGURES[key].padEnd(44)}${pad(f(pair.floor, digits), 10)}${pad(f(pair.parley, digits), 10)}${pad(pair.ratio === null ? '-' : `${pair.ratio.toFixed(2)}×`, 9)}`);
+    lines.push(
+      `  ${FIGURES[key].padEnd(44)}${pad(f(pair.floor, digits), 10)}${pad(f(pair.parley, digits), 10)}${pad(pair.ratio === null ? '-' : `${pair.ratio.toFixed(2)}×`, 9)}`,
+    );
   }
   return lines;
 }

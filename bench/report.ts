@@ -63,10 +63,14 @@ export function summarise(options: BenchOptions, parley: Measured, floor: Measur
   const floorRuns = floor ? { ...floor, median: medianOf(options.scenario, floor.runs) } : null;
   let comparison: Summary['comparison'] = null;
   if (floor && floor.runs.length > 0 && parley.runs.length > 0 && options.scenario !== 'idle') {
-    const pairs = parley.runs.map((p, i) => [floor.runs[i], p] as const).filter((x): x is readonly [RunResult, RunResult] => x[0] !== undefined);
+    const pairs = parley.runs
+      .map((p, i) => [floor.runs[i], p] as const)
+      .filter((x): x is readonly [RunResult, RunResult] => x[0] !== undefined);
     comparison = {
       runs: pairs.map(([f, p]) =>
-        options.scenario === 'small' ? compareSmall(f as SmallResult, p as SmallResult) : compareStress(f as StressResult, p as StressResult),
+        options.scenario === 'small'
+          ? compareSmall(f as SmallResult, p as SmallResult)
+          : compareStress(f as StressResult, p as StressResult),
       ),
       median: compareMedians(options.scenario, floor.runs, parley.runs, med),
     };
@@ -85,11 +89,16 @@ export function summarise(options: BenchOptions, parley: Measured, floor: Measur
 }
 
 /** How the processes the bench started ran, as the report and the progress lines say it. */
-export const RUNTIME: Record<BenchOptions['runtime'], string> = { compiled: 'compiled (dist/)', tsx: 'from the sources (tsx)' };
+export const RUNTIME: Record<BenchOptions['runtime'], string> = {
+  compiled: 'compiled (dist/)',
+  tsx: 'from the sources (tsx)',
+};
 
 const pad = (s: string, n: number) => s.padStart(n);
 
-function percentileRows(p: Pick<MeasuredPhase, 'ack' | 'fanout' | 'ackFromSend' | 'fanoutFromSend' | 'lateness'>): string[] {
+function percentileRows(
+  p: Pick<MeasuredPhase, 'ack' | 'fanout' | 'ackFromSend' | 'fanoutFromSend' | 'lateness'>,
+): string[] {
   const row = (name: string, x: Percentiles) =>
     `  ${name.padEnd(24)}${[x.p50, x.p90, x.p99, x.p999, x.max].map((v) => pad(f(v, 3), 9)).join('')}${pad(String(x.count), 10)}`;
   return [
@@ -103,13 +112,17 @@ function percentileRows(p: Pick<MeasuredPhase, 'ack' | 'fanout' | 'ackFromSend' 
 }
 
 function processLine(ps: readonly ProcStats[], machine: MachineCpu | null): string {
-  const all = machine ? ` · machine ${f(machine.busyPct, 0)}% of ${machine.cores * 100}% (not in these processes: ${f(machine.otherPct, 0)}%; steal ${f(machine.stealPct, 1)}%)` : '';
+  const all = machine
+    ? ` · machine ${f(machine.busyPct, 0)}% of ${machine.cores * 100}% (not in these processes: ${f(machine.otherPct, 0)}%; steal ${f(machine.stealPct, 1)}%)`
+    : '';
   return `  cpu (% of one core) and rss over the load: ${ps.map((p) => `${p.label} ${f(p.cpuPct, 1)}%${p.rssMB === null ? '' : ` ${f(p.rssMB, 0)} MB`}`).join(' · ')}${all}`;
 }
 
 function phaseLines(p: MeasuredPhase): string[] {
   const s = p.persistence;
-  const errors = Object.entries(p.errors ?? {}).map(([c, n]) => `${c} ${n}`).join(', ');
+  const errors = Object.entries(p.errors ?? {})
+    .map(([c, n]) => `${c} ${n}`)
+    .join(', ');
   // The floor persists nothing: no lag, no drain, no INSERTs.
   const persisted = s.lagSamples > 0 || s.drainBy !== null || s.inserts !== null;
   return [
@@ -128,22 +141,62 @@ function phaseLines(p: MeasuredPhase): string[] {
     ...costLine(p.cost),
     ...runtimeLine(p.runtime),
     ...(p.redis
-      ? [`  redis per message: ${f(p.redis.usecPerMessage, 0)} µs of command time, ${f(p.redis.scriptsPerMessage, 1)} script calls, ${f(p.redis.callsPerMessage, 1)} commands counting those scripts run (${p.redis.top})`]
+      ? [
+          `  redis per message: ${f(p.redis.usecPerMessage, 0)} µs of command time, ${f(p.redis.scriptsPerMessage, 1)} script calls, ${f(p.redis.callsPerMessage, 1)} commands counting those scripts run (${p.redis.top})`,
+        ]
       : []),
   ];
 }
 
 function stressTable(r: StressResult): string[] {
   // cpu srv: the target's server processes together (api and workers, or the floor's relays).
-  const head = ['rate', 'sent/s', 'ack p50', 'ack p99', 'fan p50', 'fan p99', 'fan max', 'lag max', 'drain', 'rows/INS', 'cpu srv', 'µs/msg', 'cpu gen', 'cpu rds', 'cpu pg', 'machine', ''];
+  const head = [
+    'rate',
+    'sent/s',
+    'ack p50',
+    'ack p99',
+    'fan p50',
+    'fan p99',
+    'fan max',
+    'lag max',
+    'drain',
+    'rows/INS',
+    'cpu srv',
+    'µs/msg',
+    'cpu gen',
+    'cpu rds',
+    'cpu pg',
+    'machine',
+    '',
+  ];
   const cpu = (s: MeasuredPhase, ...labels: string[]) =>
     s.processes.filter((p) => labels.includes(p.label)).reduce((a, p) => a + (p.cpuPct ?? 0), 0);
   const lines = [`  ${head.map((h) => pad(h, 9)).join('')}`];
   for (const s of r.steps) {
-    const cells = [f(s.rate, 0), f(s.sendRate, 0), f(s.ack.p50), f(s.ack.p99), f(s.fanout.p50), f(s.fanout.p99), f(s.fanout.max), f(s.persistence.lagMaxMs, 0), f(s.persistence.drainMs, 0), f(s.persistence.rowsPerInsert, 1), f(cpu(s, ...(s.cost?.servers ?? [])), 0), f(s.cost?.cpuUsPerMessage, 0), f(cpu(s, 'generator'), 0), f(cpu(s, 'redis'), 0), f(cpu(s, 'postgres'), 0), f(s.machine?.busyPct, 0), s.held ? 'held' : 'FAILED'];
+    const cells = [
+      f(s.rate, 0),
+      f(s.sendRate, 0),
+      f(s.ack.p50),
+      f(s.ack.p99),
+      f(s.fanout.p50),
+      f(s.fanout.p99),
+      f(s.fanout.max),
+      f(s.persistence.lagMaxMs, 0),
+      f(s.persistence.drainMs, 0),
+      f(s.persistence.rowsPerInsert, 1),
+      f(cpu(s, ...(s.cost?.servers ?? [])), 0),
+      f(s.cost?.cpuUsPerMessage, 0),
+      f(cpu(s, 'generator'), 0),
+      f(cpu(s, 'redis'), 0),
+      f(cpu(s, 'postgres'), 0),
+      f(s.machine?.busyPct, 0),
+      s.held ? 'held' : 'FAILED',
+    ];
     lines.push(`  ${cells.map((c) => pad(c, 9)).join('')}`);
   }
-  lines.push(`  highest rate held: ${r.heldRate ?? 'none'} msg/s${r.stoppedBecause.length ? `; stopped at ${r.steps.at(-1)!.rate} msg/s: ${r.stoppedBecause.join('; ')}` : ' (reached --max-rate)'}`);
+  lines.push(
+    `  highest rate held: ${r.heldRate ?? 'none'} msg/s${r.stoppedBecause.length ? `; stopped at ${r.steps.at(-1)!.rate} msg/s: ${r.stoppedBecause.join('; ')}` : ' (reached --max-rate)'}`,
+  );
   return lines;
 }
 
@@ -179,11 +232,16 @@ function medianLines(o: BenchOptions, t: TargetRuns): string[] {
 
 export function formatText(s: Summary): string {
   const o = s.options;
-  const layout = o.allInOne ? 'api and workers in one process (npm start)' : `${o.apis} api, ${o.workers} worker process(es)`;
+  const layout = o.allInOne
+    ? 'api and workers in one process (npm start)'
+    : `${o.apis} api, ${o.workers} worker process(es)`;
   const parts = [`parley bench · ${o.scenario}`];
-  if (o.target !== 'floor') parts.push(o.urls.length ? `against ${o.urls.join(', ')}` : `${layout} ${RUNTIME[o.runtime]}`);
+  if (o.target !== 'floor')
+    parts.push(o.urls.length ? `against ${o.urls.join(', ')}` : `${layout} ${RUNTIME[o.runtime]}`);
   if (o.target !== 'parley') parts.push(`the floor: ${o.apis} relay process(es)`);
-  parts.push(o.scenario === 'idle' ? `${o.connections} idle connections` : `${o.clients} clients in chats of ${o.chatSize}`);
+  parts.push(
+    o.scenario === 'idle' ? `${o.connections} idle connections` : `${o.clients} clients in chats of ${o.chatSize}`,
+  );
   const out = [parts.join(' · ')];
   const n = Math.max(s.runs.length, s.floor?.runs.length ?? 0);
   for (let i = 0; i < n; i++) {
@@ -197,9 +255,11 @@ export function formatText(s: Summary): string {
   if (n > 1) {
     if (s.floor) out.push(`median of ${n} runs, floor:`, ...medianLines(o, s.floor));
     if (s.runs.length) out.push(`median of ${n} runs${s.floor ? ', parley' : ''}:`, ...medianLines(o, s));
-    if (s.comparison?.median) out.push(`median of ${n} runs, parley / floor (ratios of the medians):`, ...comparisonLines(s.comparison.median));
+    if (s.comparison?.median)
+      out.push(`median of ${n} runs, parley / floor (ratios of the medians):`, ...comparisonLines(s.comparison.median));
   }
-  const okLine = o.scenario === 'idle' ? 'OK: every connection opened and stayed open' : 'OK: nothing lost, nothing duplicated';
+  const okLine =
+    o.scenario === 'idle' ? 'OK: every connection opened and stayed open' : 'OK: nothing lost, nothing duplicated';
   out.push(s.ok ? okLine : `FAILED:\n  ${s.problems.join('\n  ')}`);
   return out.join('\n');
 }

@@ -28,16 +28,27 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** Starts the target fresh, runs the scenario on it, and stops it (removing what it made). */
-async function runOnce(opts: BenchOptions, kind: 'parley' | 'floor'): Promise<{ result: RunResult; throwaway: Throwaway | null }> {
+async function runOnce(
+  opts: BenchOptions,
+  kind: 'parley' | 'floor',
+): Promise<{ result: RunResult; throwaway: Throwaway | null }> {
   const target =
     kind === 'floor'
-      ? await startFloorTarget({ relays: opts.apis, cpuProf: opts.cpuProf, profileDir: PROFILE_DIR, runtime: opts.runtime })
+      ? await startFloorTarget({
+          relays: opts.apis,
+          cpuProf: opts.cpuProf,
+          profileDir: PROFILE_DIR,
+          runtime: opts.runtime,
+        })
       : opts.urls.length
         ? externalTarget(opts)
         : await startTarget({
             apis: opts.scenario === 'idle' ? 1 : opts.apis,
             workers: opts.workers,
-            env: { ...(opts.heartbeatMs !== undefined ? { WS_HEARTBEAT_MS: String(opts.heartbeatMs) } : {}), ...opts.env },
+            env: {
+              ...(opts.heartbeatMs !== undefined ? { WS_HEARTBEAT_MS: String(opts.heartbeatMs) } : {}),
+              ...opts.env,
+            },
             cpuProf: opts.cpuProf,
             runtime: opts.runtime,
             allInOne: opts.allInOne,
@@ -45,7 +56,8 @@ async function runOnce(opts: BenchOptions, kind: 'parley' | 'floor'): Promise<{ 
   current = target;
   try {
     const how = kind === 'floor' && opts.runtime === 'compiled' ? 'compiled (.bench/floor/)' : RUNTIME[opts.runtime];
-    if (kind === 'floor' || !opts.urls.length) log(`started ${target.processes.map((p) => `${p.label} (pid ${p.pid})`).join(', ')} ${how}`);
+    if (kind === 'floor' || !opts.urls.length)
+      log(`started ${target.processes.map((p) => `${p.label} (pid ${p.pid})`).join(', ')} ${how}`);
     const result =
       opts.scenario === 'idle'
         ? await runIdle(opts, target, log)
@@ -72,7 +84,10 @@ async function main(): Promise<number> {
     return 0;
   }
   const kinds = opts.target === 'both' ? (['floor', 'parley'] as const) : ([opts.target] as const);
-  const measured = { floor: { runs: [] as RunResult[], throwaway: [] as (Throwaway | null)[] }, parley: { runs: [] as RunResult[], throwaway: [] as (Throwaway | null)[] } };
+  const measured = {
+    floor: { runs: [] as RunResult[], throwaway: [] as (Throwaway | null)[] },
+    parley: { runs: [] as RunResult[], throwaway: [] as (Throwaway | null)[] },
+  };
   for (let r = 1; r <= opts.runs; r++) {
     // The floor first, then Parley, each started fresh: the pair shares the machine's state of the moment.
     for (const kind of kinds) {

@@ -34,7 +34,10 @@ export function bucketsOf(series: readonly Series[], name: string): [number, num
 }
 
 /** after − before, bound by bound (a bound missing before counts from 0). */
-export function bucketDelta(before: readonly [number, number][], after: readonly [number, number][]): [number, number][] {
+export function bucketDelta(
+  before: readonly [number, number][],
+  after: readonly [number, number][],
+): [number, number][] {
   const was = new Map(before);
   return after.map(([bound, n]) => [bound, n - (was.get(bound) ?? 0)]);
 }
@@ -47,11 +50,16 @@ export function quantileBound(cumulative: readonly [number, number][], q: number
   return cumulative.find(([, n]) => n >= rank)?.[0] ?? null;
 }
 
-const sumOf = (series: readonly Series[], name: string) => series.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
-const ms = (seconds: number | null) => (seconds === null ? null : Number.isFinite(seconds) ? Math.round(seconds * 1e6) / 1e3 : seconds);
+const sumOf = (series: readonly Series[], name: string) =>
+  series.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
+const ms = (seconds: number | null) =>
+  seconds === null ? null : Number.isFinite(seconds) ? Math.round(seconds * 1e6) / 1e3 : seconds;
 
 export function runtimeStats(label: string, before: readonly Series[], after: readonly Series[]): RuntimeStats {
-  const loop = bucketDelta(bucketsOf(before, 'parley_event_loop_delay_seconds'), bucketsOf(after, 'parley_event_loop_delay_seconds'));
+  const loop = bucketDelta(
+    bucketsOf(before, 'parley_event_loop_delay_seconds'),
+    bucketsOf(after, 'parley_event_loop_delay_seconds'),
+  );
   const gc = bucketDelta(bucketsOf(before, 'parley_gc_pause_seconds'), bucketsOf(after, 'parley_gc_pause_seconds'));
   const delta = (name: string) => sumOf(after, name) - sumOf(before, name);
   const loopSamples = loop.at(-1)?.[1] ?? 0;
@@ -73,12 +81,17 @@ export function scrapeRuntime(sources: readonly MetricsSource[]): Promise<(Serie
 }
 
 /** The stats of every source both scrapes reached. */
-export function runtimeOver(sources: readonly MetricsSource[], before: readonly (Series[] | null)[], after: readonly (Series[] | null)[]): RuntimeStats[] {
+export function runtimeOver(
+  sources: readonly MetricsSource[],
+  before: readonly (Series[] | null)[],
+  after: readonly (Series[] | null)[],
+): RuntimeStats[] {
   const out: RuntimeStats[] = [];
   sources.forEach((s, i) => {
     const b = before[i];
     const a = after[i];
-    if (b && a && a.some((x) => x.name === 'parley_event_loop_delay_seconds_count')) out.push(runtimeStats(s.label, b, a));
+    if (b && a && a.some((x) => x.name === 'parley_event_loop_delay_seconds_count'))
+      out.push(runtimeStats(s.label, b, a));
   });
   return out;
 }

@@ -104,7 +104,12 @@ const BENCH_ENV: Record<string, string> = {
 };
 
 /** A given Parley (--url): the bench only talks to it. */
-export function externalTarget(opts: { urls: string[]; workerMetricsUrls: string[]; databaseUrl: string | undefined; pids: number[] }): Target {
+export function externalTarget(opts: {
+  urls: string[];
+  workerMetricsUrls: string[];
+  databaseUrl: string | undefined;
+  pids: number[];
+}): Target {
   const pool = opts.databaseUrl ? new pg.Pool({ connectionString: opts.databaseUrl, max: 1 }) : undefined;
   return {
     kind: 'parley',
@@ -195,7 +200,8 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
     } else {
       // Started one by one, so that start-up errors are clear.
       for (let i = 0; i < opts.apis; i++) procs.push(await startProcess(files.api, env, API_READY, 30_000, nodeArgs));
-      for (let i = 0; i < opts.workers; i++) procs.push(await startProcess(files.worker, env, WORKER_READY, 30_000, nodeArgs));
+      for (let i = 0; i < opts.workers; i++)
+        procs.push(await startProcess(files.worker, env, WORKER_READY, 30_000, nodeArgs));
     }
   } catch (err) {
     await stop();

@@ -9,7 +9,17 @@
  * when a source is newer than the last build or an entry point is missing, and otherwise costs
  * a directory walk. Plain JavaScript: it must run before anything is compiled, without tsx.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -118,7 +128,8 @@ async function lock() {
       rmSync(LOCK, { force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`another build (process ${owner}) holds ${LOCK} for over ${LOCK_WAIT_MS / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`another build (process ${owner}) holds ${LOCK} for over ${LOCK_WAIT_MS / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -134,11 +145,17 @@ async function compile() {
     ts = (await import('typescript')).default;
   } catch (err) {
     if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    throw new Error('dist/ must be built, and TypeScript is not installed (a production install?): run `npm run build` where the dev dependencies are');
+    throw new Error(
+      'dist/ must be built, and TypeScript is not installed (a production install?): run `npm run build` where the dev dependencies are',
+    );
   }
   /** @type {string | undefined} */
   let unreadable;
-  const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (/** @type {import('typescript').Diagnostic} */ d) => void (unreadable = ts.flattenDiagnosticMessageText(d.messageText, '\n')) };
+  const host = {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (/** @type {import('typescript').Diagnostic} */ d) =>
+      void (unreadable = ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+  };
   const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.build.json'), {}, host);
   if (!config) throw new Error(`tsconfig.build.json: ${unreadable ?? 'cannot be read'}`);
   const program = ts.createIncrementalProgram({
@@ -156,7 +173,11 @@ async function compile() {
     ...emitted.diagnostics,
   ]);
   if (diagnostics.length === 0) return;
-  const formatHost = { getCanonicalFileName: (/** @type {string} */ f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' };
+  const formatHost = {
+    getCanonicalFileName: (/** @type {string} */ f) => f,
+    getCurrentDirectory: () => ROOT,
+    getNewLine: () => '\n',
+  };
   console.error(ts.formatDiagnosticsWithColorAndContext(diagnostics, formatHost));
   throw new Error(`tsc found ${diagnostics.length} error(s)`);
 }

@@ -41,7 +41,9 @@ onShutdownSignal(logger, async (budget) => {
   if (servers.isReady()) {
     // The api stops first (no new messages), then the workers finish their batch.
     await (await whenStarted(before(budget), logger, 'api', api))?.stop(before(budget));
-    await (await whenStarted(before(budget), logger, 'workers', workers))?.(before(budget));
+    await (
+      await whenStarted(before(budget), logger, 'workers', workers)
+    )?.(before(budget));
   }
   await servers.stop(budget);
 });

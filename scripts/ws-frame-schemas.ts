@@ -14,7 +14,11 @@ export const WS_FRAMES_SCHEMA_FILE = fileURLToPath(new URL('../docs/ws-frames.sc
 /** The file's content, with the default limits (an empty environment: nothing of this machine's). */
 export function renderWsFramesSchema(): string {
   const config = loadConfig({});
-  const schemas = createSchemas({ messageMaxChars: config.MESSAGE_MAX_CHARS, chatMaxMembers: config.CHAT_MAX_MEMBERS, syncMaxChats: config.SYNC_MAX_CHATS });
+  const schemas = createSchemas({
+    messageMaxChars: config.MESSAGE_MAX_CHARS,
+    chatMaxMembers: config.CHAT_MAX_MEMBERS,
+    syncMaxChats: config.SYNC_MAX_CHATS,
+  });
   return `${JSON.stringify(wsFramesJsonSchema(schemas.frame), null, 2)}\n`;
 }
 

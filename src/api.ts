@@ -81,14 +81,21 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const { redis, pool } = clients;
   const keys = createKeys(config.REDIS_KEY_PREFIX);
   const scripts = createScripts(redis);
-  const schemas = createSchemas({ messageMaxChars: config.MESSAGE_MAX_CHARS, chatMaxMembers: config.CHAT_MAX_MEMBERS, syncMaxChats: config.SYNC_MAX_CHATS });
+  const schemas = createSchemas({
+    messageMaxChars: config.MESSAGE_MAX_CHARS,
+    chatMaxMembers: config.CHAT_MAX_MEMBERS,
+    syncMaxChats: config.SYNC_MAX_CHATS,
+  });
 
   const users = createUserStore(pool);
   const chatStore = createChatStore(pool);
   const messages = createMessageStore(pool);
   // Logins and registrations: limited per address and username (across processes, through Redis;
   // `circuit` is created below and only read per request), hashing bounded per process.
-  const hashGate = createHashGate({ concurrency: config.PASSWORD_HASH_CONCURRENCY, queueMax: config.PASSWORD_HASH_QUEUE_MAX });
+  const hashGate = createHashGate({
+    concurrency: config.PASSWORD_HASH_CONCURRENCY,
+    queueMax: config.PASSWORD_HASH_QUEUE_MAX,
+  });
   const windowLimiter = createWindowLimiter({ scripts, keys, redisDown: () => circuit.isOpen });
   const auth = createAuthService({
     users,
@@ -99,7 +106,14 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   });
   // Which chats a user is in: PostgreSQL, with a Redis copy for connecting while PostgreSQL is down.
   const chatIndex = createChatIndex({ chats: chatStore, redis, scripts, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
-  const membership = createMembershipService({ redis, keys, scripts, chats: chatStore, userChats: chatIndex, ttlSeconds: config.MEMBERSHIP_TTL_S });
+  const membership = createMembershipService({
+    redis,
+    keys,
+    scripts,
+    chats: chatStore,
+    userChats: chatIndex,
+    ttlSeconds: config.MEMBERSHIP_TTL_S,
+  });
   // Every queue (Bull Board and queue metrics show them all); the api produces into `persist`.
   const queues = openQueues(clients.queueRedis, config.QUEUE_PREFIX);
   // PostgreSQL-only mode: each queue reports its closed connection once; nothing is ever queued.
@@ -126,7 +140,14 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     logger,
   });
   const lag = createPersistenceLag({ redis, log, messages });
-  const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
+  const metrics = createMetrics({
+    queues: Object.values(queues),
+    redis,
+    pool,
+    lag,
+    lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS,
+    logger,
+  });
   const apiMetrics = createApiMetrics(metrics.registry);
   createPasswordHashMetrics(metrics.registry, hashGate.stats);
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
@@ -142,7 +163,12 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   });
   const direct = createDirectMessageStore(pool, config.DEGRADED_SEQ_GAP);
   // What this process acked lately, for PostgreSQL should Redis lose its data before a worker wrote it.
-  const recentAcks = createRecentAcks({ retentionMs: config.RECENT_ACKS_MS, max: config.RECENT_ACKS_MAX, insertBatch: messages.insertBatch, logger });
+  const recentAcks = createRecentAcks({
+    retentionMs: config.RECENT_ACKS_MS,
+    max: config.RECENT_ACKS_MAX,
+    insertBatch: messages.insertBatch,
+    logger,
+  });
   const seqGuard = createSeqGuard({
     redis,
     keys,
@@ -161,10 +187,16 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   if (!config.REDIS_ENABLED) {
     // PostgreSQL-only mode: no generation to check, the circuit is open for good.
   } else if (await connected(redis, config.REDIS_CONNECT_TIMEOUT)) {
-    await seqGuard.ensureGeneration().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'generation check deferred'));
+    await seqGuard
+      .ensureGeneration()
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'generation check deferred'));
     // Sends PostgreSQL took while no api had Redis (a PostgreSQL-only run, an api restarted in an
     // outage) close their runs now, as a recovery would: retries of them stay idempotent.
-    await seqGuard.closeDegradedRuns().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'degraded runs left open until the next recovery'));
+    await seqGuard
+      .closeDegradedRuns()
+      .catch((err: unknown) =>
+        logger.warn({ err: (err as Error).message }, 'degraded runs left open until the next recovery'),
+      );
   } else {
     circuit.trip('not reachable at startup');
   }
@@ -222,7 +254,21 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     operator(hono);
     live.rootRoutes(hono);
   };
-  const app = createHttpApp({ auth, schemas, logger, bodyMaxBytes: config.HTTP_BODY_MAX, trustProxy: config.TRUST_PROXY, chats, membership, sender, history, readiness, revocation, extend, extendApi: live.routes });
+  const app = createHttpApp({
+    auth,
+    schemas,
+    logger,
+    bodyMaxBytes: config.HTTP_BODY_MAX,
+    trustProxy: config.TRUST_PROXY,
+    chats,
+    membership,
+    sender,
+    history,
+    readiness,
+    revocation,
+    extend,
+    extendApi: live.routes,
+  });
   const server = createHttpServer({
     fetch: app.fetch,
     limits: {
@@ -263,7 +309,9 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     heartbeatMs: config.WS_HEARTBEAT_MS,
     limits: { maxConnections: config.WS_MAX_CONNECTIONS, maxPerUser: config.WS_MAX_CONNECTIONS_PER_USER },
     // PostgreSQL-only mode: presence lives in Redis, so none is recorded; connections per user are counted here.
-    admission: config.REDIS_ENABLED ? live.admission : { admit: async () => 'unreachable' as const, abandon: () => undefined },
+    admission: config.REDIS_ENABLED
+      ? live.admission
+      : { admit: async () => 'unreachable' as const, abandon: () => undefined },
     onOpen: (conn) => {
       apiMetrics.onOpen();
       if (config.REDIS_ENABLED) live.onOpen(conn);
@@ -286,7 +334,14 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   revocation.onEnded((tokenHash) => gateway.endSession(tokenHash));
   fanout.on(keys.channels.sessionRevoked, revocation.received, 'global');
   live.subscribe(fanout, registry);
-  const pgFanout = createPgFanout({ connect: clients.pgListener, registry, messages, memberIds: chatStore.memberIds, logger, retryMs: 1000 });
+  const pgFanout = createPgFanout({
+    connect: clients.pgListener,
+    registry,
+    messages,
+    memberIds: chatStore.memberIds,
+    logger,
+    retryMs: 1000,
+  });
   // Without Redis there is nothing to subscribe to: LISTEN/NOTIFY carries the chats.
   if (config.REDIS_ENABLED) await fanout.start();
   await pgFanout.start();
@@ -301,7 +356,8 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
         server.listen(config.PORT, config.HOST, () => resolve(server.address() as AddressInfo));
       }),
     async close(budget = shutdownBudget()) {
-      const step = (name: string, capMs: number, run: () => Promise<unknown>) => shutdownStep(budget, logger, `api: ${name}`, capMs, run);
+      const step = (name: string, capMs: number, run: () => Promise<unknown>) =>
+        shutdownStep(budget, logger, `api: ${name}`, capMs, run);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       live.notifyShutdown(registry);
       // Each socket gets the closing handshake (1001); one that does not answer is cut at 2 s.

@@ -110,7 +110,8 @@ export function createLiveFeatures(deps: LiveFeaturesDeps) {
     onOpen: (conn: Connection) => presence.connected(conn),
     onClose: (conn: Connection) => presence.disconnected(conn),
     /** Adds the presence, chat-event and system channels to the fan-out (before it starts). */
-    subscribe: (fanout: ChannelSubscriber, registry: ConnectionRegistry) => registerLiveChannels(fanout, keys, registry),
+    subscribe: (fanout: ChannelSubscriber, registry: ConnectionRegistry) =>
+      registerLiveChannels(fanout, keys, registry),
     start: () => presence.start(),
     /** This process is going away: its own clients hear it first (the others' are unaffected). */
     notifyShutdown(registry: ConnectionRegistry): void {

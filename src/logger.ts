@@ -11,7 +11,15 @@ export function createLogger(level: string, name: string): Logger {
     name,
     level,
     redact: {
-      paths: ['token', 'password', 'authorization', '*.token', '*.password', '*.authorization', 'req.headers.authorization'],
+      paths: [
+        'token',
+        'password',
+        'authorization',
+        '*.token',
+        '*.password',
+        '*.authorization',
+        'req.headers.authorization',
+      ],
       censor: '[redacted]',
     },
   });

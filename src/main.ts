@@ -18,7 +18,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   if (config.RUN_MIGRATIONS) await ensureDatabase(config.DATABASE_URL);
   const pool = createPgPool(config, 'parley-api');
   // PostgreSQL-only mode: clients that never connect, so the api is degraded from the start.
-  const redisClient = (role: RedisRole, name: string) => (config.REDIS_ENABLED ? createRedis(config, role, name) : createClosedRedis(role, name));
+  const redisClient = (role: RedisRole, name: string) =>
+    config.REDIS_ENABLED ? createRedis(config, role, name) : createClosedRedis(role, name);
   const redis = redisClient('command', 'parley-api');
   const subscriber = redisClient('subscriber', 'parley-api');
   // Producers fail fast too: an add must not wait in an offline queue while a client waits for its ack.

@@ -5,12 +5,18 @@ import { createdAtMsOf, type MessageLog } from '../src/message-log/message-log.j
 import type { ArchiveReport } from '../src/metrics/worker-metrics.js';
 import type { MessageStore } from '../src/stores/message-store.js';
 
-export type ArchiverConfig = Pick<Config, 'ACTIVE_LIST_MAX' | 'ACTIVE_LIST_MAX_AGE_S' | 'ACTIVE_TTL_S' | 'ARCHIVE_REPAIR_GRACE_MS'>;
+export type ArchiverConfig = Pick<
+  Config,
+  'ACTIVE_LIST_MAX' | 'ACTIVE_LIST_MAX_AGE_S' | 'ACTIVE_TTL_S' | 'ARCHIVE_REPAIR_GRACE_MS'
+>;
 
 export interface ArchiverDeps {
   config: ArchiverConfig;
   /** The message log, with the persist queue (repair jobs). */
-  log: Pick<MessageLog, 'chats' | 'state' | 'readRange' | 'readBySeqs' | 'reconcile' | 'claimForRepair' | 'enqueue' | 'archiveTrim'>;
+  log: Pick<
+    MessageLog,
+    'chats' | 'state' | 'readRange' | 'readBySeqs' | 'reconcile' | 'claimForRepair' | 'enqueue' | 'archiveTrim'
+  >;
   /** The nodes to SCAN: on Redis Cluster every master; else the one command connection. */
   scanNodes: readonly Redis[];
   messages: Pick<MessageStore, 'heldSeqs'>;
@@ -53,7 +59,12 @@ export function createArchiver(deps: ArchiverDeps) {
   const now = deps.now ?? Date.now;
 
   /** The messages from the head that are over the bound or too old, below the lowest pending seq. */
-  async function headCandidates(chatId: string, len: number, lowestPending: number, ageCutoffMs: number): Promise<Item[]> {
+  async function headCandidates(
+    chatId: string,
+    len: number,
+    lowestPending: number,
+    ageCutoffMs: number,
+  ): Promise<Item[]> {
     const excess = Math.max(0, len - config.ACTIVE_LIST_MAX);
     const out: Item[] = [];
     for (let start = 0; start < HEAD_MAX; start += PAGE) {
@@ -116,7 +127,11 @@ export function createArchiver(deps: ArchiverDeps) {
     // A message PostgreSQL lacks outside the pending set means that set cannot be trusted for
     // this chat right now: no TTL until a later run finds it whole.
     const ttl = unpersistedHead.length > 0 ? 0 : config.ACTIVE_TTL_S;
-    const { trimmed, expiring } = await log.archiveTrim(chatId, { ageCutoffIso: new Date(ageCutoffMs).toISOString(), checkedSeq, ttlS: ttl });
+    const { trimmed, expiring } = await log.archiveTrim(chatId, {
+      ageCutoffIso: new Date(ageCutoffMs).toISOString(),
+      checkedSeq,
+      ttlS: ttl,
+    });
     report.trimmed = trimmed;
     report.expiring = expiring ? 1 : 0;
     return report;
@@ -129,7 +144,16 @@ export function createArchiver(deps: ArchiverDeps) {
      */
     async run(stopping: () => boolean = () => false): Promise<ArchiveReport> {
       const started = now();
-      const total: ArchiveReport = { chats: 0, trimmed: 0, requeued: 0, repended: 0, reconciled: 0, expiring: 0, failedChats: 0, durationMs: 0 };
+      const total: ArchiveReport = {
+        chats: 0,
+        trimmed: 0,
+        requeued: 0,
+        repended: 0,
+        reconciled: 0,
+        expiring: 0,
+        failedChats: 0,
+        durationMs: 0,
+      };
       scan: for await (const batch of log.chats(deps.scanNodes)) {
         for (let i = 0; i < batch.length; i += CONCURRENCY) {
           if (stopping()) break scan;

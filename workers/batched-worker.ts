@@ -46,8 +46,16 @@ export function createBatchedWorker<T>(o: BatchedWorkerOptions<T>) {
     connection: o.connection,
     prefix: o.prefix,
     concurrency: o.batchSize,
-    ...(o.stalls ? { lockDuration: o.stalls.lockMs, stalledInterval: o.stalls.stalledIntervalMs, maxStalledCount: o.stalls.maxStalls } : {}),
-    settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, o.backoffMs, o.backoffCapMs) },
+    ...(o.stalls
+      ? {
+          lockDuration: o.stalls.lockMs,
+          stalledInterval: o.stalls.stalledIntervalMs,
+          maxStalledCount: o.stalls.maxStalls,
+        }
+      : {}),
+    settings: {
+      backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, o.backoffMs, o.backoffCapMs),
+    },
   });
   worker.on('failed', (job, err) =>
     o.logger.warn({ queue: o.queue, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'job failed'),

@@ -1,6 +1,12 @@
 import { assertSupported, ConfigError, loadConfig, type Config } from '../src/config.js';
 import { createPgPool, createRedis } from '../src/infra/clients.js';
-import { onShutdownSignal, type ShutdownBudget, shutdownBudget, shutdownStep, whenStarted } from '../src/infra/shutdown.js';
+import {
+  onShutdownSignal,
+  type ShutdownBudget,
+  shutdownBudget,
+  shutdownStep,
+  whenStarted,
+} from '../src/infra/shutdown.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createRuntimeMetrics } from '../src/metrics/runtime-metrics.js';
@@ -40,7 +46,8 @@ export interface WorkerSeams {
 export async function startWorkers(config: Config, logger: Logger, seams: WorkerSeams = {}): Promise<StopWorkers> {
   assertSupported(config);
   // Every job is in Redis: PostgreSQL-only mode has nothing for a worker to do (sends are in PostgreSQL already).
-  if (!config.REDIS_ENABLED) throw new ConfigError(['REDIS_ENABLED: the workers need Redis; PostgreSQL-only mode runs the api alone']);
+  if (!config.REDIS_ENABLED)
+    throw new ConfigError(['REDIS_ENABLED: the workers need Redis; PostgreSQL-only mode runs the api alone']);
   const pool = createPgPool(config, 'parley-worker');
   const connection = createRedis(config, 'queue', 'parley-worker');
   const redis = createRedis(config, 'queue', 'parley-worker-cmd');
@@ -63,7 +70,14 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
     settings: logSettingsOf(config),
   });
   const lag = createPersistenceLag({ redis, log, messages });
-  const metrics = createMetrics({ queues: Object.values(queues), redis, pool, lag, lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS, logger });
+  const metrics = createMetrics({
+    queues: Object.values(queues),
+    redis,
+    pool,
+    lag,
+    lagMaxAgeMs: config.METRICS_LAG_MAX_AGE_MS,
+    logger,
+  });
   const workerMetrics = createWorkerMetrics(metrics.registry);
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
   const persist = createPersistWorker({
@@ -103,7 +117,13 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   const metricsServer =
     config.WORKER_METRICS_PORT === undefined
       ? undefined
-      : await startMetricsServer({ host: config.HOST, port: config.WORKER_METRICS_PORT, render: metrics.render, contentType: metrics.contentType, logger });
+      : await startMetricsServer({
+          host: config.HOST,
+          port: config.WORKER_METRICS_PORT,
+          render: metrics.render,
+          contentType: metrics.contentType,
+          logger,
+        });
   if (metricsServer) console.log(`parley worker metrics on ${metricsServer.url}/metrics`);
   console.log('parley worker ready');
 

@@ -29,7 +29,9 @@ export async function startMetricsServer(deps: MetricsServerDeps): Promise<Metri
         (body) => res.writeHead(200, { 'content-type': deps.contentType }).end(body),
         (err: unknown) => {
           deps.logger.error({ err }, 'metrics render failed');
-          res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"internal error"}}');
+          res
+            .writeHead(500, { 'content-type': 'application/json' })
+            .end('{"error":{"code":"internal","message":"internal error"}}');
         },
       );
       return;
@@ -38,7 +40,9 @@ export async function startMetricsServer(deps: MetricsServerDeps): Promise<Metri
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
       return;
     }
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"no such route"}}');
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end('{"error":{"code":"not_found","message":"no such route"}}');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

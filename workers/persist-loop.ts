@@ -124,10 +124,12 @@ export class PersistLoop {
     // released it, so its message is still to be written: that job keeps the chat held.
     const jobs = new Map(chatIds.map((chatId) => [chatId, this.held.get(chatId)!.waiters.length]));
     const started = this.now();
-    const letGo = new Set(chatIds.filter((chatId) => {
-      const idleSince = this.held.get(chatId)!.idleSince;
-      return idleSince !== null && started - idleSince >= this.o.idleMs;
-    }));
+    const letGo = new Set(
+      chatIds.filter((chatId) => {
+        const idleSince = this.held.get(chatId)!.idleSince;
+        return idleSince !== null && started - idleSince >= this.o.idleMs;
+      }),
+    );
     let outcome: BatchOutcome;
     try {
       outcome = await this.o.write(chatIds, letGo);
@@ -145,7 +147,9 @@ export class PersistLoop {
       if (h) h.idleSince = null;
     }
     const at = this.now();
-    const due = [...outcome.more, ...outcome.backlog].filter((chatId) => at - (this.held.get(chatId)?.since ?? at) >= this.o.holdMs);
+    const due = [...outcome.more, ...outcome.backlog].filter(
+      (chatId) => at - (this.held.get(chatId)?.since ?? at) >= this.o.holdMs,
+    );
     if (due.length > 0) {
       try {
         await this.o.handOn(due);
@@ -167,6 +171,6 @@ export class PersistLoop {
       h.since = this.now();
       h.idleSince = null;
     }
-    for (const w of settled) (err === undefined ? w.resolve() : w.reject(err));
+    for (const w of settled) err === undefined ? w.resolve() : w.reject(err);
   }
 }

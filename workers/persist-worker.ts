@@ -61,7 +61,10 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     const written: { chatId: string; seqs: (number | string)[] }[] = [];
     for (const { chatId, messages, orphans } of chats) {
       if (orphans.length > 0) {
-        logger.error({ chatId, seqs: orphans }, 'pending messages missing from Redis (data lost there); dropped from the pending set');
+        logger.error(
+          { chatId, seqs: orphans },
+          'pending messages missing from Redis (data lost there); dropped from the pending set',
+        );
       }
       // Nothing was pending: a chat let go had its ticket released by the read (its job may
       // complete); another keeps it a while longer.
@@ -76,9 +79,17 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     if (superseded.length > 0) {
       const jsonOf = new Map(chats.flatMap((c) => c.messages.map((m) => [m.message, m.json] as const)));
       await Promise.all(superseded.map((m) => log.drop(m.chatId, jsonOf.get(m)!)));
-      logger.warn({ messages: superseded.map((m) => ({ chatId: m.chatId, seq: m.seq })) }, 'superseded by their retry stored while Redis was down');
+      logger.warn(
+        { messages: superseded.map((m) => ({ chatId: m.chatId, seq: m.seq })) },
+        'superseded by their retry stored while Redis was down',
+      );
     }
-    if (batch.length > 0) deps.onBatch?.(batch.length, inserted, batch.map((m) => Date.parse(m.createdAt)));
+    if (batch.length > 0)
+      deps.onBatch?.(
+        batch.length,
+        inserted,
+        batch.map((m) => Date.parse(m.createdAt)),
+      );
     await deps.afterBatch?.(chatIds);
     return outcome;
   }
@@ -98,7 +109,8 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       }
     },
     handOn: (chatIds) => log.requeue(chatIds),
-    onHandOnError: (err, chatIds) => logger.warn({ err: (err as Error).message, chats: chatIds.length }, 'hand-on failed; the chats stay held'),
+    onHandOnError: (err, chatIds) =>
+      logger.warn({ err: (err as Error).message, chats: chatIds.length }, 'hand-on failed; the chats stay held'),
   });
 
   const worker = new Worker(
@@ -114,10 +126,18 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       lockDuration: config.PERSIST_LOCK_MS,
       stalledInterval: config.PERSIST_STALLED_MS,
       maxStalledCount: config.PERSIST_MAX_STALLS,
-      settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS, config.PERSIST_BACKOFF_CAP_MS) },
+      settings: {
+        backoffStrategy: (attemptsMade: number) =>
+          cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS, config.PERSIST_BACKOFF_CAP_MS),
+      },
     },
   );
-  worker.on('failed', (job, err) => logger.warn({ queue: QUEUES.persist, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'job failed'));
+  worker.on('failed', (job, err) =>
+    logger.warn(
+      { queue: QUEUES.persist, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message },
+      'job failed',
+    ),
+  );
   worker.on('error', (err) => logger.warn({ queue: QUEUES.persist, err: err.message }, 'worker error'));
 
   return {

@@ -17,7 +17,8 @@ function setting(name: string, fallback?: string): string {
   return value;
 }
 const port = Number(setting('FLOOR_PORT', '0'));
-if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`floor: FLOOR_PORT must be a port number, not ${process.env.FLOOR_PORT}`);
+if (!Number.isInteger(port) || port < 0 || port > 65535)
+  throw new Error(`floor: FLOOR_PORT must be a port number, not ${process.env.FLOOR_PORT}`);
 const env = {
   FLOOR_REDIS_URL: setting('FLOOR_REDIS_URL'),
   FLOOR_REDIS_PASSWORD: process.env.FLOOR_REDIS_PASSWORD || undefined,
@@ -33,7 +34,8 @@ const env = {
 const options = { password: env.FLOOR_REDIS_PASSWORD, enableAutoPipelining: false, maxRetriesPerRequest: 3 };
 const redis = new Redis(env.FLOOR_REDIS_URL, { ...options, connectionName: 'floor-relay' });
 const subscriber = new Redis(env.FLOOR_REDIS_URL, { ...options, connectionName: 'floor-relay-sub' });
-for (const client of [redis, subscriber]) client.on('error', (err: Error) => console.error(`floor: redis: ${err.message}`));
+for (const client of [redis, subscriber])
+  client.on('error', (err: Error) => console.error(`floor: redis: ${err.message}`));
 
 const relay = createRelay({ redis, subscriber, keyPrefix: env.FLOOR_KEY_PREFIX });
 await relay.start();

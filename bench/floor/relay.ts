@@ -101,7 +101,8 @@ export function createRelay(deps: RelayDeps) {
     if (req.method !== 'POST') throw new HttpError(404, 'not_found', 'no such route');
     if (path === '/api/users' || path === '/api/sessions') {
       const { username } = await jsonBody(req);
-      if (typeof username !== 'string' || username === '') throw new HttpError(400, 'validation_failed', 'username is required');
+      if (typeof username !== 'string' || username === '')
+        throw new HttpError(400, 'validation_failed', 'username is required');
       const user = userOf(username);
       return path === '/api/users' ? reply(res, 201, { user }) : reply(res, 201, { token: tokenOf(user), user });
     }
@@ -111,7 +112,13 @@ export function createRelay(deps: RelayDeps) {
       if (!Array.isArray(memberIds) || !memberIds.every((m) => typeof m === 'string')) {
         throw new HttpError(400, 'validation_failed', 'memberIds must be an array of user ids');
       }
-      const chat = { id: randomUUID(), title: typeof title === 'string' ? title : null, createdBy: creator.id, createdAt: new Date().toISOString(), lastSeq: 0 };
+      const chat = {
+        id: randomUUID(),
+        title: typeof title === 'string' ? title : null,
+        createdBy: creator.id,
+        createdAt: new Date().toISOString(),
+        lastSeq: 0,
+      };
       const members = [...new Set([creator.id, ...(memberIds as string[])])];
       // In Redis for the relays that see a member connect later, announced for those that hold one now.
       await Promise.all([
@@ -182,16 +189,28 @@ export function createRelay(deps: RelayDeps) {
     }
     const { chatId, body, clientMsgId } = frame;
     if (frame.type !== 'send' || typeof chatId !== 'string' || typeof body !== 'string') {
-      return void ws.send(errorFrame('validation_failed', 'only send frames {chatId, body, clientMsgId} are relayed', clientMsgId));
+      return void ws.send(
+        errorFrame('validation_failed', 'only send frames {chatId, body, clientMsgId} are relayed', clientMsgId),
+      );
     }
     try {
-      if (!(await membersOf(chatId)).has(user.id)) return void ws.send(errorFrame('forbidden', 'not a member of this chat', clientMsgId));
+      if (!(await membersOf(chatId)).has(user.id))
+        return void ws.send(errorFrame('forbidden', 'not a member of this chat', clientMsgId));
       const seq = await redis.incr(keys.seq(chatId));
       const cmid = typeof clientMsgId === 'string' ? clientMsgId : null;
       // The fields of Parley's message, in its order.
-      const json = JSON.stringify({ id: randomUUID(), chatId, seq, senderId: user.id, body, clientMsgId: cmid, createdAt: new Date().toISOString() });
+      const json = JSON.stringify({
+        id: randomUUID(),
+        chatId,
+        seq,
+        senderId: user.id,
+        body,
+        clientMsgId: cmid,
+        createdAt: new Date().toISOString(),
+      });
       await redis.publish(keys.messages, `${chatId} ${json}`);
-      if (ws.readyState === WebSocket.OPEN) ws.send(`{"type":"ack","clientMsgId":${JSON.stringify(cmid)},"message":${json}}`);
+      if (ws.readyState === WebSocket.OPEN)
+        ws.send(`{"type":"ack","clientMsgId":${JSON.stringify(cmid)},"message":${json}}`);
     } catch (err) {
       if (ws.readyState === WebSocket.OPEN) ws.send(errorFrame('internal', (err as Error).message, clientMsgId));
     }

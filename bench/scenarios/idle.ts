@@ -40,7 +40,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (kb: number | null) => (kb === null ? null : Math.round((kb / 1024) * 10) / 10);
 
 async function heapUsed(apiUrl: string): Promise<number | null> {
-  return scrape(`${apiUrl}/metrics`).then((s) => sumOf(s, 'nodejs_heap_size_used_bytes'), () => null);
+  return scrape(`${apiUrl}/metrics`).then(
+    (s) => sumOf(s, 'nodejs_heap_size_used_bytes'),
+    () => null,
+  );
 }
 
 /**
@@ -58,7 +61,9 @@ export async function runIdle(opts: BenchOptions, target: Target, log: (line: st
   const fds = api ? fdUsage(api.pid) : null;
   if (fds && n > fds.limit - fds.open - FD_MARGIN) {
     n = fds.limit - fds.open - FD_MARGIN;
-    log(`the api may open ${fds.limit} files (ulimit -n) and has ${fds.open} open: holding ${n} connections instead of ${opts.connections}`);
+    log(
+      `the api may open ${fds.limit} files (ulimit -n) and has ${fds.open} open: holding ${n} connections instead of ${opts.connections}`,
+    );
   }
   const users = await registerUsers([apiUrl], Math.min(opts.users, n));
   await sleep(2000);
@@ -72,7 +77,10 @@ export async function runIdle(opts: BenchOptions, target: Target, log: (line: st
     const jobs = [];
     for (let h = 0, start = 0; start < n; h++, start += PER_HOLDER) {
       const count = Math.min(PER_HOLDER, n - start);
-      const holder = fork(HOLDER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const holder = fork(HOLDER, [], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       holders.push(holder);
       // Each holder its own source address: 20k sockets to one port need not share one address's ports.
       const cmd: OpenCommand = {
@@ -114,7 +122,9 @@ export async function runIdle(opts: BenchOptions, target: Target, log: (line: st
     const closedByServer = reports.reduce((s, r) => s + r.closedByServer, 0);
     if (closedByServer > 0) problems.push(`${closedByServer} idle connections closed by the server`);
     const perConn = (before: number | null, after: number | null, unit: number) =>
-      before !== null && after !== null && connections > 0 ? Math.round(((after - before) / unit / connections) * 100) / 100 : null;
+      before !== null && after !== null && connections > 0
+        ? Math.round(((after - before) / unit / connections) * 100) / 100
+        : null;
     return {
       scenario: 'idle',
       requested: opts.connections,
@@ -127,9 +137,13 @@ export async function runIdle(opts: BenchOptions, target: Target, log: (line: st
       heapPerConnectionKB: perConn(heapBefore, heapAfter, 1024),
       idleS: opts.idleS,
       apiCpuPct: cpu0 !== null && cpu1 !== null ? Math.round(((cpu1 - cpu0) / seconds) * 1000) / 10 : null,
-      workerCpuPct: workers.length ? Math.round(((wcpu1.reduce((a, b) => a + b, 0) - wcpu0.reduce((a, b) => a + b, 0)) / seconds) * 1000) / 10 : null,
+      workerCpuPct: workers.length
+        ? Math.round(((wcpu1.reduce((a, b) => a + b, 0) - wcpu0.reduce((a, b) => a + b, 0)) / seconds) * 1000) / 10
+        : null,
       heartbeatMs:
-        opts.urls.length > 0 ? "the server's" : String(opts.heartbeatMs ?? opts.env.WS_HEARTBEAT_MS ?? '30000 (default)'),
+        opts.urls.length > 0
+          ? "the server's"
+          : String(opts.heartbeatMs ?? opts.env.WS_HEARTBEAT_MS ?? '30000 (default)'),
       closedByServer,
       problems,
     };

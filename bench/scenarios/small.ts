@@ -17,7 +17,12 @@ export async function runSmall(opts: BenchOptions, target: Target, log: (line: s
   try {
     const problems = await warmUp(world, opts, log);
     log(`load: ${opts.rate} msg/s for ${opts.durationS} s`);
-    const spec = { rate: opts.rate, durationS: opts.durationS, bodyChars: opts.bodyChars, drainTimeoutMs: opts.drainTimeoutMs };
+    const spec = {
+      rate: opts.rate,
+      durationS: opts.durationS,
+      bodyChars: opts.bodyChars,
+      drainTimeoutMs: opts.drainTimeoutMs,
+    };
     const phase = await measuredPhase(target, world, spec, opts.scrapeMs);
     problems.push(...lossProblems(phase));
     return { scenario: 'small', phase, problems };

@@ -29,7 +29,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * until fan-out p99 passes --p99-limit, anything is lost, persistence does not drain within
  * --drain-limit of the step's load stopping, or the generator cannot keep its timetable.
  */
-export async function runStress(opts: BenchOptions, target: Target, log: (line: string) => void): Promise<StressResult> {
+export async function runStress(
+  opts: BenchOptions,
+  target: Target,
+  log: (line: string) => void,
+): Promise<StressResult> {
   const world = await openWorld(target.apiUrls, opts, log);
   const steps: StressStep[] = [];
   const problems: string[] = [];
@@ -37,18 +41,27 @@ export async function runStress(opts: BenchOptions, target: Target, log: (line: 
     problems.push(...(await warmUp(world, opts, log)));
     for (let rate = opts.rate; rate <= opts.maxRate; rate += opts.stepRate) {
       log(`step: ${rate} msg/s for ${opts.durationS} s`);
-      const phase = await measuredPhase(target, world, { rate, durationS: opts.durationS, bodyChars: opts.bodyChars, drainTimeoutMs: opts.drainTimeoutMs }, opts.scrapeMs);
+      const phase = await measuredPhase(
+        target,
+        world,
+        { rate, durationS: opts.durationS, bodyChars: opts.bodyChars, drainTimeoutMs: opts.drainTimeoutMs },
+        opts.scrapeMs,
+      );
       const loss = lossProblems(phase);
       problems.push(...loss.map((p) => `at ${rate} msg/s: ${p}`));
       const why = [...loss];
       if (phase.fanout.p99 > opts.p99LimitMs) why.push(`fan-out p99 ${phase.fanout.p99} ms > ${opts.p99LimitMs} ms`);
       const { drainMs } = phase.persistence;
       if (phase.persistence.drainBy !== null && (drainMs === null || drainMs > opts.drainLimitMs)) {
-        why.push(`persistence drained ${drainMs === null ? 'not within 30 s' : `in ${drainMs} ms`} > ${opts.drainLimitMs} ms`);
+        why.push(
+          `persistence drained ${drainMs === null ? 'not within 30 s' : `in ${drainMs} ms`} > ${opts.drainLimitMs} ms`,
+        );
       }
       if (phase.sendRate < rate * 0.95) why.push(`the generator kept only ${phase.sendRate} msg/s`);
       steps.push({ ...phase, held: why.length === 0, why });
-      log(`  fan-out p99 ${phase.fanout.p99} ms, drain ${drainMs ?? '-'} ms${why.length ? `: stops (${why.join('; ')})` : ''}`);
+      log(
+        `  fan-out p99 ${phase.fanout.p99} ms, drain ${drainMs ?? '-'} ms${why.length ? `: stops (${why.join('; ')})` : ''}`,
+      );
       if (why.length > 0) break;
       await sleep(1000);
     }

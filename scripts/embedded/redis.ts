@@ -46,12 +46,16 @@ export async function findRedisServer(path = process.env.PATH ?? ''): Promise<Re
   return undefined;
 }
 
-export async function startEmbeddedRedis(server: RedisServer, opts: { dir: string; password: string; onChild: (child: Child) => void }): Promise<EmbeddedRedis> {
+export async function startEmbeddedRedis(
+  server: RedisServer,
+  opts: { dir: string; password: string; onChild: (child: Child) => void },
+): Promise<EmbeddedRedis> {
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pidFile = join(dir, 'redis.pid');
   const leftover = await stopLeftover(pidFile, 'redis-server', 'SIGTERM');
-  if (leftover !== undefined) console.log(`Redis: stopped the redis-server an earlier npm start left running (pid ${leftover})`);
+  if (leftover !== undefined)
+    console.log(`Redis: stopped the redis-server an earlier npm start left running (pid ${leftover})`);
 
   const port = await freePort();
   const conf = join(dir, 'redis.conf');
@@ -85,7 +89,13 @@ export async function startEmbeddedRedis(server: RedisServer, opts: { dir: strin
   opts.onChild(child);
   const url = `redis://127.0.0.1:${port}`;
   await waitUntilServing(child, READY_TIMEOUT_MS, '', async () => {
-    const client = new Redis(url, { password: opts.password, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000 });
+    const client = new Redis(url, {
+      password: opts.password,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+    });
     client.on('error', () => undefined);
     try {
       await client.connect();

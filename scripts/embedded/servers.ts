@@ -57,7 +57,11 @@ export function startServers(
     // Once serving, a server that goes away is not restarted (the api rides out a Redis outage in
     // degraded mode; PostgreSQL's is an outage all the same): it is said, with where to look.
     void child.exited.then((code) => {
-      if (ready && !stopping) logger.error({ server: child.name, pid: child.pid, code, log: child.logTail(5) }, 'a server npm start runs exited; start again to restart it');
+      if (ready && !stopping)
+        logger.error(
+          { server: child.name, pid: child.pid, code, log: child.logTail(5) },
+          'a server npm start runs exited; start again to restart it',
+        );
     });
     // A stop that came while this one was starting: it stops at once too.
     if (stopping) void child.stop(SERVERS_STOP_MS);
@@ -81,7 +85,9 @@ export function startServers(
     }
     const redisServer = embedded.redis ? await findRedisServer(env.PATH) : undefined;
     if (redisServer && !(Number.parseInt(redisServer.version, 10) >= REDIS_MIN_MAJOR)) {
-      throw new Error(`${redisServer.path} is Redis ${redisServer.version}; Parley needs Redis ${REDIS_MIN_MAJOR} or later: upgrade it, or set REDIS_URL`);
+      throw new Error(
+        `${redisServer.path} is Redis ${redisServer.version}; Parley needs Redis ${REDIS_MIN_MAJOR} or later: upgrade it, or set REDIS_URL`,
+      );
     }
     const pgDir = join(dir, 'pg');
     const redisDir = join(dir, 'redis');
@@ -101,7 +107,9 @@ export function startServers(
             onInit: () => console.log(`PostgreSQL: first start, making its cluster in ${shown(pgDir)}`),
           })
         : undefined;
-      const redis = redisServer ? startEmbeddedRedis(redisServer, { dir: redisDir, password: secrets.redis, onChild }) : undefined;
+      const redis = redisServer
+        ? startEmbeddedRedis(redisServer, { dir: redisDir, password: secrets.redis, onChild })
+        : undefined;
       [pgReady, redisReady] = await Promise.all([postgres, redis]);
       check();
     }
@@ -110,7 +118,11 @@ export function startServers(
       overrides.DATABASE_URL = pgReady.url;
       summary.unshift(`PostgreSQL: embedded ${pgReady.version}, ${shown(pgDir)}`);
       // Which seq rule PostgreSQL-only mode may use on this cluster (see below).
-      if (redisReady || (!embedded.redis && config.REDIS_ENABLED)) writeFileSync(join(dir, REDIS_USED), 'Redis has run with this PostgreSQL: PostgreSQL-only mode keeps the degraded seq gap.\n');
+      if (redisReady || (!embedded.redis && config.REDIS_ENABLED))
+        writeFileSync(
+          join(dir, REDIS_USED),
+          'Redis has run with this PostgreSQL: PostgreSQL-only mode keeps the degraded seq gap.\n',
+        );
     }
     if (redisReady && secrets) {
       overrides.REDIS_URL = redisReady.url;
@@ -120,9 +132,15 @@ export function startServers(
       overrides.REDIS_ENABLED = 'false';
       // A degraded run's first seq jumps a gap above PostgreSQL, for what a Redis may have issued
       // and not persisted. No Redis ever ran on this cluster: nothing to jump over, seqs start at 1.
-      if (pgReady && !existsSync(join(dir, REDIS_USED)) && env.DEGRADED_SEQ_GAP === undefined) overrides.DEGRADED_SEQ_GAP = '1';
-      const install = process.platform === 'darwin' ? 'brew install redis' : `${process.getuid?.() === 0 ? '' : 'sudo '}apt install redis-server`;
-      summary.push(`Redis: none (PostgreSQL-only mode: no redis-server on the PATH; presence and typing are off; to add Redis: ${install}, then npm start again)`);
+      if (pgReady && !existsSync(join(dir, REDIS_USED)) && env.DEGRADED_SEQ_GAP === undefined)
+        overrides.DEGRADED_SEQ_GAP = '1';
+      const install =
+        process.platform === 'darwin'
+          ? 'brew install redis'
+          : `${process.getuid?.() === 0 ? '' : 'sudo '}apt install redis-server`;
+      summary.push(
+        `Redis: none (PostgreSQL-only mode: no redis-server on the PATH; presence and typing are off; to add Redis: ${install}, then npm start again)`,
+      );
     }
     return { env: overrides, summary };
   }

@@ -25,7 +25,12 @@ export async function freePort(): Promise<number> {
  * Waits until `probe` succeeds against a server just started: it fails at once, with the end
  * of the server's log, if the server exits first, and after `timeoutMs` if it never answers.
  */
-export async function waitUntilServing(child: Child, timeoutMs: number, hint: string, probe: () => Promise<void>): Promise<void> {
+export async function waitUntilServing(
+  child: Child,
+  timeoutMs: number,
+  hint: string,
+  probe: () => Promise<void>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   void child.exited.then(() => (exited = true));
@@ -35,7 +40,10 @@ export async function waitUntilServing(child: Child, timeoutMs: number, hint: st
       await probe();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${child.name} did not answer within ${timeoutMs} ms (${(err as Error).message}):\n${child.logTail()}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${child.name} did not answer within ${timeoutMs} ms (${(err as Error).message}):\n${child.logTail()}`,
+        );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

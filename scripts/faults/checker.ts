@@ -9,7 +9,14 @@ import { type Acked, LoadClient } from './load-client.js';
 import { startPrivatePostgres, startPrivateRedis } from './private-services.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
 
-export const SCENARIOS = ['worker-kill', 'api-kill', 'redis-kill-aof', 'redis-restart-empty', 'redis-down', 'postgres-down'] as const;
+export const SCENARIOS = [
+  'worker-kill',
+  'api-kill',
+  'redis-kill-aof',
+  'redis-restart-empty',
+  'redis-down',
+  'postgres-down',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface ScenarioResult {
@@ -152,7 +159,11 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     const users = await Promise.all(
       Array.from({ length: o.clients }, async (_, i) => {
         const username = `load${i}_${randomBytes(3).toString('hex')}`;
-        await json(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: 'load-password' }) });
+        await json(`${base}/api/users`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username, password: 'load-password' }),
+        });
         const s = await json<{ token: string; user: { id: string } }>(`${base}/api/sessions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -175,7 +186,14 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     const clients = users.map(
       (u, i) =>
         new LoadClient(
-          { userId: u.user.id, token: u.token, chatId: chatIds[i % o.chats]!, urls: [apis[0]!.url, apis[1]!.url], intervalMs: o.intervalMs, ackTimeoutMs: 2000 },
+          {
+            userId: u.user.id,
+            token: u.token,
+            chatId: chatIds[i % o.chats]!,
+            urls: [apis[0]!.url, apis[1]!.url],
+            intervalMs: o.intervalMs,
+            ackTimeoutMs: 2000,
+          },
           i,
         ),
     );
@@ -225,7 +243,11 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     const healed = Date.now();
     log(`${scenario}: healed`);
     // Everything acked so far must reach PostgreSQL; how long that takes is the catch-up.
-    const catchUp = caughtUp(pool, clients.flatMap((c) => c.acked.map((a) => a.clientMsgId)), healed);
+    const catchUp = caughtUp(
+      pool,
+      clients.flatMap((c) => c.acked.map((a) => a.clientMsgId)),
+      healed,
+    );
     // Recovered: every api ready in normal mode, and a fresh send acked on each.
     const probeUser = users[0]!;
     await until(
@@ -255,7 +277,8 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     // nothing more to persist (no pending set, no persist job), as after Redis lost its data.
     const ackedIds = acked.map((a) => a.clientMsgId);
     const allStored = async () =>
-      (await pool.query('SELECT count(*)::int AS n FROM messages WHERE client_msg_id = ANY($1)', [ackedIds])).rows[0].n >= acked.length;
+      (await pool.query('SELECT count(*)::int AS n FROM messages WHERE client_msg_id = ANY($1)', [ackedIds])).rows[0]
+        .n >= acked.length;
     let idleChecks = 0;
     await until(
       async () => {
@@ -284,13 +307,25 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     const duplicated = [...bodies.values()].reduce((n, c) => n + (c - 1), 0) + seqReuse;
     if (duplicated > 0) {
       const twice = [...bodies].filter(([, c]) => c > 1).map(([b]) => b);
-      log(`${scenario}: duplicated: bodies stored twice ${JSON.stringify(rows.filter((r) => twice.includes(r.body)))}; seqs reused ${seqReuse}`);
+      log(
+        `${scenario}: duplicated: bodies stored twice ${JSON.stringify(rows.filter((r) => twice.includes(r.body)))}; seqs reused ${seqReuse}`,
+      );
     }
     // Each client sends one message at a time, so its acked seqs must strictly grow.
     let outOfOrder = 0;
-    for (const c of clients) for (let i = 1; i < c.acked.length; i++) if (c.acked[i]!.seq <= c.acked[i - 1]!.seq) outOfOrder++;
+    for (const c of clients)
+      for (let i = 1; i < c.acked.length; i++) if (c.acked[i]!.seq <= c.acked[i - 1]!.seq) outOfOrder++;
 
-    return { scenario, acked: acked.length, persisted, lost: acked.length - persisted, duplicated, outOfOrder, recoverMs, catchUpMs: await catchUp };
+    return {
+      scenario,
+      acked: acked.length,
+      persisted,
+      lost: acked.length - persisted,
+      duplicated,
+      outOfOrder,
+      recoverMs,
+      catchUpMs: await catchUp,
+    };
   } finally {
     await Promise.all([...apis, worker].map((p) => p?.kill('SIGKILL')));
     await pool.end().catch(() => undefined);
@@ -300,9 +335,27 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
 }
 
 export function formatTable(results: ScenarioResult[]): string {
-  const head = ['scenario', 'acked', 'persisted', 'lost', 'duplicated', 'out of order', 'recover ms', 'PostgreSQL caught up ms'];
+  const head = [
+    'scenario',
+    'acked',
+    'persisted',
+    'lost',
+    'duplicated',
+    'out of order',
+    'recover ms',
+    'PostgreSQL caught up ms',
+  ];
   const rows = results.map((r) =>
-    [r.scenario, r.acked, r.persisted, r.lost, r.duplicated, r.outOfOrder, r.recoverMs, r.catchUpMs ?? `> ${CATCH_UP_TIMEOUT_MS}`].map(String),
+    [
+      r.scenario,
+      r.acked,
+      r.persisted,
+      r.lost,
+      r.duplicated,
+      r.outOfOrder,
+      r.recoverMs,
+      r.catchUpMs ?? `> ${CATCH_UP_TIMEOUT_MS}`,
+    ].map(String),
   );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;

@@ -38,7 +38,10 @@ export class LoadClient {
   private done: Promise<void> | undefined;
   private gaveUp = false;
 
-  constructor(private readonly opts: LoadClientOptions, startAt: number) {
+  constructor(
+    private readonly opts: LoadClientOptions,
+    startAt: number,
+  ) {
     this.urlIndex = startAt % opts.urls.length;
   }
 
@@ -80,11 +83,22 @@ export class LoadClient {
   }
 
   private onFrame(raw: string): void {
-    const frame = JSON.parse(raw) as { type: string; clientMsgId?: string; message?: Omit<Acked, 'clientMsgId' | 'attempts'> };
+    const frame = JSON.parse(raw) as {
+      type: string;
+      clientMsgId?: string;
+      message?: Omit<Acked, 'clientMsgId' | 'attempts'>;
+    };
     if (!this.waiting || frame.clientMsgId !== this.waiting.clientMsgId) return;
     if (frame.type === 'ack' && frame.message) {
       const m = frame.message;
-      this.waiting.resolve({ clientMsgId: frame.clientMsgId, chatId: m.chatId, senderId: m.senderId, seq: m.seq, id: m.id, attempts: 0 });
+      this.waiting.resolve({
+        clientMsgId: frame.clientMsgId,
+        chatId: m.chatId,
+        senderId: m.senderId,
+        seq: m.seq,
+        id: m.id,
+        attempts: 0,
+      });
     } else if (frame.type === 'error') {
       this.waiting.resolve(null);
     }

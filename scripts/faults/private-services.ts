@@ -57,8 +57,24 @@ export async function startPrivateRedis({ aof }: { aof: boolean }): Promise<Priv
     if (alive()) return;
     proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--appendonly', aof ? 'yes' : 'no',
-        '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--logfile', join(dir, 'redis.log')],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--dir',
+        dir,
+        '--appendonly',
+        aof ? 'yes' : 'no',
+        '--appendfsync',
+        'everysec',
+        '--maxmemory-policy',
+        'noeviction',
+        '--logfile',
+        join(dir, 'redis.log'),
+      ],
       { stdio: 'ignore' },
     );
     await until(async () => {
@@ -131,8 +147,13 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
 
   async function start(): Promise<void> {
     await asPostgres(pgBin('pg_ctl'), [
-      '-D', data, '-w', '-l', join(dir, 'pg.log'),
-      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`,
+      '-D',
+      data,
+      '-w',
+      '-l',
+      join(dir, 'pg.log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`,
       'start',
     ]);
     await until(async () => {

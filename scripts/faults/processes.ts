@@ -44,9 +44,11 @@ export function startProcess(
  * newer than the last build; one build at a time across processes). Rejects with tsc's output.
  */
 export async function buildIfStale(): Promise<void> {
-  await promisify(execFile)(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: ROOT }).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
-    throw new Error(`npm run build failed (exit ${err.code}):\n${err.stdout ?? ''}${err.stderr ?? ''}`);
-  });
+  await promisify(execFile)(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: ROOT }).catch(
+    (err: { code?: number; stdout?: string; stderr?: string }) => {
+      throw new Error(`npm run build failed (exit ${err.code}):\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+    },
+  );
 }
 
 /**
@@ -55,8 +57,20 @@ export async function buildIfStale(): Promise<void> {
  * its child); SIGKILL, which npm cannot pass on, goes to the whole process group, so that nothing
  * the script started outlives the test.
  */
-export function startNpmScript(script: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000): Promise<RunningProcess> {
-  return spawnUntilReady('npm', ['run', script], { npm_config_update_notifier: 'false', ...env }, ready, timeoutMs, true);
+export function startNpmScript(
+  script: string,
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs = 60_000,
+): Promise<RunningProcess> {
+  return spawnUntilReady(
+    'npm',
+    ['run', script],
+    { npm_config_update_notifier: 'false', ...env },
+    ready,
+    timeoutMs,
+    true,
+  );
 }
 
 /**
@@ -145,4 +159,5 @@ export const startWorkerProcess = (env: Record<string, string>) =>
   startProcess('workers/main.ts', env, /parley worker ready/);
 
 /** The real `npm start` (through npm and its shell, as the README runs it). */
-export const startAllInOne = (env: Record<string, string>) => startNpmScript('start', env, /parley api listening on (http:\/\/\S+)/);
+export const startAllInOne = (env: Record<string, string>) =>
+  startNpmScript('start', env, /parley api listening on (http:\/\/\S+)/);

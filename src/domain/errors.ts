@@ -38,8 +38,18 @@ export class AppError extends Error {
 }
 
 /** Error codes of a dependency that cannot be reached (Node sockets, pg, ioredis). */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03']);
-const UNREACHABLE_TEXT = /Connection terminated|connect ECONNREFUSED|Stream isn't writeable|Command timed out|Connection is closed|timeout exceeded when trying to connect/i;
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P03',
+]);
+const UNREACHABLE_TEXT =
+  /Connection terminated|connect ECONNREFUSED|Stream isn't writeable|Command timed out|Connection is closed|timeout exceeded when trying to connect/i;
 
 /**
  * Redis refusing writes: full (`OOM`, maxmemory reached under noeviction), unable to persist
@@ -58,7 +68,9 @@ export function isUnavailableError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   return (
-    (typeof code === 'string' && UNREACHABLE.has(code)) || UNREACHABLE_TEXT.test(err.message) || isRedisRefusedError(err)
+    (typeof code === 'string' && UNREACHABLE.has(code)) ||
+    UNREACHABLE_TEXT.test(err.message) ||
+    isRedisRefusedError(err)
   );
 }
 

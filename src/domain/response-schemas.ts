@@ -12,7 +12,11 @@ import type { Chat, ChatMember, Message, User } from './types.js';
  */
 
 /** Ids are opaque strings to a client (today the server issues UUIDs). */
-const id = (what: string) => z.string().min(1).meta({ description: `${what} (opaque)` });
+const id = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .meta({ description: `${what} (opaque)` });
 const time = (what: string) => z.iso.datetime().meta({ description: `${what} (ISO-8601 UTC)` });
 const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -57,7 +61,9 @@ export const messageSchema = z
   })
   .meta({ id: 'Message' }) satisfies z.ZodType<Message>;
 
-export const chatWithMembersSchema = chatSchema.extend({ members: z.array(chatMemberSchema) }).meta({ id: 'ChatWithMembers' });
+export const chatWithMembersSchema = chatSchema
+  .extend({ members: z.array(chatMemberSchema) })
+  .meta({ id: 'ChatWithMembers' });
 
 export const chatSummarySchema = chatSchema
   .extend({
@@ -91,11 +97,20 @@ export const errorCodeSchema = z
 /** The fields an error may carry beside its code and message (AppError details). */
 const errorDetails = {
   clientMsgId: z.string().optional().meta({ description: 'the refused send or frame' }),
-  retryAfterMs: z.number().int().min(0).optional().meta({ description: 'rate_limited (and busy logins): when to try again' }),
+  retryAfterMs: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'rate_limited (and busy logins): when to try again' }),
 };
 
 export const errorSchema = z
-  .object({ code: errorCodeSchema, message: z.string().meta({ description: 'for people, not for matching' }), ...errorDetails })
+  .object({
+    code: errorCodeSchema,
+    message: z.string().meta({ description: 'for people, not for matching' }),
+    ...errorDetails,
+  })
   .meta({ id: 'Error' });
 
 /** Every HTTP error answer: `{"error": {code, message}}`. */

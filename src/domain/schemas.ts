@@ -40,10 +40,15 @@ export function createSchemas(limits: InputLimits) {
   const registerBody = z.object({
     username: z.string().regex(/^[A-Za-z0-9_.-]{3,32}$/, 'must be 3-32 letters, digits, _ . or -'),
     password: z.string().min(8).max(200),
-    displayName: storableText(64).refine((s) => s.trim().length > 0, 'must not be empty').optional(),
+    displayName: storableText(64)
+      .refine((s) => s.trim().length > 0, 'must not be empty')
+      .optional(),
   });
   // The username reaches PostgreSQL, which refuses NUL and ill-formed text (a 500 otherwise).
-  const loginBody = z.object({ username: storableText(64).pipe(z.string().min(1)), password: z.string().min(1).max(200) });
+  const loginBody = z.object({
+    username: storableText(64).pipe(z.string().min(1)),
+    password: z.string().min(1).max(200),
+  });
   const createChatBody = z.object({
     title: storableText(200).nullish(),
     memberIds: z.array(idSchema).max(limits.chatMaxMembers - 1),
@@ -78,7 +83,10 @@ export function createSchemas(limits: InputLimits) {
     z.object({
       type: z.literal('sync'),
       chats: z
-        .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be an object')
+        .custom<Record<string, unknown>>(
+          (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+          'must be an object',
+        )
         .refine((v) => Object.keys(v).length <= syncMaxChats, `at most ${syncMaxChats} chats per sync`)
         .pipe(z.record(idSchema, seqSchema)),
     }),
@@ -87,7 +95,17 @@ export function createSchemas(limits: InputLimits) {
     z.object({ type: z.literal('ping'), ref: z.union([z.string().max(64), z.number()]).optional() }),
   ]);
 
-  return { registerBody, loginBody, createChatBody, addMemberBody, sendBody, readBody, historyQuery, listChatsQuery, frame };
+  return {
+    registerBody,
+    loginBody,
+    createChatBody,
+    addMemberBody,
+    sendBody,
+    readBody,
+    historyQuery,
+    listChatsQuery,
+    frame,
+  };
 }
 
 export type Schemas = ReturnType<typeof createSchemas>;

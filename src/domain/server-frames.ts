@@ -8,7 +8,11 @@ import { errorCodeSchema, messageSchema, userSchema } from './response-schemas.j
  * that holds every frame a real client receives to them, so that the two cannot drift apart.
  */
 
-const id = (what: string) => z.string().min(1).meta({ description: `${what} (opaque)` });
+const id = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .meta({ description: `${what} (opaque)` });
 
 export const readyFrame = z
   .object({ type: z.literal('ready'), user: userSchema, connectionId: id('this connection') })
@@ -16,7 +20,11 @@ export const readyFrame = z
 
 export const messageFrame = z
   .object({ type: z.literal('message'), message: messageSchema })
-  .meta({ id: 'MessageFrame', description: "a message in one of your chats (yours included), on every member's connections; also what `sync` replays" });
+  .meta({
+    id: 'MessageFrame',
+    description:
+      "a message in one of your chats (yours included), on every member's connections; also what `sync` replays",
+  });
 
 export const ackFrame = z
   .object({ type: z.literal('ack'), clientMsgId: z.string(), message: messageSchema })
@@ -35,7 +43,7 @@ export const errorFrame = z
 
 export const typingFrame = z
   .object({ type: z.literal('typing'), chatId: id('the chat'), userId: id('who is typing') })
-  .meta({ id: 'TypingFrame', description: "another member is typing (never stored)" });
+  .meta({ id: 'TypingFrame', description: 'another member is typing (never stored)' });
 
 export const readFrame = z
   .object({ type: z.literal('read'), chatId: id('the chat'), userId: id('the reader'), seq: z.number().int().min(0) })
@@ -51,11 +59,18 @@ export const presenceFrame = z
   .meta({ id: 'PresenceFrame', description: 'a user sharing a chat with you came online or went offline' });
 
 export const systemFrame = z
-  .object({ type: z.literal('system'), event: z.string(), data: z.unknown().meta({ description: 'null when the event has none' }) })
+  .object({
+    type: z.literal('system'),
+    event: z.string(),
+    data: z.unknown().meta({ description: 'null when the event has none' }),
+  })
   .meta({ id: 'SystemFrame', description: 'a system-wide event, e.g. `server.shutdown` `{reconnect: true}`' });
 
 export const pongFrame = z
-  .object({ type: z.literal('pong'), ref: z.union([z.string(), z.number(), z.null()]).meta({ description: "the ping's ref, null without one" }) })
+  .object({
+    type: z.literal('pong'),
+    ref: z.union([z.string(), z.number(), z.null()]).meta({ description: "the ping's ref, null without one" }),
+  })
   .meta({ id: 'PongFrame', description: 'the answer to `ping`' });
 
 export const syncedFrame = z
@@ -63,7 +78,18 @@ export const syncedFrame = z
   .meta({ id: 'SyncedFrame', description: 'every message a `sync` asked for has been sent' });
 
 export const serverFrame = z
-  .discriminatedUnion('type', [readyFrame, messageFrame, ackFrame, errorFrame, typingFrame, readFrame, presenceFrame, systemFrame, pongFrame, syncedFrame])
+  .discriminatedUnion('type', [
+    readyFrame,
+    messageFrame,
+    ackFrame,
+    errorFrame,
+    typingFrame,
+    readFrame,
+    presenceFrame,
+    systemFrame,
+    pongFrame,
+    syncedFrame,
+  ])
   .meta({ id: 'ServerFrame', description: 'a frame the server sends' });
 
 export type ServerFrame = z.infer<typeof serverFrame>;

@@ -7,7 +7,11 @@ import { getConnInfo } from '@hono/node-server/conninfo';
  * (`TRUST_PROXY`), it is the last X-Forwarded-For entry: the one the proxy in front of Parley
  * appended. Earlier entries come from the client and can be anything, so they are never used.
  */
-export function addressOf(socketAddress: string | undefined, headers: IncomingHttpHeaders, trustProxy: boolean): string {
+export function addressOf(
+  socketAddress: string | undefined,
+  headers: IncomingHttpHeaders,
+  trustProxy: boolean,
+): string {
   if (trustProxy) {
     const forwarded = headers['x-forwarded-for'];
     const last = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').at(-1)?.trim();

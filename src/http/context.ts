@@ -30,7 +30,8 @@ export function parse<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> 
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
   const single: Record<string, string> = {};
   for (const [key, values] of Object.entries(c.req.queries())) {
-    if (values.length > 1) throw new AppError('validation_failed', `query parameter '${key.slice(0, 40)}' given more than once`);
+    if (values.length > 1)
+      throw new AppError('validation_failed', `query parameter '${key.slice(0, 40)}' given more than once`);
     single[key] = values[0] ?? '';
   }
   return parse(schema, single);

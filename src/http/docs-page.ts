@@ -55,7 +55,10 @@ function operation(method: string, path: string, op: Operation): string {
   const auth = op.security?.length ? op.security.map((s) => Object.keys(s).join(', ')).join(' or ') : 'none';
   const params = op.parameters?.length
     ? `<table><tr><th>parameter</th><th>in</th><th>required</th><th>schema</th></tr>${op.parameters
-        .map((p) => `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? 'yes' : 'no'}</td><td>${schemaBlock(p.schema)}</td></tr>`)
+        .map(
+          (p) =>
+            `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? 'yes' : 'no'}</td><td>${schemaBlock(p.schema)}</td></tr>`,
+        )
         .join('')}</table>`
     : '';
   const body = Object.entries(op.requestBody?.content ?? {})
@@ -74,17 +77,29 @@ function operation(method: string, path: string, op: Operation): string {
 ${params}${body}<table><tr><th>status</th><th>answer</th></tr>${responses}</table></section>`;
 }
 
-export function renderDocsPage(doc: DocsPageInput, wsFrames: { description?: string; $defs?: Record<string, unknown> }): string {
+export function renderDocsPage(
+  doc: DocsPageInput,
+  wsFrames: { description?: string; $defs?: Record<string, unknown> },
+): string {
   const ops = Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
     METHODS.filter((m) => item?.[m]).map((m) => ({ method: m, path, op: item?.[m] as Operation })),
   );
   const nav = ops
-    .map((o) => `<li><a href="#${anchor(o.method, o.path)}"><span class="m ${o.method}">${o.method}</span> <code>${esc(o.path)}</code></a> ${prose(o.op.summary)}</li>`)
+    .map(
+      (o) =>
+        `<li><a href="#${anchor(o.method, o.path)}"><span class="m ${o.method}">${o.method}</span> <code>${esc(o.path)}</code></a> ${prose(o.op.summary)}</li>`,
+    )
     .join('\n');
   const named = (defs: Record<string, unknown>) =>
-    Object.entries(defs).map(([name, schema]) => `<section id="schema-${esc(name)}"><h3>${esc(name)}</h3>${schemaBlock(schema)}</section>`).join('\n');
+    Object.entries(defs)
+      .map(
+        ([name, schema]) => `<section id="schema-${esc(name)}"><h3>${esc(name)}</h3>${schemaBlock(schema)}</section>`,
+      )
+      .join('\n');
   // The frames' definitions share names with the HTTP components (User, Message...): one section each.
-  const wsOnly = Object.fromEntries(Object.entries(wsFrames.$defs ?? {}).filter(([name]) => !doc.components?.schemas?.[name]));
+  const wsOnly = Object.fromEntries(
+    Object.entries(wsFrames.$defs ?? {}).filter(([name]) => !doc.components?.schemas?.[name]),
+  );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(doc.info.title)} API</title><style>${STYLE}</style></head><body>

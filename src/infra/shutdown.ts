@@ -97,7 +97,12 @@ export function onShutdownSignal(logger: Logger, stop: (budget: ShutdownBudget) 
  * starting, so that it can be stopped like the rest; undefined when it did not start in time
  * (or failed, which its starter reports).
  */
-export async function whenStarted<T>(budget: ShutdownBudget, logger: Logger, name: string, starting: Promise<T>): Promise<T | undefined> {
+export async function whenStarted<T>(
+  budget: ShutdownBudget,
+  logger: Logger,
+  name: string,
+  starting: Promise<T>,
+): Promise<T | undefined> {
   let value: T | undefined;
   await shutdownStep(budget, logger, `${name}: startup`, STARTUP_WAIT_MS, async () => {
     value = await starting;

@@ -19,7 +19,8 @@ export function createLogKeys(prefix: string) {
      */
     ticket: (chatId: string) => `${chat(chatId)}:persist-ticket`,
     /** The seq a (sender, clientMsgId) pair got, for idempotent retries. */
-    idempotency: (chatId: string, senderId: string, clientMsgId: string) => `${chat(chatId)}:idem:${senderId}:${clientMsgId}`,
+    idempotency: (chatId: string, senderId: string, clientMsgId: string) =>
+      `${chat(chatId)}:idem:${senderId}:${clientMsgId}`,
     /** Cached member set of the chat ('' marks "loaded"): the append script checks membership in it. */
     members: (chatId: string) => `${chat(chatId)}:members`,
     /** The members' read positions: the append script moves the sender's. */

@@ -100,11 +100,21 @@ export function createMessageLog(deps: MessageLogDeps) {
      * `bucket`, the sender's send token is taken in the same step (where the sender's bucket may
      * share a script with the chat's keys: not on Redis Cluster).
      */
-    async append(m: AppendMessage, bucket: { capacity: number; perSecond: number } | null = null): Promise<AppendResult> {
+    async append(
+      m: AppendMessage,
+      bucket: { capacity: number; perSecond: number } | null = null,
+    ): Promise<AppendResult> {
       const template = messageTemplate(m);
       // Unique per attempt already: the message's id is drawn for each send.
       const token = `send-${m.id}`;
-      const reply: AppendReply = await scripts.append({ chatId: m.chatId, senderId: m.senderId, clientMsgId: m.clientMsgId, template, claimToken: token, bucket });
+      const reply: AppendReply = await scripts.append({
+        chatId: m.chatId,
+        senderId: m.senderId,
+        clientMsgId: m.clientMsgId,
+        template,
+        claimToken: token,
+        bucket,
+      });
       switch (reply.kind) {
         case 'accepted':
           return {
@@ -128,8 +138,14 @@ export function createMessageLog(deps: MessageLogDeps) {
      * chat in `letGo` with nothing pending has its ticket released in the same step (its job may
      * complete; an append after this claims the ticket anew); any other keeps its ticket.
      */
-    async readPending(chatIds: readonly string[], share: number, letGo: ReadonlySet<string> = new Set(chatIds)): Promise<PendingChat[]> {
-      const replies = await scripts.readPending(chatIds.map((chatId) => ({ chatId, max: share, releaseIfNone: letGo.has(chatId) })));
+    async readPending(
+      chatIds: readonly string[],
+      share: number,
+      letGo: ReadonlySet<string> = new Set(chatIds),
+    ): Promise<PendingChat[]> {
+      const replies = await scripts.readPending(
+        chatIds.map((chatId) => ({ chatId, max: share, releaseIfNone: letGo.has(chatId) })),
+      );
       return chatIds.map((chatId, i) => {
         const { found, orphans } = replies[i]!;
         return { chatId, messages: found.map((json) => ({ message: decodeMessage(json), json })), orphans };
@@ -141,7 +157,9 @@ export function createMessageLog(deps: MessageLogDeps) {
      * pending sets, trims the lists and renews the tickets (one pipeline); a job reads its chat again
      * next batch (`readPending` lets it go once nothing is pending), or hands it on with `requeue`.
      */
-    markPersisted(chats: readonly { chatId: string; seqs: readonly (number | string)[] }[]): Promise<{ trimmed: number; more: boolean }[]> {
+    markPersisted(
+      chats: readonly { chatId: string; seqs: readonly (number | string)[] }[],
+    ): Promise<{ trimmed: number; more: boolean }[]> {
       return scripts.markPersisted(chats, 'keep');
     },
 
@@ -187,22 +205,34 @@ export function createMessageLog(deps: MessageLogDeps) {
 
     /** The list's length and the lowest `max` pending seqs, read together. */
     async state(chatId: string, max: number): Promise<{ length: number; pending: number[] }> {
-      const replies = (await redis.multi().llen(keys.active(chatId)).zrange(keys.pending(chatId), '0', String(max - 1)).exec()) ?? [];
+      const replies =
+        (await redis
+          .multi()
+          .llen(keys.active(chatId))
+          .zrange(keys.pending(chatId), '0', String(max - 1))
+          .exec()) ?? [];
       const failed = replies.find(([err]) => err)?.[0];
       if (failed) throw failed;
       return { length: Number(replies[0]?.[1] ?? 0), pending: ((replies[1]?.[1] ?? []) as string[]).map(Number) };
     },
 
     /** Per chat: the counter (null when missing), how many seqs are pending, and the lowest one. */
-    async pendingStats(chatIds: readonly string[]): Promise<{ counter: number | null; pending: number; lowest: number | null }[]> {
+    async pendingStats(
+      chatIds: readonly string[],
+    ): Promise<{ counter: number | null; pending: number; lowest: number | null }[]> {
       const pipeline = redis.pipeline();
-      for (const chatId of chatIds) pipeline.get(keys.seq(chatId)).zcard(keys.pending(chatId)).zrange(keys.pending(chatId), '0', '0');
+      for (const chatId of chatIds)
+        pipeline.get(keys.seq(chatId)).zcard(keys.pending(chatId)).zrange(keys.pending(chatId), '0', '0');
       const replies = (await pipeline.exec()) ?? [];
       return chatIds.map((_, i) => {
         const [seq, card, lowest] = replies.slice(i * 3, i * 3 + 3);
         for (const r of [seq, card, lowest]) if (r?.[0]) throw r[0];
         const first = (lowest?.[1] as string[] | undefined)?.[0];
-        return { counter: seq?.[1] == null ? null : Number(seq[1]), pending: Number(card?.[1] ?? 0), lowest: first === undefined ? null : Number(first) };
+        return {
+          counter: seq?.[1] == null ? null : Number(seq[1]),
+          pending: Number(card?.[1] ?? 0),
+          lowest: first === undefined ? null : Number(first),
+        };
       });
     },
 
@@ -215,7 +245,13 @@ export function createMessageLog(deps: MessageLogDeps) {
     async restoreIdempotency(messages: readonly Message[]): Promise<void> {
       for (const m of messages) {
         if (!m.clientMsgId) continue;
-        await redis.set(keys.idempotency(m.chatId, m.senderId, m.clientMsgId), String(m.seq), 'EX', deps.settings.idempotencyTtlS, 'NX');
+        await redis.set(
+          keys.idempotency(m.chatId, m.senderId, m.clientMsgId),
+          String(m.seq),
+          'EX',
+          deps.settings.idempotencyTtlS,
+          'NX',
+        );
       }
     },
 

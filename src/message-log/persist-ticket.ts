@@ -50,7 +50,13 @@ export const claimToken = (by: 'repair'): string => `${by}-${randomUUID()}`;
  *   enqueues; a held ticket means a job is on its way (a lost job's ticket runs out after
  *   `ticketMs`).
  */
-export function createPersistTicket(deps: { redis: Redis; keys: LogKeys; scripts: LogScripts; queue: PersistQueue; settings: LogSettings }) {
+export function createPersistTicket(deps: {
+  redis: Redis;
+  keys: LogKeys;
+  scripts: LogScripts;
+  queue: PersistQueue;
+  settings: LogSettings;
+}) {
   const { redis, keys, scripts, settings } = deps;
   const noop = () => undefined;
 
@@ -78,7 +84,9 @@ export function createPersistTicket(deps: { redis: Redis; keys: LogKeys; scripts
 
     /** Extends the tickets of chats whose batch failed, while their jobs wait for their retry. */
     async keep(chatIds: readonly string[]): Promise<void> {
-      await Promise.all(chatIds.map((chatId) => redis.set(keys.ticket(chatId), 'kept', 'PX', settings.ticketMs).catch(noop)));
+      await Promise.all(
+        chatIds.map((chatId) => redis.set(keys.ticket(chatId), 'kept', 'PX', settings.ticketMs).catch(noop)),
+      );
     },
 
     /**

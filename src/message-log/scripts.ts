@@ -84,7 +84,11 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
    * Runs one script for each of `calls` in one pipeline (one write to Redis, one read back),
    * where a worker's batch would otherwise cost a round trip per chat; rejects on the first error.
    */
-  async function many<T>(name: ScriptName, calls: readonly (string | number)[][], parse: (reply: unknown) => T): Promise<T[]> {
+  async function many<T>(
+    name: ScriptName,
+    calls: readonly (string | number)[][],
+    parse: (reply: unknown) => T,
+  ): Promise<T[]> {
     if (calls.length === 0) return [];
     const pipeline = redis.pipeline();
     for (const args of calls) (pipeline as unknown as Queued)[name]!(...args);
@@ -95,14 +99,26 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
     });
   }
 
-  const readPendingArgs = (chatId: string, max: number, releaseIfNone: boolean) =>
-    [keys.pending(chatId), keys.active(chatId), keys.ticket(chatId), max, releaseIfNone ? '1' : '0'];
+  const readPendingArgs = (chatId: string, max: number, releaseIfNone: boolean) => [
+    keys.pending(chatId),
+    keys.active(chatId),
+    keys.ticket(chatId),
+    max,
+    releaseIfNone ? '1' : '0',
+  ];
   const parsePending = (reply: unknown) => {
     const [found, orphans] = reply as [string[], string[]];
     return { found, orphans };
   };
-  const markArgs = (chatId: string, seqs: readonly (number | string)[], ticket: 'keep' | 'leave') =>
-    [keys.pending(chatId), keys.active(chatId), keys.ticket(chatId), settings.listMax, ticket, settings.ticketMs, ...seqs];
+  const markArgs = (chatId: string, seqs: readonly (number | string)[], ticket: 'keep' | 'leave') => [
+    keys.pending(chatId),
+    keys.active(chatId),
+    keys.ticket(chatId),
+    settings.listMax,
+    ticket,
+    settings.ticketMs,
+    ...seqs,
+  ];
   const parseMark = (reply: unknown) => {
     const [trimmed, more] = reply as [number, number];
     return { trimmed, more: more === 1 };
@@ -154,8 +170,14 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
      * pipeline. A chat read with `releaseIfNone` and nothing pending has its ticket released in
      * the same step.
      */
-    readPending(reads: readonly { chatId: string; max: number; releaseIfNone: boolean }[]): Promise<{ found: string[]; orphans: string[] }[]> {
-      return many('logReadPending', reads.map((r) => readPendingArgs(r.chatId, r.max, r.releaseIfNone)), parsePending);
+    readPending(
+      reads: readonly { chatId: string; max: number; releaseIfNone: boolean }[],
+    ): Promise<{ found: string[]; orphans: string[] }[]> {
+      return many(
+        'logReadPending',
+        reads.map((r) => readPendingArgs(r.chatId, r.max, r.releaseIfNone)),
+        parsePending,
+      );
     },
 
     /**
@@ -163,8 +185,15 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
      * `keep`: the caller's job holds the chat: the ticket is renewed. `leave`: it is left alone
      * (reconciliation).
      */
-    async markPersisted(chats: readonly { chatId: string; seqs: readonly (number | string)[] }[], ticket: 'keep' | 'leave'): Promise<{ trimmed: number; more: boolean }[]> {
-      return many('logMarkPersisted', chats.map((c) => markArgs(c.chatId, c.seqs, ticket)), parseMark);
+    async markPersisted(
+      chats: readonly { chatId: string; seqs: readonly (number | string)[] }[],
+      ticket: 'keep' | 'leave',
+    ): Promise<{ trimmed: number; more: boolean }[]> {
+      return many(
+        'logMarkPersisted',
+        chats.map((c) => markArgs(c.chatId, c.seqs, ticket)),
+        parseMark,
+      );
     },
 
     /** Makes a claim the chat's ticket (its job was added); false when it no longer was the claim. */
@@ -179,12 +208,13 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
 
     /** A page of the active list by seq: after `bound` ascending, or the newest below it. */
     async history(chatId: string, mode: 'after' | 'before', bound: number, count: number): Promise<HistoryReply> {
-      const [head, complete, counter, ...jsons] = (await fn.logHistory(keys.active(chatId), keys.seq(chatId), mode, bound, count)) as [
-        number,
-        number,
-        number,
-        ...string[],
-      ];
+      const [head, complete, counter, ...jsons] = (await fn.logHistory(
+        keys.active(chatId),
+        keys.seq(chatId),
+        mode,
+        bound,
+        count,
+      )) as [number, number, number, ...string[]];
       return { head, complete: complete === 1, counter, jsons };
     },
 
@@ -193,7 +223,10 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
      * never above `checkedSeq` (PostgreSQL was seen to hold the list up to it) nor at or above the
      * lowest pending seq; `ttlS` > 0 lets the chat's keys expire when nothing is pending.
      */
-    async archiveTrim(chatId: string, o: { ageCutoffIso: string; checkedSeq: number; ttlS: number }): Promise<{ trimmed: number; expiring: boolean }> {
+    async archiveTrim(
+      chatId: string,
+      o: { ageCutoffIso: string; checkedSeq: number; ttlS: number },
+    ): Promise<{ trimmed: number; expiring: boolean }> {
       const [trimmed, expiring] = (await fn.logArchiveTrim(
         keys.active(chatId),
         keys.pending(chatId),

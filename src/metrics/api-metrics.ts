@@ -15,8 +15,16 @@ const STAGE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
  */
 export function createApiMetrics(registry: Registry) {
   const registers = [registry];
-  const connections = new Gauge({ name: 'parley_ws_connections', help: 'Open WebSocket connections on this process', registers });
-  const sends = new Counter({ name: 'parley_sends_total', help: 'Messages accepted (acked) by this process, duplicates excluded', registers });
+  const connections = new Gauge({
+    name: 'parley_ws_connections',
+    help: 'Open WebSocket connections on this process',
+    registers,
+  });
+  const sends = new Counter({
+    name: 'parley_sends_total',
+    help: 'Messages accepted (acked) by this process, duplicates excluded',
+    registers,
+  });
   const ackLatency = new Histogram({
     name: 'parley_send_ack_seconds',
     help: 'From the start of a send to its acceptance (Redis script and job enqueued), in seconds',
@@ -25,7 +33,7 @@ export function createApiMetrics(registry: Registry) {
   });
   const fanoutLatency = new Histogram({
     name: 'parley_fanout_seconds',
-    help: 'From a message\'s acceptance (its createdAt) to its frame written to this process\'s sockets, in seconds',
+    help: "From a message's acceptance (its createdAt) to its frame written to this process's sockets, in seconds",
     buckets: LATENCY_BUCKETS,
     registers,
   });
@@ -38,7 +46,7 @@ export function createApiMetrics(registry: Registry) {
   });
   const fanoutStages = new Histogram({
     name: 'parley_fanout_stage_seconds',
-    help: 'One stage of a delivery (one in 8 is observed): received (from the message\'s acceptance to its arrival from pub/sub here), written (writing its frame to this process\'s sockets)',
+    help: "One stage of a delivery (one in 8 is observed): received (from the message's acceptance to its arrival from pub/sub here), written (writing its frame to this process's sockets)",
     labelNames: ['stage'],
     buckets: STAGE_BUCKETS,
     registers,
@@ -61,8 +69,16 @@ export function createApiMetrics(registry: Registry) {
     received: fanoutStages.labels('received'),
     written: fanoutStages.labels('written'),
   };
-  const fanoutMessages = new Counter({ name: 'parley_fanout_messages_total', help: 'Chat messages received from pub/sub', registers });
-  const fanoutFrames = new Counter({ name: 'parley_fanout_frames_total', help: 'Message frames written to local sockets', registers });
+  const fanoutMessages = new Counter({
+    name: 'parley_fanout_messages_total',
+    help: 'Chat messages received from pub/sub',
+    registers,
+  });
+  const fanoutFrames = new Counter({
+    name: 'parley_fanout_frames_total',
+    help: 'Message frames written to local sockets',
+    registers,
+  });
 
   return {
     /** `startedAt`: performance.now() when the send began. */

@@ -39,22 +39,35 @@ export function createMetrics(deps: MetricsDeps) {
   const gauge = (name: string, help: string, labelNames: string[] = []) =>
     new Gauge({ name, help, labelNames, registers: [registry] });
 
-  const collectorUp = gauge('parley_collector_up', 'Whether the collector answered during the last scrape (1) or not (0)', ['collector']);
+  const collectorUp = gauge(
+    'parley_collector_up',
+    'Whether the collector answered during the last scrape (1) or not (0)',
+    ['collector'],
+  );
   const queueJobs = gauge('parley_queue_jobs', 'Jobs per queue and state', ['queue', 'state']);
   const redisUsed = gauge('parley_redis_used_memory_bytes', 'Redis INFO used_memory');
   const redisMax = gauge('parley_redis_maxmemory_bytes', 'Redis INFO maxmemory (0 = unbounded)');
-  const pgTotal = gauge('parley_pg_pool_connections', 'Connections in this process\'s PostgreSQL pool', ['state']);
+  const pgTotal = gauge('parley_pg_pool_connections', "Connections in this process's PostgreSQL pool", ['state']);
   const pgWaiting = gauge('parley_pg_pool_waiting_requests', 'Queries waiting for a pooled PostgreSQL connection');
-  const pgMax = gauge('parley_pg_pool_max_connections', 'Size limit of this process\'s PostgreSQL pool');
+  const pgMax = gauge('parley_pg_pool_max_connections', "Size limit of this process's PostgreSQL pool");
   pgMax.set(deps.pool.options.max ?? 10);
 
   const lagGauges = deps.lag
     ? {
         chats: gauge('parley_persistence_lagging_chats', 'Chats with messages acked but not yet in PostgreSQL'),
         pending: gauge('parley_persistence_pending_messages', 'Messages acked but not yet known to be in PostgreSQL'),
-        lagSeqs: gauge('parley_persistence_lag_seqs', 'Sum over chats of newest acked seq minus newest seq in PostgreSQL'),
-        maxLagSeqs: gauge('parley_persistence_max_lag_seqs', 'Largest newest-acked-minus-newest-persisted seq of any chat'),
-        oldest: gauge('parley_persistence_oldest_unpersisted_seconds', 'Age of the oldest message not yet in PostgreSQL'),
+        lagSeqs: gauge(
+          'parley_persistence_lag_seqs',
+          'Sum over chats of newest acked seq minus newest seq in PostgreSQL',
+        ),
+        maxLagSeqs: gauge(
+          'parley_persistence_max_lag_seqs',
+          'Largest newest-acked-minus-newest-persisted seq of any chat',
+        ),
+        oldest: gauge(
+          'parley_persistence_oldest_unpersisted_seconds',
+          'Age of the oldest message not yet in PostgreSQL',
+        ),
       }
     : undefined;
   let lagSample: { at: number; summary: Promise<LagSummary> } | undefined;

@@ -1,4 +1,11 @@
-import { constants, type IntervalHistogram, monitorEventLoopDelay, type NodeGCPerformanceDetail, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import {
+  constants,
+  type IntervalHistogram,
+  monitorEventLoopDelay,
+  type NodeGCPerformanceDetail,
+  type PerformanceEntry,
+  PerformanceObserver,
+} from 'node:perf_hooks';
 import { Histogram, type Metric, type Registry } from 'prom-client';
 import { cumulativeCounts, type HdrHistogram } from './hdr-buckets.js';
 

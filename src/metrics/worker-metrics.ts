@@ -22,9 +22,21 @@ export interface ArchiveReport {
 /** The worker process's own metrics, fed by the persist worker's onBatch and the archive runs. */
 export function createWorkerMetrics(registry: Registry) {
   const registers = [registry];
-  const batches = new Counter({ name: 'parley_persist_batches_total', help: 'Batches written to PostgreSQL', registers });
-  const persisted = new Counter({ name: 'parley_persist_messages_total', help: 'Messages in batches written to PostgreSQL', registers });
-  const inserted = new Counter({ name: 'parley_persist_inserted_total', help: 'Rows that were new in PostgreSQL (retries excluded)', registers });
+  const batches = new Counter({
+    name: 'parley_persist_batches_total',
+    help: 'Batches written to PostgreSQL',
+    registers,
+  });
+  const persisted = new Counter({
+    name: 'parley_persist_messages_total',
+    help: 'Messages in batches written to PostgreSQL',
+    registers,
+  });
+  const inserted = new Counter({
+    name: 'parley_persist_inserted_total',
+    help: 'Rows that were new in PostgreSQL (retries excluded)',
+    registers,
+  });
   const batchSize = new Histogram({
     name: 'parley_persist_batch_size',
     help: 'Messages per INSERT',

@@ -7,7 +7,11 @@ import type { z } from 'zod';
  * retries, straight to the failed set where an operator sees it), and alone, since workers parse
  * a job before it joins a batch.
  */
-export function parseJobData<S extends z.ZodType>(queue: string, schema: S, job: Pick<Job, 'id' | 'name' | 'data'>): z.output<S> {
+export function parseJobData<S extends z.ZodType>(
+  queue: string,
+  schema: S,
+  job: Pick<Job, 'id' | 'name' | 'data'>,
+): z.output<S> {
   const parsed = schema.safeParse(job.data);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ');

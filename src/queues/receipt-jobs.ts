@@ -18,7 +18,8 @@ export const RECEIPT_JOBS = {
   seen: 'seen',
 } as const;
 
-export type ReceiptJob = { name: typeof RECEIPT_JOBS.read; data: ReadPosition } | { name: typeof RECEIPT_JOBS.seen; data: LastSeen };
+export type ReceiptJob =
+  { name: typeof RECEIPT_JOBS.read; data: ReadPosition } | { name: typeof RECEIPT_JOBS.seen; data: LastSeen };
 
 /**
  * The data each kind must carry. Ids are UUIDs because the batch statements bind them as

@@ -129,7 +129,15 @@ export function createConnectionRegistry() {
     async begin(userId: string, loadChats: () => Promise<string[]>): Promise<void> {
       let entry = users.get(userId);
       if (!entry) {
-        entry = { userId, chats: new Set(), connections: new Set(), pending: 0, loading: null, loaded: false, journal: null };
+        entry = {
+          userId,
+          chats: new Set(),
+          connections: new Set(),
+          pending: 0,
+          loading: null,
+          loaded: false,
+          journal: null,
+        };
         users.set(userId, entry);
       }
       entry.pending++;
@@ -148,7 +156,14 @@ export function createConnectionRegistry() {
       if (!entry?.loaded) throw new Error('attach without a completed begin');
       entry.pending--;
       // Spelled out rather than spread: a spread gave every connection a hidden class of its own (~0.5 KB each).
-      const conn: Connection = { id: init.id, userId: init.userId, chats: entry.chats, send: init.send, drained: init.drained, close: init.close };
+      const conn: Connection = {
+        id: init.id,
+        userId: init.userId,
+        chats: entry.chats,
+        send: init.send,
+        drained: init.drained,
+        close: init.close,
+      };
       entry.connections.add(conn);
       connections++;
       return conn;

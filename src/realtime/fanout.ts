@@ -126,7 +126,10 @@ export function createFanout(deps: FanoutDeps) {
     const gen = generation;
     revalidate(gen).catch((err: unknown) => {
       if (gen !== generation) return;
-      logger.warn({ err: err instanceof Error ? err.message : err }, 'memberships not revalidated after pub/sub reconnect: sockets told to resync');
+      logger.warn(
+        { err: err instanceof Error ? err.message : err },
+        'memberships not revalidated after pub/sub reconnect: sockets told to resync',
+      );
       closeEverySocket('memberships unknown: reconnect and sync');
       held = null;
       overflowed = false;

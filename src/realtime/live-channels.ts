@@ -24,7 +24,12 @@ export function registerLiveChannels(fanout: ChannelSubscriber, keys: Keys, regi
 
   fanout.on(keys.channels.userPresence, (payload) => {
     const change = JSON.parse(payload) as PresenceChange;
-    const frame = JSON.stringify({ type: 'presence', userId: change.userId, status: change.status, lastSeenAt: change.lastSeenAt });
+    const frame = JSON.stringify({
+      type: 'presence',
+      userId: change.userId,
+      status: change.status,
+      lastSeenAt: change.lastSeenAt,
+    });
     registry.toMembersOf(change.chatIds, frame, change.userId);
   });
 

@@ -41,15 +41,32 @@ export interface Scripts {
   /** [1, 0] when the tokens were taken, [0, ms until they would be there]; see rate-limit.lua. */
   rateLimit(key: string, capacity: number, perSecond: number, cost: number): Promise<[number, number]>;
   /** `max` > 0: `connIds` is one new connection, refused when the user holds `max` live ones already. */
-  presenceConnect(keys: [string, string], ttlMs: number, graceMs: number, max: number, connIds: string[]): Promise<PresenceConnectReply>;
-  presenceDisconnect(keys: [string, string, string], ttlMs: number, seenTtlMs: number, connId: string): Promise<PresenceDisconnectReply>;
+  presenceConnect(
+    keys: [string, string],
+    ttlMs: number,
+    graceMs: number,
+    max: number,
+    connIds: string[],
+  ): Promise<PresenceConnectReply>;
+  presenceDisconnect(
+    keys: [string, string, string],
+    ttlMs: number,
+    seenTtlMs: number,
+    connId: string,
+  ): Promise<PresenceDisconnectReply>;
   /** 1/0 for bump, raise and drop; user ids for due; see presence-index.lua. */
   presenceIndex(key: string, args: (string | number)[]): Promise<number | string[]>;
   readAdvance(keys: [string, string], args: (string | number)[]): Promise<ReadAdvanceReply>;
   /** 1 when forwarded, 0 when thinned out; see typing.lua. */
   typing(keys: [string, string], ttlMs: number, throttleMs: number, channel: string, payload: string): Promise<number>;
   /** [1 when allowed else 0, count after the call, ms until the window ends]; see window-limit.lua. */
-  windowLimit(key: string, limit: number, windowMs: number, cost: number, countOver: boolean): Promise<[number, number, number]>;
+  windowLimit(
+    key: string,
+    limit: number,
+    windowMs: number,
+    cost: number,
+    countOver: boolean,
+  ): Promise<[number, number, number]>;
   /** Drops a cached copy and replaces its version token; see cache-invalidate.lua. */
   cacheInvalidate(keys: [string, string], token: string, ttlSeconds: number): Promise<number>;
   /** 1 when the member set was written, 0 when its version changed since `token` was read; see members-fill.lua. */
@@ -70,7 +87,8 @@ export function createScripts(redis: Redis): Scripts {
     fns[name] = fn.bind(redis);
   }
   return {
-    rateLimit: (key, capacity, perSecond, cost) => fns.parleyRateLimit(key, capacity, perSecond, cost) as Promise<[number, number]>,
+    rateLimit: (key, capacity, perSecond, cost) =>
+      fns.parleyRateLimit(key, capacity, perSecond, cost) as Promise<[number, number]>,
     presenceConnect: (keys, ttlMs, graceMs, max, connIds) =>
       fns.parleyPresenceConnect(...keys, ttlMs, graceMs, max, ...connIds) as Promise<PresenceConnectReply>,
     presenceDisconnect: (keys, ttlMs, seenTtlMs, connId) =>
@@ -81,9 +99,11 @@ export function createScripts(redis: Redis): Scripts {
       fns.parleyTyping(...keys, ttlMs, throttleMs, channel, payload) as Promise<number>,
     windowLimit: (key, limit, windowMs, cost, countOver) =>
       fns.parleyWindowLimit(key, limit, windowMs, cost, countOver ? '1' : '0') as Promise<[number, number, number]>,
-    cacheInvalidate: (keys, token, ttlSeconds) => fns.parleyCacheInvalidate(...keys, token, ttlSeconds) as Promise<number>,
+    cacheInvalidate: (keys, token, ttlSeconds) =>
+      fns.parleyCacheInvalidate(...keys, token, ttlSeconds) as Promise<number>,
     membersFill: (keys, token, ttlSeconds, memberIds) =>
       fns.parleyMembersFill(...keys, token, ttlSeconds, ...memberIds) as Promise<number>,
-    userChatsFill: (keys, token, ttlSeconds, json) => fns.parleyUserChatsFill(...keys, token, ttlSeconds, json) as Promise<number>,
+    userChatsFill: (keys, token, ttlSeconds, json) =>
+      fns.parleyUserChatsFill(...keys, token, ttlSeconds, json) as Promise<number>,
   };
 }

@@ -73,7 +73,10 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   return {
     /** `address` is the client's (see clientAddress), for the per-address limit. */
-    async register(input: { username: string; password: string; displayName?: string | undefined }, address: string): Promise<User> {
+    async register(
+      input: { username: string; password: string; displayName?: string | undefined },
+      address: string,
+    ): Promise<User> {
       await deps.throttle.register(address);
       const passwordHash = await deps.passwords.hash(input.password, `register:${address}`);
       const user = await deps.users.create({
@@ -87,11 +90,16 @@ export function createAuthService(deps: AuthServiceDeps) {
     },
 
     /** `address` is the client's (see clientAddress), for the per-address limit. */
-    async login(input: { username: string; password: string }, address: string): Promise<{ token: string; user: User }> {
+    async login(
+      input: { username: string; password: string },
+      address: string,
+    ): Promise<{ token: string; user: User }> {
       const found = await deps.throttle.login(address, input.username, async () => {
         // Its turn in the hash queue is the username's: a flood aimed at one account waits behind itself.
         const turn = `login:${input.username.toLowerCase()}`;
-        const credentials = await deps.passwords.findVerified(input.password, turn, () => deps.users.findCredentials(input.username));
+        const credentials = await deps.passwords.findVerified(input.password, turn, () =>
+          deps.users.findCredentials(input.username),
+        );
         if (!credentials) throw new AppError('unauthorized', 'wrong username or password');
         return credentials;
       });

@@ -37,7 +37,12 @@ export function createChatIndex(deps: ChatIndexDeps) {
         const ids = await deps.chats.chatIdsOf(userId);
         if (token !== null) {
           deps.scripts
-            .userChatsFill([keys.userChats(userId), keys.userChatsVersion(userId)], token, deps.ttlSeconds, JSON.stringify(ids))
+            .userChatsFill(
+              [keys.userChats(userId), keys.userChatsVersion(userId)],
+              token,
+              deps.ttlSeconds,
+              JSON.stringify(ids),
+            )
             .catch(() => undefined);
         }
         return ids;
@@ -57,7 +62,9 @@ export function createChatIndex(deps: ChatIndexDeps) {
     /** Forgets the users' copies and outdates any fill in flight (before and after a change's commit). */
     async invalidate(userIds: readonly string[]): Promise<void> {
       await Promise.all(
-        userIds.map((u) => deps.scripts.cacheInvalidate([keys.userChats(u), keys.userChatsVersion(u)], randomUUID(), deps.ttlSeconds)),
+        userIds.map((u) =>
+          deps.scripts.cacheInvalidate([keys.userChats(u), keys.userChatsVersion(u)], randomUUID(), deps.ttlSeconds),
+        ),
       );
     },
   };

@@ -40,7 +40,10 @@ export interface ChatListPage {
 }
 
 /** Why an add changed nothing, as the client sees it. */
-const ADD_REFUSED: Record<Exclude<AddMemberResult, 'added'>, (limits: { members: number; chats: number }) => AppError> = {
+const ADD_REFUSED: Record<
+  Exclude<AddMemberResult, 'added'>,
+  (limits: { members: number; chats: number }) => AppError
+> = {
   'already-member': () => new AppError('conflict', 'already a member'),
   'chat-full': (l) => new AppError('conflict', `the chat has its ${l.members} members already`),
   'user-full': (l) => new AppError('conflict', `the user is in the most chats allowed (${l.chats}) already`),
@@ -78,7 +81,8 @@ export function createChatService(deps: ChatServiceDeps) {
   return {
     async create(creatorId: string, input: { title?: string | null | undefined; memberIds: string[] }): Promise<Chat> {
       const memberIds = [...new Set([creatorId, ...input.memberIds])];
-      if (memberIds.length > deps.maxMembers) throw new AppError('validation_failed', `at most ${deps.maxMembers} members`);
+      if (memberIds.length > deps.maxMembers)
+        throw new AppError('validation_failed', `at most ${deps.maxMembers} members`);
       await deps.limiter.take(deps.rules.chatsCreated, creatorId);
       if (memberIds.length > 1) await deps.limiter.take(deps.rules.memberAdds, creatorId, memberIds.length - 1);
       const known = await deps.users.existing(memberIds);
@@ -103,7 +107,13 @@ export function createChatService(deps: ChatServiceDeps) {
       const { chats, next } = await deps.chats.listFor(userId, { limit: page.limit, after: page.cursor });
       // Read positions only move forward, so the live one (Redis) and the stored one
       // (PostgreSQL, a batch behind) combine by max; without Redis the stored one answers.
-      const live = (await deps.readPositions?.(userId, chats.map((c) => c.id)).catch(() => undefined)) ?? new Map<string, number>();
+      const live =
+        (await deps
+          .readPositions?.(
+            userId,
+            chats.map((c) => c.id),
+          )
+          .catch(() => undefined)) ?? new Map<string, number>();
       const summaries = await Promise.all(
         chats.map(async ({ lastReadSeq, ...chat }) => {
           const { lastSeq, lastMessage } = await latest(chat.id);
@@ -128,7 +138,10 @@ export function createChatService(deps: ChatServiceDeps) {
       await deps.limiter.take(deps.rules.memberAdds, actorId);
       const change: MembershipChange = { chatId, userIds: [userId], change: 'added' };
       await deps.membership.changing(change);
-      const result = await deps.chats.addMember(chatId, userId, { maxMembers: deps.maxMembers, maxChatsPerUser: deps.maxChatsPerUser });
+      const result = await deps.chats.addMember(chatId, userId, {
+        maxMembers: deps.maxMembers,
+        maxChatsPerUser: deps.maxChatsPerUser,
+      });
       if (result !== 'added') throw ADD_REFUSED[result]({ members: deps.maxMembers, chats: deps.maxChatsPerUser });
       await announce(change);
     },

@@ -69,7 +69,9 @@ export function createHashGate(limits: HashGateLimits) {
         });
       } else {
         stats.refused++;
-        throw new AppError('unavailable', 'too many logins at once; try again shortly', { retryAfterMs: RETRY_AFTER_MS });
+        throw new AppError('unavailable', 'too many logins at once; try again shortly', {
+          retryAfterMs: RETRY_AFTER_MS,
+        });
       }
       stats.activeMax = Math.max(stats.activeMax, stats.active);
       try {

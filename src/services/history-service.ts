@@ -30,7 +30,6 @@ const NO_BOUND = Number.MAX_SAFE_INTEGER;
  * One extra message is read in each direction so that `hasMore` is exact.
  */
 export function createHistoryService(deps: HistoryServiceDeps) {
-
   async function page(chatId: string, q: HistoryQuery): Promise<HistoryPage> {
     const mode = q.after !== undefined ? 'after' : 'before';
     const bound = q.after ?? q.before ?? NO_BOUND;

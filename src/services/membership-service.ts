@@ -47,7 +47,11 @@ export function createMembershipService(deps: MembershipServiceDeps) {
   /** Drops the chat's set and its members' chat-id copies, outdating any fill in flight. */
   async function invalidate(change: MembershipChange): Promise<void> {
     await Promise.all([
-      deps.scripts.cacheInvalidate([keys.members(change.chatId), keys.membersVersion(change.chatId)], randomUUID(), deps.ttlSeconds),
+      deps.scripts.cacheInvalidate(
+        [keys.members(change.chatId), keys.membersVersion(change.chatId)],
+        randomUUID(),
+        deps.ttlSeconds,
+      ),
       deps.userChats.invalidate(change.userIds),
     ]);
   }

@@ -42,7 +42,8 @@ export function createPasswordHasher(deps: PasswordHasherDeps) {
 
   return {
     /** `turn` names whose turn it is in the gate's queue (see HashGate). */
-    hash: (password: string, turn: string): Promise<string> => deps.gate.run(turn, () => hashPassword(password, deps.cost)),
+    hash: (password: string, turn: string): Promise<string> =>
+      deps.gate.run(turn, () => hashPassword(password, deps.cost)),
 
     /**
      * Looks the stored hash up and verifies `password` against it, in one turn of the gate: a
@@ -51,7 +52,11 @@ export function createPasswordHasher(deps: PasswordHasherDeps) {
      * password is still verified, against a hash no password is known for, so timing does not
      * tell which usernames exist.
      */
-    findVerified<T extends { passwordHash: string }>(password: string, turn: string, lookup: () => Promise<T | null>): Promise<T | null> {
+    findVerified<T extends { passwordHash: string }>(
+      password: string,
+      turn: string,
+      lookup: () => Promise<T | null>,
+    ): Promise<T | null> {
       return deps.gate.run(turn, async () => {
         const found = await lookup();
         const ok = await verifyPassword(password, found?.passwordHash ?? (await dummy));

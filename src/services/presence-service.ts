@@ -119,7 +119,10 @@ export function createPresenceService(deps: PresenceServiceDeps) {
       try {
         r = await state.admit(userId, connId, max);
       } catch (err) {
-        logger.warn({ err: err instanceof Error ? err.message : err, userId }, 'connection not recorded before its upgrade');
+        logger.warn(
+          { err: err instanceof Error ? err.message : err, userId },
+          'connection not recorded before its upgrade',
+        );
         return 'unreachable';
       }
       if (!r) return 'full';

@@ -67,7 +67,12 @@ export function createPresenceState(deps: PresenceStateDeps) {
      * `wentOffline` when that left the user with none, with the time they were last seen.
      */
     async disconnect(userId: string, connId: string | null): Promise<{ wentOffline: boolean; lastSeen: number }> {
-      const [offline, lastSeen, newest] = await scripts.presenceDisconnect(userKeys(userId), ttlMs, SEEN_TTL_MS, connId ?? '');
+      const [offline, lastSeen, newest] = await scripts.presenceDisconnect(
+        userKeys(userId),
+        ttlMs,
+        SEEN_TTL_MS,
+        connId ?? '',
+      );
       // Keep the index at least as late as the set's newest entry, or let it go once it has passed.
       if (newest > 0) await scripts.presenceIndex(index, ['raise', userId, newest]);
       else await scripts.presenceIndex(index, ['drop', userId]);

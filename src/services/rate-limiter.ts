@@ -48,7 +48,12 @@ export function createSendRateLimiter(deps: SendRateLimiterDeps) {
 
   async function takeShared(userId: string): Promise<number> {
     try {
-      const [allowed, wait] = await deps.scripts.rateLimit(deps.keys.rateLimit(userId), limits.capacity, limits.perSecond, 1);
+      const [allowed, wait] = await deps.scripts.rateLimit(
+        deps.keys.rateLimit(userId),
+        limits.capacity,
+        limits.perSecond,
+        1,
+      );
       if (fallback.size > 0) fallback.clear(); // Redis answers again: it is the one truth
       return allowed === 1 ? 0 : Math.max(1, wait);
     } catch {

@@ -51,7 +51,15 @@ export function createReceiptService(deps: ReceiptServiceDeps) {
     try {
       return await scripts.readAdvance(
         [keys.reads(chatId), keys.seq(chatId)],
-        [userId, seq, opts.floor ?? '', deps.ttlSeconds, opts.publish ? keys.channels.chatEvents : '', chatId, opts.lastSeq ?? ''],
+        [
+          userId,
+          seq,
+          opts.floor ?? '',
+          deps.ttlSeconds,
+          opts.publish ? keys.channels.chatEvents : '',
+          chatId,
+          opts.lastSeq ?? '',
+        ],
       );
     } catch {
       throw new AppError('unavailable', 'read receipts are unavailable, try again');

@@ -57,8 +57,12 @@ export function createRecentAcks(deps: RecentAcksDeps) {
       prune();
       const kept: Message[] = items.slice(start).map((i) => decodeMessage(i.json));
       let inserted = 0;
-      for (let i = 0; i < kept.length; i += batchSize) inserted += (await deps.insertBatch(kept.slice(i, i + batchSize))).inserted;
-      deps.logger.warn({ kept: kept.length, inserted }, 'redis lost its data: recently acked messages written to postgres');
+      for (let i = 0; i < kept.length; i += batchSize)
+        inserted += (await deps.insertBatch(kept.slice(i, i + batchSize))).inserted;
+      deps.logger.warn(
+        { kept: kept.length, inserted },
+        'redis lost its data: recently acked messages written to postgres',
+      );
       return inserted;
     },
   };

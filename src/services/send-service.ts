@@ -89,7 +89,10 @@ export function createSendService(deps: SendServiceDeps) {
         // Redis answered but refused the write (full under noeviction): nothing was written,
         // Redis is reachable (no degraded mode), and the client retries later (docs/operations.md).
         if (isRedisRefusedError(err)) {
-          throw new AppError('unavailable', 'message store is full or refusing writes, retry later with the same clientMsgId');
+          throw new AppError(
+            'unavailable',
+            'message store is full or refusing writes, retry later with the same clientMsgId',
+          );
         }
         deps.circuit.recordFailure();
         throw new AppError('unavailable', 'message store unavailable, retry with the same clientMsgId');
@@ -113,7 +116,11 @@ export function createSendService(deps: SendServiceDeps) {
           // clientMsgId rather than the seq Redis remembered: a first attempt superseded by its
           // retry (MessageStore.insertBatch) is answered with the retry that was stored.
           const stored = await deps.findSent(chatId, senderId, clientMsgId!);
-          if (!stored) throw new AppError('unavailable', 'the original message is not readable yet, retry with the same clientMsgId');
+          if (!stored)
+            throw new AppError(
+              'unavailable',
+              'the original message is not readable yet, retry with the same clientMsgId',
+            );
           return { message: stored, json: encodeMessage(stored), duplicate: true };
         }
         case 'rate-limited':
@@ -142,7 +149,10 @@ export function createSendService(deps: SendServiceDeps) {
     try {
       await log.enqueue(claims);
     } catch {
-      throw new AppError('unavailable', 'message accepted but not yet queued for storage; retry with the same clientMsgId');
+      throw new AppError(
+        'unavailable',
+        'message accepted but not yet queued for storage; retry with the same clientMsgId',
+      );
     }
   }
 

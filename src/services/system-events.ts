@@ -8,7 +8,8 @@ export interface SystemEvent {
   data: unknown;
 }
 
-export const systemFrame = (e: SystemEvent): string => JSON.stringify({ type: 'system', event: e.event, data: e.data ?? null });
+export const systemFrame = (e: SystemEvent): string =>
+  JSON.stringify({ type: 'system', event: e.event, data: e.data ?? null });
 
 /** System-wide notices: published once, written by every api process to every client it holds. */
 export function createSystemEvents(deps: { redis: Redis; keys: Keys }) {

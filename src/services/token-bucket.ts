@@ -33,7 +33,9 @@ export function createTokenBucket(limits: BucketLimits, now: () => number = Date
         tokens -= cost;
         return 0;
       }
-      return limits.perSecond > 0 ? Math.max(1, Math.ceil(((cost - tokens) * 1000) / limits.perSecond - EPSILON)) : Number.POSITIVE_INFINITY;
+      return limits.perSecond > 0
+        ? Math.max(1, Math.ceil(((cost - tokens) * 1000) / limits.perSecond - EPSILON))
+        : Number.POSITIVE_INFINITY;
     },
 
     /** True when the bucket is full again, i.e. it remembers nothing worth keeping. */

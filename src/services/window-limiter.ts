@@ -62,9 +62,13 @@ export function createWindowLimiter(deps: WindowLimiterDeps) {
   }
 
   function refuse(rule: WindowRule, retryAfterMs: number): never {
-    throw new AppError('rate_limited', `too many attempts (${rule.name}); retry in ${Math.ceil(retryAfterMs / 1000)} s`, {
-      retryAfterMs,
-    });
+    throw new AppError(
+      'rate_limited',
+      `too many attempts (${rule.name}); retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+      {
+        retryAfterMs,
+      },
+    );
   }
 
   return {

@@ -93,10 +93,9 @@ export function createChatStore(pool: Pool) {
     },
 
     async find(chatId: string): Promise<ChatRecord | null> {
-      const { rows } = await pool.query<ChatRow>(
-        'SELECT id, title, created_by, created_at FROM chats WHERE id = $1',
-        [chatId],
-      );
+      const { rows } = await pool.query<ChatRow>('SELECT id, title, created_by, created_at FROM chats WHERE id = $1', [
+        chatId,
+      ]);
       return rows[0] ? toChat(rows[0]) : null;
     },
 
@@ -133,10 +132,9 @@ export function createChatStore(pool: Pool) {
     },
 
     async chatIdsOf(userId: string): Promise<string[]> {
-      const { rows } = await pool.query<{ chat_id: string }>(
-        'SELECT chat_id FROM chat_members WHERE user_id = $1',
-        [userId],
-      );
+      const { rows } = await pool.query<{ chat_id: string }>('SELECT chat_id FROM chat_members WHERE user_id = $1', [
+        userId,
+      ]);
       return rows.map((r) => r.chat_id);
     },
 

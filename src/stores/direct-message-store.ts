@@ -69,9 +69,10 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
             return { message, json: encodeMessage(message), duplicate: true };
           }
         }
-        const max = await client.query<{ seq: number | null }>('SELECT max(seq) AS seq FROM messages WHERE chat_id = $1', [
-          input.chatId,
-        ]);
+        const max = await client.query<{ seq: number | null }>(
+          'SELECT max(seq) AS seq FROM messages WHERE chat_id = $1',
+          [input.chatId],
+        );
         const top = Math.max(row.degraded_seq, max.rows[0]?.seq ?? 0);
         const seq = row.degraded_open ? top + 1 : top + seqGap;
         // The chat list's order moves with the send (no persist batch follows a degraded send).
@@ -107,7 +108,10 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
      * runs while no degraded send of this chat can allocate, and a degraded send after the close
      * starts a new run a gap higher. So Redis and PostgreSQL never issue the same seq.
      */
-    async closeDegraded(chatId: string, raise: (run: { degradedSeq: number; messages: Message[] }) => Promise<void>): Promise<void> {
+    async closeDegraded(
+      chatId: string,
+      raise: (run: { degradedSeq: number; messages: Message[] }) => Promise<void>,
+    ): Promise<void> {
       await inTransaction(async (client) => {
         const { rows } = await client.query<{ degraded_seq: number; degraded_from: number; degraded_open: boolean }>(
           'SELECT degraded_seq, degraded_from, degraded_open FROM chats WHERE id = $1 FOR UPDATE',

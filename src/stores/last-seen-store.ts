@@ -23,9 +23,10 @@ export function createLastSeenStore(pool: Pool) {
   return {
     /** null when there is no such user; `lastSeenAt` is null for a user never seen online. */
     async find(userId: string): Promise<{ lastSeenAt: string | null } | null> {
-      const { rows } = await pool.query<{ last_seen_at: string | null }>('SELECT last_seen_at FROM users WHERE id = $1', [
-        userId,
-      ]);
+      const { rows } = await pool.query<{ last_seen_at: string | null }>(
+        'SELECT last_seen_at FROM users WHERE id = $1',
+        [userId],
+      );
       return rows[0] ? { lastSeenAt: rows[0].last_seen_at } : null;
     },
 

@@ -64,7 +64,10 @@ export function createMessageStore(pool: Pool) {
       if (messages.length === 0) return { inserted: 0, superseded: [] };
       const { rows } = await pool.query<{ chat_id: string; seq: number }>(
         INSERT_BATCH,
-        columns(messages, messages.map((m) => m.clientMsgId)),
+        columns(
+          messages,
+          messages.map((m) => m.clientMsgId),
+        ),
       );
       if (rows.length === messages.length) return { inserted: rows.length, superseded: [] };
       const present = await pool.query<{ chat_id: string; seq: number }>(
@@ -81,9 +84,20 @@ export function createMessageStore(pool: Pool) {
         [missing.map((m) => m.chatId), missing.map((m) => m.senderId), missing.map((m) => m.clientMsgId)],
       );
       const ownerSeq = new Map(owners.rows.map((r) => [`${r.chat_id}/${r.sender_id}/${r.client_msg_id}`, r.seq]));
-      const superseded = missing.filter((m) => (ownerSeq.get(`${m.chatId}/${m.senderId}/${m.clientMsgId}`) ?? 0) > m.seq);
+      const superseded = missing.filter(
+        (m) => (ownerSeq.get(`${m.chatId}/${m.senderId}/${m.clientMsgId}`) ?? 0) > m.seq,
+      );
       const kept = missing.filter((m) => !superseded.includes(m));
-      const again = kept.length > 0 ? await pool.query(INSERT_BATCH, columns(kept, kept.map(() => null))) : { rowCount: 0 };
+      const again =
+        kept.length > 0
+          ? await pool.query(
+              INSERT_BATCH,
+              columns(
+                kept,
+                kept.map(() => null),
+              ),
+            )
+          : { rowCount: 0 };
       return { inserted: rows.length + (again.rowCount ?? 0), superseded };
     },
 

@@ -39,9 +39,10 @@ export function createSessionStore(pool: Pool) {
 
     /** Deletes every session of the user, expired ones included; returns their token hashes. */
     async revokeAllOf(userId: string): Promise<Buffer[]> {
-      const { rows } = await pool.query<{ token_hash: Buffer }>('DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash', [
-        userId,
-      ]);
+      const { rows } = await pool.query<{ token_hash: Buffer }>(
+        'DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash',
+        [userId],
+      );
       return rows.map((r) => r.token_hash);
     },
 

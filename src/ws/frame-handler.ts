@@ -58,8 +58,12 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
   async function sync(conn: Connection, chats: Record<string, number>, budget?: FrameBudget): Promise<void> {
     const entries = Object.entries(chats);
     const waitMs = budget?.charge(syncCost(entries.length)) ?? 0;
-    if (waitMs > 0) throw new AppError('rate_limited', 'too many chats synced at once; slow down', { retryAfterMs: waitMs });
-    const refused = await refusals(conn, entries.map(([chatId]) => chatId));
+    if (waitMs > 0)
+      throw new AppError('rate_limited', 'too many chats synced at once; slow down', { retryAfterMs: waitMs });
+    const refused = await refusals(
+      conn,
+      entries.map(([chatId]) => chatId),
+    );
     for (const [chatId, lastSeen] of entries) {
       const refusal = refused.get(chatId);
       if (refusal) {
@@ -86,7 +90,12 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     switch (frame.type) {
       case 'send': {
         const started = performance.now();
-        const accepted = await deps.sender.send({ chatId: frame.chatId, senderId: conn.userId, body: frame.body, clientMsgId: frame.clientMsgId });
+        const accepted = await deps.sender.send({
+          chatId: frame.chatId,
+          senderId: conn.userId,
+          body: frame.body,
+          clientMsgId: frame.clientMsgId,
+        });
         conn.send(frames.ack(frame.clientMsgId, accepted.json));
         deps.onAckWritten?.(performance.now() - started);
         return;

@@ -66,8 +66,13 @@ function destroyOnError(this: Duplex): void {
 function refuseUpgrade(socket: Duplex, err: AppError): void {
   const body = JSON.stringify({ error: err.toJSON() });
   const reason =
-    { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error' }[err.status] ??
-    'Service Unavailable';
+    {
+      400: 'Bad Request',
+      401: 'Unauthorized',
+      404: 'Not Found',
+      429: 'Too Many Requests',
+      500: 'Internal Server Error',
+    }[err.status] ?? 'Service Unavailable';
   socket.end(
     `HTTP/1.1 ${err.status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -101,7 +106,11 @@ export function createGateway(deps: GatewayDeps) {
     if (url.pathname !== '/ws') return refuseUpgrade(socket, new AppError('not_found', 'no such route'));
     // Before the token is even checked: a full process spends nothing on more.
     const slot = slots.take();
-    if (!slot) return refuseUpgrade(socket, new AppError('unavailable', 'this server holds all the connections it may; try again later'));
+    if (!slot)
+      return refuseUpgrade(
+        socket,
+        new AppError('unavailable', 'this server holds all the connections it may; try again later'),
+      );
     const connectionId = randomUUID();
     let session: SessionInfo;
     try {

@@ -18,7 +18,10 @@ function headWithoutUpgrade(req: IncomingMessage): Buffer {
     const lower = name.toLowerCase();
     if (lower === 'upgrade') continue;
     if (lower === 'connection') {
-      const rest = value.split(',').map((t) => t.trim()).filter((t) => t !== '' && t.toLowerCase() !== 'upgrade');
+      const rest = value
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t !== '' && t.toLowerCase() !== 'upgrade');
       if (rest.length > 0) lines.push(`${name}: ${rest.join(', ')}`);
       continue;
     }

@@ -62,7 +62,21 @@ async function expectRemoved(made: Throwaway): Promise<void> {
   expect(left).toEqual([]);
 }
 
-const TINY = ['--scenario', 'small', '--clients', '20', '--chat-size', '10', '--rate', '200', '--duration', '2', '--warmup', '0', '--json'];
+const TINY = [
+  '--scenario',
+  'small',
+  '--clients',
+  '20',
+  '--chat-size',
+  '10',
+  '--rate',
+  '200',
+  '--duration',
+  '2',
+  '--warmup',
+  '0',
+  '--json',
+];
 
 // Timing stays out of the suite: this checks that the bench runs, counts, prints and cleans up.
 describe('npm run bench (a short smoke run)', () => {

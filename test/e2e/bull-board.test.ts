@@ -11,7 +11,9 @@ import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
 const USER = 'ops';
 const PASSWORD = 'board-password-for-the-test';
-const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+const basic = (user: string, password: string) => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
 /** The queue the state-changing requests below aim at (no worker runs in this file). */
 const TARGET = QUEUES.archive;
 
@@ -34,7 +36,9 @@ describe('Bull Board', () => {
     expect(none.headers.get('www-authenticate')).toMatch(/^Basic /);
     expect(await none.json()).toMatchObject({ error: { code: 'unauthorized' } });
     expect((await fetch(`${api.url}/admin/queues`, { headers: basic(USER, 'wrong') })).status).toBe(401);
-    expect((await fetch(`${api.url}/admin/queues/api/queues`, { headers: basic('someone', PASSWORD) })).status).toBe(401);
+    expect((await fetch(`${api.url}/admin/queues/api/queues`, { headers: basic('someone', PASSWORD) })).status).toBe(
+      401,
+    );
 
     const page = await fetch(`${api.url}/admin/queues`, { headers: basic(USER, PASSWORD) });
     expect(page.status).toBe(200);
@@ -45,7 +49,7 @@ describe('Bull Board', () => {
     expect(queues.map((q) => q.name).sort()).toEqual(Object.values(QUEUES).sort());
   });
 
-  it('refuses a state-changing request with credentials but without the board\'s own Origin (403), and takes it with', async () => {
+  it("refuses a state-changing request with credentials but without the board's own Origin (403), and takes it with", async () => {
     const body = JSON.stringify({ name: 'forged', data: {} });
     const before = await targetState();
     for (const origin of [undefined, 'http://attacker.example', 'null', `http://${new URL(api.url).hostname}:1`]) {
@@ -61,7 +65,7 @@ describe('Bull Board', () => {
     expect((await targetState()).counts.waiting).toBe(before.counts.waiting + 1);
   });
 
-  it('in a browser holding the credentials, another site cannot add a job; the board\'s own UI still pauses a queue', async () => {
+  it("in a browser holding the credentials, another site cannot add a job; the board's own UI still pauses a queue", async () => {
     // A page on another site that posts a job the way a browser allows any site to: a text/plain
     // form, with no CORS preflight, carrying the cached basic-auth credentials.
     const attacker = await serve(
@@ -110,7 +114,12 @@ async function targetState(): Promise<{ counts: { waiting: number }; isPaused: b
 }
 
 /** A request to the board with credentials, a text/plain body, and the given Origin (or none). */
-function boardPost(path: string, body: string, origin: string | undefined, method = 'POST'): Promise<{ status: number; body: string }> {
+function boardPost(
+  path: string,
+  body: string,
+  origin: string | undefined,
+  method = 'POST',
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(`${api.url}/admin/queues${path}`, {
       method,

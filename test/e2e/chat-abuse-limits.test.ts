@@ -18,7 +18,11 @@ let procs: RunningProcess[] = [];
 let one: ApiClient, two: ApiClient;
 
 beforeAll(async () => {
-  env = await createTestEnv({ CHATS_CREATED_PER_MIN: String(CREATED), MEMBER_ADDS_PER_MIN: String(ADDS), CHATS_PER_USER_MAX: String(CAP) });
+  env = await createTestEnv({
+    CHATS_CREATED_PER_MIN: String(CREATED),
+    MEMBER_ADDS_PER_MIN: String(ADDS),
+    CHATS_PER_USER_MAX: String(CAP),
+  });
   procs = await Promise.all([startApiProcess(env.env), startApiProcess(env.env)]);
   [one, two] = procs.map((p) => new ApiClient(p.url)) as [ApiClient, ApiClient];
 });
@@ -34,7 +38,11 @@ async function post(api: ApiClient, path: string, body: unknown, user: TestUser)
     headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
     body: JSON.stringify(body),
   });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json().catch(() => null)) as any };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json().catch(() => null)) as any,
+  };
 }
 const createChat = (api: ApiClient, owner: TestUser, members: TestUser[]) =>
   post(api, '/api/chats', { title: 'x', memberIds: members.map((m) => m.user.id) }, owner);
@@ -42,7 +50,8 @@ const addMember = (api: ApiClient, actor: TestUser, chatId: string, user: TestUs
   post(api, `/api/chats/${chatId}/members`, { userId: user.user.id }, actor);
 const leave = (api: ApiClient, user: TestUser, chatId: string) =>
   api.request('DELETE', `/api/chats/${chatId}/members/${user.user.id}`, undefined, user.token);
-const users = (n: number, name: string) => Promise.all(Array.from({ length: n }, (_, i) => (i % 2 ? two : one).newUser(name)));
+const users = (n: number, name: string) =>
+  Promise.all(Array.from({ length: n }, (_, i) => (i % 2 ? two : one).newUser(name)));
 
 function expectRateLimited(r: Awaited<ReturnType<typeof post>>) {
   expect(r.status).toBe(429);
@@ -101,7 +110,10 @@ describe('chats per user', () => {
 
     const other = await createChat(two, owners[CAP + 1]!, []);
     expect(other.status).toBe(201);
-    expect(await addMember(one, owners[CAP + 1]!, other.body.chat.id, victim!)).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+    expect(await addMember(one, owners[CAP + 1]!, other.body.chat.id, victim!)).toMatchObject({
+      status: 409,
+      body: { error: { code: 'conflict' } },
+    });
     // Nor may they create one more themselves.
     expect(await createChat(two, victim!, [])).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
 

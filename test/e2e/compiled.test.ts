@@ -38,7 +38,9 @@ afterAll(async () => {
 });
 
 const filesUnder = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)],
+  );
 
 /** The command lines of the live processes in process group `pgid` (Linux /proc). */
 function commandsInGroup(pgid: number): string[] {
@@ -48,7 +50,8 @@ function commandsInGroup(pgid: number): string[] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pgrp) === pgid && state !== 'Z') out.push(readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim());
+      if (Number(pgrp) === pgid && state !== 'Z')
+        out.push(readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim());
     } catch {
       // gone meanwhile
     }
@@ -70,7 +73,10 @@ describe('the compiled build', () => {
   });
 
   it('npm run migrate, api and worker run dist/ without tsx: every migration applied, a chat sent, delivered, read back and persisted', async () => {
-    const migrated = await promisify(execFile)('npm', ['run', '--silent', 'migrate'], { cwd: ROOT, env: { ...process.env, ...env.env } });
+    const migrated = await promisify(execFile)('npm', ['run', '--silent', 'migrate'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env.env },
+    });
     const names = (await loadMigrations()).map((m) => m.name);
     expect(migrated.stdout.trim()).toBe(`applied: ${names.join(', ')}`);
 
@@ -93,10 +99,16 @@ describe('the compiled build', () => {
     const bs = await connectClient(api.url, b.token);
     const sent = await client.send(a.token, chat.id, 'hello from dist', 'd-1');
     expect(sent.status, JSON.stringify(sent.body)).toBe(201);
-    expect((await bs.next((f) => f.type === 'message', 'the message')).message).toMatchObject({ seq: 1, body: 'hello from dist' });
+    expect((await bs.next((f) => f.type === 'message', 'the message')).message).toMatchObject({
+      seq: 1,
+      body: 'hello from dist',
+    });
     const history = await client.history(b.token, chat.id);
     expect(history.body.messages.map((m) => [m.seq, m.body])).toEqual([[1, 'hello from dist']]);
-    await waitFor(async () => (await env.pool.query('SELECT 1 FROM messages WHERE client_msg_id = $1', ['d-1'])).rowCount === 1, 'the row in PostgreSQL, written by the compiled worker');
+    await waitFor(
+      async () => (await env.pool.query('SELECT 1 FROM messages WHERE client_msg_id = $1', ['d-1'])).rowCount === 1,
+      'the row in PostgreSQL, written by the compiled worker',
+    );
     await bs.close();
   });
 });

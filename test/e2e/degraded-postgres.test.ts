@@ -37,7 +37,7 @@ const rowCount = async () => (await env.pool.query('SELECT count(*)::int AS n FR
 describe('PostgreSQL down', () => {
   it('acks sends over WS and HTTP through Redis, answers 503 where PostgreSQL is needed, and catches up within 30 s', async () => {
     const api = new ApiClient(procs[0]!.url);
-    const [a, b] = (await Promise.all([api.newUser("a"), api.newUser("b")])) as [TestUser, TestUser];
+    const [a, b] = (await Promise.all([api.newUser('a'), api.newUser('b')])) as [TestUser, TestUser];
     const chat = await api.newChat(a, [b]);
     const sa = await connectClient(procs[0]!.url, a.token);
     const sb = await connectClient(procs[0]!.url, b.token);
@@ -66,7 +66,9 @@ describe('PostgreSQL down', () => {
 
     await postgres.start();
     const back = Date.now();
-    await waitFor(async () => (await rowCount()) === 21, 'everything persisted after PostgreSQL returned', { timeoutMs: 30_000 });
+    await waitFor(async () => (await rowCount()) === 21, 'everything persisted after PostgreSQL returned', {
+      timeoutMs: 30_000,
+    });
     expect(Date.now() - back).toBeLessThan(30_000);
     const { rows } = await env.pool.query('SELECT count(DISTINCT id)::int AS ids, max(seq)::int AS hi FROM messages');
     expect(rows[0]).toEqual({ ids: 21, hi: 21 });

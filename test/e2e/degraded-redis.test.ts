@@ -27,7 +27,8 @@ afterAll(async () => {
 });
 
 const messageWith = (id: string) => (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === id;
-const mode = async (api: ApiClient) => (await api.request('GET', '/readyz')).body as { mode: string; redis: boolean; postgres: boolean };
+const mode = async (api: ApiClient) =>
+  (await api.request('GET', '/readyz')).body as { mode: string; redis: boolean; postgres: boolean };
 
 describe('Redis down', () => {
   it('keeps chat working through PostgreSQL across api processes, then resumes normal mode', async () => {
@@ -41,10 +42,16 @@ describe('Redis down', () => {
     expect(before.body.message.seq).toBe(1);
     await sb.next(messageWith(before.body.message.id), 'pre-outage message');
     // Only what PostgreSQL holds is readable while Redis is away, so let the worker catch up first.
-    await waitFor(async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 1, 'pre-outage message persisted');
+    await waitFor(
+      async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 1,
+      'pre-outage message persisted',
+    );
 
     await redis.kill('SIGKILL');
-    await waitFor(async () => (await mode(apis[0]!)).mode === 'degraded' && (await mode(apis[1]!)).mode === 'degraded', 'degraded mode on both apis');
+    await waitFor(
+      async () => (await mode(apis[0]!)).mode === 'degraded' && (await mode(apis[1]!)).mode === 'degraded',
+      'degraded mode on both apis',
+    );
     expect(await mode(apis[0]!)).toEqual({ redis: false, postgres: true, mode: 'degraded' });
 
     // WS send on api 0 → acked, and delivered on api 1 through LISTEN/NOTIFY.
@@ -67,7 +74,10 @@ describe('Redis down', () => {
     expect(hist.body.messages.map((m) => m.body)).toEqual(['before the outage', 'during (ws)', 'during (http)']);
 
     await redis.start();
-    await waitFor(async () => (await mode(apis[0]!)).mode === 'normal' && (await mode(apis[1]!)).mode === 'normal', 'normal mode again');
+    await waitFor(
+      async () => (await mode(apis[0]!)).mode === 'normal' && (await mode(apis[1]!)).mode === 'normal',
+      'normal mode again',
+    );
 
     // The counter was raised past the degraded seqs; clientMsgIds stored in degraded mode stay idempotent.
     const after = await apis[0]!.send(a.token, chat.id, 'after the outage', 'post-1');
@@ -76,7 +86,10 @@ describe('Redis down', () => {
     const retried = await apis[1]!.send(a.token, chat.id, 'during (ws)', 'deg-1');
     expect(retried.body.message.id).toBe(degraded1.id);
 
-    await waitFor(async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 4, 'all four in PostgreSQL');
+    await waitFor(
+      async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 4,
+      'all four in PostgreSQL',
+    );
     const { rows } = await env.pool.query('SELECT seq, body FROM messages ORDER BY seq');
     expect(rows.map((r) => r.body)).toEqual(['before the outage', 'during (ws)', 'during (http)', 'after the outage']);
     await Promise.all([sa.close(), sb.close()]);

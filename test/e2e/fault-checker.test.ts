@@ -8,16 +8,20 @@ import { runScenario, SCENARIOS } from '../../scripts/faults/checker.js';
  * under load, PostgreSQL must hold every acked message within 10 s of the new worker's start.
  */
 describe('guarantee checker (short form)', () => {
-  it.each(SCENARIOS)('%s', async (scenario) => {
-    const r = await runScenario(scenario, { loadMs: 3000, outageMs: 1500, clients: 4, chats: 2, intervalMs: 20 });
-    expect(r.acked).toBeGreaterThan(50);
-    expect(r.duplicated).toBe(0);
-    expect(r.outOfOrder).toBe(0);
-    // Redis restarted empty included: the apis write what they acked lately to PostgreSQL themselves.
-    expect(r.lost).toBe(0);
-    expect(r.persisted).toBe(r.acked);
-    // A worker killed under load holds persistence up for seconds, not for its jobs' old lock time.
-    if (scenario === 'worker-kill') expect(r.catchUpMs, 'PostgreSQL caught up after the restart (ms)').not.toBeNull();
-    if (scenario === 'worker-kill') expect(r.catchUpMs!).toBeLessThan(10_000);
-  }, 120_000);
+  it.each(SCENARIOS)(
+    '%s',
+    async (scenario) => {
+      const r = await runScenario(scenario, { loadMs: 3000, outageMs: 1500, clients: 4, chats: 2, intervalMs: 20 });
+      expect(r.acked).toBeGreaterThan(50);
+      expect(r.duplicated).toBe(0);
+      expect(r.outOfOrder).toBe(0);
+      // Redis restarted empty included: the apis write what they acked lately to PostgreSQL themselves.
+      expect(r.lost).toBe(0);
+      expect(r.persisted).toBe(r.acked);
+      // A worker killed under load holds persistence up for seconds, not for its jobs' old lock time.
+      if (scenario === 'worker-kill') expect(r.catchUpMs, 'PostgreSQL caught up after the restart (ms)').not.toBeNull();
+      if (scenario === 'worker-kill') expect(r.catchUpMs!).toBeLessThan(10_000);
+    },
+    120_000,
+  );
 });

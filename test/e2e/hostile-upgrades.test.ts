@@ -81,7 +81,15 @@ describe('a request offering another protocol than WebSocket', () => {
   });
 
   it('is what curl --http2 sends, and gets its answer', async () => {
-    const { stdout } = await run('curl', ['--http2', '-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', `${api.url}/healthz`]);
+    const { stdout } = await run('curl', [
+      '--http2',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code} %{http_version}',
+      `${api.url}/healthz`,
+    ]);
     expect(stdout).toBe('200 1.1');
   });
 

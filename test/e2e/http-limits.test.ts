@@ -46,11 +46,20 @@ async function register(): Promise<TestUser> {
   const post = (path: string, body: unknown) =>
     new Promise<{ status: number; body: any }>((resolve, reject) => {
       const data = JSON.stringify(body);
-      const req = request({ ...addr, method: 'POST', path, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-      });
+      const req = request(
+        {
+          ...addr,
+          method: 'POST',
+          path,
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        },
+      );
       req.on('error', reject);
       req.end(data);
     });
@@ -112,7 +121,10 @@ function closesWithin(c: RawConnection, withinMs: number): Promise<number> {
   return Promise.race([
     c.closed,
     new Promise<number>((_, reject) => {
-      const timer = setTimeout(() => reject(new Error(`still open after ${withinMs} ms`)), withinMs - (performance.now() - c.opened));
+      const timer = setTimeout(
+        () => reject(new Error(`still open after ${withinMs} ms`)),
+        withinMs - (performance.now() - c.opened),
+      );
       void c.closed.then(() => clearTimeout(timer));
     }),
   ]);
@@ -138,7 +150,9 @@ describe('HTTP deadlines', () => {
 
   it('a client trickling a body is cut off after the request timeout', async () => {
     const c = new RawConnection();
-    c.socket.write(`POST /api/sessions HTTP/1.1\r\nHost: ${addr.host}\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{"username":"`);
+    c.socket.write(
+      `POST /api/sessions HTTP/1.1\r\nHost: ${addr.host}\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{"username":"`,
+    );
     c.trickle('a');
     const at = await closesWithin(c, REQUEST_TIMEOUT_MS + SLACK_MS);
     expect(at).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);

@@ -31,7 +31,12 @@ beforeAll(async () => {
     REGISTRATIONS_PER_MIN: String(REGISTRATIONS),
   };
   // C hashes at the production cost, so that a flood keeps its two slots busy long enough to fill the queue.
-  const floodable = { PASSWORD_HASH_COST: '16384', PASSWORD_HASH_CONCURRENCY: '2', PASSWORD_HASH_QUEUE_MAX: '3', REGISTRATIONS_PER_MIN: '3' };
+  const floodable = {
+    PASSWORD_HASH_COST: '16384',
+    PASSWORD_HASH_CONCURRENCY: '2',
+    PASSWORD_HASH_QUEUE_MAX: '3',
+    REGISTRATIONS_PER_MIN: '3',
+  };
   [a, b, c] = await Promise.all([
     startApiProcess({ ...env.env, ...limits }),
     startApiProcess({ ...env.env, ...limits }),
@@ -53,10 +58,18 @@ interface Answer {
 let addresses = 0;
 const freshAddress = () => `10.20.${(addresses >> 8) & 255}.${addresses++ & 255}`;
 
-async function post(api: RunningProcess, path: string, body: unknown, forwardedFor: string | null = freshAddress()): Promise<Answer> {
+async function post(
+  api: RunningProcess,
+  path: string,
+  body: unknown,
+  forwardedFor: string | null = freshAddress(),
+): Promise<Answer> {
   const res = await fetch(`${api.url}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(forwardedFor === null ? {} : { 'x-forwarded-for': forwardedFor }) },
+    headers: {
+      'content-type': 'application/json',
+      ...(forwardedFor === null ? {} : { 'x-forwarded-for': forwardedFor }),
+    },
     body: JSON.stringify(body),
   });
   const json = (await res.json()) as { error?: { code: string } };
@@ -85,14 +98,23 @@ const statuses = (answers: Answer[]) => answers.map((r) => r.status).sort();
 describe('failed logins per username, across api processes', () => {
   it('locks the username after the limit, refuses the right password while locked, and lets it in once the window ends', async () => {
     const username = await register(a);
-    expect(statuses([await login(a, username, 'wrong-1'), await login(b, username, 'wrong-2'), await login(a, username, 'wrong-3')])).toEqual([401, 401, 401]);
+    expect(
+      statuses([
+        await login(a, username, 'wrong-1'),
+        await login(b, username, 'wrong-2'),
+        await login(a, username, 'wrong-3'),
+      ]),
+    ).toEqual([401, 401, 401]);
     expectRateLimited(await login(b, username, 'wrong-4'));
     // Locked: the right password is refused too, on both processes and whatever the case of the name.
     expectRateLimited(await login(a, username, PASSWORD));
     expectRateLimited(await login(b, username.toUpperCase(), PASSWORD));
 
     // The window ends (its counter expires in Redis): the right password works again.
-    const counter = createKeys(env.config.REDIS_KEY_PREFIX).windowLimit('login-failures', hashedId(username.toLowerCase()));
+    const counter = createKeys(env.config.REDIS_KEY_PREFIX).windowLimit(
+      'login-failures',
+      hashedId(username.toLowerCase()),
+    );
     expect(await env.redis.get(counter)).toBe(String(FAILURES));
     await env.redis.pexpire(counter, 1);
     await waitFor(async () => (await env.redis.exists(counter)) === 0, 'the window to end');
@@ -136,7 +158,12 @@ describe('per client address, across api processes, behind a trusted proxy', () 
   it('limits the registrations of an address', async () => {
     const address = freshAddress();
     for (let i = 0; i < REGISTRATIONS; i++) await register(i % 2 ? a : b, address);
-    const refused = await post(b, '/api/users', { username: `lim_over_${Date.now().toString(36)}`, password: PASSWORD }, address);
+    const refused = await post(
+      b,
+      '/api/users',
+      { username: `lim_over_${Date.now().toString(36)}`, password: PASSWORD },
+      address,
+    );
     expectRateLimited(refused);
     await register(a);
   });
@@ -152,7 +179,9 @@ describe('an api process without TRUST_PROXY, with a small password hash queue',
   it('ignores X-Forwarded-For: the socket address is the client address', async () => {
     await register(c, freshAddress());
     await register(c, freshAddress());
-    expectRateLimited(await post(c, '/api/users', { username: `lim_c_${Date.now().toString(36)}`, password: PASSWORD }, freshAddress()));
+    expectRateLimited(
+      await post(c, '/api/users', { username: `lim_c_${Date.now().toString(36)}`, password: PASSWORD }, freshAddress()),
+    );
   });
 
   it('answers a flood past the queue at once with 503, never computing more hashes at once than allowed', async () => {

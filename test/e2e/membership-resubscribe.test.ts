@@ -59,7 +59,11 @@ describe('a member removed while the api resubscribes', () => {
   let owner: TestUser, removed: TestUser, staying: TestUser;
   let chat: { id: string }, other: { id: string };
   beforeAll(async () => {
-    [owner, removed, staying] = await Promise.all([http.newUser('owner'), http.newUser('removed'), http.newUser('staying')]);
+    [owner, removed, staying] = await Promise.all([
+      http.newUser('owner'),
+      http.newUser('removed'),
+      http.newUser('staying'),
+    ]);
     chat = await http.newChat(owner, [removed, staying]);
     other = await http.newChat(owner, [removed]);
   });
@@ -86,10 +90,16 @@ describe('a member removed while the api resubscribes', () => {
 
     const next = await http.send(owner.token, chat.id, 'after the removal');
     expect(next.status).toBe(201);
-    await stayingSocket.next((f) => f.type === 'message' && (f.message as { id: string }).id === next.body.message.id, 'the next message');
+    await stayingSocket.next(
+      (f) => f.type === 'message' && (f.message as { id: string }).id === next.body.message.id,
+      'the next message',
+    );
     // Published after it on the same channel: once this arrived, the first would have too.
     const marker = await http.send(owner.token, other.id, 'marker');
-    await removedSocket.next((f) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id, 'the marker');
+    await removedSocket.next(
+      (f) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id,
+      'the marker',
+    );
 
     expect(messagesOf(removedSocket, chat.id)).toEqual([]);
     expect(removedSocket.ws.readyState).toBe(removedSocket.ws.OPEN);
@@ -99,7 +109,11 @@ describe('a member removed while the api resubscribes', () => {
 
 describe('a member removed while Redis is away', () => {
   it("gets none of the chat's messages sent through PostgreSQL meanwhile, while the remaining members do", async () => {
-    const [owner, removed, staying] = await Promise.all([http.newUser('owner'), http.newUser('removed'), http.newUser('staying')]);
+    const [owner, removed, staying] = await Promise.all([
+      http.newUser('owner'),
+      http.newUser('removed'),
+      http.newUser('staying'),
+    ]);
     const chat = await http.newChat(owner, [removed, staying]);
     const other = await http.newChat(owner, [removed]);
     const removedSocket = await connectClient(api.url, removed.token);
@@ -108,13 +122,21 @@ describe('a member removed while Redis is away', () => {
     await redis.kill();
     await waitFor(async () => (await http.request('GET', '/readyz')).body.mode === 'degraded', 'degraded mode');
     // PostgreSQL has the removal; with no Redis, nobody is told.
-    expect((await http.request('DELETE', `/api/chats/${chat.id}/members/${removed.user.id}`, undefined, owner.token)).status).toBe(204);
+    expect(
+      (await http.request('DELETE', `/api/chats/${chat.id}/members/${removed.user.id}`, undefined, owner.token)).status,
+    ).toBe(204);
 
     const next = await http.send(owner.token, chat.id, 'sent through PostgreSQL');
     expect(next.status).toBe(201);
-    await stayingSocket.next((f) => f.type === 'message' && (f.message as { id: string }).id === next.body.message.id, 'the next message');
+    await stayingSocket.next(
+      (f) => f.type === 'message' && (f.message as { id: string }).id === next.body.message.id,
+      'the next message',
+    );
     const marker = await http.send(owner.token, other.id, 'marker');
-    await removedSocket.next((f) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id, 'the marker');
+    await removedSocket.next(
+      (f) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id,
+      'the marker',
+    );
     expect(messagesOf(removedSocket, chat.id)).toEqual([]);
     await Promise.all([removedSocket.close(), stayingSocket.close()]);
   });

@@ -29,7 +29,9 @@ afterAll(async () => {
 describe('two api processes, one worker, 20 clients in 5 chats', () => {
   it('delivers every message to every member exactly once in seq order, and stores each once', async () => {
     const apis = [new ApiClient(procs[0]!.url), new ApiClient(procs[1]!.url)];
-    const users: TestUser[] = await Promise.all(Array.from({ length: CHATS * PER_CHAT }, (_, i) => apis[i % 2]!.newUser(`load${i}`)));
+    const users: TestUser[] = await Promise.all(
+      Array.from({ length: CHATS * PER_CHAT }, (_, i) => apis[i % 2]!.newUser(`load${i}`)),
+    );
     const chats = await Promise.all(
       Array.from({ length: CHATS }, (_, c) => {
         const members = users.slice(c * PER_CHAT, (c + 1) * PER_CHAT);
@@ -41,30 +43,42 @@ describe('two api processes, one worker, 20 clients in 5 chats', () => {
     const chatOf = (i: number) => chats[Math.floor(i / PER_CHAT)]!.id;
 
     sockets.forEach((s, i) => {
-      for (let n = 0; n < SENDS; n++) s.send({ type: 'send', chatId: chatOf(i), body: `u${i} #${n}`, clientMsgId: `u${i}-${n}` });
+      for (let n = 0; n < SENDS; n++)
+        s.send({ type: 'send', chatId: chatOf(i), body: `u${i} #${n}`, clientMsgId: `u${i}-${n}` });
     });
 
     await Promise.all(
       sockets.map((s, i) =>
         s.until(
-          (fs) => fs.filter((f) => f.type === 'ack').length === SENDS && fs.filter((f) => f.type === 'message').length >= PER_CHAT_TOTAL,
+          (fs) =>
+            fs.filter((f) => f.type === 'ack').length === SENDS &&
+            fs.filter((f) => f.type === 'message').length >= PER_CHAT_TOTAL,
           `client ${i}: ${SENDS} acks and ${PER_CHAT_TOTAL} messages`,
           60_000,
         ),
       ),
     );
     // A marker per chat, sent after everything: once it arrives, any duplicate would have too.
-    const markers = await Promise.all(chats.map((c, ci) => apis[ci % 2]!.send(users[ci * PER_CHAT]!.token, c.id, 'marker', 'marker')));
+    const markers = await Promise.all(
+      chats.map((c, ci) => apis[ci % 2]!.send(users[ci * PER_CHAT]!.token, c.id, 'marker', 'marker')),
+    );
     await Promise.all(
       sockets.map((s, i) =>
-        s.next((f) => f.type === 'message' && (f.message as { id: string }).id === markers[Math.floor(i / PER_CHAT)]!.body.message.id, 'marker'),
+        s.next(
+          (f) =>
+            f.type === 'message' &&
+            (f.message as { id: string }).id === markers[Math.floor(i / PER_CHAT)]!.body.message.id,
+          'marker',
+        ),
       ),
     );
 
     sockets.forEach((s, i) => {
       expect(s.of('error')).toEqual([]);
       const seqs = s.of('message').map((f) => (f.message as { seq: number; chatId: string }).seq);
-      expect(new Set(s.of('message').map((f) => (f.message as { chatId: string }).chatId))).toEqual(new Set([chatOf(i)]));
+      expect(new Set(s.of('message').map((f) => (f.message as { chatId: string }).chatId))).toEqual(
+        new Set([chatOf(i)]),
+      );
       // Exactly once and in order: 1..N then the marker.
       expect(seqs).toEqual(Array.from({ length: PER_CHAT_TOTAL + 1 }, (_, k) => k + 1));
       // Each of its own sends was acked once, with a distinct seq.
@@ -96,7 +110,8 @@ describe('two api processes, one worker, 20 clients in 5 chats', () => {
          FROM messages GROUP BY chat_id`,
     );
     expect(rows).toHaveLength(CHATS);
-    for (const r of rows) expect(r).toMatchObject({ n: PER_CHAT_TOTAL + 1, ids: PER_CHAT_TOTAL + 1, lo: 1, hi: PER_CHAT_TOTAL + 1 });
+    for (const r of rows)
+      expect(r).toMatchObject({ n: PER_CHAT_TOTAL + 1, ids: PER_CHAT_TOTAL + 1, lo: 1, hi: PER_CHAT_TOTAL + 1 });
     await Promise.all(sockets.map((s) => s.close()));
   });
 });

@@ -1,5 +1,15 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,15 +38,41 @@ function tempDir(): string {
 /** The environment of a bare machine: none of the settings that name a server of one's own. */
 function bareEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_CLUSTER_NODES', 'REDIS_ENABLED', 'PARLEY_DATA_DIR', 'DEGRADED_SEQ_GAP', 'PORT']) delete env[key];
+  for (const key of [
+    'DATABASE_URL',
+    'REDIS_URL',
+    'REDIS_PASSWORD',
+    'REDIS_CLUSTER_NODES',
+    'REDIS_ENABLED',
+    'PARLEY_DATA_DIR',
+    'DEGRADED_SEQ_GAP',
+    'PORT',
+  ])
+    delete env[key];
   return env;
 }
 
 interface Report {
   portsInUse: { postgres: boolean; redis: boolean };
-  first: { msToListening: number; summary: string[]; servers: string[]; readyz: unknown; ack: Msg; delivered: Msg; output: string };
+  first: {
+    msToListening: number;
+    summary: string[];
+    servers: string[];
+    readyz: unknown;
+    ack: Msg;
+    delivered: Msg;
+    output: string;
+  };
   firstStop: Stop;
-  second?: { msToListening: number; summary: string[]; login: number; retried?: Msg; next?: Msg; history?: string[]; output: string };
+  second?: {
+    msToListening: number;
+    summary: string[];
+    login: number;
+    retried?: Msg;
+    next?: Msg;
+    history?: string[];
+    output: string;
+  };
   secondStop?: Stop;
 }
 interface Msg {
@@ -53,7 +89,11 @@ interface Stop {
 /** Runs the fixture in a network namespace of its own; resolves with its report. */
 function inBareNetwork(args: string[]): Promise<Report> {
   const script = `ip link set lo up && exec "${process.execPath}" --import tsx ${FIXTURE} ${args.map((a) => `'${a}'`).join(' ')}`;
-  const child = spawn('unshare', ['-n', 'sh', '-c', script], { cwd: ROOT, env: bareEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('unshare', ['-n', 'sh', '-c', script], {
+    cwd: ROOT,
+    env: bareEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -77,7 +117,10 @@ describe('npm start on a bare machine', () => {
     const context = `${r.first.output}\n${r.second?.output ?? ''}`;
 
     expect(r.portsInUse, 'the namespace is bare').toEqual({ postgres: false, redis: false });
-    expect(r.first.summary.filter((l) => !l.includes('first start')), context).toEqual([
+    expect(
+      r.first.summary.filter((l) => !l.includes('first start')),
+      context,
+    ).toEqual([
       expect.stringMatching(new RegExp(`^PostgreSQL: embedded PostgreSQL 15\\.\\d+, ${dataDir}/pg$`)),
       expect.stringMatching(new RegExp(`^Redis: redis-server \\d+\\.\\d+\\.\\d+ \\(child\\), ${dataDir}/redis$`)),
     ]);
@@ -90,7 +133,10 @@ describe('npm start on a bare machine', () => {
     expect(r.firstStop, context).toMatchObject({ code: 0, left: [] });
 
     // The same folder again: the same cluster (no initdb), the same users and messages.
-    expect(r.second?.summary.some((l) => l.includes('first start')), context).toBe(false);
+    expect(
+      r.second?.summary.some((l) => l.includes('first start')),
+      context,
+    ).toBe(false);
     expect(r.second?.login).toBe(200);
     expect(r.second?.retried?.id, 'a retried send is the same message').toBe(r.first.ack.id);
     expect(r.second?.next?.seq).toBe(2);
@@ -113,8 +159,13 @@ describe('npm start on a bare machine', () => {
     const r = await inBareNetwork([join(dir, 'data'), '--path', bin, '--once']);
     const context = r.first.output;
 
-    expect(r.first.summary.filter((l) => l.startsWith('Redis: ')), context).toEqual([
-      expect.stringMatching(/^Redis: none \(PostgreSQL-only mode: no redis-server on the PATH; .*apt install redis-server, then npm start again\)$/),
+    expect(
+      r.first.summary.filter((l) => l.startsWith('Redis: ')),
+      context,
+    ).toEqual([
+      expect.stringMatching(
+        /^Redis: none \(PostgreSQL-only mode: no redis-server on the PATH; .*apt install redis-server, then npm start again\)$/,
+      ),
     ]);
     expect(r.first.servers.some((s) => s.startsWith('redis-server'))).toBe(false);
     expect(r.first.readyz).toEqual({ redis: false, postgres: true, mode: 'degraded' });
@@ -131,9 +182,15 @@ describe('npm start on a bare machine', () => {
     const bin = nodeOnlyPath(dir);
     const r = await inBareNetwork([join(dir, 'data'), '--path', bin, '--then-with-redis']);
     const context = `${r.first.output}\n${r.second?.output ?? ''}`;
-    expect(r.first.summary.some((l) => l.startsWith('Redis: none (PostgreSQL-only mode')), context).toBe(true);
+    expect(
+      r.first.summary.some((l) => l.startsWith('Redis: none (PostgreSQL-only mode')),
+      context,
+    ).toBe(true);
     expect(r.firstStop, context).toMatchObject({ code: 0, left: [] });
-    expect(r.second?.summary.some((l) => /^Redis: redis-server .* \(child\)/.test(l)), context).toBe(true);
+    expect(
+      r.second?.summary.some((l) => /^Redis: redis-server .* \(child\)/.test(l)),
+      context,
+    ).toBe(true);
     // The send PostgreSQL took without Redis is found again by its clientMsgId, not stored anew.
     expect(r.second?.retried?.id, context).toBe(r.first.ack.id);
     expect(r.second?.retried?.seq).toBe(1);
@@ -148,7 +205,12 @@ describe('npm start on a bare machine', () => {
     // In a bare namespace too: nothing this npm start could reach by mistake; killed with its group if it hangs.
     const child = spawn('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec npm run start'], {
       cwd: ROOT,
-      env: { ...bareEnv(), PARLEY_DATA_DIR: dataDir, REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001', npm_config_update_notifier: 'false' },
+      env: {
+        ...bareEnv(),
+        PARLEY_DATA_DIR: dataDir,
+        REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001',
+        npm_config_update_notifier: 'false',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -168,7 +230,8 @@ describe('npm start on a bare machine', () => {
 function nodeOnlyPath(dir: string): string {
   const bin = join(dir, 'bin');
   mkdirSync(bin);
-  for (const [name, target] of Object.entries({ node: process.execPath, npm: whichSync('npm'), sh: '/bin/sh' })) symlinkSync(realpathSync(target), join(bin, name));
+  for (const [name, target] of Object.entries({ node: process.execPath, npm: whichSync('npm'), sh: '/bin/sh' }))
+    symlinkSync(realpathSync(target), join(bin, name));
   return bin;
 }
 

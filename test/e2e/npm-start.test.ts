@@ -38,7 +38,10 @@ describe('npm start', () => {
     expect(sent.status).toBe(201);
     await bs.next((f) => f.type === 'message', 'the message');
     const fresh = new pg.Pool({ connectionString: databaseUrl(freshDb) });
-    await waitFor(async () => (await fresh.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 1, 'persisted by the in-process worker');
+    await waitFor(
+      async () => (await fresh.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 1,
+      'persisted by the in-process worker',
+    );
     await fresh.end();
 
     const started = Date.now();

@@ -23,7 +23,11 @@ beforeAll(async () => {
   env = await createTestEnv({ LOG_LEVEL: 'info', ARCHIVE_INTERVAL_MS: String(INTERVAL_MS), WORKER_METRICS_PORT: '0' });
   [api, worker] = await Promise.all([
     startApiProcess(env.env),
-    startProcess('workers/main.ts', env.env, /parley worker metrics on (http:\/\/\S+)\/metrics[\s\S]*parley worker ready/),
+    startProcess(
+      'workers/main.ts',
+      env.env,
+      /parley worker metrics on (http:\/\/\S+)\/metrics[\s\S]*parley worker ready/,
+    ),
   ]);
   client = new ApiClient(api.url);
   archiveQueue = new Queue(QUEUES.archive, { connection: env.redis, prefix: env.config.QUEUE_PREFIX });
@@ -41,7 +45,10 @@ describe('the worker process', () => {
     const scheduler = await archiveQueue.getJobScheduler(ARCHIVE_SCHEDULER_ID);
     expect(scheduler).toMatchObject({ every: INTERVAL_MS, name: 'archive' });
     // An `every` schedule runs once at once, then every interval.
-    await waitFor(async () => (sample(await workerMetrics(), 'parley_archive_runs_total') ?? 0) >= 1, 'the first scheduled run');
+    await waitFor(
+      async () => (sample(await workerMetrics(), 'parley_archive_runs_total') ?? 0) >= 1,
+      'the first scheduled run',
+    );
   });
 
   it('counts persisted messages and archive runs asked for through the queue', async () => {
@@ -92,12 +99,18 @@ describe('the api process log', () => {
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>)
         .filter((l) => l.msg === 'request');
-    const ours = () => requestLines().filter((l) => ['/api/users', '/api/sessions', '/api/me', '/admin/queues'].includes(l.path as string));
+    const ours = () =>
+      requestLines().filter((l) =>
+        ['/api/users', '/api/sessions', '/api/me', '/admin/queues'].includes(l.path as string),
+      );
     await waitFor(() => ours().length >= 4, 'the request lines');
-    expect(ours().map((l) => `${l.method} ${l.path} ${l.status}`).sort()).toEqual(
-      ['GET /admin/queues 404', 'GET /api/me 200', 'POST /api/sessions 200', 'POST /api/users 201'].sort(),
-    );
-    for (const line of ours()) expect(Object.keys(line)).toEqual(expect.arrayContaining(['method', 'path', 'status', 'ms']));
+    expect(
+      ours()
+        .map((l) => `${l.method} ${l.path} ${l.status}`)
+        .sort(),
+    ).toEqual(['GET /admin/queues 404', 'GET /api/me 200', 'POST /api/sessions 200', 'POST /api/users 201'].sort());
+    for (const line of ours())
+      expect(Object.keys(line)).toEqual(expect.arrayContaining(['method', 'path', 'status', 'ms']));
     const everything = api.output();
     expect(everything).not.toContain(token);
     expect(everything).not.toContain(password);

@@ -19,7 +19,11 @@ let http: ApiClient;
 
 beforeAll(async () => {
   env = await createTestEnv({ PRESENCE_TTL_MS: String(TTL_MS), PRESENCE_SWEEP_MS: String(SWEEP_MS) });
-  [api1, api2, worker] = await Promise.all([startApiProcess(env.env), startApiProcess(env.env), startWorkerProcess(env.env)]);
+  [api1, api2, worker] = await Promise.all([
+    startApiProcess(env.env),
+    startApiProcess(env.env),
+    startWorkerProcess(env.env),
+  ]);
   http = new ApiClient(api1.url);
 });
 afterAll(async () => {
@@ -28,7 +32,8 @@ afterAll(async () => {
 });
 
 const key = (k: string) => `${env.config.REDIS_KEY_PREFIX}${k}`;
-const presenceOf = (s: TestSocket, userId: string) => s.frames.filter((f) => f.type === 'presence' && f.userId === userId);
+const presenceOf = (s: TestSocket, userId: string) =>
+  s.frames.filter((f) => f.type === 'presence' && f.userId === userId);
 const nextPresence = (s: TestSocket, userId: string, status: string) =>
   s.next((f) => f.type === 'presence' && f.userId === userId && f.status === status, `${status} of ${userId}`);
 
@@ -36,11 +41,15 @@ const nextPresence = (s: TestSocket, userId: string, status: string) =>
 async function marker(s: TestSocket, sender: TestUser, chatId: string): Promise<void> {
   const sent = await http.send(sender.token, chatId, 'marker');
   expect(sent.status).toBe(201);
-  await s.next((f: Frame) => f.type === 'message' && (f.message as { id: string }).id === sent.body.message.id, 'marker');
+  await s.next(
+    (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === sent.body.message.id,
+    'marker',
+  );
 }
 
 /** The sweep has let go of the user (their index entry passed and was dropped): a duplicate offline would be out. */
-const indexDropped = (userId: string) => waitFor(async () => (await env.redis.zscore(key('presence-index'), userId)) === null, 'index entry dropped');
+const indexDropped = (userId: string) =>
+  waitFor(async () => (await env.redis.zscore(key('presence-index'), userId)) === null, 'index entry dropped');
 
 async function status(asker: TestUser, userId: string, via = http) {
   const r = await via.request('GET', `/api/users/${userId}/presence`, undefined, asker.token);
@@ -68,15 +77,25 @@ describe('presence across two api processes', () => {
     expect((await status(o, u.user.id, new ApiClient(api2.url))).status).toBe('online');
 
     const dev2 = await connectClient(api2.url, u.token);
-    await waitFor(async () => (await env.redis.zcard(key(`presence:{${u.user.id}}:conns`))) === 2, 'two connections registered');
+    await waitFor(
+      async () => (await env.redis.zcard(key(`presence:{${u.user.id}}:conns`))) === 2,
+      'two connections registered',
+    );
     await dev1.close();
-    await waitFor(async () => (await env.redis.zcard(key(`presence:{${u.user.id}}:conns`))) === 1, 'first device forgotten');
+    await waitFor(
+      async () => (await env.redis.zcard(key(`presence:{${u.user.id}}:conns`))) === 1,
+      'first device forgotten',
+    );
     expect((await status(o, u.user.id)).status).toBe('online');
 
     await dev2.close();
     const offline = await nextPresence(os, u.user.id, 'offline');
     expect(Date.parse(offline.lastSeenAt as string)).toBeGreaterThanOrEqual(Date.parse(online.lastSeenAt as string));
-    expect(await status(o, u.user.id, new ApiClient(api2.url))).toEqual({ userId: u.user.id, status: 'offline', lastSeenAt: offline.lastSeenAt });
+    expect(await status(o, u.user.id, new ApiClient(api2.url))).toEqual({
+      userId: u.user.id,
+      status: 'offline',
+      lastSeenAt: offline.lastSeenAt,
+    });
     await waitFor(async () => {
       const { rows } = await env.pool.query('SELECT last_seen_at FROM users WHERE id = $1', [u.user.id]);
       return rows[0].last_seen_at === offline.lastSeenAt;
@@ -104,7 +123,12 @@ describe('presence across two api processes', () => {
   });
 
   it('answers 404 for an unknown user and 400 for a malformed id', async () => {
-    const unknown = await http.request('GET', '/api/users/9f1d2c3b-0000-4000-8000-000000000000/presence', undefined, o.token);
+    const unknown = await http.request(
+      'GET',
+      '/api/users/9f1d2c3b-0000-4000-8000-000000000000/presence',
+      undefined,
+      o.token,
+    );
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.code).toBe('not_found');
     expect((await http.request('GET', '/api/users/nope/presence', undefined, o.token)).status).toBe(400);
@@ -130,7 +154,10 @@ describe('an api process killed with SIGKILL', () => {
     await connectClient(doomed.url, u.token);
     await connectClient(doomed.url, v.token);
     await nextPresence(os, v.user.id, 'online');
-    await waitFor(async () => (await env.redis.zcard(key(`presence:{${u.user.id}}:conns`))) === 2, 'u on two processes');
+    await waitFor(
+      async () => (await env.redis.zcard(key(`presence:{${u.user.id}}:conns`))) === 2,
+      'u on two processes',
+    );
 
     await doomed.kill('SIGKILL');
     const killedAt = Date.now();

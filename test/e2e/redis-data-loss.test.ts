@@ -27,8 +27,14 @@ afterAll(async () => {
 });
 
 const stored = async (chatId: string) =>
-  (await env.pool.query<{ seq: number; body: string }>('SELECT seq, body FROM messages WHERE chat_id = $1 ORDER BY seq', [chatId])).rows;
-const normal = async (api: ApiClient) => ((await api.request('GET', '/readyz')).body as { mode: string }).mode === 'normal';
+  (
+    await env.pool.query<{ seq: number; body: string }>(
+      'SELECT seq, body FROM messages WHERE chat_id = $1 ORDER BY seq',
+      [chatId],
+    )
+  ).rows;
+const normal = async (api: ApiClient) =>
+  ((await api.request('GET', '/readyz')).body as { mode: string }).mode === 'normal';
 
 describe('Redis restarted empty', () => {
   it('loses nothing acked: each api writes what it acked lately to PostgreSQL, and seqs go on above a gap', async () => {

@@ -52,7 +52,9 @@ describe('logs', () => {
     expect((await api.request('POST', '/api/admin/broadcast', { event: 'x' }, ADMIN_TOKEN)).status).toBeLessThan(300);
     const basic = Buffer.from(`admin:${BOARD_PASSWORD}`).toString('base64');
     await api.request('GET', '/admin/queues', undefined, undefined, { authorization: `Basic ${basic}` });
-    await api.request('GET', '/admin/queues', undefined, undefined, { authorization: `Basic ${Buffer.from(`admin:${fake}`).toString('base64')}` });
+    await api.request('GET', '/admin/queues', undefined, undefined, {
+      authorization: `Basic ${Buffer.from(`admin:${fake}`).toString('base64')}`,
+    });
 
     expect((await api.request('DELETE', '/api/sessions/current', undefined, t1)).status).toBe(204);
     expect(await viaQuery.closed).toBe(4001);
@@ -61,6 +63,7 @@ describe('logs', () => {
     const out = proc.output();
     // It did log (one line per request at least), so the check below is not vacuous.
     expect(out.split('\n').filter((l) => l.includes('"msg"')).length).toBeGreaterThan(10);
-    for (const s of [password, wrongPassword, t1, t2, fake, ADMIN_TOKEN, BOARD_PASSWORD, basic]) expect(out).not.toContain(s);
+    for (const s of [password, wrongPassword, t1, t2, fake, ADMIN_TOKEN, BOARD_PASSWORD, basic])
+      expect(out).not.toContain(s);
   });
 });

@@ -23,7 +23,10 @@ let api1: ApiClient;
 let api2: ApiClient;
 
 beforeAll(async () => {
-  env = await createTestEnv({ SESSION_PURGE_INTERVAL_MS: String(PURGE_INTERVAL_MS), SESSION_PURGE_BATCH: String(PURGE_BATCH) });
+  env = await createTestEnv({
+    SESSION_PURGE_INTERVAL_MS: String(PURGE_INTERVAL_MS),
+    SESSION_PURGE_BATCH: String(PURGE_BATCH),
+  });
   [one, two] = await Promise.all([startApiProcess(env.env), startApiProcess(env.env)]);
   [api1, api2] = [new ApiClient(one.url), new ApiClient(two.url)];
 });
@@ -34,12 +37,16 @@ afterAll(async () => {
 
 /** A second session of the user, opened on `api`. */
 async function loginAgain(api: ApiClient, user: TestUser): Promise<string> {
-  const r = await api.request('POST', '/api/sessions', { username: user.user.username, password: 'correct horse battery' });
+  const r = await api.request('POST', '/api/sessions', {
+    username: user.user.username,
+    password: 'correct horse battery',
+  });
   expect(r.status).toBe(200);
   return r.body.token as string;
 }
 
-const meStatus = async (api: ApiClient, token: string) => (await api.request('GET', '/api/me', undefined, token)).status;
+const meStatus = async (api: ApiClient, token: string) =>
+  (await api.request('GET', '/api/me', undefined, token)).status;
 
 describe('DELETE /api/sessions', () => {
   it('ends every session of the caller on every process: each token is refused and each socket closes with 4001', async () => {
@@ -94,7 +101,8 @@ describe('the session purge', () => {
        SELECT sha256(('expired-' || g)::bytea), $1, now() - interval '1 minute' FROM generate_series(1, $2::int) g`,
       [u.user.id, expired],
     );
-    const count = async (where: string) => (await env.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE ${where}`)).rows[0]!.n;
+    const count = async (where: string) =>
+      (await env.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE ${where}`)).rows[0]!.n;
     const live = await count('expires_at > now()');
 
     worker = await startWorkerProcess(env.env);

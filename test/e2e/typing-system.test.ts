@@ -32,7 +32,11 @@ const broadcast = (event: string, data: unknown, token: string | undefined = ADM
 /** A system event published now and received by every socket: whatever was published before it has arrived. */
 async function barrier(sockets: TestSocket[], label: string): Promise<void> {
   expect((await broadcast('test.barrier', { label })).status).toBe(202);
-  await Promise.all(sockets.map((s) => s.next((f: Frame) => f.type === 'system' && (f.data as { label?: string })?.label === label, label)));
+  await Promise.all(
+    sockets.map((s) =>
+      s.next((f: Frame) => f.type === 'system' && (f.data as { label?: string })?.label === label, label),
+    ),
+  );
 }
 
 /** Every row of every table of the test's database, as one text: equal snapshots mean nothing was written. */
@@ -42,7 +46,9 @@ async function snapshot(): Promise<string> {
   );
   const parts: string[] = [];
   for (const { table_name } of rows) {
-    const r = await env.pool.query(`SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS h FROM "${table_name}" t`);
+    const r = await env.pool.query(
+      `SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS h FROM "${table_name}" t`,
+    );
     parts.push(`${table_name}:${r.rows[0].h}`);
   }
   return parts.join(',');
@@ -51,7 +57,12 @@ async function snapshot(): Promise<string> {
 describe('typing', () => {
   let a: TestUser, b: TestUser, c: TestUser, d: TestUser;
   beforeAll(async () => {
-    [a, b, c, d] = await Promise.all([http.newUser('typer'), http.newUser('peer1'), http.newUser('peer2'), http.newUser('outsider')]);
+    [a, b, c, d] = await Promise.all([
+      http.newUser('typer'),
+      http.newUser('peer1'),
+      http.newUser('peer2'),
+      http.newUser('outsider'),
+    ]);
   });
 
   it('reaches the other members on both api processes, never the typer, never outsiders, and is never stored', async () => {
@@ -107,13 +118,26 @@ describe('typing', () => {
 describe('system broadcast', () => {
   it('reaches every client on both api processes, whoever they are', async () => {
     const [x, y] = await Promise.all([http.newUser('x'), http.newUser('y')]);
-    const sockets = await Promise.all([connectClient(api1.url, x.token), connectClient(api2.url, y.token), connectClient(api2.url, x.token)]);
-    const r = await broadcast('maintenance.scheduled', { at: '2030-01-01T00:00:00.000Z', minutes: 5 }, ADMIN_TOKEN, new ApiClient(api2.url));
+    const sockets = await Promise.all([
+      connectClient(api1.url, x.token),
+      connectClient(api2.url, y.token),
+      connectClient(api2.url, x.token),
+    ]);
+    const r = await broadcast(
+      'maintenance.scheduled',
+      { at: '2030-01-01T00:00:00.000Z', minutes: 5 },
+      ADMIN_TOKEN,
+      new ApiClient(api2.url),
+    );
     expect(r.status).toBe(202);
     expect(r.body).toEqual({ event: 'maintenance.scheduled', processes: 2 });
     for (const s of sockets) {
       const f = await s.next((fr) => fr.type === 'system' && fr.event === 'maintenance.scheduled', 'system frame');
-      expect(f).toEqual({ type: 'system', event: 'maintenance.scheduled', data: { at: '2030-01-01T00:00:00.000Z', minutes: 5 } });
+      expect(f).toEqual({
+        type: 'system',
+        event: 'maintenance.scheduled',
+        data: { at: '2030-01-01T00:00:00.000Z', minutes: 5 },
+      });
     }
     await Promise.all(sockets.map((s) => s.close()));
   });

@@ -30,7 +30,11 @@ afterAll(async () => {
 });
 
 const seqs = async (chatId: string) =>
-  (await env.pool.query<{ seq: number }>('SELECT seq::int AS seq FROM messages WHERE chat_id = $1 ORDER BY seq', [chatId])).rows.map((r) => r.seq);
+  (
+    await env.pool.query<{ seq: number }>('SELECT seq::int AS seq FROM messages WHERE chat_id = $1 ORDER BY seq', [
+      chatId,
+    ])
+  ).rows.map((r) => r.seq);
 
 describe('a worker killed while it holds a chat', () => {
   it('leaves the chat to its job: another worker writes the rest within 10 s of the kill, with no new send', async () => {
@@ -42,7 +46,10 @@ describe('a worker killed while it holds a chat', () => {
 
     const stopping = await startProcess('test/fixtures/worker-stopping-mid-chat.ts', env.env, /parley worker ready/);
     workers.push(stopping);
-    await waitFor(() => stopping.output().includes(`stopped holding: ${chat.id}`), 'the worker stopped holding the chat');
+    await waitFor(
+      () => stopping.output().includes(`stopped holding: ${chat.id}`),
+      'the worker stopped holding the chat',
+    );
     const written = (await seqs(chat.id)).length;
     expect(written).toBeGreaterThan(0);
     expect(written).toBeLessThan(SENT);
@@ -56,7 +63,9 @@ describe('a worker killed while it holds a chat', () => {
 
     // The dead worker's lock runs out, a live worker's stall check moves the job back, and it
     // writes the rest: nothing more is sent.
-    await waitFor(async () => (await seqs(chat.id)).length === SENT, 'every message in PostgreSQL', { timeoutMs: 10_000 });
+    await waitFor(async () => (await seqs(chat.id)).length === SENT, 'every message in PostgreSQL', {
+      timeoutMs: 10_000,
+    });
     expect(Date.now() - killed, 'from the kill until PostgreSQL held every message (ms)').toBeLessThan(10_000);
     expect(await seqs(chat.id)).toEqual(Array.from({ length: SENT }, (_, i) => i + 1));
     await waitFor(async () => (await env.redis.exists(ticket)) === 0, 'the ticket released once written');

@@ -48,7 +48,10 @@ describe('across two api processes', () => {
   const conns = (u: TestUser) => env.redis.zcard(`${env.config.REDIS_KEY_PREFIX}presence:{${u.user.id}}:conns`);
 
   beforeAll(async () => {
-    env = await createTestEnv({ WS_MAX_CONNECTIONS_PER_USER: String(PER_USER), WS_MAX_CONNECTIONS: String(PER_PROCESS) });
+    env = await createTestEnv({
+      WS_MAX_CONNECTIONS_PER_USER: String(PER_USER),
+      WS_MAX_CONNECTIONS: String(PER_PROCESS),
+    });
     [api1, api2] = await Promise.all([startApiProcess(env.env), startApiProcess(env.env)]);
     http = new ApiClient(api1.url);
   });
@@ -59,7 +62,11 @@ describe('across two api processes', () => {
 
   it('lets one user hold at most WS_MAX_CONNECTIONS_PER_USER sockets in all, refused with 429 before the upgrade', async () => {
     const u = await http.newUser('capped');
-    const held = [await connectClient(api1.url, u.token), await connectClient(api1.url, u.token), await connectClient(api2.url, u.token)];
+    const held = [
+      await connectClient(api1.url, u.token),
+      await connectClient(api1.url, u.token),
+      await connectClient(api2.url, u.token),
+    ];
     for (const api of [api1, api2]) {
       expect(await attempt(api.url, u.token)).toEqual({ status: 429, body: refused('rate_limited') });
     }

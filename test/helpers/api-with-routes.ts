@@ -26,7 +26,11 @@ export async function startApiWithRoutes(env: TestEnv, overrides: Record<string,
     await c.connect();
     return c;
   };
-  const api = await createApi(config, { redis, subscriber, queueRedis, pool, pgListener }, createLogger(config.LOG_LEVEL, 'test'));
+  const api = await createApi(
+    config,
+    { redis, subscriber, queueRedis, pool, pgListener },
+    createLogger(config.LOG_LEVEL, 'test'),
+  );
   const { port } = (await api.listen()) as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   return {

@@ -10,7 +10,10 @@ import { ADMIN_URL, databaseUrl } from './pg.js';
  */
 export default async function setup({ provide }: { provide: (key: 'templateDb', value: string) => void }) {
   const migrations = await loadMigrations();
-  const hash = createHash('sha256').update(migrations.map((m) => m.name + m.sql).join('\n')).digest('hex').slice(0, 12);
+  const hash = createHash('sha256')
+    .update(migrations.map((m) => m.name + m.sql).join('\n'))
+    .digest('hex')
+    .slice(0, 12);
   const name = `parley_tpl_${hash}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
@@ -24,10 +27,12 @@ export default async function setup({ provide }: { provide: (key: 'templateDb', 
       await migrate(pool);
       await pool.end();
       // Renamed only once complete, so a crashed setup never leaves a half-built template.
-      await admin.query(format('ALTER DATABASE %I RENAME TO %I', building, name)).catch(async (err: { code?: string }) => {
-        if (err.code !== '42P04') throw err;
-        await admin.query(format('DROP DATABASE IF EXISTS %I', building));
-      });
+      await admin
+        .query(format('ALTER DATABASE %I RENAME TO %I', building, name))
+        .catch(async (err: { code?: string }) => {
+          if (err.code !== '42P04') throw err;
+          await admin.query(format('DROP DATABASE IF EXISTS %I', building));
+        });
     }
   } finally {
     await admin.end();

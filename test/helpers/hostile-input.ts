@@ -40,7 +40,12 @@ export const LONE_SURROGATE = '\ud800';
  * POSTs `bytes` of body with chunked transfer encoding (no Content-Length), so the server must
  * cut the body off by counting rather than trust a header. Resolves with status and JSON body.
  */
-export function postChunked(baseUrl: string, path: string, bytes: number, token?: string): Promise<{ status: number; body: any }> {
+export function postChunked(
+  baseUrl: string,
+  path: string,
+  bytes: number,
+  token?: string,
+): Promise<{ status: number; body: any }> {
   const url = new URL(path, baseUrl);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -60,7 +65,9 @@ export function postChunked(baseUrl: string, path: string, bytes: number, token?
       },
     );
     // The server may answer and close before the whole body is written: that is the point.
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err),
+    );
     const chunk = `{"body":"${'x'.repeat(1000)}`;
     req.write(chunk);
     let sent = chunk.length;

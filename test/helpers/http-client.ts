@@ -14,7 +14,13 @@ export interface TestUser {
 export class ApiClient {
   constructor(readonly baseUrl: string) {}
 
-  async request<T = any>(method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<Reply<T>> {
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+    headers: Record<string, string> = {},
+  ): Promise<Reply<T>> {
     const res = await fetch(this.baseUrl + path, {
       method,
       headers: {
@@ -46,13 +52,23 @@ export class ApiClient {
   }
 
   async newChat(owner: TestUser, members: TestUser[], title = 'chat'): Promise<{ id: string; lastSeq: number }> {
-    const r = await this.request('POST', '/api/chats', { title, memberIds: members.map((m) => m.user.id) }, owner.token);
+    const r = await this.request(
+      'POST',
+      '/api/chats',
+      { title, memberIds: members.map((m) => m.user.id) },
+      owner.token,
+    );
     if (r.status !== 201) throw new Error(`create chat failed: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body.chat;
   }
 
   send(token: string, chatId: string, body: string, clientMsgId?: string) {
-    return this.request('POST', `/api/chats/${chatId}/messages`, { body, ...(clientMsgId ? { clientMsgId } : {}) }, token);
+    return this.request(
+      'POST',
+      `/api/chats/${chatId}/messages`,
+      { body, ...(clientMsgId ? { clientMsgId } : {}) },
+      token,
+    );
   }
 
   history(token: string, chatId: string, query = '') {

@@ -51,7 +51,11 @@ export async function startSeamedApi(env: TestEnv, overrides: Record<string, str
     await c.connect();
     return c;
   };
-  const api = await createApi(config, { redis, subscriber, queueRedis, pool, pgListener }, createLogger(config.LOG_LEVEL, 'test'));
+  const api = await createApi(
+    config,
+    { redis, subscriber, queueRedis, pool, pgListener },
+    createLogger(config.LOG_LEVEL, 'test'),
+  );
   const { port } = (await api.listen()) as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   return {

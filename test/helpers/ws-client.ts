@@ -45,7 +45,11 @@ export class TestSocket {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`timed out waiting for ${what}; got ${this.frames.length} frames, last: ${JSON.stringify(this.frames.at(-1))}`));
+        reject(
+          new Error(
+            `timed out waiting for ${what}; got ${this.frames.length} frames, last: ${JSON.stringify(this.frames.at(-1))}`,
+          ),
+        );
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
@@ -69,8 +73,13 @@ export class TestSocket {
 }
 
 /** Opens a socket with the token in the query string and waits for `ready`. */
-export async function connectClient(baseUrl: string, token: string, opts: { viaProtocol?: boolean } = {}): Promise<TestSocket> {
-  const wsUrl = baseUrl.replace(/^http/, 'ws') + '/ws' + (opts.viaProtocol ? '' : `?token=${encodeURIComponent(token)}`);
+export async function connectClient(
+  baseUrl: string,
+  token: string,
+  opts: { viaProtocol?: boolean } = {},
+): Promise<TestSocket> {
+  const wsUrl =
+    baseUrl.replace(/^http/, 'ws') + '/ws' + (opts.viaProtocol ? '' : `?token=${encodeURIComponent(token)}`);
   const ws = new WebSocket(wsUrl, opts.viaProtocol ? [`bearer.${token}`] : undefined);
   const socket = new TestSocket(ws);
   await new Promise<void>((resolve, reject) => {

@@ -18,7 +18,11 @@ afterAll(async () => {
 
 describe('accounts', () => {
   it('registers, logs in and answers /api/me; passwords are stored hashed', async () => {
-    const reg = await app.api.request('POST', '/api/users', { username: 'Carol_1', password: 'hunter22hunter', displayName: 'Carol' });
+    const reg = await app.api.request('POST', '/api/users', {
+      username: 'Carol_1',
+      password: 'hunter22hunter',
+      displayName: 'Carol',
+    });
     expect(reg.status).toBe(201);
     expect(reg.body.user).toMatchObject({ username: 'Carol_1', displayName: 'Carol' });
     expect(Object.keys(reg.body.user).sort()).toEqual(['createdAt', 'displayName', 'id', 'username']);
@@ -74,7 +78,9 @@ describe('chats and members', () => {
 
     const got = await app.api.request('GET', `/api/chats/${chatId}`, undefined, b.token);
     expect(got.status).toBe(200);
-    expect(got.body.chat.members.map((m: { userId: string }) => m.userId).sort()).toEqual([a.user.id, b.user.id].sort());
+    expect(got.body.chat.members.map((m: { userId: string }) => m.userId).sort()).toEqual(
+      [a.user.id, b.user.id].sort(),
+    );
 
     await app.api.send(a.token, chatId, 'first');
     const list = await app.api.request('GET', '/api/chats', undefined, b.token);
@@ -87,7 +93,12 @@ describe('chats and members', () => {
   });
 
   it('rejects unknown members, non-members and unknown chats with the contract codes', async () => {
-    const unknownUser = await app.api.request('POST', '/api/chats', { memberIds: ['00000000-0000-4000-8000-000000000000'] }, a.token);
+    const unknownUser = await app.api.request(
+      'POST',
+      '/api/chats',
+      { memberIds: ['00000000-0000-4000-8000-000000000000'] },
+      a.token,
+    );
     expect(unknownUser.status).toBe(404);
     const chat = await app.api.newChat(a, [b]);
     const outsider = await app.api.request('GET', `/api/chats/${chat.id}`, undefined, c.token);
@@ -107,7 +118,9 @@ describe('chats and members', () => {
 
     const added = await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token);
     expect(added.status).toBe(201);
-    expect((await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token)).status).toBe(409);
+    expect(
+      (await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token)).status,
+    ).toBe(409);
     // The change reaches this process's index through pub/sub; a send after it must arrive.
     await expectDelivery(cs, a, chat.id, 'after add');
 
@@ -135,7 +148,12 @@ describe('chats and members', () => {
 });
 
 /** Sends until the socket receives one of the sends (membership propagates asynchronously). */
-async function expectDelivery(socket: Awaited<ReturnType<typeof connectClient>>, sender: TestUser, chatId: string, label: string) {
+async function expectDelivery(
+  socket: Awaited<ReturnType<typeof connectClient>>,
+  sender: TestUser,
+  chatId: string,
+  label: string,
+) {
   const sent = await app.api.send(sender.token, chatId, label);
   expect(sent.status).toBe(201);
   await socket.next((f) => f.type === 'message' && (f.message as { id: string }).id === sent.body.message.id, label);

@@ -76,7 +76,8 @@ async function sendMany(chatId: string, n: number, label: string) {
 
 const seqRange = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const pgCount = async (chatId: string) =>
-  (await env.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId])).rows[0]!.n;
+  (await env.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId])).rows[0]!
+    .n;
 
 /** Every seq history returns, newest page first and then older ones, ascending. */
 async function historySeqs(chatId: string): Promise<number[]> {
@@ -107,7 +108,10 @@ describe('archive', () => {
     expect(await env.redis.pttl(k.seq(chat.id))).toBe(-1);
 
     await workersOn();
-    await waitFor(async () => (await pgCount(chat.id)) === 25 && (await env.redis.exists(k.pending(chat.id))) === 0, 'all 25 persisted');
+    await waitFor(
+      async () => (await pgCount(chat.id)) === 25 && (await env.redis.exists(k.pending(chat.id))) === 0,
+      'all 25 persisted',
+    );
     const second = await archiver().run();
     expect(second.failedChats).toBe(0);
     expect(await env.redis.llen(k.active(chat.id))).toBe(LIST_MAX);
@@ -122,7 +126,11 @@ describe('archive', () => {
     const k = keys();
     await sendMany(chat.id, 5, 'aged');
     // Persisted, and let go by the worker that held the chat (its ticket released): no job is on its way.
-    await waitFor(async () => (await pgCount(chat.id)) === 5 && (await env.redis.exists(k.pending(chat.id), k.ticket(chat.id))) === 0, '5 persisted, chat let go');
+    await waitFor(
+      async () =>
+        (await pgCount(chat.id)) === 5 && (await env.redis.exists(k.pending(chat.id), k.ticket(chat.id))) === 0,
+      '5 persisted, chat let go',
+    );
     // Redis believes seq 2 persisted; PostgreSQL lost it. The archive must not trust Redis.
     await env.pool.query('DELETE FROM messages WHERE chat_id = $1 AND seq = 2', [chat.id]);
 
@@ -182,7 +190,10 @@ describe('archive', () => {
     await waitFor(async () => (await pgCount(chat.id)) === 1, 'the repaired message in PostgreSQL');
     const { rows } = await env.pool.query('SELECT id, seq, body FROM messages WHERE chat_id = $1', [chat.id]);
     expect(rows).toEqual([{ id, seq, body: 'lost 1' }]);
-    await waitFor(async () => (await env.redis.exists(k.ticket(chat.id), k.pending(chat.id))) === 0, 'ticket released, nothing pending');
+    await waitFor(
+      async () => (await env.redis.exists(k.ticket(chat.id), k.pending(chat.id))) === 0,
+      'ticket released, nothing pending',
+    );
   });
 
   it('lets an idle, fully persisted chat expire, and its seq counter resumes once gone', async () => {
@@ -210,13 +221,19 @@ describe('archive', () => {
     expect(fourth.body.message.seq).toBe(4);
     expect(await env.redis.pttl(k.active(chat.id))).toBe(-1);
     expect(await env.redis.pttl(k.seq(chat.id))).toBe(-1);
-    await waitFor(async () => (await pgCount(chat.id)) === 4 && (await env.redis.exists(k.pending(chat.id))) === 0, 'seq 4 persisted');
+    await waitFor(
+      async () => (await pgCount(chat.id)) === 4 && (await env.redis.exists(k.pending(chat.id))) === 0,
+      'seq 4 persisted',
+    );
 
     // The counter expires (here: is deleted): the next send re-seeds it from PostgreSQL.
     await env.redis.del(k.seq(chat.id));
     expect((await app.api.send(a.token, chat.id, 'after the counter expired')).body.message.seq).toBe(5);
     // The whole chat expires: counter and list gone, PostgreSQL alone remembers.
-    await waitFor(async () => (await pgCount(chat.id)) === 5 && (await env.redis.exists(k.pending(chat.id))) === 0, 'seq 5 persisted');
+    await waitFor(
+      async () => (await pgCount(chat.id)) === 5 && (await env.redis.exists(k.pending(chat.id))) === 0,
+      'seq 5 persisted',
+    );
     await env.redis.del(k.seq(chat.id), k.active(chat.id));
     expect((await app.api.send(a.token, chat.id, 'after the chat expired')).body.message.seq).toBe(6);
     expect(await historySeqs(chat.id)).toEqual(seqRange(1, 6));

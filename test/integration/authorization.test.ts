@@ -27,7 +27,11 @@ beforeAll(async () => {
     startInProcess(env, { workers: false, overrides: { ADMIN_TOKEN } }),
     startInProcess(env, { workers: false }),
   ]);
-  [owner, member, outsider] = await Promise.all([one.api.newUser('owner'), one.api.newUser('member'), one.api.newUser('outsider')]);
+  [owner, member, outsider] = await Promise.all([
+    one.api.newUser('owner'),
+    one.api.newUser('member'),
+    one.api.newUser('outsider'),
+  ]);
   chatId = (await one.api.newChat(owner, [member], SECRET_TITLE)).id;
   await one.api.send(owner.token, chatId, SECRET_BODY);
 });
@@ -55,7 +59,10 @@ describe('a non-member', () => {
   ];
 
   it.each(routes)('gets 403 on %s %s and learns nothing', async (method, path, body) => {
-    const real = path.replace(':chat', chatId).replace(':member', member.user.id).replace(':outsider', outsider.user.id);
+    const real = path
+      .replace(':chat', chatId)
+      .replace(':member', member.user.id)
+      .replace(':outsider', outsider.user.id);
     for (const app of [one, two]) {
       const r = await app.api.request(method, real, body?.(), outsider.token);
       expect({ status: r.status, code: r.body.error.code }).toEqual({ status: 403, code: 'forbidden' });
@@ -68,7 +75,9 @@ describe('a non-member', () => {
     const list = await one.api.request('GET', '/api/chats', undefined, outsider.token);
     expect(list.body.chats).toEqual([]);
     const chat = await one.api.request('GET', `/api/chats/${chatId}`, undefined, owner.token);
-    expect(chat.body.chat.members.map((m: { userId: string }) => m.userId).sort()).toEqual([owner.user.id, member.user.id].sort());
+    expect(chat.body.chat.members.map((m: { userId: string }) => m.userId).sort()).toEqual(
+      [owner.user.id, member.user.id].sort(),
+    );
     expect(chat.body.chat.lastSeq).toBe(1);
   });
 
@@ -106,10 +115,19 @@ describe('a non-member', () => {
 describe('logout', () => {
   it('revokes the token on every api process at once and closes its sockets with 4001', async () => {
     const user = await one.api.newUser('leaver');
-    const other = (await one.api.request('POST', '/api/sessions', { username: user.user.username, password: 'correct horse battery' })).body.token as string;
+    const other = (
+      await one.api.request('POST', '/api/sessions', {
+        username: user.user.username,
+        password: 'correct horse battery',
+      })
+    ).body.token as string;
     // Process two has the token cached from a request and holds a socket opened with it.
     expect((await two.api.request('GET', '/api/me', undefined, user.token)).status).toBe(200);
-    const sockets: TestSocket[] = await Promise.all([connectClient(one.url, user.token), connectClient(two.url, user.token), connectClient(two.url, user.token, { viaProtocol: true })]);
+    const sockets: TestSocket[] = await Promise.all([
+      connectClient(one.url, user.token),
+      connectClient(two.url, user.token),
+      connectClient(two.url, user.token, { viaProtocol: true }),
+    ]);
     const survivor = await connectClient(two.url, other);
 
     const out = await one.api.request('DELETE', '/api/sessions/current', undefined, user.token);
@@ -181,7 +199,11 @@ describe('HTTP answers', () => {
       fetch(`${one.url}/api/me`, { headers: { authorization: `Bearer ${owner.token}` } }),
       fetch(`${one.url}/api/me`),
       fetch(`${one.url}/api/nothing`, { headers: { authorization: `Bearer ${owner.token}` } }),
-      fetch(`${one.url}/api/chats`, { method: 'POST', headers: { authorization: `Bearer ${owner.token}` }, body: 'not json' }),
+      fetch(`${one.url}/api/chats`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${owner.token}` },
+        body: 'not json',
+      }),
     ]);
     expect(answers.map((r) => r.status)).toEqual([200, 200, 401, 404, 400]);
     for (const r of answers) {

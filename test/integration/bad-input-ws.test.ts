@@ -44,7 +44,10 @@ async function answersTo(s: TestSocket, raw: string | Buffer): Promise<Frame[]> 
   s.ws.send(raw);
   s.send({ type: 'ping', ref: r });
   await s.next((f) => f.type === 'pong' && f.ref === r, `pong ${r}`, from);
-  return s.frames.slice(from, s.frames.findIndex((f, i) => i >= from && f.type === 'pong' && f.ref === r));
+  return s.frames.slice(
+    from,
+    s.frames.findIndex((f, i) => i >= from && f.type === 'pong' && f.ref === r),
+  );
 }
 
 /** Sends a hand-written upgrade request; resolves with the status of the answer. */
@@ -69,7 +72,8 @@ function rawUpgrade(requestLine: string): Promise<number> {
 }
 
 const big = (n: number) => 'x'.repeat(n);
-const send = (over: Record<string, unknown>) => JSON.stringify({ type: 'send', chatId: ':chat', body: 'hi', clientMsgId: 'c1', ...over });
+const send = (over: Record<string, unknown>) =>
+  JSON.stringify({ type: 'send', chatId: ':chat', body: 'hi', clientMsgId: 'c1', ...over });
 const V = 'validation_failed';
 
 /** [name, raw frame (`:chat` is replaced), code, clientMsgId the error must name]. */
@@ -115,7 +119,16 @@ const cases: [string, string, string, string?][] = [
   ['sync with a string seq', '{"type":"sync","chats":{":chat":"1"}}', V],
   ['sync with a huge seq', '{"type":"sync","chats":{":chat":1e400}}', V],
   ['sync with an unsafe seq', '{"type":"sync","chats":{":chat":9007199254740993}}', V],
-  ['sync of too many chats', JSON.stringify({ type: 'sync', chats: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`9f1d2c3b-0000-4000-8000-${String(i).padStart(12, '0')}`, 0])) }), V],
+  [
+    'sync of too many chats',
+    JSON.stringify({
+      type: 'sync',
+      chats: Object.fromEntries(
+        Array.from({ length: 1001 }, (_, i) => [`9f1d2c3b-0000-4000-8000-${String(i).padStart(12, '0')}`, 0]),
+      ),
+    }),
+    V,
+  ],
   ['typing without a chatId', '{"type":"typing"}', V],
   ['typing with a bad chat id', '{"type":"typing","chatId":"x"}', V],
   ['read without a seq', '{"type":"read","chatId":":chat"}', V],
@@ -128,25 +141,32 @@ const cases: [string, string, string, string?][] = [
 ];
 
 describe('bad WebSocket frames', () => {
-  it.each(cases.map(([name, raw, code, clientMsgId]) => ({ name, raw, code, clientMsgId })))('$name → $code', async ({ raw, code, clientMsgId }) => {
-    const frame = raw.replaceAll(':chat', chatId);
-    if (code !== V && code !== 'pong-ok') {
-      // Refusals that need a lookup (unknown chat) come after the fence: wait by clientMsgId.
-      const from = sa.frames.length;
-      sa.ws.send(frame);
-      const answer = await sa.next((f) => f.type === 'error' && f.clientMsgId === clientMsgId, `error for ${clientMsgId}`, from);
-      expect(answer).toMatchObject({ type: 'error', code, message: expect.any(String) });
-      return;
-    }
-    const answers = await answersTo(sa, frame);
-    if (code === 'pong-ok') {
-      expect(answers).toEqual([{ type: 'pong', ref: null }]);
-      return;
-    }
-    expect(answers).toHaveLength(1);
-    expect(answers[0]).toMatchObject({ type: 'error', code, message: expect.any(String) });
-    expect(answers[0]!.clientMsgId).toBe(clientMsgId);
-  });
+  it.each(cases.map(([name, raw, code, clientMsgId]) => ({ name, raw, code, clientMsgId })))(
+    '$name → $code',
+    async ({ raw, code, clientMsgId }) => {
+      const frame = raw.replaceAll(':chat', chatId);
+      if (code !== V && code !== 'pong-ok') {
+        // Refusals that need a lookup (unknown chat) come after the fence: wait by clientMsgId.
+        const from = sa.frames.length;
+        sa.ws.send(frame);
+        const answer = await sa.next(
+          (f) => f.type === 'error' && f.clientMsgId === clientMsgId,
+          `error for ${clientMsgId}`,
+          from,
+        );
+        expect(answer).toMatchObject({ type: 'error', code, message: expect.any(String) });
+        return;
+      }
+      const answers = await answersTo(sa, frame);
+      if (code === 'pong-ok') {
+        expect(answers).toEqual([{ type: 'pong', ref: null }]);
+        return;
+      }
+      expect(answers).toHaveLength(1);
+      expect(answers[0]).toMatchObject({ type: 'error', code, message: expect.any(String) });
+      expect(answers[0]!.clientMsgId).toBe(clientMsgId);
+    },
+  );
 
   it('answers a binary frame with an error', async () => {
     const answers = await answersTo(sa, Buffer.from([1, 2, 3]));
@@ -156,7 +176,10 @@ describe('bad WebSocket frames', () => {
   it('sends odd Unicode and injection strings verbatim', async () => {
     const texts = [...ODD_TEXT, ...INJECTIONS].map((t) => t.slice(0, MAX_CHARS));
     for (const [i, body] of texts.entries()) sa.send({ type: 'send', chatId, body, clientMsgId: `ws-odd-${i}` });
-    await sa.until((fs) => texts.every((_, i) => fs.some((f) => f.type === 'ack' && f.clientMsgId === `ws-odd-${i}`)), 'every ack');
+    await sa.until(
+      (fs) => texts.every((_, i) => fs.some((f) => f.type === 'ack' && f.clientMsgId === `ws-odd-${i}`)),
+      'every ack',
+    );
     const acked = texts.map((_, i) => sa.frames.find((f) => f.type === 'ack' && f.clientMsgId === `ws-odd-${i}`)!);
     expect(acked.map((f) => (f.message as { body: string }).body)).toEqual(texts);
     const history = await app.api.history(b.token, chatId, 'limit=200');
@@ -176,7 +199,10 @@ describe('bad WebSocket frames', () => {
 
     other.send({ type: 'send', chatId, body: 'after the big one', clientMsgId: 'after-big' });
     await other.next((f) => f.type === 'ack' && f.clientMsgId === 'after-big', 'ack on the other socket');
-    await sa.next((f) => f.type === 'message' && (f.message as { body: string }).body === 'after the big one', 'delivery to a');
+    await sa.next(
+      (f) => f.type === 'message' && (f.message as { body: string }).body === 'after the big one',
+      'delivery to a',
+    );
     const again = await connectClient(app.url, a.token);
     expect(await answersTo(again, '{"type":"nope"}')).toEqual([expect.objectContaining({ type: 'error', code: V })]);
     await Promise.all([other.close(), again.close()]);

@@ -92,17 +92,28 @@ describe('the chat list', () => {
     // c1 moved ahead of the cursor (after page 1, it is the newest chat): this walk does not list
     // it again, the next walk lists it first (and its message reached the members live).
     expect(ids).toEqual(before.filter((id) => id !== c[1]));
-    expect(pages[0]!.chats.find((x) => x.id === c[6])).toMatchObject({ lastSeq: 1, lastMessage: { body: 'hello 6' }, unreadCount: 1 });
+    expect(pages[0]!.chats.find((x) => x.id === c[6])).toMatchObject({
+      lastSeq: 1,
+      lastMessage: { body: 'hello 6' },
+      unreadCount: 1,
+    });
 
     const again = await walk(u, 5);
-    expect(again.flatMap((p) => p.chats.map((x) => x.id))).toEqual([c[1], c[10], ...before.filter((id) => id !== c[1] && id !== c[10])]);
+    expect(again.flatMap((p) => p.chats.map((x) => x.id))).toEqual([
+      c[1],
+      c[10],
+      ...before.filter((id) => id !== c[1] && id !== c[10]),
+    ]);
   });
 
   it('pages through chats of equal activity without repeating or skipping one', async () => {
     const u = await app.api.newUser('ties');
     const c = await newChats(u, 7);
     // Same activity to the microsecond: the chat id breaks the tie, and the cursor keeps it.
-    await env.pool.query(`UPDATE chats SET last_activity_at = '2030-01-01T00:00:00.123456Z' WHERE id = ANY($1::uuid[])`, [c]);
+    await env.pool.query(
+      `UPDATE chats SET last_activity_at = '2030-01-01T00:00:00.123456Z' WHERE id = ANY($1::uuid[])`,
+      [c],
+    );
     const ids = (await walk(u, 2)).flatMap((p) => p.chats.map((x) => x.id));
     expect(ids).toEqual([...c].sort().reverse());
   });
@@ -112,7 +123,14 @@ describe('the chat list', () => {
     const c = await newChats(u, 3);
     expect((await page(u)).chats.map((x) => x.id)).toEqual([c[2], c[1], c[0]]);
     const direct = createDirectMessageStore(env.pool, env.config.DEGRADED_SEQ_GAP);
-    await direct.send({ id: randomUUID(), chatId: c[0]!, senderId: u.user.id, body: 'while Redis was away', clientMsgId: null, createdAt: new Date().toISOString() });
+    await direct.send({
+      id: randomUUID(),
+      chatId: c[0]!,
+      senderId: u.user.id,
+      body: 'while Redis was away',
+      clientMsgId: null,
+      createdAt: new Date().toISOString(),
+    });
     expect((await page(u)).chats.map((x) => x.id)).toEqual([c[0], c[2], c[1]]);
   });
 
@@ -137,9 +155,23 @@ describe('the chat list', () => {
     await newChats(u, 2);
     const { nextCursor } = await page(u, 'limit=1');
     const tampered = Buffer.from('c1:12:not-a-chat-id').toString('base64url');
-    for (const query of ['limit=0', 'limit=201', 'limit=1.5', 'limit=x', 'limit=', 'cursor=%%%', 'cursor=abc', `cursor=${tampered}`, `cursor=${nextCursor}&cursor=${nextCursor}`]) {
+    for (const query of [
+      'limit=0',
+      'limit=201',
+      'limit=1.5',
+      'limit=x',
+      'limit=',
+      'cursor=%%%',
+      'cursor=abc',
+      `cursor=${tampered}`,
+      `cursor=${nextCursor}&cursor=${nextCursor}`,
+    ]) {
       const r = await app.api.request('GET', `/api/chats?${query}`, undefined, u.token);
-      expect({ query, status: r.status, code: r.body.error?.code }).toEqual({ query, status: 400, code: 'validation_failed' });
+      expect({ query, status: r.status, code: r.body.error?.code }).toEqual({
+        query,
+        status: 400,
+        code: 'validation_failed',
+      });
     }
   });
 });

@@ -47,7 +47,14 @@ afterAll(async () => {
 });
 
 /** One HTTP call of the session, recorded for the checks. */
-async function call<T = { user: { username: string } }>(method: string, template: string, params: Record<string, string>, body?: unknown, user?: TestUser, schema: z.ZodType | null = null) {
+async function call<T = { user: { username: string } }>(
+  method: string,
+  template: string,
+  params: Record<string, string>,
+  body?: unknown,
+  user?: TestUser,
+  schema: z.ZodType | null = null,
+) {
   const path = template.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? '');
   const reply = await app.api.request<T>(method, path, body, user?.token);
   replies.push({ method, template, reply, schema });
@@ -56,7 +63,16 @@ async function call<T = { user: { username: string } }>(method: string, template
 
 /** The OpenAPI document's schema of this answer (a JSON pointer into the served document). */
 function documentedSchema(method: string, template: string, status: number): ValidateFunction {
-  const pointer = ['paths', template, method.toLowerCase(), 'responses', String(status), 'content', 'application/json', 'schema']
+  const pointer = [
+    'paths',
+    template,
+    method.toLowerCase(),
+    'responses',
+    String(status),
+    'content',
+    'application/json',
+    'schema',
+  ]
     .map((segment) => encodeURIComponent(segment.replace(/~/g, '~0').replace(/\//g, '~1')))
     .join('/');
   const validate = ajv.getSchema(`openapi#/${pointer}`);
@@ -67,14 +83,37 @@ function documentedSchema(method: string, template: string, status: number): Val
 describe('a representative session', () => {
   it('sends only frames and answers the contract documents', async () => {
     const register = (name: string) =>
-      call('POST', '/api/users', {}, { username: `${name}_${randomUUID().slice(0, 8)}`, password: 'correct horse battery' }, undefined, withUser);
+      call(
+        'POST',
+        '/api/users',
+        {},
+        { username: `${name}_${randomUUID().slice(0, 8)}`, password: 'correct horse battery' },
+        undefined,
+        withUser,
+      );
     const login = async (username: string) =>
-      (await call<TestUser>('POST', '/api/sessions', {}, { username, password: 'correct horse battery' }, undefined, withUser.extend({ token: z.string() }))).body;
+      (
+        await call<TestUser>(
+          'POST',
+          '/api/sessions',
+          {},
+          { username, password: 'correct horse battery' },
+          undefined,
+          withUser.extend({ token: z.string() }),
+        )
+      ).body;
     a = await login((await register('a')).body.user.username);
     b = await login((await register('b')).body.user.username);
     await call('GET', '/api/me', {}, undefined, a, withUser);
 
-    const created = await call<{ chat: { id: string } }>('POST', '/api/chats', {}, { title: 'contract', memberIds: [] }, a, z.object({ chat: answers.chatSchema }));
+    const created = await call<{ chat: { id: string } }>(
+      'POST',
+      '/api/chats',
+      {},
+      { title: 'contract', memberIds: [] },
+      a,
+      z.object({ chat: answers.chatSchema }),
+    );
     chatId = created.body.chat.id;
     expect((await call('POST', '/api/chats/{chatId}/members', { chatId }, { userId: b.user.id }, a)).status).toBe(201);
 
@@ -87,7 +126,14 @@ describe('a representative session', () => {
     sa.send({ type: 'send', chatId, body: 'hello', clientMsgId: 'c-1' });
     await sa.next((f) => f.type === 'ack', 'ack');
     await sb.next((f) => f.type === 'message', 'message');
-    await call('POST', '/api/chats/{chatId}/messages', { chatId }, { body: 'over http', clientMsgId: 'h-1' }, b, withMessage);
+    await call(
+      'POST',
+      '/api/chats/{chatId}/messages',
+      { chatId },
+      { body: 'over http', clientMsgId: 'h-1' },
+      b,
+      withMessage,
+    );
     await call('POST', '/api/chats/{chatId}/messages', { chatId }, { body: 'no key' }, b, withMessage);
     await sa.until((fs) => fs.filter((f) => f.type === 'message').length >= 3, 'three messages');
 
@@ -109,12 +155,24 @@ describe('a representative session', () => {
     sa.send({ type: 'nonsense' });
     await sa.until((fs) => fs.filter((f) => f.type === 'error').length >= 4, 'four errors');
 
-    const broadcast = await app.api.request('POST', '/api/admin/broadcast', { event: 'maintenance', data: { minutes: 5 } }, ADMIN_TOKEN);
+    const broadcast = await app.api.request(
+      'POST',
+      '/api/admin/broadcast',
+      { event: 'maintenance', data: { minutes: 5 } },
+      ADMIN_TOKEN,
+    );
     replies.push({ method: 'POST', template: '/api/admin/broadcast', reply: broadcast, schema: null });
     await sb.next((f) => f.type === 'system', 'system');
 
     await call('GET', '/api/chats', {}, undefined, a, answers.chatPageSchema);
-    await call('GET', '/api/chats/{chatId}', { chatId }, undefined, a, z.object({ chat: answers.chatWithMembersSchema }));
+    await call(
+      'GET',
+      '/api/chats/{chatId}',
+      { chatId },
+      undefined,
+      a,
+      z.object({ chat: answers.chatWithMembersSchema }),
+    );
     await call('GET', '/api/chats/{chatId}/messages', { chatId }, undefined, b, answers.historyPageSchema);
     await call('GET', '/api/chats/{chatId}/messages', { chatId: randomUUID() }, undefined, b);
     await call('GET', '/api/users/{userId}/presence', { userId: b.user.id }, undefined, a, answers.presenceSchema);

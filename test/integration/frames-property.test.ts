@@ -72,11 +72,30 @@ function arbitraries() {
     fc.string({ minLength: MAX_CHARS - 2, maxLength: MAX_CHARS + 2 }),
     fc.constantFrom(...ODD_TEXT, ...INJECTIONS, '', ' ', '\u0000'),
   );
-  const anything = fc.oneof(text, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.jsonValue({ maxDepth: 3 }));
-  const id = fc.oneof(fc.constant(ownChat), fc.constant(foreignChat), fc.constant(UNKNOWN_ID), fc.uuid(), fc.constant(ownChat.toUpperCase()), anything);
+  const anything = fc.oneof(
+    text,
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.jsonValue({ maxDepth: 3 }),
+  );
+  const id = fc.oneof(
+    fc.constant(ownChat),
+    fc.constant(foreignChat),
+    fc.constant(UNKNOWN_ID),
+    fc.uuid(),
+    fc.constant(ownChat.toUpperCase()),
+    anything,
+  );
   const clientMsgId = fc.oneof(fc.stringMatching(/^[\x21-\x7e]{1,64}$/), anything);
   const seq = fc.oneof(fc.nat(), fc.integer(), fc.double(), fc.constant(Number.MAX_SAFE_INTEGER + 2), anything);
-  const chats = fc.oneof(fc.dictionary(fc.oneof(fc.constant(ownChat), fc.constant(foreignChat), fc.uuid(), fc.string()), seq, { maxKeys: 4 }), anything);
+  const chats = fc.oneof(
+    fc.dictionary(fc.oneof(fc.constant(ownChat), fc.constant(foreignChat), fc.uuid(), fc.string()), seq, {
+      maxKeys: 4,
+    }),
+    anything,
+  );
   const structured = fc
     .record(
       {
@@ -91,10 +110,17 @@ function arbitraries() {
       { requiredKeys: ['type'] },
     )
     .map((f) => JSON.stringify(f));
-  const truncated = structured.chain((json) => fc.nat({ max: Math.max(0, json.length - 1) }).map((n) => json.slice(0, n)));
+  const truncated = structured.chain((json) =>
+    fc.nat({ max: Math.max(0, json.length - 1) }).map((n) => json.slice(0, n)),
+  );
   const garbage = fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.json({ maxDepth: 4 }));
   const binary = fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes));
-  return fc.oneof({ arbitrary: structured, weight: 6 }, { arbitrary: truncated, weight: 2 }, { arbitrary: garbage, weight: 2 }, { arbitrary: binary, weight: 1 });
+  return fc.oneof(
+    { arbitrary: structured, weight: 6 },
+    { arbitrary: truncated, weight: 2 },
+    { arbitrary: garbage, weight: 2 },
+    { arbitrary: binary, weight: 1 },
+  );
 }
 
 /** What the server must answer `raw` with, or null for a frame the contract lets pass silently. */

@@ -38,14 +38,37 @@ interface Answer {
 }
 
 /** A request through the keep-alive agent; `chunked` sends the body without a Content-Length. */
-function send(method: string, path: string, body?: Buffer, { chunked = false, headers = {} as Record<string, string> } = {}): Promise<Answer> {
+function send(
+  method: string,
+  path: string,
+  body?: Buffer,
+  { chunked = false, headers = {} as Record<string, string> } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: base.hostname, port: base.port, method, path, agent, headers: { 'content-type': 'application/json', ...headers, ...(body && !chunked ? { 'content-length': String(body.length) } : {}) } },
+      {
+        host: base.hostname,
+        port: base.port,
+        method,
+        path,
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          ...headers,
+          ...(body && !chunked ? { 'content-length': String(body.length) } : {}),
+        },
+      },
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body: text, socketNo: numberOf(req.socket!) }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            connection: res.headers.connection,
+            body: text,
+            socketNo: numberOf(req.socket!),
+          }),
+        );
       },
     );
     req.on('error', reject);
@@ -68,7 +91,10 @@ async function followUps(): Promise<Set<number>> {
   const used = new Set<number>();
   const until = Date.now() + FOLLOW_UP_MS;
   for (let i = 0; Date.now() < until; i++) {
-    const r = i % 2 === 0 ? await send('GET', '/healthz') : await send('POST', '/api/sessions', Buffer.from('{"username":"nobody_here","password":"wrong password"}'));
+    const r =
+      i % 2 === 0
+        ? await send('GET', '/healthz')
+        : await send('POST', '/api/sessions', Buffer.from('{"username":"nobody_here","password":"wrong password"}'));
     expect(r.status).toBe(i % 2 === 0 ? 200 : 401);
     used.add(r.socketNo);
   }
@@ -81,17 +107,20 @@ describe('an answer before the body was read, on a keep-alive connection', () =>
     ['an oversized chunked body (1 MB)', 1024 * 1024, true],
     ['a 200 KB body', 200 * 1024, false],
   ];
-  it.each(cases)('%s: 413 says Connection: close, and every later request is answered', async (_name, size, chunked) => {
-    agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const body = Buffer.from(JSON.stringify({ username: 'big_one', password: 'x'.repeat(size) }));
-    const tooBig = await send('POST', '/api/users', body, { chunked });
-    expect(tooBig.status).toBe(413);
-    expect(JSON.parse(tooBig.body)).toMatchObject({ error: { code: 'payload_too_large' } });
-    const used = await followUps();
-    expect(tooBig.connection).toBe('close');
-    // One fresh connection after the closed one, kept for every follow-up: none was cut under them.
-    expect([...used]).toEqual([tooBig.socketNo + 1]);
-  });
+  it.each(cases)(
+    '%s: 413 says Connection: close, and every later request is answered',
+    async (_name, size, chunked) => {
+      agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const body = Buffer.from(JSON.stringify({ username: 'big_one', password: 'x'.repeat(size) }));
+      const tooBig = await send('POST', '/api/users', body, { chunked });
+      expect(tooBig.status).toBe(413);
+      expect(JSON.parse(tooBig.body)).toMatchObject({ error: { code: 'payload_too_large' } });
+      const used = await followUps();
+      expect(tooBig.connection).toBe('close');
+      // One fresh connection after the closed one, kept for every follow-up: none was cut under them.
+      expect([...used]).toEqual([tooBig.socketNo + 1]);
+    },
+  );
 
   it('a small body the app never read (401 from the auth middleware) closes too; one it read does not', async () => {
     agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -114,7 +143,9 @@ function rawPost(path: string, headers: string, totalBytes: number, firstBytes: 
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   // The server's FIN; a connection reset instead (no 'end') settles it too, and the test fails on errors.
   const ended = Promise.race([new Promise<void>((resolve) => socket.once('end', resolve)), closed]);
-  socket.write(`POST ${path} HTTP/1.1\r\nHost: ${base.host}\r\nContent-Type: application/json\r\nContent-Length: ${totalBytes}\r\n${headers}\r\n`);
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: ${base.host}\r\nContent-Type: application/json\r\nContent-Length: ${totalBytes}\r\n${headers}\r\n`,
+  );
   socket.write('x'.repeat(firstBytes));
   return {
     socket,
@@ -136,16 +167,19 @@ describe('the connection after an early answer', () => {
   it.each([
     ['413 for an oversized body', '/api/users', '', 1024 * 1024, 413],
     ['401 from the auth middleware on a POST', '/api/chats', '', 32 * 1024, 401],
-  ])('%s: the answer says close, the server half-closes, and the rest of the body is still taken', async (_name, path, headers, total, status) => {
-    const c = rawPost(path, headers, total, 1000);
-    await c.ended;
-    expect(c.errors).toEqual([]);
-    expect(c.received()).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
-    expect(c.received().toLowerCase()).toContain('\r\nconnection: close\r\n');
-    // The client finishes its upload after the FIN: no reset, because the server still reads.
-    await c.sendRest();
-    c.socket.end();
-    await c.closed;
-    expect(c.errors).toEqual([]);
-  });
+  ])(
+    '%s: the answer says close, the server half-closes, and the rest of the body is still taken',
+    async (_name, path, headers, total, status) => {
+      const c = rawPost(path, headers, total, 1000);
+      await c.ended;
+      expect(c.errors).toEqual([]);
+      expect(c.received()).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+      expect(c.received().toLowerCase()).toContain('\r\nconnection: close\r\n');
+      // The client finishes its upload after the FIN: no reset, because the server still reads.
+      await c.sendRest();
+      c.socket.end();
+      await c.closed;
+      expect(c.errors).toEqual([]);
+    },
+  );
 });

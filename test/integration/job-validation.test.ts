@@ -94,29 +94,46 @@ describe('job data no worker can use', () => {
 
     // The good ones: the three messages, b's read position and a's last-seen time.
     await waitFor(
-      async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chat.id])).rows[0].n === 3,
+      async () =>
+        (await env.pool.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chat.id])).rows[0].n === 3,
       'the three messages in PostgreSQL',
       { timeoutMs: 10_000 },
     );
     await waitFor(
       async () =>
-        Number((await env.pool.query('SELECT last_read_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chat.id, b.user.id])).rows[0]?.last_read_seq) === 3,
+        Number(
+          (
+            await env.pool.query('SELECT last_read_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2', [
+              chat.id,
+              b.user.id,
+            ])
+          ).rows[0]?.last_read_seq,
+        ) === 3,
       "b's read position in PostgreSQL",
       { timeoutMs: 10_000 },
     );
     await waitFor(
-      async () => (await env.pool.query('SELECT last_seen_at FROM users WHERE id = $1', [a.user.id])).rows[0]?.last_seen_at === seenAt,
+      async () =>
+        (await env.pool.query('SELECT last_seen_at FROM users WHERE id = $1', [a.user.id])).rows[0]?.last_seen_at ===
+        seenAt,
       "a's last-seen time in PostgreSQL",
       { timeoutMs: 10_000 },
     );
 
     // Every garbage job: failed, once, saying why; never retried.
-    await waitFor(async () => (await Promise.all(garbage.map(settled))).every((s) => s.state === 'failed'), 'every garbage job failed', {
-      timeoutMs: 10_000,
-    });
+    await waitFor(
+      async () => (await Promise.all(garbage.map(settled))).every((s) => s.state === 'failed'),
+      'every garbage job failed',
+      {
+        timeoutMs: 10_000,
+      },
+    );
     for (const job of garbage) {
       const s = await settled(job);
-      expect(s, `${job.queueName} ${job.name} ${JSON.stringify(job.data)}`).toMatchObject({ state: 'failed', attemptsMade: 1 });
+      expect(s, `${job.queueName} ${job.name} ${JSON.stringify(job.data)}`).toMatchObject({
+        state: 'failed',
+        attemptsMade: 1,
+      });
       expect(s.failedReason).toMatch(/^(invalid|unknown) /);
     }
   });

@@ -16,7 +16,11 @@ let env: TestEnv;
 let app: InProcess;
 
 beforeAll(async () => {
-  env = await createTestEnv({ CHAT_MAX_MEMBERS: String(MAX_MEMBERS), CHATS_PER_USER_MAX: String(MAX_CHATS), PG_POOL_MAX: '20' });
+  env = await createTestEnv({
+    CHAT_MAX_MEMBERS: String(MAX_MEMBERS),
+    CHATS_PER_USER_MAX: String(MAX_CHATS),
+    PG_POOL_MAX: '20',
+  });
   app = await startInProcess(env, { workers: false });
 });
 afterAll(async () => {
@@ -40,7 +44,8 @@ describe('parallel member adds', () => {
     const replies = await Promise.all(joiners.map((j) => add(owner!, chat.id, j.user.id)));
 
     expect(replies.filter((r) => r.status === 201)).toHaveLength(room);
-    for (const r of replies.filter((x) => x.status !== 201)) expect(r).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+    for (const r of replies.filter((x) => x.status !== 201))
+      expect(r).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
     expect(await membersOf(chat.id)).toBe(MAX_MEMBERS);
     const listed = await app.api.request('GET', `/api/chats/${chat.id}`, undefined, owner!.token);
     expect(listed.body.chat.members).toHaveLength(MAX_MEMBERS);
@@ -56,7 +61,8 @@ describe('parallel member adds', () => {
     const replies = await Promise.all(owners.map((o, i) => add(o, chats[i]!.id, victim!.user.id)));
 
     expect(replies.filter((r) => r.status === 201)).toHaveLength(1);
-    for (const r of replies.filter((x) => x.status !== 201)) expect(r).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+    for (const r of replies.filter((x) => x.status !== 201))
+      expect(r).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
     expect(await chatsOf(victim!.user.id)).toBe(MAX_CHATS);
   });
 });

@@ -51,12 +51,21 @@ function racing(method: 'memberIds' | 'chatIdsOf', between: () => Promise<void>)
 function compose(chats: ChatStore) {
   const scripts = createScripts(env.redis);
   const chatIndex = createChatIndex({ chats, redis: env.redis, scripts, keys: keys(), ttlSeconds: 3600 });
-  const membership = createMembershipService({ redis: env.redis, keys: keys(), scripts, chats, userChats: chatIndex, ttlSeconds: 3600 });
+  const membership = createMembershipService({
+    redis: env.redis,
+    keys: keys(),
+    scripts,
+    chats,
+    userChats: chatIndex,
+    ttlSeconds: 3600,
+  });
   return { chatIndex, membership };
 }
 
 const leave = async (chatId: string, user: TestUser) =>
-  expect((await app.api.request('DELETE', `/api/chats/${chatId}/members/${user.user.id}`, undefined, user.token)).status).toBe(204);
+  expect(
+    (await app.api.request('DELETE', `/api/chats/${chatId}/members/${user.user.id}`, undefined, user.token)).status,
+  ).toBe(204);
 
 describe('the member set cache', () => {
   it('is not refilled with a member who left after the fill read PostgreSQL', async () => {
@@ -79,7 +88,9 @@ describe('the member set cache', () => {
     const chat = await app.api.newChat(a, [b, c]);
     const { membership } = compose(
       racing('memberIds', async () => {
-        expect((await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, a.token)).status).toBe(204);
+        expect(
+          (await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, a.token)).status,
+        ).toBe(204);
       }),
     );
     await membership.load(chat.id);
@@ -102,7 +113,9 @@ describe("the user's chat-id copy (connecting while PostgreSQL is down)", () => 
     expect(await chatIndex.chatIdsOf(u.user.id)).toContain(left.id); // read before the leave
 
     // The copy written after that read is what a connection gets while PostgreSQL is down.
-    const fallback = await compose(postgresDown()).chatIndex.chatIdsOf(u.user.id).catch(() => null);
+    const fallback = await compose(postgresDown())
+      .chatIndex.chatIdsOf(u.user.id)
+      .catch(() => null);
     expect(fallback ?? []).not.toContain(left.id);
 
     // Without a race the copy is written, and answers while PostgreSQL is down.
@@ -127,11 +140,15 @@ describe("the user's chat-id copy (connecting while PostgreSQL is down)", () => 
     const chat = await app.api.newChat(owner, []);
     const { chatIndex } = compose(
       racing('chatIdsOf', async () => {
-        expect((await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: u.user.id }, owner.token)).status).toBe(201);
+        expect(
+          (await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: u.user.id }, owner.token)).status,
+        ).toBe(201);
       }),
     );
     expect(await chatIndex.chatIdsOf(u.user.id)).toEqual([]);
-    const fallback = await compose(postgresDown()).chatIndex.chatIdsOf(u.user.id).catch(() => null);
+    const fallback = await compose(postgresDown())
+      .chatIndex.chatIdsOf(u.user.id)
+      .catch(() => null);
     // No copy (the connection is refused as unavailable) rather than one without the chat.
     expect(fallback).toBeNull();
   });

@@ -33,16 +33,23 @@ function deferred() {
 /** `promise`, or a failure naming `what` after `ms` (so that a missing close fails fast). */
 function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
+  );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const isMessage = (id: string) => (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === id;
-const messagesOf = (s: TestSocket, chatId: string) => s.of('message').filter((f) => (f.message as { chatId: string }).chatId === chatId);
+const messagesOf = (s: TestSocket, chatId: string) =>
+  s.of('message').filter((f) => (f.message as { chatId: string }).chatId === chatId);
 
 describe('a membership change published while a socket of the user is being opened', () => {
   it('is applied to that socket: a member removed meanwhile gets nothing more of the chat', async () => {
-    const [owner, removed, watcher] = await Promise.all([http.newUser('owner'), http.newUser('removed'), http.newUser('watcher')]);
+    const [owner, removed, watcher] = await Promise.all([
+      http.newUser('owner'),
+      http.newUser('removed'),
+      http.newUser('watcher'),
+    ]);
     const chat = await http.newChat(owner, [removed, watcher]);
     const other = await http.newChat(owner, [removed]);
     const watching = await connectClient(url, watcher.token);
@@ -59,7 +66,9 @@ describe('a membership change published while a socket of the user is being open
     const opening = connectClient(url, removed.token);
     await read.promise;
 
-    expect((await http.request('DELETE', `/api/chats/${chat.id}/members/${removed.user.id}`, undefined, owner.token)).status).toBe(204);
+    expect(
+      (await http.request('DELETE', `/api/chats/${chat.id}/members/${removed.user.id}`, undefined, owner.token)).status,
+    ).toBe(204);
     // Published after the removal: once the watcher has it, the api has applied the removal.
     const first = await http.send(owner.token, chat.id, 'while the socket opened');
     await watching.next(isMessage(first.body.message.id), 'the first message');

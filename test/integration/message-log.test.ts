@@ -7,7 +7,13 @@ import type { Message } from '../../src/domain/types.js';
 import { createRedis } from '../../src/infra/clients.js';
 import { createLogger } from '../../src/logger.js';
 import { loadLua } from '../../src/message-log/lua.js';
-import { type AppendMessage, createMessageLog, logSettingsOf, type MessageLog, type PersistQueue } from '../../src/message-log/message-log.js';
+import {
+  type AppendMessage,
+  createMessageLog,
+  logSettingsOf,
+  type MessageLog,
+  type PersistQueue,
+} from '../../src/message-log/message-log.js';
 import { persistJobOptions, type PersistJob, QUEUES } from '../../src/queues/definitions.js';
 import { bullPersistQueue } from '../../src/queues/persist-queue.js';
 import { createMessageStore, type InsertResult } from '../../src/stores/message-store.js';
@@ -28,7 +34,11 @@ const logger = createLogger('silent', 'test');
 const CLAIM_MS = 300;
 
 beforeAll(async () => {
-  env = await createTestEnv({ PERSIST_BATCH_WAIT_MS: '5', PERSIST_TICKET_CLAIM_MS: String(CLAIM_MS), ACTIVE_LIST_MAX: '5' });
+  env = await createTestEnv({
+    PERSIST_BATCH_WAIT_MS: '5',
+    PERSIST_TICKET_CLAIM_MS: String(CLAIM_MS),
+    ACTIVE_LIST_MAX: '5',
+  });
   connection = createRedis(env.config, 'queue', 'test-queue');
   queue = new Queue<PersistJob>(QUEUES.persist, { connection, prefix: env.config.QUEUE_PREFIX });
 });
@@ -91,7 +101,9 @@ async function persistWorker(
 }
 
 const stored = async (chatId: string) =>
-  (await env.pool.query<{ seq: number }>('SELECT seq FROM messages WHERE chat_id = $1 ORDER BY seq', [chatId])).rows.map((r) => r.seq);
+  (
+    await env.pool.query<{ seq: number }>('SELECT seq FROM messages WHERE chat_id = $1 ORDER BY seq', [chatId])
+  ).rows.map((r) => r.seq);
 const waitingFor = async (chatId: string) => (await queue.getWaiting()).filter((j) => j.data.chatId === chatId).length;
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -133,7 +145,10 @@ describe('the message log', () => {
     // The batch finds them pending, keeps the ticket and writes them under the same job.
     await waitFor(async () => (await stored(chatId)).length === 25, 'all 25 in PostgreSQL');
     expect(await stored(chatId)).toEqual(range(1, 25));
-    await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0, 'ticket released, nothing pending');
+    await waitFor(
+      async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0,
+      'ticket released, nothing pending',
+    );
     // Trimmed to ACTIVE_LIST_MAX once persisted.
     expect(await env.redis.llen(log.keys.active(chatId))).toBe(5);
 
@@ -194,7 +209,9 @@ describe('the message log', () => {
     const [pending] = await log.readPending([chatId], 2);
     await createMessageStore(env.pool).insertBatch(pending!.messages.map((m) => m.message));
     // One message is still pending: the ticket is renewed for the job that holds the chat...
-    expect(await log.markPersisted([{ chatId, seqs: pending!.messages.map((m) => m.message.seq) }])).toMatchObject([{ more: true }]);
+    expect(await log.markPersisted([{ chatId, seqs: pending!.messages.map((m) => m.message.seq) }])).toMatchObject([
+      { more: true },
+    ]);
     expect(await env.redis.pttl(log.keys.ticket(chatId))).toBeGreaterThan(CLAIM_MS);
     // ...so an append meanwhile rides on that job.
     await send(log, draft(chatId, sender, 'rides along'));
@@ -204,7 +221,9 @@ describe('the message log', () => {
     expect(await waitingFor(chatId)).toBe(2);
     const [rest] = await log.readPending([chatId], 10);
     await createMessageStore(env.pool).insertBatch(rest!.messages.map((m) => m.message));
-    expect(await log.markPersisted([{ chatId, seqs: rest!.messages.map((m) => m.message.seq) }])).toMatchObject([{ more: false }]);
+    expect(await log.markPersisted([{ chatId, seqs: rest!.messages.map((m) => m.message.seq) }])).toMatchObject([
+      { more: false },
+    ]);
     // Still held: the job reads the chat once more, finds nothing, and that read lets it go.
     expect(await env.redis.exists(log.keys.ticket(chatId))).toBe(1);
     expect((await log.readPending([chatId], 10))[0]!.messages).toEqual([]);
@@ -233,7 +252,10 @@ describe('the message log', () => {
     const worker = await persistWorker(insertBatch, { PERSIST_HOLD_MS: 30 }, undefined, counting);
     try {
       await waitFor(async () => (await stored(chatId)).length === ARRIVALS + 1, 'every message in PostgreSQL');
-      await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0, 'the ticket released once idle');
+      await waitFor(
+        async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0,
+        'the ticket released once idle',
+      );
       // One job from the first append, then one per hold period: far fewer than the batches.
       expect(batches).toBeGreaterThanOrEqual(ARRIVALS);
       expect(handOns).toBeGreaterThanOrEqual(1);
@@ -251,11 +273,16 @@ describe('the message log', () => {
     expect(await waitingFor(chatId)).toBe(1);
 
     const batches: number[] = [];
-    const worker = await persistWorker(createMessageStore(env.pool).insertBatch, { PERSIST_BATCH_SIZE: 10 }, (size) => batches.push(size));
+    const worker = await persistWorker(createMessageStore(env.pool).insertBatch, { PERSIST_BATCH_SIZE: 10 }, (size) =>
+      batches.push(size),
+    );
     await waitFor(async () => (await stored(chatId)).length === 35, 'the backlog in PostgreSQL');
     expect(await stored(chatId)).toEqual(range(1, 35));
     expect(batches).toEqual([10, 10, 10, 5]);
-    await waitFor(async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0, 'ticket released');
+    await waitFor(
+      async () => (await env.redis.exists(log.keys.ticket(chatId), log.keys.pending(chatId))) === 0,
+      'ticket released',
+    );
     await worker.close();
   });
 

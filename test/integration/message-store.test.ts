@@ -16,7 +16,10 @@ afterAll(async () => {
 async function chat(): Promise<{ chatId: string; userId: string }> {
   const userId = randomUUID();
   const chatId = randomUUID();
-  await env.pool.query(`INSERT INTO users (id, username, display_name, password_hash) VALUES ($1, $2, $2, 'x')`, [userId, `u${userId.slice(0, 8)}`]);
+  await env.pool.query(`INSERT INTO users (id, username, display_name, password_hash) VALUES ($1, $2, $2, 'x')`, [
+    userId,
+    `u${userId.slice(0, 8)}`,
+  ]);
   await env.pool.query(`INSERT INTO chats (id, created_by) VALUES ($1, $2)`, [chatId, userId]);
   return { chatId, userId };
 }
@@ -40,7 +43,10 @@ describe('insertBatch', () => {
     const batch = [message(chatId, userId, 1, 'a'), message(chatId, userId, 2, null)];
     expect(await createMessageStore(env.pool).insertBatch(batch)).toEqual({ inserted: 2, superseded: [] });
     expect(await createMessageStore(env.pool).insertBatch(batch)).toEqual({ inserted: 0, superseded: [] });
-    expect(await rows(chatId)).toEqual([{ seq: 1, client_msg_id: 'a' }, { seq: 2, client_msg_id: null }]);
+    expect(await rows(chatId)).toEqual([
+      { seq: 1, client_msg_id: 'a' },
+      { seq: 2, client_msg_id: null },
+    ]);
   });
 
   it('keeps a later retry of a forgotten clientMsgId (acked with its new seq), without the id', async () => {
@@ -49,7 +55,10 @@ describe('insertBatch', () => {
     await store.insertBatch([message(chatId, userId, 3, 'x')]);
     const retry = message(chatId, userId, 9, 'x');
     expect(await store.insertBatch([retry])).toEqual({ inserted: 1, superseded: [] });
-    expect(await rows(chatId)).toEqual([{ seq: 3, client_msg_id: 'x' }, { seq: 9, client_msg_id: null }]);
+    expect(await rows(chatId)).toEqual([
+      { seq: 3, client_msg_id: 'x' },
+      { seq: 9, client_msg_id: null },
+    ]);
   });
 
   it('leaves out an unacked first attempt whose retry was stored, at a higher seq, while Redis was down', async () => {
@@ -60,6 +69,9 @@ describe('insertBatch', () => {
     const first = message(chatId, userId, 75, 'y');
     const other = message(chatId, userId, 76, 'z');
     expect(await store.insertBatch([first, other])).toEqual({ inserted: 1, superseded: [first] });
-    expect(await rows(chatId)).toEqual([{ seq: 76, client_msg_id: 'z' }, { seq: 100_075, client_msg_id: 'y' }]);
+    expect(await rows(chatId)).toEqual([
+      { seq: 76, client_msg_id: 'z' },
+      { seq: 100_075, client_msg_id: 'y' },
+    ]);
   });
 });

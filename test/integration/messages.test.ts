@@ -23,7 +23,8 @@ afterAll(async () => {
 
 const isMessage = (id: string) => (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === id;
 const pgCount = async (chatId: string) =>
-  (await env.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId])).rows[0]!.n;
+  (await env.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId])).rows[0]!
+    .n;
 
 describe('send', () => {
   it('acks a WS send and delivers it to every connection of every member, the sender included', async () => {
@@ -37,7 +38,13 @@ describe('send', () => {
     const ack = await a1.next((f) => f.type === 'ack', 'ack');
     const message = ack.message as { id: string; seq: number; senderId: string; body: string; chatId: string };
     expect(ack.clientMsgId).toBe('c-1');
-    expect(message).toMatchObject({ seq: 1, senderId: alice.user.id, body: 'hello', chatId: chat.id, clientMsgId: 'c-1' });
+    expect(message).toMatchObject({
+      seq: 1,
+      senderId: alice.user.id,
+      body: 'hello',
+      chatId: chat.id,
+      clientMsgId: 'c-1',
+    });
     for (const s of [a1, a2, b1]) {
       const f = await s.next(isMessage(message.id), 'message');
       expect(f.message).toEqual(message);
@@ -65,7 +72,9 @@ describe('send', () => {
     const delivered = watcher.of('message').map((f) => (f.message as { seq: number }).seq);
     expect(delivered).toEqual([1, 2]);
     await waitFor(async () => (await pgCount(chat.id)) === 2, 'two rows in PostgreSQL');
-    const { rows } = await env.pool.query('SELECT seq, client_msg_id FROM messages WHERE chat_id = $1 ORDER BY seq', [chat.id]);
+    const { rows } = await env.pool.query('SELECT seq, client_msg_id FROM messages WHERE chat_id = $1 ORDER BY seq', [
+      chat.id,
+    ]);
     expect(rows).toEqual([
       { seq: 1, client_msg_id: 'dup-1' },
       { seq: 2, client_msg_id: 'dup-2' },
@@ -81,12 +90,19 @@ describe('send', () => {
     // Push the original out of the active list: past ACTIVE_LIST_MAX, persisted messages are trimmed.
     for (let i = 0; i < LIST_MAX + 5; i++) await app.api.send(alice.token, chat.id, `filler ${i}`, `keep-f${i}`);
     const active = createKeys(env.config.REDIS_KEY_PREFIX).active(chat.id);
-    await waitFor(async () => JSON.parse((await env.redis.lindex(active, 0)) ?? '{"seq":0}').seq > 1, 'the original trimmed from Redis');
+    await waitFor(
+      async () => JSON.parse((await env.redis.lindex(active, 0)) ?? '{"seq":0}').seq > 1,
+      'the original trimmed from Redis',
+    );
     const again = await app.api.send(alice.token, chat.id, 'the original (retried)', 'keep-1');
     expect(again.status).toBe(201);
     expect(again.body.message).toEqual(first.body.message);
     await waitFor(async () => (await pgCount(chat.id)) === LIST_MAX + 6, 'every message stored once');
-    expect((await app.api.history(alice.token, chat.id, 'limit=200')).body.messages.filter((m) => m.body.startsWith('the original'))).toHaveLength(1);
+    expect(
+      (await app.api.history(alice.token, chat.id, 'limit=200')).body.messages.filter((m) =>
+        m.body.startsWith('the original'),
+      ),
+    ).toHaveLength(1);
   });
 
   it('answers a refused WS send with an error carrying its clientMsgId and stores nothing', async () => {
@@ -113,7 +129,10 @@ describe('history across the Redis/PostgreSQL boundary', () => {
     }
     // Persisted and trimmed: the list keeps only the newest LIST_MAX; older ones are in PostgreSQL only.
     await waitFor(async () => (await pgCount(chatId)) === TOTAL, 'all persisted');
-    await waitFor(async () => (await env.redis.llen(`${env.config.REDIS_KEY_PREFIX}chat:{${chatId}}:messages:active`)) === LIST_MAX, 'list trimmed');
+    await waitFor(
+      async () => (await env.redis.llen(`${env.config.REDIS_KEY_PREFIX}chat:{${chatId}}:messages:active`)) === LIST_MAX,
+      'list trimmed',
+    );
   });
 
   it('pages backwards from the newest to the first with exact hasMore', async () => {
@@ -180,13 +199,17 @@ describe('sync', () => {
     await b.close();
 
     const missed: string[] = [];
-    for (let i = 1; i <= 30; i++) missed.push((await app.api.send(alice.token, chat.id, `missed ${i}`, `s-${i}`)).body.message.id);
+    for (let i = 1; i <= 30; i++)
+      missed.push((await app.api.send(alice.token, chat.id, `missed ${i}`, `s-${i}`)).body.message.id);
 
     const again = await connectClient(app.url, bob.token);
     const from = again.frames.length;
     again.send({ type: 'sync', chats: { [chat.id]: lastSeen } });
     await again.next((f) => f.type === 'synced', 'synced', from);
-    const replayed = again.frames.slice(from).filter((f) => f.type === 'message').map((f) => f.message as { id: string; seq: number });
+    const replayed = again.frames
+      .slice(from)
+      .filter((f) => f.type === 'message')
+      .map((f) => f.message as { id: string; seq: number });
     expect(replayed.map((m) => m.id)).toEqual(missed);
     expect(replayed.map((m) => m.seq)).toEqual(Array.from({ length: 30 }, (_, i) => lastSeen + 1 + i));
     await again.close();

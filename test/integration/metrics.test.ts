@@ -43,7 +43,13 @@ async function scrape(): Promise<string> {
 }
 
 const lagRoute = (path = '', token: string | null = ADMIN_TOKEN) =>
-  app.api.request('GET', `/admin/persistence-lag${path}`, undefined, undefined, token ? { authorization: `Bearer ${token}` } : {});
+  app.api.request(
+    'GET',
+    `/admin/persistence-lag${path}`,
+    undefined,
+    undefined,
+    token ? { authorization: `Bearer ${token}` } : {},
+  );
 
 describe('metrics after a known workload', () => {
   it('counts sends, latencies, fan-out, connections, queue depths and the persistence lag', async () => {
@@ -56,7 +62,8 @@ describe('metrics after a known workload', () => {
     // A retry of an accepted send is answered with the original and is not a new send.
     const retry = await app.api.send(a.token, chatId, 'http 1', 'h-1');
     expect(retry.body.message.seq).toBe(1);
-    const tenMessages = (s: TestSocket) => s.until((fs) => fs.filter((f) => f.type === 'message').length >= 10, '10 messages');
+    const tenMessages = (s: TestSocket) =>
+      s.until((fs) => fs.filter((f) => f.type === 'message').length >= 10, '10 messages');
     await Promise.all([tenMessages(sa), tenMessages(sb)]);
 
     const text = await scrape();
@@ -106,12 +113,20 @@ describe('metrics after a known workload', () => {
 
   it('shows the lag gone once the workers caught up, and connections closed', async () => {
     stopWorkers = await startWorkers(env.config, createLogger('silent', 'test'));
-    await waitFor(async () => sample(await scrape(), 'parley_persistence_pending_messages') === 0, 'no pending messages');
+    await waitFor(
+      async () => sample(await scrape(), 'parley_persistence_pending_messages') === 0,
+      'no pending messages',
+    );
     const text = await scrape();
     expect(sample(text, 'parley_persistence_lagging_chats')).toBe(0);
     expect(sample(text, 'parley_persistence_oldest_unpersisted_seconds')).toBe(0);
     expect(sample(text, 'parley_queue_jobs', { queue: QUEUES.persist, state: 'waiting' })).toBe(0);
-    expect((await lagRoute(`/${chatId}`)).body).toMatchObject({ newestAckedSeq: 10, newestPersistedSeq: 10, lagSeqs: 0, pending: 0 });
+    expect((await lagRoute(`/${chatId}`)).body).toMatchObject({
+      newestAckedSeq: 10,
+      newestPersistedSeq: 10,
+      lagSeqs: 0,
+      pending: 0,
+    });
 
     await Promise.all([sa.close(), sb.close()]);
     await waitFor(async () => sample(await scrape(), 'parley_ws_connections') === 0, 'connections back to 0');

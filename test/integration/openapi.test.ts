@@ -49,7 +49,10 @@ let doc: { openapi: string; paths: Record<string, Record<string, unknown>> };
 beforeAll(async () => {
   env = await createTestEnv();
   // Bull Board and the admin routes mounted, as in a configured deployment.
-  app = await startApiWithRoutes(env, { BULL_BOARD_PASSWORD: 'a-board-password-long-enough', ADMIN_TOKEN: 'an-admin-token-long-enough-1234' });
+  app = await startApiWithRoutes(env, {
+    BULL_BOARD_PASSWORD: 'a-board-password-long-enough',
+    ADMIN_TOKEN: 'an-admin-token-long-enough-1234',
+  });
   const r = await app.api.request('GET', '/api/openapi.json');
   expect(r.status).toBe(200);
   doc = r.body as typeof doc;
@@ -62,7 +65,11 @@ afterAll(async () => {
 /** "method path" of each operation in the document. */
 function documented(): Set<string> {
   return new Set(
-    Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).filter((m) => HTTP_METHODS.includes(m)).map((m) => `${m} ${path}`)),
+    Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item)
+        .filter((m) => HTTP_METHODS.includes(m))
+        .map((m) => `${m} ${path}`),
+    ),
   );
 }
 
@@ -101,18 +108,28 @@ describe('GET /api/openapi.json', () => {
   it('documents exactly the routes Hono holds', () => {
     const docs = documented();
     const routes = served();
-    expect([...routes].filter((r) => !docs.has(r)), 'served but not documented').toEqual([]);
-    expect([...docs].filter((d) => !routes.has(d) && !NOT_HONO.has(d)), 'documented but not served').toEqual([]);
+    expect(
+      [...routes].filter((r) => !docs.has(r)),
+      'served but not documented',
+    ).toEqual([]);
+    expect(
+      [...docs].filter((d) => !routes.has(d) && !NOT_HONO.has(d)),
+      'documented but not served',
+    ).toEqual([]);
   });
 
   it('describes the error shape the routes answer, with their codes and statuses', async () => {
     const bad = await app.api.request('POST', '/api/users', { username: 'x' });
     expect(bad.status).toBe(400);
     expect(errorBodySchema.parse(bad.body).error.code).toBe('validation_failed');
-    const op = doc.paths['/api/users']?.post as { responses: Record<string, { description: string; content?: unknown }> };
+    const op = doc.paths['/api/users']?.post as {
+      responses: Record<string, { description: string; content?: unknown }>;
+    };
     expect(op.responses['400']?.description).toMatch(/^`validation_failed`/);
     expect(op.responses['409']?.description).toMatch(/^`conflict`/);
-    const send = doc.paths['/api/chats/{chatId}/messages']?.post as { responses: Record<string, { headers?: Record<string, unknown> }> };
+    const send = doc.paths['/api/chats/{chatId}/messages']?.post as {
+      responses: Record<string, { headers?: Record<string, unknown> }>;
+    };
     expect(Object.keys(send.responses['429']?.headers ?? {})).toEqual(['Retry-After']);
   });
 });

@@ -18,7 +18,12 @@ const user = () => `admit-${++n}`;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  state = createPresenceState({ redis: env.redis, scripts: createScripts(env.redis), keys: createKeys(env.config.REDIS_KEY_PREFIX), ttlMs: TTL_MS });
+  state = createPresenceState({
+    redis: env.redis,
+    scripts: createScripts(env.redis),
+    keys: createKeys(env.config.REDIS_KEY_PREFIX),
+    ttlMs: TTL_MS,
+  });
 });
 afterAll(async () => {
   await env?.cleanup();
@@ -34,7 +39,7 @@ describe('admitting connections', () => {
     expect((await state.status(u)).online).toBe(true);
   });
 
-  it("counts only live connections: an expired one (its process died) no longer holds a place", async () => {
+  it('counts only live connections: an expired one (its process died) no longer holds a place', async () => {
     const u = user();
     expect(await state.admit(u, 'dead', 1)).not.toBeNull();
     expect(await state.admit(u, 'new', 1)).toBeNull();

@@ -33,7 +33,12 @@ const due = (userId: string) =>
   waitFor(async () => {
     if (!(await state.due(1000)).includes(userId)) return false;
     const [seconds, micros] = await env.redis.time();
-    const newest = await env.redis.zrange(createKeys(env.config.REDIS_KEY_PREFIX).presenceConns(userId), '-1', '-1', 'WITHSCORES');
+    const newest = await env.redis.zrange(
+      createKeys(env.config.REDIS_KEY_PREFIX).presenceConns(userId),
+      '-1',
+      '-1',
+      'WITHSCORES',
+    );
     return newest.length === 0 || Number(newest[1]) <= Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }, `${userId} due`);
 
@@ -67,7 +72,9 @@ describe('presence state', () => {
     // A sweep's last-seen time is the last heartbeat (expiry - TTL), not the moment of the sweep,
     // unless a close arrived first (then it is that close's time).
     for (const r of results.filter((x) => x.wentOffline)) expect(r.lastSeen).toBeLessThanOrEqual(Date.now());
-    expect(Math.min(...results.filter((x) => x.wentOffline).map((r) => r.lastSeen))).toBeGreaterThanOrEqual(before - TTL_MS - 1000);
+    expect(Math.min(...results.filter((x) => x.wentOffline).map((r) => r.lastSeen))).toBeGreaterThanOrEqual(
+      before - TTL_MS - 1000,
+    );
     expect((await state.due(1000)).filter((u) => users.includes(u))).toEqual([]);
   });
 
@@ -82,7 +89,11 @@ describe('presence state', () => {
   it('keeps a user whose other connection still renews, and drops the dead one at the next close', async () => {
     const u = user();
     await state.connect(u, ['dead', 'alive']);
-    await waitFor(async () => (await env.redis.zcount(`${env.config.REDIS_KEY_PREFIX}presence:{${u}}:conns`, '-inf', Date.now() - 50)) === 2, 'both expired');
+    await waitFor(
+      async () =>
+        (await env.redis.zcount(`${env.config.REDIS_KEY_PREFIX}presence:{${u}}:conns`, '-inf', Date.now() - 50)) === 2,
+      'both expired',
+    );
     await state.connect(u, ['alive']); // the live process's heartbeat
     expect((await state.disconnect(u, null)).wentOffline).toBe(false); // a sweep
     expect((await state.status(u)).online).toBe(true);

@@ -51,19 +51,30 @@ describe('sends per user', () => {
     const [http] = await Promise.all([
       Promise.all(ids('http').map((id) => one.api.send(u.token, chat.id, `via http ${id}`, id))),
       ...[ws1, ws2].map((s, n) => {
-        for (const id of ids(`ws${n}`)) s.send({ type: 'send', chatId: chat.id, body: `via ws ${id}`, clientMsgId: id });
+        for (const id of ids(`ws${n}`))
+          s.send({ type: 'send', chatId: chat.id, body: `via ws ${id}`, clientMsgId: id });
         return Promise.all(ids(`ws${n}`).map((id) => s.next(ackOrError(id), `answer to ${id}`)));
       }),
     ]);
-    const wsAnswers = [...ids('ws0').map((id) => ws1.frames.find(ackOrError(id))!), ...ids('ws1').map((id) => ws2.frames.find(ackOrError(id))!)];
+    const wsAnswers = [
+      ...ids('ws0').map((id) => ws1.frames.find(ackOrError(id))!),
+      ...ids('ws1').map((id) => ws2.frames.find(ackOrError(id))!),
+    ];
 
-    const accepted = [...http.filter((r) => r.status === 201).map((r) => r.body.message), ...wsAnswers.filter((f) => f.type === 'ack').map((f) => f.message as { clientMsgId: string })];
+    const accepted = [
+      ...http.filter((r) => r.status === 201).map((r) => r.body.message),
+      ...wsAnswers.filter((f) => f.type === 'ack').map((f) => f.message as { clientMsgId: string }),
+    ];
     expect(accepted).toHaveLength(BURST);
 
     const refusedHttp = http.filter((r) => r.status !== 201);
     for (const r of refusedHttp) {
       expect(r.status).toBe(429);
-      expect(r.body.error).toMatchObject({ code: 'rate_limited', clientMsgId: expect.any(String), retryAfterMs: expect.any(Number) });
+      expect(r.body.error).toMatchObject({
+        code: 'rate_limited',
+        clientMsgId: expect.any(String),
+        retryAfterMs: expect.any(Number),
+      });
     }
     const refusedWs = wsAnswers.filter((f) => f.type === 'error');
     for (const f of refusedWs) expect(f).toMatchObject({ code: 'rate_limited', retryAfterMs: expect.any(Number) });
@@ -72,8 +83,13 @@ describe('sends per user', () => {
     // Only the accepted ones exist, with seqs 1..BURST and nothing skipped.
     const history = await one.api.history(v.token, chat.id, 'limit=200');
     expect(history.body.messages.map((m) => m.seq)).toEqual(Array.from({ length: BURST }, (_, i) => i + 1));
-    const refusedIds = new Set([...refusedHttp.map((r) => r.body.error.clientMsgId), ...refusedWs.map((f) => f.clientMsgId)]);
-    expect(history.body.messages.filter((m) => refusedIds.has((m as { clientMsgId?: string }).clientMsgId!))).toEqual([]);
+    const refusedIds = new Set([
+      ...refusedHttp.map((r) => r.body.error.clientMsgId),
+      ...refusedWs.map((f) => f.clientMsgId),
+    ]);
+    expect(history.body.messages.filter((m) => refusedIds.has((m as { clientMsgId?: string }).clientMsgId!))).toEqual(
+      [],
+    );
     expect(await env.redis.get(`${env.config.REDIS_KEY_PREFIX}chat:{${chat.id}}:seq`)).toBe(String(BURST));
 
     // Another user is not limited by u's flood, on either process.
@@ -120,7 +136,11 @@ describe('frames per connection', () => {
   const TOLERATED = 30;
   let app: InProcess;
   beforeAll(async () => {
-    app = await start({ WS_FRAME_BURST: String(BURST), WS_FRAME_RATE_PER_S: '0.01', WS_FLOOD_MAX_REFUSED: String(TOLERATED) });
+    app = await start({
+      WS_FRAME_BURST: String(BURST),
+      WS_FRAME_RATE_PER_S: '0.01',
+      WS_FLOOD_MAX_REFUSED: String(TOLERATED),
+    });
   });
 
   it('refuses a flood, closes it with 1008, stores nothing refused, and leaves others alone', async () => {
@@ -130,20 +150,27 @@ describe('frames per connection', () => {
     const sameUser = await connectClient(app.url, u.token);
     const bystander = await connectClient(app.url, v.token);
 
-    for (let i = 0; i < 200; i++) flooder.send({ type: 'send', chatId: chat.id, body: `flood ${i}`, clientMsgId: `f-${i}` });
+    for (let i = 0; i < 200; i++)
+      flooder.send({ type: 'send', chatId: chat.id, body: `flood ${i}`, clientMsgId: `f-${i}` });
     expect(await flooder.closed).toBe(1008);
 
     const refused = flooder.of('error');
     expect(refused).toHaveLength(TOLERATED + 1);
-    for (const f of refused) expect(f).toMatchObject({ code: 'rate_limited', clientMsgId: expect.stringMatching(/^f-\d+$/) });
+    for (const f of refused)
+      expect(f).toMatchObject({ code: 'rate_limited', clientMsgId: expect.stringMatching(/^f-\d+$/) });
     // The bystander and the user's other connection carry on.
     bystander.send({ type: 'send', chatId: chat.id, body: 'unbothered', clientMsgId: 'calm-1' });
     await bystander.next((f) => f.type === 'ack' && f.clientMsgId === 'calm-1', 'bystander ack');
     sameUser.send({ type: 'ping', ref: 'other-connection' });
-    await sameUser.next((f) => f.type === 'pong' && f.ref === 'other-connection', 'pong on the same user’s other connection');
+    await sameUser.next(
+      (f) => f.type === 'pong' && f.ref === 'other-connection',
+      'pong on the same user’s other connection',
+    );
 
     // Stored: at most the burst, none of the refused.
-    const stored = (await app.api.history(v.token, chat.id, 'limit=200')).body.messages as unknown as { clientMsgId: string | null }[];
+    const stored = (await app.api.history(v.token, chat.id, 'limit=200')).body.messages as unknown as {
+      clientMsgId: string | null;
+    }[];
     const refusedIds = new Set(refused.map((f) => f.clientMsgId));
     const flooded = stored.filter((m) => m.clientMsgId?.startsWith('f-'));
     expect(flooded.length).toBeLessThanOrEqual(BURST + 1);
@@ -155,7 +182,10 @@ describe('frames per connection', () => {
     const u = await app.api.newUser('eager');
     const s = await connectClient(app.url, u.token);
     for (let i = 0; i < BURST + 5; i++) s.send({ type: 'ping', ref: i });
-    await s.until((fs) => fs.filter((f) => f.type === 'pong' || f.type === 'error').length === BURST + 5, 'every answer');
+    await s.until(
+      (fs) => fs.filter((f) => f.type === 'pong' || f.type === 'error').length === BURST + 5,
+      'every answer',
+    );
     expect(s.of('error').map((f) => f.code)).toEqual(Array(5).fill('rate_limited'));
     expect(s.ws.readyState).toBe(s.ws.OPEN);
     await s.close();
@@ -163,14 +193,22 @@ describe('frames per connection', () => {
 });
 
 describe('the send limiter itself', () => {
-  const outcome = (p: Promise<void>) => p.then(() => 'ok', (err: unknown) => (err instanceof AppError ? err.code : String(err)));
+  const outcome = (p: Promise<void>) =>
+    p.then(
+      () => 'ok',
+      (err: unknown) => (err instanceof AppError ? err.code : String(err)),
+    );
 
   it('is one bucket for every process that shares Redis (taken in a round trip of its own, as on Redis Cluster)', async () => {
     const keys = createKeys(env.config.REDIS_KEY_PREFIX);
     const limits = { capacity: 3, perSecond: 0.001 };
     const clients = [new Redis(env.config.REDIS_URL), new Redis(env.config.REDIS_URL)];
-    const [p1, p2] = clients.map((r) => createSendRateLimiter({ inAppend: false, scripts: createScripts(r), keys, limits }));
-    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => outcome((i % 2 ? p1! : p2!).check('user-shared', `c${i}`))));
+    const [p1, p2] = clients.map((r) =>
+      createSendRateLimiter({ inAppend: false, scripts: createScripts(r), keys, limits }),
+    );
+    const results = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((i) => outcome((i % 2 ? p1! : p2!).check('user-shared', `c${i}`))),
+    );
     expect(results.filter((r) => r === 'ok')).toHaveLength(3);
     expect(results.filter((r) => r === 'rate_limited')).toHaveLength(3);
     clients.forEach((r) => r.disconnect());
@@ -178,9 +216,20 @@ describe('the send limiter itself', () => {
 
   it('falls back to a local bucket when Redis cannot be reached, instead of failing or lifting the limit', async () => {
     // A real client to a port nobody listens on, failing fast like the api's command connection.
-    const dead = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const dead = new Redis({
+      port: 1,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     dead.on('error', () => undefined);
-    const limiter = createSendRateLimiter({ inAppend: false, scripts: createScripts(dead), keys: createKeys('x:'), limits: { capacity: 2, perSecond: 0.001 } });
+    const limiter = createSendRateLimiter({
+      inAppend: false,
+      scripts: createScripts(dead),
+      keys: createKeys('x:'),
+      limits: { capacity: 2, perSecond: 0.001 },
+    });
     const results = [];
     for (let i = 0; i < 4; i++) results.push(await outcome(limiter.check('user-offline')));
     expect(results).toEqual(['ok', 'ok', 'rate_limited', 'rate_limited']);

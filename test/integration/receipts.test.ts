@@ -16,7 +16,12 @@ let a: TestUser, b: TestUser, c: TestUser, outsider: TestUser;
 beforeAll(async () => {
   env = await createTestEnv();
   app = await startInProcess(env);
-  [a, b, c, outsider] = await Promise.all([app.api.newUser('a'), app.api.newUser('b'), app.api.newUser('c'), app.api.newUser('o')]);
+  [a, b, c, outsider] = await Promise.all([
+    app.api.newUser('a'),
+    app.api.newUser('b'),
+    app.api.newUser('c'),
+    app.api.newUser('o'),
+  ]);
 });
 afterAll(async () => {
   await app?.stop();
@@ -43,7 +48,10 @@ async function sendAll(user: TestUser, chatId: string, n: number): Promise<numbe
 }
 
 const storedRead = async (chatId: string, userId: string): Promise<number> => {
-  const { rows } = await env.pool.query('SELECT last_read_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, userId]);
+  const { rows } = await env.pool.query('SELECT last_read_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2', [
+    chatId,
+    userId,
+  ]);
   return Number(rows[0].last_read_seq);
 };
 
@@ -67,7 +75,10 @@ describe('read receipts', () => {
     expect(readFrames(as, chat.id, b.user.id)[0]).toEqual({ type: 'read', chatId: chat.id, userId: b.user.id, seq: 3 });
     // The reader's own connection is not told of its own read (the marker: a message after it).
     const marker = await app.api.send(a.token, chat.id, 'marker');
-    await bs.next((f: Frame) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id, 'marker');
+    await bs.next(
+      (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id,
+      'marker',
+    );
     expect(bs.of('read')).toEqual([]);
     expect(bs.of('error')).toEqual([]);
 
@@ -100,7 +111,12 @@ describe('read receipts', () => {
     const forbidden = await app.api.request('POST', `/api/chats/${chat.id}/read`, { seq: 1 }, outsider.token);
     expect(forbidden.status).toBe(403);
     expect(forbidden.body.error.code).toBe('forbidden');
-    const missing = await app.api.request('POST', `/api/chats/9f1d2c3b-0000-4000-8000-000000000000/read`, { seq: 1 }, a.token);
+    const missing = await app.api.request(
+      'POST',
+      `/api/chats/9f1d2c3b-0000-4000-8000-000000000000/read`,
+      { seq: 1 },
+      a.token,
+    );
     expect(missing.status).toBe(404);
     for (const body of [{ seq: -1 }, { seq: 1.5 }, { seq: '3' }, {}]) {
       const bad = await app.api.request('POST', `/api/chats/${chat.id}/read`, body, a.token);
@@ -141,7 +157,10 @@ describe('unreadCount', () => {
 
     // PostgreSQL alone agrees once the batches ran: read positions and own sends both moved it.
     await waitFor(
-      async () => (await storedRead(chat.id, a.user.id)) === 8 && (await storedRead(chat.id, b.user.id)) === 5 && (await storedRead(chat.id, c.user.id)) === 7,
+      async () =>
+        (await storedRead(chat.id, a.user.id)) === 8 &&
+        (await storedRead(chat.id, b.user.id)) === 5 &&
+        (await storedRead(chat.id, c.user.id)) === 7,
       'positions a=8, b=5, c=7 in PostgreSQL',
     );
   });
@@ -155,7 +174,10 @@ describe('unreadCount', () => {
     await sendAll(a, chat.id, 2); // 6-7 by a
     await app.api.request('POST', `/api/chats/${chat.id}/read`, { seq: 6 }, b.token);
     expect(await all()).toEqual([0, 1, 7]);
-    await waitFor(async () => (await storedRead(chat.id, b.user.id)) === 6 && (await storedRead(chat.id, a.user.id)) === 7, 'positions in PostgreSQL');
+    await waitFor(
+      async () => (await storedRead(chat.id, b.user.id)) === 6 && (await storedRead(chat.id, a.user.id)) === 7,
+      'positions in PostgreSQL',
+    );
 
     // The api announces its shutdown to its own clients before closing them with 1001.
     const watcher = await connectClient(app.url, a.token);

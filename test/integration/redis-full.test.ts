@@ -34,7 +34,18 @@ beforeAll(async () => {
   const port = await freePort();
   redisServer = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
     { stdio: 'ignore' },
   );
   const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
@@ -42,7 +53,11 @@ beforeAll(async () => {
   await waitFor(() => probe.ping().then((r) => r === 'PONG'), 'the private redis-server');
   probe.disconnect();
 
-  env = await createTestEnv({ REDIS_URL: `redis://127.0.0.1:${port}`, ARCHIVE_INTERVAL_MS: '0', METRICS_LAG_MAX_AGE_MS: '0' });
+  env = await createTestEnv({
+    REDIS_URL: `redis://127.0.0.1:${port}`,
+    ARCHIVE_INTERVAL_MS: '0',
+    METRICS_LAG_MAX_AGE_MS: '0',
+  });
   app = await startInProcess(env);
   [a, b] = await Promise.all([app.api.newUser('full_a'), app.api.newUser('full_b')]);
   chatId = (await app.api.newChat(a, [b], 'full')).id;

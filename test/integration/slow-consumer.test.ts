@@ -28,7 +28,11 @@ beforeAll(async () => {
     WS_FRAME_BURST: '0',
   });
   app = await startInProcess(env, { workers: false });
-  [sender, slowUser, fastUser] = await Promise.all([app.api.newUser('sender'), app.api.newUser('slow'), app.api.newUser('fast')]);
+  [sender, slowUser, fastUser] = await Promise.all([
+    app.api.newUser('sender'),
+    app.api.newUser('slow'),
+    app.api.newUser('fast'),
+  ]);
   chatId = (await app.api.newChat(sender, [slowUser, fastUser])).id;
 });
 afterAll(async () => {
@@ -54,18 +58,30 @@ describe('a client that stops reading', () => {
     const WINDOW = 40;
     const acks = () => writer.of('ack').length;
     for (let i = 0; i < MESSAGES; i++) {
-      if (i >= WINDOW) await writer.until(() => acks() > i - WINDOW, `the ack of send ${i - WINDOW} (writer closed: ${writer.closeCode ?? 'no'})`, 20_000);
+      if (i >= WINDOW)
+        await writer.until(
+          () => acks() > i - WINDOW,
+          `the ack of send ${i - WINDOW} (writer closed: ${writer.closeCode ?? 'no'})`,
+          20_000,
+        );
       writer.send({ type: 'send', chatId, body: body(i), clientMsgId: `slow-${i}` });
     }
     await writer.until(() => acks() === MESSAGES, `every ack (writer closed: ${writer.closeCode ?? 'no'})`, 20_000);
     // The fast reader is unaffected: every message, in order. The server wrote (or refused to
     // write) each one to the slow socket in the same pass, so all of them have been tried there.
-    await fast.until((fs) => fs.filter((f) => f.type === 'message').length === MESSAGES, `every message on the fast client (closed: ${fast.closeCode ?? 'no'})`, 20_000);
+    await fast.until(
+      (fs) => fs.filter((f) => f.type === 'message').length === MESSAGES,
+      `every message on the fast client (closed: ${fast.closeCode ?? 'no'})`,
+      20_000,
+    );
     expect(seqsOf(fast)).toEqual(Array.from({ length: MESSAGES }, (_, i) => i + 1));
     expect(fast.ws.readyState).toBe(fast.ws.OPEN);
 
     tcp(slow).resume();
-    const closed = await Promise.race([slow.closed, new Promise<string>((r) => setTimeout(() => r(`still open; got ${seqsOf(slow).length} messages`), 15_000))]);
+    const closed = await Promise.race([
+      slow.closed,
+      new Promise<string>((r) => setTimeout(() => r(`still open; got ${seqsOf(slow).length} messages`), 15_000)),
+    ]);
     expect(closed).toBe(4008);
     // It got a gapless prefix and then nothing: the server stopped writing, it did not skip.
     const got = seqsOf(slow);

@@ -63,8 +63,15 @@ describe('a sync frame', () => {
     const errors = answer.filter((f) => f.type === 'error');
     expect(errors).toHaveLength(498);
     expect(errors.find((f) => f.chatId === foreign)).toMatchObject({ code: 'forbidden' });
-    expect(errors.filter((f) => f.code === 'not_found').map((f) => f.chatId).sort()).toEqual(Object.keys(unknown).sort());
-    expect(answer.filter((f) => f.type === 'message').map((f) => (f.message as { chatId: string }).chatId)).toEqual(mine);
+    expect(
+      errors
+        .filter((f) => f.code === 'not_found')
+        .map((f) => f.chatId)
+        .sort(),
+    ).toEqual(Object.keys(unknown).sort());
+    expect(answer.filter((f) => f.type === 'message').map((f) => (f.message as { chatId: string }).chatId)).toEqual(
+      mine,
+    );
     expect(answer.at(-1)).toEqual({ type: 'synced' });
     await s.close();
   });
@@ -74,7 +81,9 @@ describe('a sync frame', () => {
     expect((await sync(s, randomChats(500))).at(-1)).toEqual({ type: 'synced' });
     expect((await sync(s, randomChats(500))).at(-1)).toEqual({ type: 'synced' });
     const refused = await sync(s, randomChats(500));
-    expect(refused).toEqual([{ type: 'error', code: 'rate_limited', message: expect.any(String), retryAfterMs: expect.any(Number) }]);
+    expect(refused).toEqual([
+      { type: 'error', code: 'rate_limited', message: expect.any(String), retryAfterMs: expect.any(Number) },
+    ]);
     // Another connection has its own budget.
     const other = await connectClient(app.url, owner.token);
     expect((await sync(other, randomChats(500))).at(-1)).toEqual({ type: 'synced' });

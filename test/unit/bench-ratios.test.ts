@@ -20,12 +20,25 @@ const proc = (label: string, cpuSeconds: number | null, rssMB: number | null = n
 const pct = (p50: number, p99: number, max = p99) => ({ count: 1, p50, p90: p50, p99, p999: p99, max });
 
 /** The fields the comparison reads; the rest of a phase does not matter to it. */
-function phase(rate: number, ack: [number, number], fanout: [number, number, number], cost: Partial<MeasuredPhase['cost']>): MeasuredPhase {
+function phase(
+  rate: number,
+  ack: [number, number],
+  fanout: [number, number, number],
+  cost: Partial<MeasuredPhase['cost']>,
+): MeasuredPhase {
   return {
     rate,
     ack: pct(...ack),
     fanout: pct(...fanout),
-    cost: { servers: [], serverCpuSeconds: null, services: [], cpuUsPerMessage: null, systemCpuUsPerMessage: null, serverRssMB: null, ...cost },
+    cost: {
+      servers: [],
+      serverCpuSeconds: null,
+      services: [],
+      cpuUsPerMessage: null,
+      systemCpuUsPerMessage: null,
+      serverRssMB: null,
+      ...cost,
+    },
   } as unknown as MeasuredPhase;
 }
 
@@ -37,8 +50,14 @@ function stress(steps: StressStep[]): StressResult {
 }
 
 describe('CPU per message', () => {
-  it('adds the servers\' CPU seconds over the load and divides by the messages sent', () => {
-    const ps = [proc('api1', 1.2, 180), proc('worker1', 0.3, 130), proc('generator', 2, 280), proc('redis', 0.5, 12), proc('postgres', 0.2)];
+  it("adds the servers' CPU seconds over the load and divides by the messages sent", () => {
+    const ps = [
+      proc('api1', 1.2, 180),
+      proc('worker1', 0.3, 130),
+      proc('generator', 2, 280),
+      proc('redis', 0.5, 12),
+      proc('postgres', 0.2),
+    ];
     const cost = costOf(ps, ['api1', 'worker1'], 10_000);
     expect(cost.serverCpuSeconds).toBeCloseTo(1.5, 9);
     expect(cost.cpuUsPerMessage).toBe(150); // 1.5 s × 1e6 / 10,000
@@ -50,15 +69,23 @@ describe('CPU per message', () => {
   });
 
   it('says nothing rather than something wrong when a server could not be read or nothing was sent', () => {
-    expect(costOf([proc('api1', 1), proc('worker1', null)], ['api1', 'worker1'], 1000)).toMatchObject({ cpuUsPerMessage: null, systemCpuUsPerMessage: null, serverRssMB: null });
+    expect(costOf([proc('api1', 1), proc('worker1', null)], ['api1', 'worker1'], 1000)).toMatchObject({
+      cpuUsPerMessage: null,
+      systemCpuUsPerMessage: null,
+      serverRssMB: null,
+    });
     expect(costOf([proc('relay1', 1, 80)], ['relay1'], 0).cpuUsPerMessage).toBeNull();
     // Without a local Redis or PostgreSQL, the system figure is the servers' alone.
-    expect(costOf([proc('relay1', 0.5, 80)], ['relay1'], 1000)).toMatchObject({ services: [], cpuUsPerMessage: 500, systemCpuUsPerMessage: 500 });
+    expect(costOf([proc('relay1', 0.5, 80)], ['relay1'], 1000)).toMatchObject({
+      services: [],
+      cpuUsPerMessage: 500,
+      systemCpuUsPerMessage: 500,
+    });
   });
 });
 
 describe('ratios Parley / floor', () => {
-  it('divides Parley\'s figure by the floor\'s, to 2 decimals, and refuses a missing or zero floor', () => {
+  it("divides Parley's figure by the floor's, to 2 decimals, and refuses a missing or zero floor", () => {
     expect(ratio(3, 1.5)).toBe(2);
     expect(ratio(1, 3)).toBe(0.33);
     expect(ratio(5, 0)).toBeNull();
@@ -68,8 +95,16 @@ describe('ratios Parley / floor', () => {
   });
 
   it('small: compares every figure of the two runs', () => {
-    const floor = phase(1000, [0.5, 2], [0.6, 2.5, 8], { cpuUsPerMessage: 100, systemCpuUsPerMessage: 120, serverRssMB: 80 });
-    const parley = phase(1000, [1.5, 12], [1.5, 13, 33], { cpuUsPerMessage: 640, systemCpuUsPerMessage: 900, serverRssMB: 314 });
+    const floor = phase(1000, [0.5, 2], [0.6, 2.5, 8], {
+      cpuUsPerMessage: 100,
+      systemCpuUsPerMessage: 120,
+      serverRssMB: 80,
+    });
+    const parley = phase(1000, [1.5, 12], [1.5, 13, 33], {
+      cpuUsPerMessage: 640,
+      systemCpuUsPerMessage: 900,
+      serverRssMB: 314,
+    });
     const c = compareSmall(small(floor), small(parley));
     expect(c.rate).toBe(1000);
     expect(c.figures).toEqual({
@@ -84,7 +119,7 @@ describe('ratios Parley / floor', () => {
     });
   });
 
-  it('stress: compares the rates held, and the rest at Parley\'s highest rate held, against the floor\'s step at that rate', () => {
+  it("stress: compares the rates held, and the rest at Parley's highest rate held, against the floor's step at that rate", () => {
     const floorRun = stress([
       step(phase(1000, [0.4, 1], [0.5, 1, 2], { cpuUsPerMessage: 90 }), true),
       step(phase(2000, [0.5, 2], [0.6, 2, 4], { cpuUsPerMessage: 80 }), true),
@@ -102,7 +137,10 @@ describe('ratios Parley / floor', () => {
     expect(c.figures.cpuUsPerMessage).toEqual({ floor: 80, parley: 320, ratio: 4 });
 
     // The medians: Parley's median held rate (2000), the floor's median step at that rate.
-    const floorRun2 = stress([step(phase(1000, [0.4, 1], [0.5, 1, 2], {}), true), step(phase(2000, [0.7, 4], [0.8, 4, 6], { cpuUsPerMessage: 100 }), true)]);
+    const floorRun2 = stress([
+      step(phase(1000, [0.4, 1], [0.5, 1, 2], {}), true),
+      step(phase(2000, [0.7, 4], [0.8, 4, 6], { cpuUsPerMessage: 100 }), true),
+    ]);
     const parleyMedian = { heldRate: 2000, heldStep: parleyRun.heldStep };
     const m = compareMedians('stress', [floorRun, floorRun2], [parleyRun, parleyRun], parleyMedian);
     expect(m.rate).toBe(2000);
@@ -112,7 +150,10 @@ describe('ratios Parley / floor', () => {
   });
 
   it('stress: with no rate held by Parley, only the rates held are compared', () => {
-    const c = compareStress(stress([step(phase(1000, [1, 2], [1, 2, 3], {}), true)]), stress([step(phase(1000, [9, 99], [9, 99, 200], {}), false)]));
+    const c = compareStress(
+      stress([step(phase(1000, [1, 2], [1, 2, 3], {}), true)]),
+      stress([step(phase(1000, [9, 99], [9, 99, 200], {}), false)]),
+    );
     expect(c.rate).toBeNull();
     expect(c.figures).toEqual({ heldRate: { floor: 1000, parley: null, ratio: null } });
   });
@@ -137,9 +178,19 @@ describe('event-loop delay and GC pauses over a window, from two scrapes', () =>
   };
 
   it('takes the difference of the cumulative buckets: p99 and max as the bounds they lie under, GC total from the sums', () => {
-    const before = exposition([100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100], 0.01, { minor: [10, 10, 10, 10] }, 0.004);
+    const before = exposition(
+      [100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100],
+      0.01,
+      { minor: [10, 10, 10, 10] },
+      0.004,
+    );
     // 1000 samples more: 980 under 1 ms, 15 under 2.5 ms, 4 under 5 ms, 1 under 50 ms.
-    const after = exposition([1080, 1095, 1099, 1099, 1099, 1100, 1100, 1100, 1100, 1100, 1100], 0.25, { minor: [40, 48, 50, 50], major: [0, 0, 1, 1] }, 0.0285);
+    const after = exposition(
+      [1080, 1095, 1099, 1099, 1099, 1100, 1100, 1100, 1100, 1100, 1100],
+      0.25,
+      { minor: [40, 48, 50, 50], major: [0, 0, 1, 1] },
+      0.0285,
+    );
     const r = runtimeStats('api1', before, after);
     expect(r).toEqual({
       label: 'api1',
@@ -155,8 +206,19 @@ describe('event-loop delay and GC pauses over a window, from two scrapes', () =>
 
   it('reports a sample past the last bound as Infinity, and nothing for an empty window', () => {
     const same = exposition([5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5], 0.001, {}, 0);
-    expect(runtimeStats('worker1', same, same)).toMatchObject({ loopSamples: 0, loopMeanMs: null, loopP99Ms: null, loopMaxMs: null, gcPauses: 0, gcMaxMs: null });
+    expect(runtimeStats('worker1', same, same)).toMatchObject({
+      loopSamples: 0,
+      loopMeanMs: null,
+      loopP99Ms: null,
+      loopMaxMs: null,
+      gcPauses: 0,
+      gcMaxMs: null,
+    });
     const stalled = exposition([5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6], 2.001, {}, 0);
-    expect(runtimeStats('worker1', same, stalled)).toMatchObject({ loopSamples: 1, loopP99Ms: Number.POSITIVE_INFINITY, loopMaxMs: Number.POSITIVE_INFINITY });
+    expect(runtimeStats('worker1', same, stalled)).toMatchObject({
+      loopSamples: 1,
+      loopP99Ms: Number.POSITIVE_INFINITY,
+      loopMaxMs: Number.POSITIVE_INFINITY,
+    });
   });
 });

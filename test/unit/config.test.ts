@@ -50,8 +50,12 @@ describe('config', () => {
   });
 
   it('refuses a headers timeout above the request timeout (Node would not start the server)', () => {
-    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '4000' })).toThrow(/HTTP_HEADERS_TIMEOUT_MS: must not be above/);
-    expect(loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '4000', HTTP_REQUEST_TIMEOUT_MS: '4000' }).HTTP_HEADERS_TIMEOUT_MS).toBe(4000);
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '4000' })).toThrow(
+      /HTTP_HEADERS_TIMEOUT_MS: must not be above/,
+    );
+    expect(
+      loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '4000', HTTP_REQUEST_TIMEOUT_MS: '4000' }).HTTP_HEADERS_TIMEOUT_MS,
+    ).toBe(4000);
   });
 
   it('lists exactly the schema keys in .env.example', () => {

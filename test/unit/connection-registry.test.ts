@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type Connection, type ConnectionRegistry, createConnectionRegistry } from '../../src/realtime/connection-registry.js';
+import {
+  type Connection,
+  type ConnectionRegistry,
+  createConnectionRegistry,
+} from '../../src/realtime/connection-registry.js';
 
 /** A connection that records the frames written to it. */
 function socketOf(registry: ConnectionRegistry, userId: string, id: string): Connection & { got: string[] } {
@@ -106,7 +110,9 @@ describe('connection registry', () => {
 
   it('forgets a user whose upgrade was abandoned or whose chats could not be read, and reads them again next time', async () => {
     const registry = createConnectionRegistry();
-    await expect(registry.begin('u', async () => Promise.reject(new Error('PostgreSQL away')))).rejects.toThrow('PostgreSQL away');
+    await expect(registry.begin('u', async () => Promise.reject(new Error('PostgreSQL away')))).rejects.toThrow(
+      'PostgreSQL away',
+    );
     expect(registry.userIds()).toEqual([]);
     await registry.begin('u', async () => ['x']);
     registry.abandon('u');

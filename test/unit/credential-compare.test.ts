@@ -15,7 +15,9 @@ afterEach(() => compared.mockClear());
 
 const USER = 'ops';
 const PASSWORD = 'a-board-password-of-some-length';
-const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+const basic = (user: string, password: string) => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
 
 function board(): Hono {
   const app = new Hono();
@@ -32,14 +34,17 @@ describe('credential comparison', () => {
     ['a longer password', USER, `${PASSWORD}-and-more`],
     ['a password one character off', USER, `${PASSWORD.slice(0, -1)}X`],
     ['a wrong user of another length', 'someone-else', PASSWORD],
-  ])('Bull Board basic auth: %s is refused after comparing both halves as fixed-length digests', async (_name, user, password) => {
-    const r = await board().request('/admin/queues/api/queues', { headers: basic(user, password) });
-    expect(r.status).toBe(401);
-    expect(comparedLengths()).toEqual([
-      [32, 32],
-      [32, 32],
-    ]);
-  });
+  ])(
+    'Bull Board basic auth: %s is refused after comparing both halves as fixed-length digests',
+    async (_name, user, password) => {
+      const r = await board().request('/admin/queues/api/queues', { headers: basic(user, password) });
+      expect(r.status).toBe(401);
+      expect(comparedLengths()).toEqual([
+        [32, 32],
+        [32, 32],
+      ]);
+    },
+  );
 
   it('Bull Board basic auth: the right credentials pass', async () => {
     const r = await board().request('/admin/queues/api/queues', { headers: basic(USER, PASSWORD) });
@@ -55,6 +60,8 @@ describe('credential comparison', () => {
     app.get('/admin/x', requireAdmin('an-admin-token-for-the-test'), (c) => c.json({ ok: true }));
     expect((await app.request('/admin/x', { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
     expect(comparedLengths()).toEqual([[32, 32]]);
-    expect((await app.request('/admin/x', { headers: { authorization: 'Bearer an-admin-token-for-the-test' } })).status).toBe(200);
+    expect(
+      (await app.request('/admin/x', { headers: { authorization: 'Bearer an-admin-token-for-the-test' } })).status,
+    ).toBe(200);
   });
 });

@@ -16,14 +16,21 @@ describe('config for npm start on a bare machine', () => {
   });
 
   it('parses REDIS_CLUSTER_NODES as host:port seeds, and refuses a malformed one by name', () => {
-    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000, [::1]:7001' }).REDIS_CLUSTER_NODES).toEqual(['a.example:7000', '[::1]:7001']);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000, [::1]:7001' }).REDIS_CLUSTER_NODES).toEqual([
+      'a.example:7000',
+      '[::1]:7001',
+    ]);
     expect(loadConfig({ REDIS_CLUSTER_NODES: '' }).REDIS_CLUSTER_NODES).toBeUndefined();
-    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a.example' })).toThrow(/REDIS_CLUSTER_NODES: must be comma-separated host:port seeds/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a.example' })).toThrow(
+      /REDIS_CLUSTER_NODES: must be comma-separated host:port seeds/,
+    );
   });
 
   it('refuses to run with REDIS_CLUSTER_NODES set (cluster support is not built), rather than ignore it', () => {
     expect(() => assertSupported(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000' }))).toThrow(ConfigError);
-    expect(() => assertSupported(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000' }))).toThrow(/REDIS_CLUSTER_NODES: Redis Cluster is not supported yet/);
+    expect(() => assertSupported(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000' }))).toThrow(
+      /REDIS_CLUSTER_NODES: Redis Cluster is not supported yet/,
+    );
     expect(() => assertSupported(loadConfig({}))).not.toThrow();
   });
 
@@ -31,9 +38,15 @@ describe('config for npm start on a bare machine', () => {
     const logger = createLogger('silent', 'test');
     // Nothing listens on these: a process that tried to connect would fail otherwise, or hang.
     const nowhere = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1' };
-    await expect(startApi(loadConfig({ ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000' }), logger)).rejects.toThrow(/Redis Cluster is not supported yet/);
-    await expect(startWorkers(loadConfig({ ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000' }), logger)).rejects.toThrow(/Redis Cluster is not supported yet/);
-    await expect(startWorkers(loadConfig({ ...nowhere, REDIS_ENABLED: 'false' }), logger)).rejects.toThrow(/the workers need Redis/);
+    await expect(startApi(loadConfig({ ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000' }), logger)).rejects.toThrow(
+      /Redis Cluster is not supported yet/,
+    );
+    await expect(
+      startWorkers(loadConfig({ ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000' }), logger),
+    ).rejects.toThrow(/Redis Cluster is not supported yet/);
+    await expect(startWorkers(loadConfig({ ...nowhere, REDIS_ENABLED: 'false' }), logger)).rejects.toThrow(
+      /the workers need Redis/,
+    );
   });
 
   it('keeps the data of its own servers in ./.parley unless told otherwise', () => {

@@ -28,7 +28,10 @@ describe('token bucket', () => {
 describe('frame guard', () => {
   it('refuses frames past the burst and closes a flood only after the tolerated refusals', () => {
     const c = clock();
-    const guard = createFrameGuard({ frames: { capacity: 2, perSecond: 1 }, floodMaxRefused: 3, floodWindowMs: 10_000 }, c.now);
+    const guard = createFrameGuard(
+      { frames: { capacity: 2, perSecond: 1 }, floodMaxRefused: 3, floodWindowMs: 10_000 },
+      c.now,
+    );
     expect([guard.admit(), guard.admit()]).toEqual([0, 0]);
     expect(guard.admit()).toBeGreaterThan(0);
     expect([guard.refused(), guard.refused(), guard.refused()]).toEqual([false, false, false]);
@@ -37,7 +40,10 @@ describe('frame guard', () => {
 
   it('forgets refusals after the window, so an occasional burst is never closed', () => {
     const c = clock();
-    const guard = createFrameGuard({ frames: { capacity: 1, perSecond: 1 }, floodMaxRefused: 2, floodWindowMs: 1000 }, c.now);
+    const guard = createFrameGuard(
+      { frames: { capacity: 1, perSecond: 1 }, floodMaxRefused: 2, floodWindowMs: 1000 },
+      c.now,
+    );
     for (let i = 0; i < 5; i++) {
       expect([guard.refused(), guard.refused()]).toEqual([false, false]);
       c.advance(1001);

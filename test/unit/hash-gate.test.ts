@@ -25,7 +25,10 @@ describe('password hash gate', () => {
         return i;
       }),
     );
-    await expect(gate.run('k', async () => -1)).rejects.toMatchObject({ code: 'unavailable', details: { retryAfterMs: 1000 } });
+    await expect(gate.run('k', async () => -1)).rejects.toMatchObject({
+      code: 'unavailable',
+      details: { retryAfterMs: 1000 },
+    });
     await expect(gate.run('other', async () => -1)).rejects.toBeInstanceOf(AppError);
     await Promise.resolve();
     expect(started).toEqual([0, 1]);

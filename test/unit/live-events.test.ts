@@ -17,7 +17,9 @@ const msg = (chatId: string, senderId: string, seq: number): Message => ({
 describe('ownReadPositions', () => {
   it('keeps each sender’s newest message per chat, whatever the batch order', () => {
     const batch = [msg('c1', 'a', 3), msg('c1', 'b', 4), msg('c1', 'a', 7), msg('c2', 'a', 1), msg('c1', 'a', 5)];
-    expect(ownReadPositions(batch).sort((x, y) => `${x.chatId}${x.userId}`.localeCompare(`${y.chatId}${y.userId}`))).toEqual([
+    expect(
+      ownReadPositions(batch).sort((x, y) => `${x.chatId}${x.userId}`.localeCompare(`${y.chatId}${y.userId}`)),
+    ).toEqual([
       { chatId: 'c1', userId: 'a', seq: 7 },
       { chatId: 'c1', userId: 'b', seq: 4 },
       { chatId: 'c2', userId: 'a', seq: 1 },
@@ -29,7 +31,11 @@ describe('ownReadPositions', () => {
 describe('chat events on pub/sub', () => {
   it('round-trip chat, author and frame (the frame may hold spaces)', () => {
     const frame = '{"type":"x","text":"a b  c"}';
-    expect(parseChatEvent(chatEventPayload('chat-1', 'user-1', frame))).toEqual({ chatId: 'chat-1', userId: 'user-1', frame });
+    expect(parseChatEvent(chatEventPayload('chat-1', 'user-1', frame))).toEqual({
+      chatId: 'chat-1',
+      userId: 'user-1',
+      frame,
+    });
   });
 
   it('refuse what is not a chat event', () => {
@@ -39,6 +45,10 @@ describe('chat events on pub/sub', () => {
   it('build frames whose first key is the type (the backpressure check relies on it)', () => {
     expect(typingFrame('c', 'u')).toMatch(/^\{"type":"typing",/);
     expect(JSON.parse(typingFrame('c', 'u'))).toEqual({ type: 'typing', chatId: 'c', userId: 'u' });
-    expect(JSON.parse(systemFrame({ event: 'e', data: undefined }))).toEqual({ type: 'system', event: 'e', data: null });
+    expect(JSON.parse(systemFrame({ event: 'e', data: undefined }))).toEqual({
+      type: 'system',
+      event: 'e',
+      data: null,
+    });
   });
 });

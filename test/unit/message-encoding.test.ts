@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/domain/types.js';
-import { createdAtMsOf, decodeMessage, encodeMessage, fillTemplate, messageTemplate, seqOf } from '../../src/message-log/encoding.js';
+import {
+  createdAtMsOf,
+  decodeMessage,
+  encodeMessage,
+  fillTemplate,
+  messageTemplate,
+  seqOf,
+} from '../../src/message-log/encoding.js';
 
 const message = (over: Partial<Message> = {}): Message => ({
   id: '0b6f1a52-8f0e-4a57-9a4c-2d1c8e1f7a10',
@@ -17,7 +24,15 @@ const message = (over: Partial<Message> = {}): Message => ({
 /** Text that looks like the fields the decoders look for. */
 const tricky = fc.oneof(
   fc.string(),
-  fc.constantFrom('"seq":7', '\\"seq\\":8', '"createdAt":"1999-01-01T00:00:00.000Z"}', '","seq":9,"x":"', '\\', '"', '\u2028'),
+  fc.constantFrom(
+    '"seq":7',
+    '\\"seq\\":8',
+    '"createdAt":"1999-01-01T00:00:00.000Z"}',
+    '","seq":9,"x":"',
+    '\\',
+    '"',
+    '\u2028',
+  ),
 );
 
 describe('message encoding', () => {
@@ -30,7 +45,15 @@ describe('message encoding', () => {
         // The append template joined with the seq is byte for byte the same encoding.
         const { seq: _, ...rest } = m;
         expect(fillTemplate(messageTemplate(rest), seq)).toBe(json);
-        expect(Object.keys(JSON.parse(json))).toEqual(['id', 'chatId', 'seq', 'senderId', 'body', 'clientMsgId', 'createdAt']);
+        expect(Object.keys(JSON.parse(json))).toEqual([
+          'id',
+          'chatId',
+          'seq',
+          'senderId',
+          'body',
+          'clientMsgId',
+          'createdAt',
+        ]);
       }),
     );
   });

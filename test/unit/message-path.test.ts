@@ -77,7 +77,9 @@ describe('schemas', () => {
     for (const body of ['', '   ', 'x'.repeat(11), 'a\u0000b', 'a\ud800b']) {
       expect(schemas.frame.safeParse({ type: 'send', chatId, body, clientMsgId: 'a1' }).success).toBe(false);
     }
-    expect(schemas.frame.safeParse({ type: 'send', chatId: 'nope', body: 'hi', clientMsgId: 'a1' }).success).toBe(false);
+    expect(schemas.frame.safeParse({ type: 'send', chatId: 'nope', body: 'hi', clientMsgId: 'a1' }).success).toBe(
+      false,
+    );
     expect(schemas.frame.safeParse({ type: 'send', chatId, body: 'hi' }).success).toBe(false);
   });
 

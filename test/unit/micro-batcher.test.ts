@@ -18,9 +18,13 @@ describe('MicroBatcher', () => {
 
   it('rejects every parked item when the flush fails, and recovers for the next batch', async () => {
     let fail = true;
-    const b = new MicroBatcher<number>(async () => {
-      if (fail) throw new Error('db down');
-    }, 2, 5);
+    const b = new MicroBatcher<number>(
+      async () => {
+        if (fail) throw new Error('db down');
+      },
+      2,
+      5,
+    );
     const results = await Promise.allSettled([b.add(1), b.add(2)]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     fail = false;

@@ -18,7 +18,6 @@ describe('chat key patterns', () => {
   });
 });
 
-
 describe('Redis refusing writes', () => {
   it('is a 503 unavailable, not an internal error', () => {
     const oom = new Error("OOM command not allowed when used memory > 'maxmemory'. script: abc, on @user_script:1.");

@@ -3,7 +3,11 @@ import { type BatchOutcome, PersistLoop } from '../../workers/persist-loop.js';
 
 /** A loop whose batches the test answers by hand. */
 function loop(holdMs = 1000, idleMs = 0) {
-  const batches: { chatIds: string[]; letGo: ReadonlySet<string>; answer: (o: Partial<BatchOutcome> | Error) => void }[] = [];
+  const batches: {
+    chatIds: string[];
+    letGo: ReadonlySet<string>;
+    answer: (o: Partial<BatchOutcome> | Error) => void;
+  }[] = [];
   const handedOn: string[][] = [];
   let t = 0;
   const l = new PersistLoop({
@@ -14,7 +18,11 @@ function loop(holdMs = 1000, idleMs = 0) {
     now: () => t,
     write: (chatIds, letGo) =>
       new Promise((resolve, reject) =>
-        batches.push({ chatIds, letGo, answer: (o) => (o instanceof Error ? reject(o) : resolve({ idle: [], more: [], backlog: [], ...o })) }),
+        batches.push({
+          chatIds,
+          letGo,
+          answer: (o) => (o instanceof Error ? reject(o) : resolve({ idle: [], more: [], backlog: [], ...o })),
+        }),
       ),
     handOn: async (chatIds) => void handedOn.push(chatIds),
   });
@@ -25,7 +33,14 @@ function loop(holdMs = 1000, idleMs = 0) {
   return { l, next, handedOn, advance: (ms: number) => (t += ms) };
 }
 
-const settled = (p: Promise<void>) => Promise.race([p.then(() => 'resolved', () => 'rejected'), new Promise((r) => setTimeout(() => r('pending'), 5))]);
+const settled = (p: Promise<void>) =>
+  Promise.race([
+    p.then(
+      () => 'resolved',
+      () => 'rejected',
+    ),
+    new Promise((r) => setTimeout(() => r('pending'), 5)),
+  ]);
 
 describe('the persist loop', () => {
   it('keeps a chat while its batches write messages and lets its job go once a batch finds nothing', async () => {

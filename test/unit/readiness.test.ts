@@ -14,8 +14,16 @@ describe('readiness', () => {
   });
 
   it('is degraded when Redis does not answer, and says which dependency is down', async () => {
-    expect(await createReadiness({ redis: { ping: down }, pool: up })()).toEqual({ redis: false, postgres: true, mode: 'degraded' });
-    expect(await createReadiness({ redis: up, pool: { query: down } })()).toEqual({ redis: true, postgres: false, mode: 'normal' });
+    expect(await createReadiness({ redis: { ping: down }, pool: up })()).toEqual({
+      redis: false,
+      postgres: true,
+      mode: 'degraded',
+    });
+    expect(await createReadiness({ redis: up, pool: { query: down } })()).toEqual({
+      redis: true,
+      postgres: false,
+      mode: 'normal',
+    });
   });
 
   it('bounds each probe, so a hanging dependency counts as down instead of hanging /readyz', async () => {

@@ -29,7 +29,10 @@ function appWithLog() {
 describe('request log', () => {
   it('writes one line per request with method, path, status and duration, and nothing secret', async () => {
     const { app, lines } = appWithLog();
-    await app.request('/api/sessions', { method: 'POST', body: JSON.stringify({ username: 'u', password: 'pw-secret' }) });
+    await app.request('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ username: 'u', password: 'pw-secret' }),
+    });
     await app.request('/api/me?token=query-secret', { headers: { authorization: 'Bearer header-secret' } });
     await app.request('/boom');
     await app.request('/nowhere');
@@ -44,7 +47,8 @@ describe('request log', () => {
     // A failed dependency is worth a warning; the rest is info.
     expect(lines.map((l) => l.level)).toEqual([30, 30, 40, 30]);
     const text = JSON.stringify(lines);
-    for (const secret of ['pw-secret', 'query-secret', 'header-secret', 'tok-secret']) expect(text).not.toContain(secret);
+    for (const secret of ['pw-secret', 'query-secret', 'header-secret', 'tok-secret'])
+      expect(text).not.toContain(secret);
   });
 
   it('keeps probes out of the info log', async () => {

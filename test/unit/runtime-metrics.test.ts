@@ -23,8 +23,16 @@ describe('HDR histogram → Prometheus buckets', () => {
   it('counts the samples at or below each bound of a synthetic histogram', () => {
     const h = createHistogram();
     // Below 2048 an HDR histogram of 3 digits is exact: every value is its own bucket.
-    for (const [value, times] of [[100, 5], [1000, 3], [1500, 2], [2000, 1]] as const) for (let i = 0; i < times; i++) h.record(value);
-    expect(cumulativeCounts(h, [50, 100, 999, 1000, 1499, 1500, 1999, 2000, 10_000])).toEqual([0, 5, 5, 8, 8, 10, 10, 11, 11]);
+    for (const [value, times] of [
+      [100, 5],
+      [1000, 3],
+      [1500, 2],
+      [2000, 1],
+    ] as const)
+      for (let i = 0; i < times; i++) h.record(value);
+    expect(cumulativeCounts(h, [50, 100, 999, 1000, 1499, 1500, 1999, 2000, 10_000])).toEqual([
+      0, 5, 5, 8, 8, 10, 10, 11, 11,
+    ]);
     expect(cumulativeCounts(createHistogram(), [1, 10])).toEqual([0, 0]);
   });
 
@@ -64,7 +72,9 @@ describe('HDR histogram → Prometheus buckets', () => {
     registry.registerMetric(new LoopDelayHistogram(h, 10 * MS) as unknown as Parameters<Registry['registerMetric']>[0]);
     const series = parseMetrics(await registry.metrics());
     const bucket = (le: string) => sumOf(series, 'parley_event_loop_delay_seconds_bucket', `le="${le}"`);
-    expect(['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '+Inf'].map(bucket)).toEqual([6, 9, 9, 9, 9, 10, 10, 10, 10, 10, 11]);
+    expect(
+      ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '+Inf'].map(bucket),
+    ).toEqual([6, 9, 9, 9, 9, 10, 10, 10, 10, 10, 11]);
     expect(sumOf(series, 'parley_event_loop_delay_seconds_count')).toBe(11);
     // 6 × 0.5 + 3 × 2 + 30 + 2000 ms, to HDR's precision.
     expect(sumOf(series, 'parley_event_loop_delay_seconds_sum')).toBeCloseTo(2.039, 2);
@@ -83,7 +93,10 @@ describe('runtime metrics of a process', () => {
     try {
       const scrape = async () => parseMetrics(await registry.metrics());
       // The monitor's first run only starts its clock.
-      await waitFor(async () => sumOf(await scrape(), 'parley_event_loop_delay_seconds_count') >= 2, 'event-loop samples');
+      await waitFor(
+        async () => sumOf(await scrape(), 'parley_event_loop_delay_seconds_count') >= 2,
+        'event-loop samples',
+      );
       const blockedUntil = performance.now() + 40;
       while (performance.now() < blockedUntil); // a 40 ms stall: the timer due meanwhile runs 30-40 ms late
       let keep: object[] = [];
@@ -98,7 +111,9 @@ describe('runtime metrics of a process', () => {
       }
       const late = await waitFor(async () => {
         const s = await scrape();
-        const slow = sumOf(s, 'parley_event_loop_delay_seconds_count') - sumOf(s, 'parley_event_loop_delay_seconds_bucket', 'le="0.025"');
+        const slow =
+          sumOf(s, 'parley_event_loop_delay_seconds_count') -
+          sumOf(s, 'parley_event_loop_delay_seconds_bucket', 'le="0.025"');
         return slow >= 1 ? s : null;
       }, 'the stall in the histogram');
       expect(sumOf(late, 'parley_event_loop_delay_seconds_sum')).toBeGreaterThan(0.025);
@@ -107,7 +122,9 @@ describe('runtime metrics of a process', () => {
         const s = await scrape();
         return seen.length > 20 && sumOf(s, 'parley_gc_pause_seconds_count') >= seen.length ? s : null;
       }, 'every GC pause counted');
-      expect(sumOf(counted, 'parley_gc_pause_seconds_sum')).toBeGreaterThanOrEqual(seen.reduce((a, d) => a + d, 0) / 1000 - 1e-9);
+      expect(sumOf(counted, 'parley_gc_pause_seconds_sum')).toBeGreaterThanOrEqual(
+        seen.reduce((a, d) => a + d, 0) / 1000 - 1e-9,
+      );
       expect(sumOf(counted, 'parley_gc_pause_seconds_count', 'kind="minor"')).toBeGreaterThan(0);
     } finally {
       runtime.stop();

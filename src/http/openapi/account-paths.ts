@@ -37,7 +37,10 @@ export function registerAccountPaths(registry: OpenAPIRegistry, schemas: Schemas
     security: noAuth,
     request: { body: body(schemas.loginBody) },
     responses: {
-      200: json('A session token and its user', z.object({ token: z.string().meta({ description: 'opaque; valid TOKEN_TTL_S seconds' }), user: userSchema })),
+      200: json(
+        'A session token and its user',
+        z.object({ token: z.string().meta({ description: 'opaque; valid TOKEN_TTL_S seconds' }), user: userSchema }),
+      ),
       ...errors({
         ...bodyErrors,
         unauthorized: 'wrong username or password',
@@ -61,7 +64,8 @@ export function registerAccountPaths(registry: OpenAPIRegistry, schemas: Schemas
     path: '/api/sessions/current',
     tags: ['accounts'],
     summary: 'Log out this session',
-    description: "Ends the token that authenticated the request, on every api process; that session's sockets close with 4001.",
+    description:
+      "Ends the token that authenticated the request, on every api process; that session's sockets close with 4001.",
     security: asUser,
     responses: { 204: { description: 'The session ended' }, ...errors(userErrors) },
   });
@@ -71,7 +75,7 @@ export function registerAccountPaths(registry: OpenAPIRegistry, schemas: Schemas
     path: '/api/sessions',
     tags: ['accounts'],
     summary: 'Log out everywhere',
-    description: "Ends every session of the caller; their sockets close with 4001.",
+    description: 'Ends every session of the caller; their sockets close with 4001.',
     security: asUser,
     responses: { 204: { description: 'Every session ended' }, ...errors(userErrors) },
   });

@@ -41,7 +41,8 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
     method: 'get',
     path: '/api/chats',
     summary: "The caller's chats",
-    description: 'Most recent activity first, a page at a time: pass the answer\'s `nextCursor` as `cursor` for the next.',
+    description:
+      "Most recent activity first, a page at a time: pass the answer's `nextCursor` as `cursor` for the next.",
     request: { query: schemas.listChatsQuery },
     responses: {
       200: json('A page of chats', chatPageSchema),
@@ -87,7 +88,12 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
     request: { params: inChat.extend({ userId: idSchema.meta({ description: 'the member to remove' }) }) },
     responses: {
       204: { description: 'Removed' },
-      ...errors({ ...userErrors, validation_failed: 'an id is not a UUID', forbidden: 'not the creator', not_found: 'no such chat, or not a member' }),
+      ...errors({
+        ...userErrors,
+        validation_failed: 'an id is not a UUID',
+        forbidden: 'not the creator',
+        not_found: 'no such chat, or not a member',
+      }),
     },
   });
 
@@ -126,7 +132,8 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
     method: 'post',
     path: '/api/chats/{chatId}/read',
     summary: 'Mark read up to a seq',
-    description: 'The HTTP twin of the `read` frame: the other members get a `read` frame. A position only moves forward.',
+    description:
+      'The HTTP twin of the `read` frame: the other members get a `read` frame. A position only moves forward.',
     request: { params: inChat, body: body(schemas.readBody) },
     responses: { 204: { description: 'Stored' }, ...errors({ ...userErrors, ...bodyErrors, ...member }) },
   });
@@ -140,7 +147,12 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
     request: { params: z.object({ userId: idSchema.meta({ description: 'the user' }) }) },
     responses: {
       200: json('Online or offline, and when last seen (null if never)', presenceSchema),
-      ...errors({ ...userErrors, validation_failed: 'userId is not a UUID', forbidden: 'you share no chat with this user', not_found: 'no such user' }),
+      ...errors({
+        ...userErrors,
+        validation_failed: 'userId is not a UUID',
+        forbidden: 'you share no chat with this user',
+        not_found: 'no such user',
+      }),
     },
   });
 }

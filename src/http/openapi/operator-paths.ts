@@ -36,16 +36,25 @@ const lagSummarySchema = z.object({
   truncated: z.boolean(),
 }) satisfies z.ZodType<LagSummary>;
 
-const adminErrors = { unauthorized: 'no admin token, or a wrong one', forbidden: 'no ADMIN_TOKEN is configured' } as const;
+const adminErrors = {
+  unauthorized: 'no admin token, or a wrong one',
+  forbidden: 'no ADMIN_TOKEN is configured',
+} as const;
 
 /**
  * The routes outside the user API: health, metrics, the admin routes (operatorRoutes,
  * adminRoutes), these documents, and the WebSocket upgrade (the gateway, not Hono, answers it).
  */
 export function registerOperatorPaths(registry: OpenAPIRegistry): void {
-  const path = (config: Parameters<OpenAPIRegistry['registerPath']>[0]) => registry.registerPath({ security: noAuth, tags: ['operations'], ...config });
+  const path = (config: Parameters<OpenAPIRegistry['registerPath']>[0]) =>
+    registry.registerPath({ security: noAuth, tags: ['operations'], ...config });
 
-  path({ method: 'get', path: '/healthz', summary: 'Liveness', responses: { 200: json('The process serves', z.object({ ok: z.literal(true) })) } });
+  path({
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness',
+    responses: { 200: json('The process serves', z.object({ ok: z.literal(true) })) },
+  });
   path({
     method: 'get',
     path: '/readyz',
@@ -74,7 +83,10 @@ export function registerOperatorPaths(registry: OpenAPIRegistry): void {
     summary: 'Redis → PostgreSQL lag of one chat',
     security: asAdmin,
     request: { params: z.object({ chatId: idSchema }) },
-    responses: { 200: json("The chat's lag", chatLagSchema), ...errors({ ...adminErrors, validation_failed: 'chatId is not a UUID' }) },
+    responses: {
+      200: json("The chat's lag", chatLagSchema),
+      ...errors({ ...adminErrors, validation_failed: 'chatId is not a UUID' }),
+    },
   });
   path({
     method: 'post',
@@ -84,7 +96,13 @@ export function registerOperatorPaths(registry: OpenAPIRegistry): void {
     security: asAdmin,
     request: { body: { required: true, content: { 'application/json': { schema: broadcastBody } } } },
     responses: {
-      202: json('Published', z.object({ event: z.string(), processes: z.number().int().meta({ description: 'api processes that received it' }) })),
+      202: json(
+        'Published',
+        z.object({
+          event: z.string(),
+          processes: z.number().int().meta({ description: 'api processes that received it' }),
+        }),
+      ),
       ...errors({ ...adminErrors, ...bodyErrors, unavailable: 'Redis is down' }),
     },
   });
@@ -94,13 +112,21 @@ export function registerOperatorPaths(registry: OpenAPIRegistry): void {
     summary: 'Bull Board',
     description: `The queues' web UI, mounted only when BULL_BOARD_PASSWORD is set. Its pages and its own API under ${BULL_BOARD_PATH}/ are Bull Board's, not part of this contract.`,
     security: [{ bullBoard: [] }],
-    responses: { 200: { description: 'The board', content: { 'text/html': { schema: z.string() } } }, ...errors({ unauthorized: 'no or wrong basic-auth credentials' }) },
+    responses: {
+      200: { description: 'The board', content: { 'text/html': { schema: z.string() } } },
+      ...errors({ unauthorized: 'no or wrong basic-auth credentials' }),
+    },
   });
   path({
     method: 'get',
     path: '/api/openapi.json',
     summary: 'This document',
-    responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
+    responses: {
+      200: {
+        description: 'OpenAPI 3.1',
+        content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } },
+      },
+    },
   });
   path({
     method: 'get',
@@ -116,7 +142,11 @@ export function registerOperatorPaths(registry: OpenAPIRegistry): void {
     summary: 'WebSocket',
     description:
       'Upgrade with the token in `?token=` or as the subprotocol `bearer.<token>`. The server then sends `ready` and the events of your chats. Frames both ways: docs/ws-frames.schema.json (and /docs).',
-    request: { query: z.object({ token: z.string().optional().meta({ description: 'a session token (or use the subprotocol)' }) }) },
+    request: {
+      query: z.object({
+        token: z.string().optional().meta({ description: 'a session token (or use the subprotocol)' }),
+      }),
+    },
     responses: {
       101: { description: 'Switching protocols' },
       // Refused before the upgrade, in the error shape but without Retry-After.

@@ -31,7 +31,9 @@ export function chatRoutes(deps: ChatRoutesDeps) {
     return c.json(await deps.chats.list(c.get('user').id, { limit, cursor }));
   });
 
-  app.get('/:chatId', async (c) => c.json({ chat: await deps.chats.get(c.get('user').id, chatId(c.req.param('chatId'))) }));
+  app.get('/:chatId', async (c) =>
+    c.json({ chat: await deps.chats.get(c.get('user').id, chatId(c.req.param('chatId'))) }),
+  );
 
   app.post('/:chatId/members', async (c) => {
     const id = chatId(c.req.param('chatId'));

@@ -23,7 +23,9 @@ export interface OperatorRoutesDeps {
  */
 export function operatorRoutes(deps: OperatorRoutesDeps): (app: Hono) => void {
   return (app) => {
-    app.get('/metrics', async (c) => c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType }));
+    app.get('/metrics', async (c) =>
+      c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType }),
+    );
 
     const admin = requireAdmin(deps.adminToken);
     app.get('/admin/persistence-lag', admin, async (c) => c.json(await deps.lag.summary()));
