@@ -1,9 +1,9 @@
 import type { BenchOptions } from './cli.js';
 import { type Comparison, compareMedians, compareSmall, compareStress } from './compare.js';
 import { deepMedian, median, type Percentiles } from './histogram.js';
-import { comparisonLines, costLine, f, runtimeLine } from './report-lines.js';
 import type { MeasuredPhase } from './measure.js';
 import type { MachineCpu, ProcStats } from './proc-stats.js';
+import { comparisonLines, costLine, f, runtimeLine } from './report-lines.js';
 import type { IdleResult } from './scenarios/idle.js';
 import type { SmallResult } from './scenarios/small.js';
 import type { StressResult } from './scenarios/stress.js';

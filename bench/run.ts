@@ -8,11 +8,11 @@
  * for the options.
  */
 import { type BenchOptions, parseCli, USAGE } from './cli.js';
+import { startFloorTarget } from './floor-target.js';
 import { formatText, type RunResult, RUNTIME, summarise } from './report.js';
 import { runIdle } from './scenarios/idle.js';
 import { runSmall } from './scenarios/small.js';
 import { runStress } from './scenarios/stress.js';
-import { startFloorTarget } from './floor-target.js';
 import { externalTarget, PROFILE_DIR, startTarget, type Target, type Throwaway } from './setup.js';
 
 const log = (line: string) => console.error(`bench: ${line}`);

@@ -8,30 +8,30 @@ import {
   whenStarted,
 } from '../src/infra/shutdown.js';
 import { createLogger, type Logger } from '../src/logger.js';
+import { createMessageLog, logSettingsOf } from '../src/message-log/message-log.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createRuntimeMetrics } from '../src/metrics/runtime-metrics.js';
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
 import { persistJobOptions } from '../src/queues/definitions.js';
 import { closeQueues, openQueues } from '../src/queues/open-queues.js';
-import { createMessageLog, logSettingsOf } from '../src/message-log/message-log.js';
 import { bullPersistQueue } from '../src/queues/persist-queue.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createScripts } from '../src/redis/scripts.js';
 import { createPersistenceLag } from '../src/services/persistence-lag.js';
-import { createMessageStore } from '../src/stores/message-store.js';
-import { createArchiveWorker } from './archive-worker.js';
-import { createArchiver } from './archiver.js';
-import { startMetricsServer } from './metrics-server.js';
-import { createPersistWorker } from './persist-worker.js';
 import { createPresenceState } from '../src/services/presence-state.js';
 import { createChatStore } from '../src/stores/chat-store.js';
 import { createLastSeenStore } from '../src/stores/last-seen-store.js';
+import { createMessageStore } from '../src/stores/message-store.js';
 import { createReadStore } from '../src/stores/read-store.js';
-import { withOwnReadPositions } from './own-reads.js';
+import { createSessionStore } from '../src/stores/session-store.js';
+import { createArchiveWorker } from './archive-worker.js';
+import { createArchiver } from './archiver.js';
 import { withChatActivity } from './chat-activity.js';
+import { startMetricsServer } from './metrics-server.js';
+import { withOwnReadPositions } from './own-reads.js';
+import { createPersistWorker } from './persist-worker.js';
 import { createPresenceWorker } from './presence-worker.js';
 import { createReceiptsWorker } from './receipts-worker.js';
-import { createSessionStore } from '../src/stores/session-store.js';
 import { createSessionPurge } from './session-purge.js';
 
 /** Stops the workers, each step bounded by `budget` (a fresh one when omitted). */

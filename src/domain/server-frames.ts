@@ -18,13 +18,11 @@ export const readyFrame = z
   .object({ type: z.literal('ready'), user: userSchema, connectionId: id('this connection') })
   .meta({ id: 'ReadyFrame', description: 'once, right after the upgrade, before any chat event' });
 
-export const messageFrame = z
-  .object({ type: z.literal('message'), message: messageSchema })
-  .meta({
-    id: 'MessageFrame',
-    description:
-      "a message in one of your chats (yours included), on every member's connections; also what `sync` replays",
-  });
+export const messageFrame = z.object({ type: z.literal('message'), message: messageSchema }).meta({
+  id: 'MessageFrame',
+  description:
+    "a message in one of your chats (yours included), on every member's connections; also what `sync` replays",
+});
 
 export const ackFrame = z
   .object({ type: z.literal('ack'), clientMsgId: z.string(), message: messageSchema })

@@ -1,7 +1,7 @@
-import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from '../logger.js';
 import { EarlyAnswerResponse } from './early-answer.js';
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDatabase, migrate } from '../../src/db/migrate.js';
 import { startPrivatePostgres, type PrivatePostgres } from '../../scripts/faults/private-services.js';
+import { ensureDatabase, migrate } from '../../src/db/migrate.js';
 import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeys } from '../../src/redis/keys.js';
 import { ApiClient } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { createKeys } from '../../src/redis/keys.js';
 
 /**
  * A worker killed while it holds a chat with messages still pending: after a batch's INSERT, the

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import type { TestUser } from '../helpers/http-client.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { connectClient, upgradeStatus } from '../helpers/ws-client.js';
 

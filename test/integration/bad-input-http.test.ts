@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestUser } from '../helpers/http-client.js';
 import { INJECTIONS, LONE_SURROGATE, ODD_TEXT, postChunked, UNKNOWN_ID } from '../helpers/hostile-input.js';
+import type { TestUser } from '../helpers/http-client.js';
 import { type InProcess, startInProcess } from '../helpers/in-process.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { connectClient } from '../helpers/ws-client.js';

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestUser } from '../helpers/http-client.js';
 import { INJECTIONS, LONE_SURROGATE, ODD_TEXT, UNKNOWN_ID } from '../helpers/hostile-input.js';
+import type { TestUser } from '../helpers/http-client.js';
 import { type InProcess, startInProcess } from '../helpers/in-process.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';

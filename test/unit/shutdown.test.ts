@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
 import { shutdownBudget, shutdownStep } from '../../src/infra/shutdown.js';
+import { createLogger } from '../../src/logger.js';
 
 const logger = createLogger('silent', 'test');
 const never = () => new Promise<never>(() => undefined);

@@ -1,8 +1,8 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import type { Readiness } from '../../infra/readiness.js';
 import { errorBodySchema } from '../../domain/response-schemas.js';
 import { idSchema } from '../../domain/schemas.js';
+import type { Readiness } from '../../infra/readiness.js';
 import type { ChatLag, LagSummary } from '../../services/persistence-lag.js';
 import { broadcastBody } from '../routes/admin-routes.js';
 import { BULL_BOARD_PATH } from '../routes/bull-board.js';
