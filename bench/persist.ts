@@ -1,3 +1,4 @@
+import { freshMessage } from '../src/domain/types.js';
 /**
  * `npm run bench:persist`: how fast the persist worker moves a backlog into PostgreSQL.
  * Accepts N messages into Redis with the message log's append (active lists, pending sets,
@@ -64,6 +65,7 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
   for (const chatId of chatIds) {
     await connection.sadd(log.keys.members(chatId), '', sender);
     await connection.set(log.keys.seq(chatId), 0);
+    await connection.set(log.keys.rev(chatId), 0);
   }
   const createdAt = new Date().toISOString();
   const body = 'benchmark message '.padEnd(80, 'x');
@@ -78,6 +80,7 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
           body,
           clientMsgId: null,
           createdAt,
+          ...freshMessage(),
         }),
       );
     }
@@ -98,6 +101,7 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
     connection: workerConnection,
     log,
     insertBatch: createMessageStore(pool).insertBatch,
+    updateChanges: createMessageStore(pool).updateChanges,
     logger: createLogger('warn', 'bench'),
     onBatch: (size) => {
       done += size;

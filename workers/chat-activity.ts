@@ -2,20 +2,27 @@ import type { Message } from '../src/domain/types.js';
 import type { ChatStore } from '../src/stores/chat-store.js';
 import type { MessageStore } from '../src/stores/message-store.js';
 
-/** The newest message time of each chat in a batch (ISO-8601 UTC strings order as times do). */
-export function chatActivity(batch: Message[]): { chatId: string; at: string }[] {
-  const newest = new Map<string, string>();
+/**
+ * The newest message time and the highest seq of each chat in a batch (ISO-8601 UTC strings order
+ * as times do).
+ */
+export function chatActivity(batch: Message[]): { chatId: string; at: string; seq: number }[] {
+  const newest = new Map<string, { chatId: string; at: string; seq: number }>();
   for (const m of batch) {
     const seen = newest.get(m.chatId);
-    if (seen === undefined || seen < m.createdAt) newest.set(m.chatId, m.createdAt);
+    if (!seen) newest.set(m.chatId, { chatId: m.chatId, at: m.createdAt, seq: m.seq });
+    else {
+      if (seen.at < m.createdAt) seen.at = m.createdAt;
+      if (seen.seq < m.seq) seen.seq = m.seq;
+    }
   }
-  return [...newest].map(([chatId, at]) => ({ chatId, at }));
+  return [...newest.values()];
 }
 
 /**
  * The persist worker's message store, plus: once a batch is in PostgreSQL, each of its chats'
  * last activity (the chat list's order) moves up to its newest message in it, with one statement
- * per batch. If that statement fails, the batch fails and is retried; the INSERT is idempotent and
+ * per batch, and so does what PostgreSQL holds of it (`persisted_seq`). If that statement fails, the batch fails and is retried; the INSERT is idempotent and
  * activity only moves forward. Superseded messages were never acked and move nothing.
  */
 export function withChatActivity(messages: MessageStore, chats: Pick<ChatStore, 'advanceActivity'>): MessageStore {

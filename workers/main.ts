@@ -87,6 +87,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
     // A sender's read position follows their own messages (unreadCount counts only others'), and
     // each chat's last activity (the chat list's order) its newest message.
     insertBatch: withChatActivity(withOwnReadPositions(messages, reads), createChatStore(pool)).insertBatch,
+    updateChanges: messages.updateChanges,
     logger,
     onBatch: workerMetrics.onBatch,
     ...(seams.afterBatch ? { afterBatch: seams.afterBatch } : {}),

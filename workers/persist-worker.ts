@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Message } from '../src/domain/types.js';
 import type { Logger } from '../src/logger.js';
-import type { MessageLog } from '../src/message-log/message-log.js';
+import type { MessageLog, PersistedChat } from '../src/message-log/message-log.js';
 import { cappedExponentialDelay, persistJobSchema, QUEUES } from '../src/queues/definitions.js';
 import { parseJobData } from '../src/queues/job-data.js';
 import type { InsertResult } from '../src/stores/message-store.js';
@@ -26,9 +26,11 @@ export interface PersistWorkerDeps {
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: Redis;
   /** The message log on a worker command connection, with the persist queue (hand-on jobs). */
-  log: Pick<MessageLog, 'readPending' | 'markPersisted' | 'requeue' | 'keepTickets' | 'drop'>;
+  log: Pick<MessageLog, 'readPending' | 'markPersisted' | 'requeue' | 'keepTickets' | 'drop' | 'publishPersisted'>;
   /** The batch INSERT (MessageStore.insertBatch, wrapped with the statements that follow it). */
   insertBatch: (messages: Message[]) => Promise<InsertResult>;
+  /** The batch's changes to messages (MessageStore.updateChanges), after its INSERT. */
+  updateChanges: (messages: Message[]) => Promise<number>;
   logger: Logger;
   /** Called after each batch with its size, how many rows were new and when each message was accepted (metrics, tests). */
   onBatch?: (size: number, inserted: number, createdAtMs: number[]) => void;
@@ -57,9 +59,12 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     const chats = await log.readPending(chatIds, share, letGo);
     const batch = chats.flatMap((c) => c.messages.map((m) => m.message));
     const { inserted, superseded } = await deps.insertBatch(batch);
+    // After the INSERT: a change to a message written in this same batch finds its row.
+    await deps.updateChanges(chats.flatMap((c) => c.changes.map((m) => m.message)));
     const outcome: BatchOutcome = { idle: [], quiet: [], more: [], backlog: [] };
-    const written: { chatId: string; seqs: (number | string)[] }[] = [];
-    for (const { chatId, messages, orphans } of chats) {
+    const written: PersistedChat[] = [];
+    const persisted: { chatId: string; seq: number }[] = [];
+    for (const { chatId, messages, orphans, changes } of chats) {
       if (orphans.length > 0) {
         logger.error(
           { chatId, seqs: orphans },
@@ -68,13 +73,23 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       }
       // Nothing was pending: a chat let go had its ticket released by the read (its job may
       // complete); another keeps it a while longer.
-      if (messages.length + orphans.length === 0) (letGo.has(chatId) ? outcome.idle : outcome.quiet!).push(chatId);
+      if (messages.length + orphans.length + changes.length === 0)
+        (letGo.has(chatId) ? outcome.idle : outcome.quiet!).push(chatId);
       else {
-        written.push({ chatId, seqs: [...messages.map((m) => m.message.seq), ...orphans] });
-        (messages.length >= share ? outcome.backlog : outcome.more).push(chatId);
+        written.push({
+          chatId,
+          seqs: [...messages.map((m) => m.message.seq), ...orphans],
+          changes: changes.map((m) => ({ seq: m.message.seq, rev: m.message.rev })),
+        });
+        (messages.length >= share || changes.length >= share ? outcome.backlog : outcome.more).push(chatId);
+        // The batch read the chat's lowest pending seqs: PostgreSQL now holds every one up to its last.
+        const last = messages.at(-1);
+        if (last) persisted.push({ chatId, seq: last.message.seq });
       }
     }
     await log.markPersisted(written);
+    // Members hear it only now that PostgreSQL has the rows (persisted frames, docs/protocol.md).
+    await log.publishPersisted(persisted);
     // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.
     if (superseded.length > 0) {
       const jsonOf = new Map(chats.flatMap((c) => c.messages.map((m) => [m.message, m.json] as const)));

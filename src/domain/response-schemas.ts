@@ -58,6 +58,19 @@ export const messageSchema = z
     body: z.string(),
     clientMsgId: z.string().nullable().meta({ description: 'the idempotency key it was sent with' }),
     createdAt: time('when it was accepted'),
+    replyTo: seq.min(1).nullable().meta({ description: 'the seq of the message of the same chat this one replies to' }),
+    editedAt: time('when its body was last edited').nullable(),
+    deletedAt: time('when it was deleted (a tombstone: body "" and no reactions)').nullable(),
+    reactions: z
+      .array(
+        z.object({
+          emoji: z.string().min(1).max(32),
+          count: z.number().int().min(1),
+          userIds: z.array(z.string()).max(20).meta({ description: 'the first 20 who reacted' }),
+        }),
+      )
+      .meta({ description: 'ordered by first use of each emoji' }),
+    rev: z.number().int().min(0).meta({ description: "the chat's revision at this message's last change" }),
   })
   .meta({ id: 'Message' }) satisfies z.ZodType<Message>;
 

@@ -11,6 +11,16 @@ export function createLogKeys(prefix: string) {
     active: (chatId: string) => `${chat(chatId)}:messages:active`,
     /** The chat's seq counter (INCR). */
     seq: (chatId: string) => `${chat(chatId)}:seq`,
+    /** The chat's rev counter (INCR): every change in the chat, a new message too, takes the next one. */
+    rev: (chatId: string) => `${chat(chatId)}:rev`,
+    /** Hash seq → JSON now of each message whose latest change is not yet known to be in PostgreSQL. */
+    changed: (chatId: string) => `${chat(chatId)}:changed`,
+    /** Sorted set of the seqs of messages with a change not yet in PostgreSQL (score = that change's rev). */
+    pendingChanges: (chatId: string) => `${chat(chatId)}:changes:pending`,
+    /** Sorted set of changed messages' seqs by the rev of their last change, for `sync` with {seq, rev}. */
+    revs: (chatId: string) => `${chat(chatId)}:revs`,
+    /** The rev after which `revs` holds every change of the chat (a sync from below it reads PostgreSQL too). */
+    revsFloor: (chatId: string) => `${chat(chatId)}:revs:floor`,
     /** Sorted set of seqs accepted but not yet known to be in PostgreSQL (score = seq). */
     pending: (chatId: string) => `${chat(chatId)}:pending`,
     /**
@@ -39,6 +49,10 @@ export function createLogKeys(prefix: string) {
     },
     /** Where appended messages are published (`chatId SP json`). */
     channel: `${prefix}channel:chat-messages`,
+    /** Where changed messages are published (`chatId SP json`, the whole message with its new rev). */
+    updatesChannel: `${prefix}channel:chat-updates`,
+    /** Where the persist worker announces what PostgreSQL holds (`chatId SP seq`). */
+    persistedChannel: `${prefix}channel:chat-persisted`,
   } as const;
 }
 

@@ -1,12 +1,21 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Message } from '../domain/types.js';
 import { scanKeys } from '../redis/scan.js';
-import { decodeMessage, fillTemplate, messageTemplate, seqOf } from './encoding.js';
+import { changedPrefix, decodeMessage, encodeMessage, fillTemplate, messageTemplate, seqOf } from './encoding.js';
 import { createLogKeys } from './keys.js';
 import { type Claim, createPersistTicket, type PersistQueue } from './persist-ticket.js';
-import { type AppendReply, createLogScripts, type HistoryReply, type LogSettings } from './scripts.js';
+import {
+  type AppendReply,
+  type ChangesSinceReply,
+  createLogScripts,
+  type HistoryReply,
+  type LogSettings,
+  type PersistedChat,
+} from './scripts.js';
 
 export type { Claim, PersistQueue } from './persist-ticket.js';
+export type { ChangesSinceReply, PersistedChat } from './scripts.js';
 export { type HistoryReply, type LogSettings, logSettingsOf } from './scripts.js';
 
 export interface MessageLogDeps {
@@ -19,8 +28,38 @@ export interface MessageLogDeps {
   settings: LogSettings;
 }
 
-/** A message to append, before its seq is known. */
-export type AppendMessage = Omit<Message, 'seq'>;
+/** A message to append, before its seq and rev are known. */
+export type AppendMessage = Omit<Message, 'seq' | 'rev'>;
+
+/**
+ * What a change makes of a message: its next state (any rev), `null` when it changes nothing
+ * (reacting twice, deleting a tombstone); it throws to refuse (permissions, tombstones).
+ */
+export type ApplyChange = (current: Message) => Message | null;
+
+export interface ChangeRequest {
+  chatId: string;
+  actorId: string;
+  seq: number;
+  clientMsgId: string | null;
+  apply: ApplyChange;
+  /** The message as PostgreSQL holds it (null: no such message), for one Redis has no copy of. */
+  loadStored: () => Promise<Message | null>;
+  bucket: { capacity: number; perSecond: number } | null;
+}
+
+export type ChangeResult =
+  /** `json` is the new state, as stored and published; `claim` must be enqueued before the ack. */
+  | { kind: 'changed'; message: Message; json: string; claim: Claim | null }
+  /** Nothing to change: the message as it is. */
+  | { kind: 'unchanged'; message: Message; json: string }
+  /** A repeated clientMsgId: the message it changed, as it is now ('' when only PostgreSQL holds it). */
+  | { kind: 'duplicate'; seq: number; json: string }
+  | { kind: 'not-found' }
+  | { kind: 'rate-limited'; retryAfterMs: number }
+  | { kind: 'forbidden' }
+  | { kind: 'no-members' }
+  | { kind: 'no-seq' };
 
 export type AppendResult =
   /** `json` is byte for byte what Redis stores and publishes; `claim` must be enqueued before the ack. */
@@ -29,6 +68,8 @@ export type AppendResult =
   | { kind: 'duplicate'; json: string; claim: Claim | null }
   /** The sender's send bucket had no token (see `append`'s `bucket`): nothing was written. */
   | { kind: 'rate-limited'; retryAfterMs: number }
+  /** `replyTo` names a seq the chat has not issued: nothing was written. */
+  | { kind: 'bad-reply' }
   | { kind: 'forbidden' }
   | { kind: 'no-members' }
   | { kind: 'no-seq' };
@@ -40,10 +81,12 @@ export interface PendingChat {
   messages: { message: Message; json: string }[];
   /** Pending seqs whose message Redis no longer holds (its data was lost there). */
   orphans: string[];
+  /** The messages with the oldest pending changes, in their state now. */
+  changes: { message: Message; json: string }[];
 }
 
 /** The chat keys whose presence means a chat has state worth managing. */
-const MANAGED_SUFFIXES = [':messages:active', ':seq', ':pending'];
+const MANAGED_SUFFIXES = [':messages:active', ':seq', ':pending', ':changes:pending'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Chat ids are UUIDs; anything else under a chat pattern is not one of ours. */
@@ -111,6 +154,7 @@ export function createMessageLog(deps: MessageLogDeps) {
         chatId: m.chatId,
         senderId: m.senderId,
         clientMsgId: m.clientMsgId,
+        replyTo: m.replyTo,
         template,
         claimToken: token,
         bucket,
@@ -119,8 +163,8 @@ export function createMessageLog(deps: MessageLogDeps) {
         case 'accepted':
           return {
             kind: 'accepted',
-            message: { ...m, seq: reply.seq },
-            json: fillTemplate(template, reply.seq),
+            message: { ...m, seq: reply.seq, rev: reply.rev },
+            json: fillTemplate(template, reply.seq, reply.rev),
             claim: reply.claimed ? { chatId: m.chatId, token } : null,
           };
         case 'duplicate':
@@ -132,6 +176,92 @@ export function createMessageLog(deps: MessageLogDeps) {
 
     /** The claim-enqueue-confirm step (persist-ticket.ts): adds the chats' jobs, confirms the claims. */
     enqueue: ticket.enqueue,
+
+    /**
+     * Changes a message (an edit, a delete, a reaction) the way an append adds one: read its state
+     * now (Redis, else PostgreSQL), compute the next one (`apply`), and commit it only if nothing
+     * changed in between (change.lua checks the rev; a message changed meanwhile is computed
+     * again). The change takes the chat's next rev, is published, stays pending for PostgreSQL
+     * under the chat's persist ticket like a new message, and a `claim` must be enqueued before
+     * the ack.
+     */
+    async change(r: ChangeRequest): Promise<ChangeResult> {
+      const read = await scripts.readMessage(r.chatId, r.seq, r.actorId);
+      if (read.kind !== 'ok') return read;
+      let json = read.json;
+      let stored: string | null = null;
+      const token = `change-${randomUUID()}`;
+      for (let attempt = 0; attempt < 8; attempt++) {
+        if (json === '') {
+          const m = await r.loadStored();
+          if (!m) return { kind: 'not-found' };
+          json = stored = encodeMessage(m);
+        }
+        const current = decodeMessage(json);
+        const next = r.apply(current);
+        const reply = await scripts.change({
+          chatId: r.chatId,
+          actorId: r.actorId,
+          seq: r.seq,
+          clientMsgId: r.clientMsgId,
+          fromRev: current.rev,
+          prefix: next ? changedPrefix({ ...next, id: current.id, chatId: current.chatId, seq: current.seq }) : null,
+          stored,
+          claimToken: token,
+          bucket: r.bucket,
+        });
+        switch (reply.kind) {
+          case 'changed':
+            return {
+              kind: 'changed',
+              message: decodeMessage(reply.json),
+              json: reply.json,
+              claim: reply.claimed ? { chatId: r.chatId, token } : null,
+            };
+          case 'unchanged':
+            return { kind: 'unchanged', message: decodeMessage(reply.json), json: reply.json };
+          case 'stale':
+            json = reply.json;
+            stored = null;
+            break;
+          case 'not-loaded':
+            json = '';
+            break;
+          default:
+            return reply;
+        }
+      }
+      throw new Error('message kept changing under this change: try again');
+    },
+
+    /** Messages up to `upToSeq` changed after `sinceRev`, in rev order, with the chat's rev now. */
+    changesSince: (chatId: string, sinceRev: number, upToSeq: number, max: number): Promise<ChangesSinceReply> =>
+      scripts.changesSince(chatId, sinceRev, upToSeq, max),
+
+    /**
+     * Messages as PostgreSQL returned them, each replaced by Redis's copy where Redis holds a later
+     * change of it (not yet written): history and sync never show a stale copy.
+     */
+    async overlayChanges(chatId: string, messages: readonly Message[]): Promise<Message[]> {
+      const copies = await scripts.changedCopies(
+        chatId,
+        messages.map((m) => m.seq),
+      );
+      return messages.map((m, i) => {
+        const copy = copies[i];
+        if (!copy) return m;
+        const newer = decodeMessage(copy);
+        return newer.rev > m.rev ? newer : m;
+      });
+    },
+
+    /** Announces that PostgreSQL holds each chat's messages up to `seq` (one publish per chat). */
+    async publishPersisted(chats: readonly { chatId: string; seq: number }[]): Promise<void> {
+      if (chats.length === 0) return;
+      const pipeline = redis.pipeline();
+      for (const c of chats) pipeline.publish(keys.persistedChannel, `${c.chatId} ${c.seq}`);
+      await pipeline.exec();
+    },
 
     /**
      * Each chat's lowest pending messages, up to `share` each, for a job that holds the chats. A
@@ -147,8 +277,15 @@ export function createMessageLog(deps: MessageLogDeps) {
         chatIds.map((chatId) => ({ chatId, max: share, releaseIfNone: letGo.has(chatId) })),
       );
       return chatIds.map((chatId, i) => {
-        const { found, orphans } = replies[i]!;
-        return { chatId, messages: found.map((json) => ({ message: decodeMessage(json), json })), orphans };
+        const reply = replies[i];
+        if (!reply) throw new Error('a pending read had no reply');
+        const decode = (json: string) => ({ message: decodeMessage(json), json });
+        return {
+          chatId,
+          messages: reply.found.map(decode),
+          orphans: reply.orphans,
+          changes: reply.changes.map(decode),
+        };
       });
     },
 
@@ -158,8 +295,8 @@ export function createMessageLog(deps: MessageLogDeps) {
      * next batch (`readPending` lets it go once nothing is pending), or hands it on with `requeue`.
      */
     markPersisted(
-      chats: readonly { chatId: string; seqs: readonly (number | string)[] }[],
-    ): Promise<{ trimmed: number; more: boolean }[]> {
+      chats: readonly PersistedChat[],
+    ): Promise<{ trimmed: number; more: boolean; persistedSeq: number }[]> {
       return scripts.markPersisted(chats, 'keep');
     },
 
@@ -287,5 +424,5 @@ export function createMessageLog(deps: MessageLogDeps) {
 
 export type MessageLog = ReturnType<typeof createMessageLog>;
 
-export { createdAtMsOf, decodeMessage, encodeMessage, seqOf } from './encoding.js';
+export { createdAtMsOf, decodeMessage, encodeMessage, revOf, seqOf, toWire, wireJson } from './encoding.js';
 export { createLogKeys, type LogKeys } from './keys.js';

@@ -18,8 +18,10 @@ export interface LogSettings {
 }
 
 export type AppendReply =
-  /** Accepted with `seq`; `claimed`: this call took the chat's free persist ticket. */
-  | { kind: 'accepted'; seq: number; claimed: boolean }
+  /** Accepted with `seq` and `rev`; `claimed`: this call took the chat's free persist ticket. */
+  | { kind: 'accepted'; seq: number; rev: number; claimed: boolean }
+  /** `replyTo` names a seq the chat has not issued. */
+  | { kind: 'bad-reply' }
   /** The sender's bucket had no token: nothing was written. */
   | { kind: 'rate-limited'; retryAfterMs: number }
   /** A repeated clientMsgId: the original's JSON ('' once it left the active list). */
@@ -27,13 +29,55 @@ export type AppendReply =
   | { kind: 'forbidden' }
   /** The member set is not cached: load it and append again. */
   | { kind: 'no-members' }
-  /** The seq counter is missing: seed it and append again. */
+  /** The seq or rev counter is missing: seed them and append again. */
   | { kind: 'no-seq' };
+
+export type ChangeReply =
+  /** Committed at `rev`; `json` is the new state; `claimed`: the caller must enqueue. */
+  | { kind: 'changed'; rev: number; json: string; claimed: boolean }
+  /** The clientMsgId was used before, for the message at `seq`, whose state now is `json` ('' if not in Redis). */
+  | { kind: 'duplicate'; seq: number; json: string }
+  /** The message changed since it was read: `json` is its state now. */
+  | { kind: 'stale'; json: string }
+  /** Asked for no change (prefix null), and the checks passed: `json` is the state now. */
+  | { kind: 'unchanged'; json: string }
+  /** Redis holds no copy: read it from PostgreSQL and pass it as `stored`. */
+  | { kind: 'not-loaded' }
+  | { kind: 'rate-limited'; retryAfterMs: number }
+  | { kind: 'forbidden' }
+  | { kind: 'no-members' }
+  | { kind: 'no-seq' };
+
+export interface ChangeInput {
+  chatId: string;
+  actorId: string;
+  seq: number;
+  clientMsgId: string | null;
+  /** The rev of the state the new one was computed from. */
+  fromRev: number;
+  /** The new state's JSON up to `"rev":` (encoding.ts changedPrefix), or null: no change (only the checks). */
+  prefix: string | null;
+  /** The message as PostgreSQL holds it, when Redis had no copy. */
+  stored: string | null;
+  claimToken: string;
+  bucket: { capacity: number; perSecond: number } | null;
+}
+
+export interface ChangesSinceReply {
+  /** Redis's change index holds every change after the rev asked for (else read PostgreSQL too). */
+  complete: boolean;
+  /** The chat's rev now. */
+  rev: number;
+  /** Changed messages in rev order: their JSON now, '' for one only PostgreSQL holds. */
+  changed: { seq: number; json: string }[];
+}
 
 export interface AppendInput {
   chatId: string;
   senderId: string;
   clientMsgId: string | null;
+  /** The seq this message replies to, or null. */
+  replyTo: number | null;
   template: MessageTemplate;
   /** The token of the ticket claim this call may take (unique per call). */
   claimToken: string;
@@ -51,19 +95,29 @@ export interface HistoryReply {
   jsons: string[];
 }
 
+/** What a persist batch wrote for one chat: new messages by seq, and changes by (seq, rev). */
+export interface PersistedChat {
+  chatId: string;
+  seqs: readonly (number | string)[];
+  changes?: readonly { seq: number; rev: number }[];
+}
+
 type Raw = (...args: (string | number)[]) => Promise<unknown>;
 type Queued = Record<string, (...args: (string | number)[]) => unknown>;
 
 /** name → [file, number of keys]. Loaded once per client and run by SHA (EVAL on NOSCRIPT). */
 const SCRIPTS = {
-  logAppend: ['append.lua', 8],
-  logReadPending: ['read-pending.lua', 3],
-  logMarkPersisted: ['mark-persisted.lua', 3],
+  logAppend: ['append.lua', 9],
+  logChange: ['change.lua', 11],
+  logReadMessage: ['read-message.lua', 3],
+  logChangesSince: ['changes-since.lua', 5],
+  logReadPending: ['read-pending.lua', 5],
+  logMarkPersisted: ['mark-persisted.lua', 6],
   logClaim: ['claim.lua', 1],
   logHistory: ['history.lua', 2],
-  logArchiveTrim: ['archive-trim.lua', 3],
-  logSeedSeq: ['seed-seq.lua', 2],
-  logRaiseSeq: ['raise-seq.lua', 1],
+  logArchiveTrim: ['archive-trim.lua', 8],
+  logSeedSeq: ['seed-seq.lua', 4],
+  logRaiseSeq: ['raise-seq.lua', 3],
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -103,25 +157,32 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
     keys.pending(chatId),
     keys.active(chatId),
     keys.ticket(chatId),
+    keys.changed(chatId),
+    keys.pendingChanges(chatId),
     max,
     releaseIfNone ? '1' : '0',
   ];
   const parsePending = (reply: unknown) => {
-    const [found, orphans] = reply as [string[], string[]];
-    return { found, orphans };
+    const [found, orphans, changes] = reply as [string[], string[], string[]];
+    return { found, orphans, changes };
   };
-  const markArgs = (chatId: string, seqs: readonly (number | string)[], ticket: 'keep' | 'leave') => [
-    keys.pending(chatId),
-    keys.active(chatId),
-    keys.ticket(chatId),
+  const markArgs = (c: PersistedChat, ticket: 'keep' | 'leave') => [
+    keys.pending(c.chatId),
+    keys.active(c.chatId),
+    keys.ticket(c.chatId),
+    keys.changed(c.chatId),
+    keys.pendingChanges(c.chatId),
+    keys.seq(c.chatId),
     settings.listMax,
     ticket,
     settings.ticketMs,
-    ...seqs,
+    c.seqs.length,
+    ...c.seqs,
+    ...(c.changes ?? []).flatMap((ch) => [ch.seq, ch.rev]),
   ];
   const parseMark = (reply: unknown) => {
-    const [trimmed, more] = reply as [number, number];
-    return { trimmed, more: more === 1 };
+    const [trimmed, more, persistedSeq] = reply as [number, number, number];
+    return { trimmed, more: more === 1, persistedSeq };
   };
 
   return {
@@ -136,9 +197,10 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         keys.reads(chatId),
         keys.ticket(chatId),
         i.bucket ? keys.rateLimit(i.senderId) : keys.seq(chatId),
+        keys.rev(chatId),
         i.senderId,
         i.template.head,
-        i.template.tail,
+        i.template.middle,
         keys.channel,
         chatId,
         i.clientMsgId ? '1' : '0',
@@ -148,10 +210,13 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         i.claimToken,
         i.bucket?.capacity ?? 0,
         i.bucket?.perSecond ?? 0,
-      )) as [string, number | string, number];
+        i.replyTo ?? 0,
+      )) as [string, number | string, number, number];
       switch (reply[0]) {
         case 'OK':
-          return { kind: 'accepted', seq: reply[1] as number, claimed: reply[2] === 1 };
+          return { kind: 'accepted', seq: reply[1] as number, rev: reply[3], claimed: reply[2] === 1 };
+        case 'BADREPLY':
+          return { kind: 'bad-reply' };
         case 'DUP':
           return { kind: 'duplicate', json: reply[1] as string, claimed: reply[2] === 1 };
         case 'LIMITED':
@@ -165,6 +230,102 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
       }
     },
 
+    /** Commits one change to a message (change.lua): see ChangeReply. */
+    async change(i: ChangeInput): Promise<ChangeReply> {
+      const { chatId } = i;
+      const reply = (await fn.logChange(
+        keys.members(chatId),
+        keys.rev(chatId),
+        keys.active(chatId),
+        keys.changed(chatId),
+        keys.pendingChanges(chatId),
+        keys.revs(chatId),
+        keys.revsFloor(chatId),
+        i.clientMsgId ? keys.idempotency(chatId, i.actorId, i.clientMsgId) : keys.rev(chatId),
+        keys.ticket(chatId),
+        i.bucket ? keys.rateLimit(i.actorId) : keys.rev(chatId),
+        keys.seq(chatId),
+        i.actorId,
+        i.seq,
+        i.fromRev,
+        i.prefix ?? '',
+        i.stored ?? '',
+        keys.updatesChannel,
+        chatId,
+        i.clientMsgId ? '1' : '0',
+        settings.idempotencyTtlS,
+        settings.claimMs,
+        i.claimToken,
+        i.bucket?.capacity ?? 0,
+        i.bucket?.perSecond ?? 0,
+        settings.listMax,
+      )) as [string, ...(string | number)[]];
+      switch (reply[0]) {
+        case 'OK':
+          return { kind: 'changed', rev: reply[1] as number, claimed: reply[2] === 1, json: reply[3] as string };
+        case 'DUP':
+          return { kind: 'duplicate', seq: reply[1] as number, json: reply[2] as string };
+        case 'STALE':
+          return { kind: 'stale', json: reply[1] as string };
+        case 'NOOP':
+          return { kind: 'unchanged', json: reply[1] as string };
+        case 'NOTLOADED':
+          return { kind: 'not-loaded' };
+        case 'LIMITED':
+          return { kind: 'rate-limited', retryAfterMs: reply[1] as number };
+        case 'FORBIDDEN':
+          return { kind: 'forbidden' };
+        case 'NOMEMBERS':
+          return { kind: 'no-members' };
+        default:
+          return { kind: 'no-seq' };
+      }
+    },
+
+    /**
+     * The state now of one message for a member about to change it: its JSON if Redis holds it
+     * (the list or the changed hash), '' if only PostgreSQL does.
+     */
+    async readMessage(
+      chatId: string,
+      seq: number,
+      readerId: string,
+    ): Promise<{ kind: 'ok'; json: string } | { kind: 'forbidden' } | { kind: 'no-members' }> {
+      const reply = (await fn.logReadMessage(
+        keys.active(chatId),
+        keys.changed(chatId),
+        keys.members(chatId),
+        seq,
+        readerId,
+      )) as [string, string?];
+      if (reply[0] === 'FORBIDDEN') return { kind: 'forbidden' };
+      if (reply[0] === 'NOMEMBERS') return { kind: 'no-members' };
+      return { kind: 'ok', json: reply[1] ?? '' };
+    },
+
+    /** Messages up to `upToSeq` changed after `sinceRev`, in rev order (changes-since.lua). */
+    async changesSince(chatId: string, sinceRev: number, upToSeq: number, max: number): Promise<ChangesSinceReply> {
+      const [complete, rev, ...flat] = (await fn.logChangesSince(
+        keys.revs(chatId),
+        keys.revsFloor(chatId),
+        keys.active(chatId),
+        keys.changed(chatId),
+        keys.rev(chatId),
+        sinceRev,
+        upToSeq,
+        max,
+      )) as [number, number, ...string[]];
+      const changed: { seq: number; json: string }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) changed.push({ seq: Number(flat[i]), json: flat[i + 1] ?? '' });
+      return { complete: complete === 1, rev, changed };
+    },
+
+    /** The changed hash's copies of some messages (history's overlay on what PostgreSQL returned). */
+    async changedCopies(chatId: string, seqs: readonly number[]): Promise<(string | null)[]> {
+      if (seqs.length === 0) return [];
+      return redis.hmget(keys.changed(chatId), ...seqs.map(String));
+    },
+
     /**
      * Each chat's lowest pending messages (up to `max`), and pending seqs the list lost, in one
      * pipeline. A chat read with `releaseIfNone` and nothing pending has its ticket released in
@@ -172,7 +333,7 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
      */
     readPending(
       reads: readonly { chatId: string; max: number; releaseIfNone: boolean }[],
-    ): Promise<{ found: string[]; orphans: string[] }[]> {
+    ): Promise<{ found: string[]; orphans: string[]; changes: string[] }[]> {
       return many(
         'logReadPending',
         reads.map((r) => readPendingArgs(r.chatId, r.max, r.releaseIfNone)),
@@ -186,12 +347,12 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
      * (reconciliation).
      */
     async markPersisted(
-      chats: readonly { chatId: string; seqs: readonly (number | string)[] }[],
+      chats: readonly PersistedChat[],
       ticket: 'keep' | 'leave',
-    ): Promise<{ trimmed: number; more: boolean }[]> {
+    ): Promise<{ trimmed: number; more: boolean; persistedSeq: number }[]> {
       return many(
         'logMarkPersisted',
-        chats.map((c) => markArgs(c.chatId, c.seqs, ticket)),
+        chats.map((c) => markArgs(c, ticket)),
         parseMark,
       );
     },
@@ -231,6 +392,11 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         keys.active(chatId),
         keys.pending(chatId),
         keys.seq(chatId),
+        keys.pendingChanges(chatId),
+        keys.rev(chatId),
+        keys.changed(chatId),
+        keys.revs(chatId),
+        keys.revsFloor(chatId),
         settings.listMax,
         o.ageCutoffIso,
         o.checkedSeq,
@@ -239,14 +405,30 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
       return { trimmed, expiring: expiring === 1 };
     },
 
-    /** Seeds a missing counter at `floor` or the list's last seq; returns the counter's value. */
-    async seedSeq(chatId: string, floor: number): Promise<number> {
-      return (await fn.logSeedSeq(keys.seq(chatId), keys.active(chatId), floor)) as number;
+    /**
+     * Seeds missing seq and rev counters at the floors or the list's last seq and rev; returns the
+     * seq counter's value.
+     */
+    async seedSeq(chatId: string, floor: { seq: number; rev: number }): Promise<number> {
+      return (await fn.logSeedSeq(
+        keys.seq(chatId),
+        keys.active(chatId),
+        keys.rev(chatId),
+        keys.revsFloor(chatId),
+        floor.seq,
+        floor.rev,
+      )) as number;
     },
 
-    /** Raises an existing counter to at least `floor`; -1 when it is missing. */
-    async raiseSeq(chatId: string, floor: number): Promise<number> {
-      return (await fn.logRaiseSeq(keys.seq(chatId), floor)) as number;
+    /** Raises existing seq and rev counters to at least the floors; -1 when the seq counter is missing. */
+    async raiseSeq(chatId: string, floor: { seq: number; rev: number }): Promise<number> {
+      return (await fn.logRaiseSeq(
+        keys.seq(chatId),
+        keys.rev(chatId),
+        keys.revsFloor(chatId),
+        floor.seq,
+        floor.rev,
+      )) as number;
     },
   };
 }

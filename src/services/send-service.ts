@@ -13,6 +13,8 @@ export interface SendInput {
   senderId: string;
   body: string;
   clientMsgId?: string | null | undefined;
+  /** The seq of the message of the same chat this one replies to. */
+  replyTo?: number | null | undefined;
 }
 
 /** The stages of one send, timed for the latency breakdown (metrics). */
@@ -73,7 +75,18 @@ export function createSendService(deps: SendServiceDeps) {
     if (!bucket) await deps.rateLimit?.check(senderId, clientMsgId);
     let t = performance.now();
     if (!bucket) stage?.('rate_limit', t - startedAt);
-    const draft = { id: randomUUID(), chatId, senderId, body, clientMsgId, createdAt: new Date().toISOString() };
+    const draft = {
+      id: randomUUID(),
+      chatId,
+      senderId,
+      body,
+      clientMsgId,
+      createdAt: new Date().toISOString(),
+      replyTo: input.replyTo ?? null,
+      editedAt: null,
+      deletedAt: null,
+      reactions: [],
+    };
     if (deps.circuit.isOpen && !(await deps.circuit.recoverIfConnected())) return deps.direct.send(draft);
 
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -125,6 +138,8 @@ export function createSendService(deps: SendServiceDeps) {
         }
         case 'rate-limited':
           throw rateLimited(result.retryAfterMs, clientMsgId);
+        case 'bad-reply':
+          throw new AppError('validation_failed', 'replyTo must be the seq of a message of this chat');
         case 'forbidden':
           throw new AppError('forbidden', 'not a member of this chat');
         case 'no-members':

@@ -61,8 +61,9 @@ export function createSeqGuard(deps: SeqGuardDeps) {
       await ensureGeneration();
       const floor = await direct.seedFloor(chatId);
       if (!floor) throw new AppError('not_found', 'no such chat');
-      const value = floor.top + (floor.gap ? deps.seqGap : 0);
-      const seeded = await log.seedSeq(chatId, value);
+      const gap = floor.gap ? deps.seqGap : 0;
+      const value = floor.top + gap;
+      const seeded = await log.seedSeq(chatId, { seq: value, rev: floor.topRev + gap });
       if (floor.gap && seeded >= value) await direct.clearReseedGap(chatId);
     },
 
@@ -70,8 +71,8 @@ export function createSeqGuard(deps: SeqGuardDeps) {
     async closeDegradedRuns(): Promise<number> {
       const open = await direct.openDegraded();
       for (const chatId of open) {
-        await direct.closeDegraded(chatId, async ({ degradedSeq, messages }) => {
-          await log.raiseSeq(chatId, degradedSeq);
+        await direct.closeDegraded(chatId, async ({ degradedSeq, degradedRev, messages }) => {
+          await log.raiseSeq(chatId, { seq: degradedSeq, rev: degradedRev });
           await log.restoreIdempotency(messages);
         });
       }

@@ -217,19 +217,23 @@ export function createChatStore(pool: Pool) {
      * persisted batch, in one statement; never back, so retried or reordered batches are harmless.
      * Rows are locked in id order, so two workers' batches queue up rather than deadlock.
      */
-    async advanceActivity(activity: { chatId: string; at: string }[]): Promise<number> {
+    async advanceActivity(activity: { chatId: string; at: string; seq: number }[]): Promise<number> {
       if (activity.length === 0) return 0;
+      // Each chat's newest message time and the highest seq the batch wrote: the batch read the
+      // chat's lowest pending seqs, so PostgreSQL now holds every message up to that seq.
       const { rowCount } = await pool.query(
         `WITH wanted AS (
-           SELECT chat_id, max(at) AS at FROM unnest($1::uuid[], $2::timestamptz[]) AS t(chat_id, at) GROUP BY chat_id
+           SELECT chat_id, max(at) AS at, max(seq) AS seq
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::bigint[]) AS t(chat_id, at, seq) GROUP BY chat_id
          ), locked AS MATERIALIZED (
            SELECT c.id FROM chats c JOIN wanted w ON w.chat_id = c.id
-            WHERE w.at > c.last_activity_at ORDER BY c.id FOR NO KEY UPDATE OF c
+            WHERE w.at > c.last_activity_at OR w.seq > c.persisted_seq ORDER BY c.id FOR NO KEY UPDATE OF c
          )
-         UPDATE chats c SET last_activity_at = w.at
+         UPDATE chats c SET last_activity_at = GREATEST(c.last_activity_at, w.at),
+                            persisted_seq = GREATEST(c.persisted_seq, w.seq)
            FROM wanted w JOIN locked l ON l.id = w.chat_id
-          WHERE c.id = w.chat_id AND w.at > c.last_activity_at`,
-        [activity.map((a) => a.chatId), activity.map((a) => a.at)],
+          WHERE c.id = w.chat_id AND (w.at > c.last_activity_at OR w.seq > c.persisted_seq)`,
+        [activity.map((a) => a.chatId), activity.map((a) => a.at), activity.map((a) => a.seq)],
       );
       return rowCount ?? 0;
     },

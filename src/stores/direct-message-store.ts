@@ -2,21 +2,15 @@ import type { Pool, PoolClient } from 'pg';
 import { AppError } from '../domain/errors.js';
 import type { Message } from '../domain/types.js';
 import { encodeMessage } from '../message-log/message-log.js';
-import { toMessage } from './message-store.js';
+import { MESSAGE_COLUMNS, toMessage } from './message-store.js';
 
 /** PostgreSQL channel for live fan-out while Redis is unreachable (NOTIFY is per database). */
 export const PG_MESSAGES_CHANNEL = 'parley_messages';
 /** NOTIFY payloads must stay under 8000 bytes; a larger message is sent by reference. */
 const NOTIFY_MAX_BYTES = 7900;
 
-export interface DirectSendInput {
-  id: string;
-  chatId: string;
-  senderId: string;
-  body: string;
-  clientMsgId: string | null;
-  createdAt: string;
-}
+/** A message to store, before its seq and rev are known. */
+export type DirectSendInput = Omit<Message, 'seq' | 'rev'>;
 
 /** `chatId SP json`, or `chatId SP @seq` when the message is too large for a NOTIFY. */
 export function notifyPayload(chatId: string, seq: number, json: string): string {
@@ -49,8 +43,13 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
   return {
     async send(input: DirectSendInput): Promise<{ message: Message; json: string; duplicate: boolean }> {
       return inTransaction(async (client) => {
-        const chat = await client.query<{ degraded_seq: number; degraded_open: boolean; member: boolean }>(
-          `SELECT degraded_seq, degraded_open,
+        const chat = await client.query<{
+          degraded_seq: number;
+          degraded_rev: number;
+          degraded_open: boolean;
+          member: boolean;
+        }>(
+          `SELECT degraded_seq, degraded_rev, degraded_open,
                   EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member
              FROM chats WHERE id = $1 FOR UPDATE`,
           [input.chatId, input.senderId],
@@ -60,7 +59,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         if (!row.member) throw new AppError('forbidden', 'not a member of this chat');
         if (input.clientMsgId) {
           const prev = await client.query(
-            `SELECT id, chat_id, seq, sender_id, body, client_msg_id, created_at FROM messages
+            `SELECT ${MESSAGE_COLUMNS} FROM messages
               WHERE chat_id = $1 AND sender_id = $2 AND client_msg_id = $3`,
             [input.chatId, input.senderId, input.clientMsgId],
           );
@@ -69,27 +68,39 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
             return { message, json: encodeMessage(message), duplicate: true };
           }
         }
-        const max = await client.query<{ seq: number | null }>(
-          'SELECT max(seq) AS seq FROM messages WHERE chat_id = $1',
+        const max = await client.query<{ seq: number | null; rev: number | null }>(
+          'SELECT max(seq) AS seq, max(rev) AS rev FROM messages WHERE chat_id = $1',
           [input.chatId],
         );
         const top = Math.max(row.degraded_seq, max.rows[0]?.seq ?? 0);
         const seq = row.degraded_open ? top + 1 : top + seqGap;
+        // Revs the same way: Redis may have issued revs it has not persisted yet.
+        const topRev = Math.max(row.degraded_rev, max.rows[0]?.rev ?? 0);
+        const rev = row.degraded_open ? topRev + 1 : topRev + seqGap;
         // The chat list's order moves with the send (no persist batch follows a degraded send).
         await client.query(
-          `UPDATE chats SET degraded_seq = $2, degraded_open = true,
+          `UPDATE chats SET degraded_seq = $2, degraded_rev = $4, degraded_open = true,
                   degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE $2 END,
                   last_activity_at = GREATEST(last_activity_at, $3::timestamptz)
             WHERE id = $1`,
-          [input.chatId, seq, input.createdAt],
+          [input.chatId, seq, input.createdAt, rev],
         );
-        const message: Message = { ...input, seq };
+        const message: Message = { ...input, seq, rev };
         // The message log's encoding, so every client sees the same JSON whichever path stored it.
         const json = encodeMessage(message);
         await client.query(
-          `INSERT INTO messages (id, chat_id, seq, sender_id, body, client_msg_id, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [message.id, message.chatId, seq, message.senderId, message.body, message.clientMsgId, message.createdAt],
+          `INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, '[]', $9)`,
+          [
+            message.id,
+            message.chatId,
+            seq,
+            message.senderId,
+            message.body,
+            message.clientMsgId,
+            message.createdAt,
+            message.replyTo,
+            rev,
+          ],
         );
         // Delivered on COMMIT to every api process LISTENing on this database.
         await client.query('SELECT pg_notify($1, $2)', [PG_MESSAGES_CHANNEL, notifyPayload(input.chatId, seq, json)]);
@@ -110,35 +121,46 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
      */
     async closeDegraded(
       chatId: string,
-      raise: (run: { degradedSeq: number; messages: Message[] }) => Promise<void>,
+      raise: (run: { degradedSeq: number; degradedRev: number; messages: Message[] }) => Promise<void>,
     ): Promise<void> {
       await inTransaction(async (client) => {
-        const { rows } = await client.query<{ degraded_seq: number; degraded_from: number; degraded_open: boolean }>(
-          'SELECT degraded_seq, degraded_from, degraded_open FROM chats WHERE id = $1 FOR UPDATE',
-          [chatId],
-        );
+        const { rows } = await client.query<{
+          degraded_seq: number;
+          degraded_rev: number;
+          degraded_from: number;
+          degraded_open: boolean;
+        }>('SELECT degraded_seq, degraded_rev, degraded_from, degraded_open FROM chats WHERE id = $1 FOR UPDATE', [
+          chatId,
+        ]);
         const run = rows[0];
         if (!run?.degraded_open) return;
         const messages = await client.query(
-          `SELECT id, chat_id, seq, sender_id, body, client_msg_id, created_at FROM messages
+          `SELECT ${MESSAGE_COLUMNS} FROM messages
             WHERE chat_id = $1 AND seq >= $2 AND client_msg_id IS NOT NULL`,
           [chatId, run.degraded_from],
         );
-        await raise({ degradedSeq: run.degraded_seq, messages: messages.rows.map(toMessage) });
+        await raise({
+          degradedSeq: run.degraded_seq,
+          degradedRev: run.degraded_rev,
+          messages: messages.rows.map(toMessage),
+        });
         await client.query('UPDATE chats SET degraded_open = false WHERE id = $1', [chatId]);
       });
     },
 
     /** What a missing Redis counter is seeded from: the highest seq ever issued that PostgreSQL knows. */
-    async seedFloor(chatId: string): Promise<{ top: number; gap: boolean } | null> {
-      const { rows } = await pool.query<{ top: number; reseed_gap: boolean }>(
-        `SELECT GREATEST(c.degraded_seq, COALESCE((SELECT max(seq) FROM messages WHERE chat_id = c.id), 0)) AS top,
+    async seedFloor(chatId: string): Promise<{ top: number; topRev: number; gap: boolean } | null> {
+      const { rows } = await pool.query<{ top: number; top_rev: number; reseed_gap: boolean }>(
+        `SELECT GREATEST(c.degraded_seq, COALESCE(m.seq, 0)) AS top,
+                GREATEST(c.degraded_rev, COALESCE(m.rev, 0)) AS top_rev,
                 c.reseed_gap
-           FROM chats c WHERE c.id = $1`,
+           FROM chats c,
+                LATERAL (SELECT max(seq) AS seq, max(rev) AS rev FROM messages WHERE chat_id = c.id) m
+          WHERE c.id = $1`,
         [chatId],
       );
       const r = rows[0];
-      return r ? { top: r.top, gap: r.reseed_gap } : null;
+      return r ? { top: r.top, topRev: r.top_rev, gap: r.reseed_gap } : null;
     },
 
     async clearReseedGap(chatId: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Message } from '../domain/types.js';
+import type { Message, Reaction } from '../domain/types.js';
 
 interface MessageRow {
   id: string;
@@ -9,6 +9,11 @@ interface MessageRow {
   body: string;
   client_msg_id: string | null;
   created_at: string;
+  reply_to: number | null;
+  edited_at: string | null;
+  deleted_at: string | null;
+  reactions: Reaction[];
+  rev: number;
 }
 
 export const toMessage = (r: MessageRow): Message => ({
@@ -19,16 +24,36 @@ export const toMessage = (r: MessageRow): Message => ({
   body: r.body,
   clientMsgId: r.client_msg_id,
   createdAt: r.created_at,
+  replyTo: r.reply_to,
+  editedAt: r.edited_at,
+  deletedAt: r.deleted_at,
+  reactions: r.reactions,
+  rev: r.rev,
 });
 
-const COLUMNS = 'id, chat_id, seq, sender_id, body, client_msg_id, created_at';
+/** Every column of a message, in the order of Message (and of toMessage). */
+export const MESSAGE_COLUMNS =
+  'id, chat_id, seq, sender_id, body, client_msg_id, created_at, reply_to, edited_at, deleted_at, reactions, rev';
+const COLUMNS = MESSAGE_COLUMNS;
 
 /** Bound arrays, one per column: values never enter the SQL text (docs/architecture.md). */
 const INSERT_BATCH = `
   INSERT INTO messages (${COLUMNS})
-  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[],
+                       $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::bigint[])
   ON CONFLICT DO NOTHING
   RETURNING chat_id, seq`;
+
+/**
+ * A batch of changes (edits, deletes, reactions): each row takes the message's state as of its
+ * change, unless PostgreSQL already holds a later one (the rev), so a stale copy never wins.
+ */
+const UPDATE_CHANGES = `
+  UPDATE messages m
+     SET body = u.body, edited_at = u.edited_at, deleted_at = u.deleted_at, reactions = u.reactions, rev = u.rev
+    FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::jsonb[], $7::bigint[])
+         AS u(chat_id, seq, body, edited_at, deleted_at, reactions, rev)
+   WHERE m.chat_id = u.chat_id AND m.seq = u.seq AND m.rev < u.rev`;
 
 /** What a batch INSERT did: rows that were new, and messages left out as superseded (see insertBatch). */
 export interface InsertResult {
@@ -45,6 +70,11 @@ function columns(messages: Message[], clientMsgIds: (string | null)[]) {
     messages.map((m) => m.body),
     clientMsgIds,
     messages.map((m) => m.createdAt),
+    messages.map((m) => m.replyTo),
+    messages.map((m) => m.editedAt),
+    messages.map((m) => m.deletedAt),
+    messages.map((m) => JSON.stringify(m.reactions)),
+    messages.map((m) => m.rev),
   ];
 }
 
@@ -99,6 +129,51 @@ export function createMessageStore(pool: Pool) {
             )
           : { rowCount: 0 };
       return { inserted: rows.length + (again.rowCount ?? 0), superseded };
+    },
+
+    /**
+     * Writes changed messages' states (one statement; a row already at a later rev is left alone).
+     * A message not in PostgreSQL yet is skipped: its INSERT, still to come, carries the change
+     * (the log changes pending messages in place). Returns how many rows changed.
+     */
+    async updateChanges(messages: Message[]): Promise<number> {
+      if (messages.length === 0) return 0;
+      // One row per message: the latest state (one statement cannot update a row twice).
+      const latest = new Map<string, Message>();
+      for (const m of messages) {
+        const key = `${m.chatId}/${m.seq}`;
+        const seen = latest.get(key);
+        if (!seen || seen.rev < m.rev) latest.set(key, m);
+      }
+      const rows = [...latest.values()];
+      const { rowCount } = await pool.query(UPDATE_CHANGES, [
+        rows.map((m) => m.chatId),
+        rows.map((m) => m.seq),
+        rows.map((m) => m.body),
+        rows.map((m) => m.editedAt),
+        rows.map((m) => m.deletedAt),
+        rows.map((m) => JSON.stringify(m.reactions)),
+        rows.map((m) => m.rev),
+      ]);
+      return rowCount ?? 0;
+    },
+
+    /** One message by seq, or null. */
+    async get(chatId: string, seq: number): Promise<Message | null> {
+      const { rows } = await pool.query<MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE chat_id = $1 AND seq = $2`, [
+        chatId,
+        seq,
+      ]);
+      return rows[0] ? toMessage(rows[0]) : null;
+    },
+
+    /** Messages up to `upToSeq` changed after `sinceRev`, in rev order (sync with {seq, rev}). */
+    async changedSince(chatId: string, sinceRev: number, upToSeq: number, limit: number): Promise<Message[]> {
+      const { rows } = await pool.query<MessageRow>(
+        `SELECT ${COLUMNS} FROM messages WHERE chat_id = $1 AND rev > $2 AND seq <= $3 ORDER BY rev LIMIT $4`,
+        [chatId, sinceRev, upToSeq, limit],
+      );
+      return rows.map(toMessage);
     },
 
     /**

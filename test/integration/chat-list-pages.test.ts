@@ -1,3 +1,4 @@
+import { freshMessage } from '../../src/domain/types.js';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDirectMessageStore } from '../../src/stores/direct-message-store.js';
@@ -130,6 +131,7 @@ describe('the chat list', () => {
       body: 'while Redis was away',
       clientMsgId: null,
       createdAt: new Date().toISOString(),
+      ...freshMessage(),
     });
     expect((await page(u)).chats.map((x) => x.id)).toEqual([c[0], c[2], c[1]]);
   });

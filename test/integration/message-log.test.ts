@@ -1,3 +1,4 @@
+import { freshMessage } from '../../src/domain/types.js';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -64,6 +65,7 @@ async function chatWith(log: MessageLog, sender: string): Promise<string> {
   const chatId = randomUUID();
   await env.redis.sadd(log.keys.members(chatId), '', sender);
   await env.redis.set(log.keys.seq(chatId), 0);
+  await env.redis.set(log.keys.rev(chatId), 0);
   return chatId;
 }
 
@@ -74,6 +76,7 @@ const draft = (chatId: string, senderId: string, body: string, clientMsgId: stri
   body,
   clientMsgId,
   createdAt: new Date().toISOString(),
+  ...freshMessage(),
 });
 
 /** What the api does: append, then enqueue the claim if the append took one. */
@@ -93,7 +96,15 @@ async function persistWorker(
   const config = { ...env.config, ...overrides };
   const log = await messageLog(persist, config);
   const workerConnection = createRedis(config, 'queue', 'test-worker');
-  const worker = createPersistWorker({ config, connection: workerConnection, log, insertBatch, logger, onBatch });
+  const worker = createPersistWorker({
+    config,
+    connection: workerConnection,
+    log,
+    insertBatch,
+    updateChanges: createMessageStore(env.pool).updateChanges,
+    logger,
+    onBatch,
+  });
   let closed: Promise<void> | undefined;
   const close = () => (closed ??= worker.close().then(() => workerConnection.disconnect()));
   closers.push(close);

@@ -1,3 +1,4 @@
+import { freshMessage } from '../../src/domain/types.js';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../src/domain/types.js';
@@ -32,6 +33,8 @@ const message = (chatId: string, senderId: string, seq: number, clientMsgId: str
   body: `body of ${clientMsgId ?? seq}`,
   clientMsgId,
   createdAt: new Date().toISOString(),
+  ...freshMessage(),
+  rev: seq,
 });
 
 const rows = async (chatId: string) =>

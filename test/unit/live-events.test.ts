@@ -1,3 +1,4 @@
+import { freshMessage } from '../../src/domain/types.js';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/domain/types.js';
 import { chatEventPayload, parseChatEvent, typingFrame } from '../../src/services/chat-events.js';
@@ -12,6 +13,8 @@ const msg = (chatId: string, senderId: string, seq: number): Message => ({
   body: 'x',
   clientMsgId: null,
   createdAt: '2030-01-01T00:00:00.000Z',
+  ...freshMessage(),
+  rev: seq,
 });
 
 describe('ownReadPositions', () => {

@@ -1,13 +1,17 @@
+import { freshMessage } from '../../src/domain/types.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/domain/types.js';
 import {
+  changedPrefix,
   createdAtMsOf,
   decodeMessage,
   encodeMessage,
   fillTemplate,
   messageTemplate,
+  revOf,
   seqOf,
+  wireJson,
 } from '../../src/message-log/encoding.js';
 
 const message = (over: Partial<Message> = {}): Message => ({
@@ -18,6 +22,8 @@ const message = (over: Partial<Message> = {}): Message => ({
   body: 'hello',
   clientMsgId: 'c-1',
   createdAt: '2030-05-06T07:08:09.010Z',
+  ...freshMessage(),
+  rev: 7,
   ...over,
 });
 
@@ -38,24 +44,60 @@ const tricky = fc.oneof(
 describe('message encoding', () => {
   it('is JSON of the message, with the same fields in one order, whichever way it is built', () => {
     fc.assert(
-      fc.property(tricky, fc.option(tricky.filter((s) => s.length > 0)), fc.nat(), (body, clientMsgId, seq) => {
-        const m = message({ body, clientMsgId, seq });
-        const json = encodeMessage(m);
-        expect(decodeMessage(json)).toEqual(m);
-        // The append template joined with the seq is byte for byte the same encoding.
-        const { seq: _, ...rest } = m;
-        expect(fillTemplate(messageTemplate(rest), seq)).toBe(json);
-        expect(Object.keys(JSON.parse(json))).toEqual([
-          'id',
-          'chatId',
-          'seq',
-          'senderId',
-          'body',
-          'clientMsgId',
-          'createdAt',
-        ]);
-      }),
+      fc.property(
+        tricky,
+        fc.option(tricky.filter((s) => s.length > 0)),
+        fc.nat(),
+        fc.nat(),
+        (body, clientMsgId, seq, rev) => {
+          const m = message({ body, clientMsgId, seq, rev });
+          const json = encodeMessage(m);
+          expect(decodeMessage(json)).toEqual(m);
+          // The append template joined with the seq and rev is byte for byte the same encoding,
+          // and so is a change's prefix ended with its rev.
+          const { seq: _, rev: __, ...rest } = m;
+          expect(fillTemplate(messageTemplate(rest), seq, rev)).toBe(json);
+          expect(`${changedPrefix(m)}${rev}}`).toBe(json);
+          expect(revOf(json)).toBe(rev);
+          expect(Object.keys(JSON.parse(json))).toEqual([
+            'id',
+            'chatId',
+            'seq',
+            'senderId',
+            'body',
+            'clientMsgId',
+            'createdAt',
+            'replyTo',
+            'editedAt',
+            'deletedAt',
+            'reactions',
+            'rev',
+          ]);
+        },
+      ),
     );
+  });
+
+  it('reads a message stored before messages had a lifecycle, with its defaults', () => {
+    const old =
+      '{"id":"i","chatId":"c","seq":4,"senderId":"s","body":"b","clientMsgId":null,"createdAt":"2030-01-01T00:00:00.000Z"}';
+    expect(decodeMessage(old)).toMatchObject({
+      seq: 4,
+      replyTo: null,
+      editedAt: null,
+      deletedAt: null,
+      reactions: [],
+      rev: 0,
+    });
+  });
+
+  it('shows at most 20 reactors of an emoji on the wire, and keeps the same bytes when it can', () => {
+    const few = encodeMessage(message({ reactions: [{ emoji: '👍', count: 2, userIds: ['a', 'b'] }] }));
+    expect(wireJson(few)).toBe(few);
+    const ids = Array.from({ length: 25 }, (_, i) => `u${i}`);
+    const many = encodeMessage(message({ reactions: [{ emoji: '🎉', count: 25, userIds: ids }] }));
+    const wire = decodeMessage(wireJson(many));
+    expect(wire.reactions).toEqual([{ emoji: '🎉', count: 25, userIds: ids.slice(0, 20) }]);
   });
 
   it('reads the seq and createdAt of the message, never a look-alike inside the body', () => {
@@ -67,6 +109,8 @@ describe('message encoding', () => {
       }),
     );
     expect(createdAtMsOf('{"seq":1}')).toBeNaN();
+    // A body ending like a rev field does not end the object.
+    expect(revOf(encodeMessage(message({ body: '"rev":99}', rev: 3 })))).toBe(3);
     expect(() => seqOf('{"id":"x"}')).toThrow();
   });
 });

@@ -1,3 +1,4 @@
+import { freshMessage } from '../../src/domain/types.js';
 import { describe, expect, it } from 'vitest';
 import { AppError, isUnavailableError, toAppError } from '../../src/domain/errors.js';
 import { createSchemas } from '../../src/domain/schemas.js';
@@ -15,6 +16,8 @@ const msg = (seq: number, body = `m${seq}`): Message => ({
   body,
   clientMsgId: null,
   createdAt: '2026-01-01T00:00:00.000Z',
+  ...freshMessage(),
+  rev: seq,
 });
 
 describe('keys', () => {

@@ -1,3 +1,4 @@
+import { freshMessage } from '../../src/domain/types.js';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/domain/types.js';
 import { createLogger } from '../../src/logger.js';
@@ -12,6 +13,8 @@ const message = (seq: number): Message => ({
   body: `m${seq}`,
   clientMsgId: null,
   createdAt: new Date(0).toISOString(),
+  ...freshMessage(),
+  rev: seq,
 });
 
 describe('recent acks', () => {

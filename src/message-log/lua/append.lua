@@ -9,9 +9,10 @@
 -- KEYS[7] persist ticket    chat:{id}:persist-ticket
 -- KEYS[8] sender's bucket   ratelimit:{senderId}   (unused when ARGV[11] = '0'; on Redis Cluster
 --                           it is in another slot, so the caller takes the tokens itself)
+-- KEYS[9] rev counter       chat:{id}:rev
 -- ARGV[1] sender id
 -- ARGV[2] message JSON up to and including `"seq":`
--- ARGV[3] message JSON after the seq
+-- ARGV[3] message JSON after the seq, up to and including `"rev":` (the script ends it: rev .. '}')
 -- ARGV[4] channel to publish on (channel:chat-messages)
 -- ARGV[5] chat id (the publish payload is `chatId SP json`, so receivers route without parsing)
 -- ARGV[6] '1' when the send carries a clientMsgId
@@ -21,8 +22,10 @@
 -- ARGV[10] the claim's token (unique per call)
 -- ARGV[11] the per-user send bucket's capacity, or '0' when this call takes no token
 -- ARGV[12] its refill rate in tokens per second
+-- ARGV[13] the seq this message replies to, or '0' (it must be an issued seq of the chat)
 -- Returns {'OK', seq, claimed} | {'DUP', json or '', claimed} | {'FORBIDDEN'} | {'NOMEMBERS'} |
--- {'NOSEQ'} | {'LIMITED', ms until a token}
+-- {'NOSEQ'} | {'LIMITED', ms until a token} | {'BADREPLY'}
+-- NOSEQ: the seq or the rev counter is missing (the caller seeds both).
 -- claimed = 1 when this call took the chat's free persist ticket: the caller must add the chat's
 -- persist job, then confirm the claim (persist-ticket.ts). Otherwise a job that has yet to read
 -- the pending set holds the ticket and will write this message too. DUP's json is '' when the
@@ -33,7 +36,7 @@
 --@include message.lua
 --@include ../../redis/scripts/token-bucket.lua
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'NOMEMBERS'} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOSEQ'} end
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[9]) == 0 then return {'NOSEQ'} end
 if ARGV[11] ~= '0' then
   local allowed, wait = takeTokens(KEYS[8], tonumber(ARGV[11]), tonumber(ARGV[12]), 1)
   if not allowed then return {'LIMITED', wait} end
@@ -69,13 +72,18 @@ if ARGV[6] == '1' then
     return {'DUP', json, claimed}
   end
 end
+local replyTo = tonumber(ARGV[13])
+if replyTo > 0 and replyTo > tonumber(redis.call('GET', KEYS[1])) then return {'BADREPLY'} end
 local seq = redis.call('INCR', KEYS[1])
-local json = ARGV[2] .. seq .. ARGV[3]
+-- Every change in a chat takes its next rev, a new message too.
+local rev = redis.call('INCR', KEYS[9])
+local json = ARGV[2] .. seq .. ARGV[3] .. rev .. '}'
 redis.call('RPUSH', KEYS[2], json)
 redis.call('ZADD', KEYS[5], seq, seq)
 -- Keys holding unpersisted messages never expire (the archive may have set a TTL when idle).
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
+redis.call('PERSIST', KEYS[9])
 -- Only the seq: the message itself is in the list (and later PostgreSQL), not kept twice.
 if ARGV[6] == '1' then redis.call('SET', KEYS[4], seq, 'EX', ARGV[7]) end
 -- The sender has read up to their own message (it is the newest seq, so this only moves forward):
@@ -85,4 +93,4 @@ redis.call('EXPIRE', KEYS[6], ARGV[8])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. json)
 local claimed = 0
 if redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then claimed = 1 end
-return {'OK', seq, claimed}
+return {'OK', seq, claimed, rev}

@@ -2,6 +2,9 @@
 -- KEYS[1] active list   chat:{id}:messages:active
 -- KEYS[2] pending set   chat:{id}:pending
 -- KEYS[3] seq counter   chat:{id}:seq
+-- KEYS[4] pending changes   chat:{id}:changes:pending
+-- KEYS[5..] the chat's other lifecycle keys (rev counter, changed hash, change index, its floor),
+--         which expire with the list
 -- ARGV[1] most messages the list keeps (ACTIVE_LIST_MAX)
 -- ARGV[2] age cutoff, ISO-8601 UTC: a message created before it leaves whatever the list's length
 -- ARGV[3] checked seq: PostgreSQL was seen to hold every seq of the list from its head up to this
@@ -32,9 +35,10 @@ end
 -- every run, so it really expires ACTIVE_TTL_S after it went idle.
 local ttl = tonumber(ARGV[4])
 local expiring = 0
-if ttl > 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+if ttl > 0 and redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[4]) == 0 then
   redis.call('EXPIRE', KEYS[1], ttl, 'NX')
   redis.call('EXPIRE', KEYS[3], ttl, 'NX')
+  for i = 5, #KEYS do redis.call('EXPIRE', KEYS[i], ttl, 'NX') end
   expiring = 1
 end
 return {trimmed, expiring}
