@@ -167,6 +167,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     retentionMs: config.RECENT_ACKS_MS,
     max: config.RECENT_ACKS_MAX,
     insertBatch: messages.insertBatch,
+    updateChanges: messages.updateChanges,
     logger,
   });
   const seqGuard = createSeqGuard({

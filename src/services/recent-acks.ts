@@ -9,6 +9,8 @@ export interface RecentAcksDeps {
   /** Most messages kept (the oldest go first). */
   max: number;
   insertBatch: (messages: Message[]) => Promise<InsertResult>;
+  /** Changes to messages (edits, deletes, reactions): written after the INSERT, never over a later rev. */
+  updateChanges: (messages: Message[]) => Promise<number>;
   logger: Logger;
   /** Rows per INSERT when replaying. */
   batchSize?: number;
@@ -16,7 +18,7 @@ export interface RecentAcksDeps {
 }
 
 /**
- * The messages this api process acked through Redis in the last `retentionMs`, kept in memory so
+ * The messages and changes to messages this api process acked through Redis in the last `retentionMs`, kept in memory so
  * that a Redis that lost its data (restarted empty, without AOF) does not take them along: the
  * seq guard notices the loss when Redis returns, and `replay` writes them straight to PostgreSQL
  * with their acked seqs (which the gapped re-seed never issues again). Rows already there are
@@ -59,6 +61,8 @@ export function createRecentAcks(deps: RecentAcksDeps) {
       let inserted = 0;
       for (let i = 0; i < kept.length; i += batchSize)
         inserted += (await deps.insertBatch(kept.slice(i, i + batchSize))).inserted;
+      // Each message's latest acked state (a changed one's first copy was inserted above).
+      for (let i = 0; i < kept.length; i += batchSize) await deps.updateChanges(kept.slice(i, i + batchSize));
       deps.logger.warn(
         { kept: kept.length, inserted },
         'redis lost its data: recently acked messages written to postgres',

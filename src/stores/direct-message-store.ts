@@ -6,6 +6,8 @@ import { MESSAGE_COLUMNS, toMessage } from './message-store.js';
 
 /** PostgreSQL channel for live fan-out while Redis is unreachable (NOTIFY is per database). */
 export const PG_MESSAGES_CHANNEL = 'parley_messages';
+/** The same for changed messages (`message.updated`). */
+export const PG_UPDATES_CHANNEL = 'parley_updates';
 /** NOTIFY payloads must stay under 8000 bytes; a larger message is sent by reference. */
 const NOTIFY_MAX_BYTES = 7900;
 
@@ -105,6 +107,71 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         // Delivered on COMMIT to every api process LISTENing on this database.
         await client.query('SELECT pg_notify($1, $2)', [PG_MESSAGES_CHANNEL, notifyPayload(input.chatId, seq, json)]);
         return { message, json, duplicate: false };
+      });
+    },
+
+    /**
+     * A change to a message written straight to PostgreSQL while Redis is unreachable: under the
+     * chat's row lock, the message's state now, the rules (`apply`; null: nothing to change), the
+     * next rev (the first of an outage a gap above anything Redis may have issued, as for seqs),
+     * and a NOTIFY for the live fan-out. Redis's rev counter is raised past it on recovery.
+     */
+    async change(input: {
+      chatId: string;
+      seq: number;
+      actorId: string;
+      apply: (current: Message) => Message | null;
+    }): Promise<{ message: Message; json: string; duplicate: boolean; changed: boolean }> {
+      return inTransaction(async (client) => {
+        const chat = await client.query<{ degraded_rev: number; degraded_open: boolean; member: boolean }>(
+          `SELECT degraded_rev, degraded_open,
+                  EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member
+             FROM chats WHERE id = $1 FOR UPDATE`,
+          [input.chatId, input.actorId],
+        );
+        const row = chat.rows[0];
+        if (!row) throw new AppError('not_found', 'no such chat');
+        if (!row.member) throw new AppError('forbidden', 'not a member of this chat');
+        const found = await client.query(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq = $2`, [
+          input.chatId,
+          input.seq,
+        ]);
+        if (!found.rows[0]) throw new AppError('not_found', 'no such message');
+        const current = toMessage(found.rows[0]);
+        const next = input.apply(current);
+        if (!next) return { message: current, json: encodeMessage(current), duplicate: false, changed: false };
+        const max = await client.query<{ rev: number | null }>(
+          'SELECT max(rev) AS rev FROM messages WHERE chat_id = $1',
+          [input.chatId],
+        );
+        const topRev = Math.max(row.degraded_rev, max.rows[0]?.rev ?? 0);
+        const rev = row.degraded_open ? topRev + 1 : topRev + seqGap;
+        await client.query(
+          `UPDATE chats SET degraded_rev = $2, degraded_open = true,
+                  degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE degraded_seq + 1 END
+            WHERE id = $1`,
+          [input.chatId, rev],
+        );
+        const message: Message = { ...next, rev };
+        await client.query(
+          `UPDATE messages SET body = $3, edited_at = $4, deleted_at = $5, reactions = $6, rev = $7
+            WHERE chat_id = $1 AND seq = $2`,
+          [
+            input.chatId,
+            input.seq,
+            message.body,
+            message.editedAt,
+            message.deletedAt,
+            JSON.stringify(message.reactions),
+            rev,
+          ],
+        );
+        const json = encodeMessage(message);
+        await client.query('SELECT pg_notify($1, $2)', [
+          PG_UPDATES_CHANNEL,
+          notifyPayload(input.chatId, input.seq, json),
+        ]);
+        return { message, json, duplicate: false, changed: true };
       });
     },
 

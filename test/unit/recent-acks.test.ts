@@ -21,6 +21,7 @@ describe('recent acks', () => {
   it('keeps what was acked within the retention, at most max, and replays it in batches', async () => {
     let t = 0;
     const written: number[][] = [];
+    const updated: number[][] = [];
     const recent = createRecentAcks({
       retentionMs: 1000,
       max: 5,
@@ -30,6 +31,10 @@ describe('recent acks', () => {
       insertBatch: async (batch) => {
         written.push(batch.map((m) => m.seq));
         return { inserted: batch.length, superseded: [] };
+      },
+      updateChanges: async (batch) => {
+        updated.push(batch.map((m) => m.seq));
+        return batch.length;
       },
     });
     for (let seq = 1; seq <= 4; seq++) recent.add(encodeMessage(message(seq)));
@@ -42,5 +47,7 @@ describe('recent acks', () => {
     expect(recent.size).toBe(3);
     expect(await recent.replay()).toBe(3);
     expect(written).toEqual([[5, 6], [7]]);
+    // Then each one's latest acked state, in the same batches (a change outranks its message's insert).
+    expect(updated).toEqual([[5, 6], [7]]);
   });
 });
