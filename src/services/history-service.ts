@@ -17,9 +17,20 @@ export interface HistoryPage {
 }
 
 export interface HistoryServiceDeps {
-  log: Pick<MessageLog, 'history'>;
-  messages: Pick<MessageStore, 'page'>;
+  log: Pick<MessageLog, 'history' | 'changesSince' | 'overlayChanges'>;
+  messages: Pick<MessageStore, 'page' | 'changedSince' | 'bySeqs'>;
 }
+
+/** The changed messages a `sync` with {seq, rev} replays, and the chat's rev to report in `synced`. */
+export interface ChangesPage {
+  /** Ascending rev: each message once, as it is now. */
+  messages: Message[];
+  /** Every change of the chat up to this rev has been returned or reaches the client live. */
+  rev: number;
+}
+
+/** Most changed messages one sync replays per chat from Redis's index before it reads PostgreSQL. */
+const CHANGES_MAX = 1000;
 
 const NO_BOUND = Number.MAX_SAFE_INTEGER;
 
@@ -63,7 +74,7 @@ export function createHistoryService(deps: HistoryServiceDeps) {
         if (isUnavailableError(err)) throw new AppError('unavailable', 'history is unavailable, try again');
         throw err;
       }
-      merged = mergeBySeq(fromRedis, fromPg);
+      merged = mergeBySeq(fromRedis, await overlay(chatId, fromPg));
       merged = mode === 'after' ? merged.slice(0, want) : merged.slice(-want);
     }
 
@@ -83,14 +94,64 @@ export function createHistoryService(deps: HistoryServiceDeps) {
     }
   }
 
-  return { page, since };
+  /** PostgreSQL's copies with Redis's later changes laid over them (none while Redis is away). */
+  async function overlay(chatId: string, fromPg: Message[]): Promise<Message[]> {
+    if (fromPg.length === 0) return fromPg;
+    try {
+      return await deps.log.overlayChanges(chatId, fromPg);
+    } catch (err) {
+      if (isUnavailableError(err)) return fromPg;
+      throw err;
+    }
+  }
+
+  /**
+   * The chat's messages up to `upToSeq` changed after `sinceRev` (`sync` with {seq, rev}), each
+   * once in its state now, in rev order: from Redis's change index when it reaches back that far,
+   * else from PostgreSQL with Redis's later changes laid over.
+   */
+  async function changesSince(chatId: string, sinceRev: number, upToSeq: number): Promise<ChangesPage> {
+    let fromRedis: Message[] = [];
+    let rev = sinceRev;
+    let complete = false;
+    try {
+      const reply = await deps.log.changesSince(chatId, sinceRev, upToSeq, CHANGES_MAX);
+      rev = Math.max(rev, reply.rev);
+      complete = reply.complete && reply.changed.length < CHANGES_MAX;
+      const gone = reply.changed.filter((c) => c.json === '').map((c) => c.seq);
+      // Changed, then written and let go by Redis: PostgreSQL holds it as it is now.
+      const stored = gone.length > 0 ? await deps.messages.bySeqs(chatId, gone) : [];
+      fromRedis = [...reply.changed.flatMap((c) => (c.json === '' ? [] : [decodeMessage(c.json)])), ...stored];
+    } catch (err) {
+      if (!isUnavailableError(err)) throw err;
+      // Redis down: PostgreSQL alone answers (degraded mode).
+    }
+    let merged = fromRedis;
+    if (!complete) {
+      let fromPg: Message[];
+      try {
+        fromPg = await deps.messages.changedSince(chatId, sinceRev, upToSeq, 10 * CHANGES_MAX);
+      } catch (err) {
+        if (isUnavailableError(err)) throw new AppError('unavailable', 'sync is unavailable, try again');
+        throw err;
+      }
+      merged = mergeBySeq(fromRedis, await overlay(chatId, fromPg));
+    }
+    merged = merged.filter((m) => m.rev > sinceRev).sort((a, b) => a.rev - b.rev);
+    for (const m of merged) rev = Math.max(rev, m.rev);
+    return { messages: merged, rev };
+  }
+
+  return { page, since, changesSince };
 }
 
-/** Union of two ascending lists, by seq, without duplicates. */
+/** Union of two lists by seq, ascending, without duplicates: of two copies the later rev wins. */
 export function mergeBySeq(a: Message[], b: Message[]): Message[] {
   const bySeq = new Map<number, Message>();
-  for (const m of b) bySeq.set(m.seq, m);
-  for (const m of a) bySeq.set(m.seq, m);
+  for (const m of [...b, ...a]) {
+    const seen = bySeq.get(m.seq);
+    if (!seen || m.rev >= seen.rev) bySeq.set(m.seq, m);
+  }
   return [...bySeq.values()].sort((x, y) => x.seq - y.seq);
 }
 

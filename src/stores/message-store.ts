@@ -158,6 +158,16 @@ export function createMessageStore(pool: Pool) {
       return rowCount ?? 0;
     },
 
+    /** Messages by seq (those PostgreSQL holds), ascending. */
+    async bySeqs(chatId: string, seqs: readonly number[]): Promise<Message[]> {
+      if (seqs.length === 0) return [];
+      const { rows } = await pool.query<MessageRow>(
+        `SELECT ${COLUMNS} FROM messages WHERE chat_id = $1 AND seq = ANY($2::bigint[]) ORDER BY seq`,
+        [chatId, seqs],
+      );
+      return rows.map(toMessage);
+    },
+
     /** One message by seq, or null. */
     async get(chatId: string, seq: number): Promise<Message | null> {
       const { rows } = await pool.query<MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE chat_id = $1 AND seq = $2`, [
