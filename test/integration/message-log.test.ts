@@ -1,10 +1,10 @@
-import { freshMessage } from '../../src/domain/types.js';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import type { Message } from '../../src/domain/types.js';
+import { applyChange } from '../../src/domain/message-changes.js';
+import { freshMessage, type Message, type MessageChange } from '../../src/domain/types.js';
 import { createRedis } from '../../src/infra/clients.js';
 import { createLogger } from '../../src/logger.js';
 import { loadLua } from '../../src/message-log/lua.js';
@@ -324,5 +324,132 @@ describe('the message log', () => {
     await env.redis.lpop(log.keys.active(chatId)); // as a trim does, once PostgreSQL holds it
     const later = await log.append(draft(chatId, sender, 'retried again', 'same'));
     expect(later).toMatchObject({ kind: 'duplicate', json: '' });
+  });
+});
+
+describe('the message log: changes to messages', () => {
+  const store = () => createMessageStore(env.pool);
+  const row = async (chatId: string, seq: number) =>
+    (
+      await env.pool.query<{ body: string; rev: number; deleted_at: string | null; reactions: unknown }>(
+        'SELECT body, rev, deleted_at, reactions FROM messages WHERE chat_id = $1 AND seq = $2',
+        [chatId, seq],
+      )
+    ).rows[0];
+  const change = (log: MessageLog, chatId: string, actorId: string, seq: number, c: MessageChange) =>
+    log.change({
+      chatId,
+      actorId,
+      seq,
+      clientMsgId: null,
+      apply: (current) => applyChange(current, c, { actorId, chatCreatorId: null, now: new Date().toISOString() }),
+      loadStored: () => store().get(chatId, seq),
+      bucket: null,
+    });
+  /** A change as the api commits it: with its persist job when it claimed the ticket. */
+  const commit = async (log: MessageLog, chatId: string, actorId: string, seq: number, c: MessageChange) => {
+    const r = await change(log, chatId, actorId, seq, c);
+    if (r.kind === 'changed' && r.claim) await log.enqueue([r.claim]);
+    return r;
+  };
+
+  it('writes an edit that reached a message still waiting for its INSERT, and the later rev wins', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    const sent = await send(log, draft(chatId, sender, 'first draft'));
+    expect(sent).toMatchObject({ kind: 'accepted', message: { seq: 1, rev: 1 } });
+    const edited = await commit(log, chatId, sender, 1, { kind: 'edit', body: 'final text' });
+    expect(edited).toMatchObject({ kind: 'changed', message: { seq: 1, rev: 2, body: 'final text' } });
+    // The list holds the change in place: history reads the message as it is now.
+    expect((await log.history(chatId, 'after', 0, 10)).jsons.map((j) => JSON.parse(j).body)).toEqual(['final text']);
+
+    await persistWorker(store().insertBatch);
+    await waitFor(async () => (await row(chatId, 1))?.rev === 2, 'the edited row in PostgreSQL');
+    expect(await row(chatId, 1)).toMatchObject({ body: 'final text', rev: 2 });
+    await waitFor(async () => (await env.redis.zcard(log.keys.pendingChanges(chatId))) === 0, 'the change written');
+    expect(await env.redis.hlen(log.keys.changed(chatId))).toBe(0);
+  });
+
+  it('changes a message only PostgreSQL holds, and recomputes a change that another overtook', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    const members = Array.from({ length: 8 }, () => randomUUID());
+    await env.redis.sadd(log.keys.members(chatId), ...members);
+    const m: Message = {
+      ...draft(chatId, sender, 'old news'),
+      seq: 1,
+      rev: 1,
+    };
+    await store().insertBatch([m]);
+    await env.redis.set(log.keys.seq(chatId), 1);
+    await env.redis.set(log.keys.rev(chatId), 1);
+
+    // Eight members react at once: each one computed from what it read, committed only if
+    // nobody came first, else computed again from the newer state.
+    const results = await Promise.all(
+      members.map((u) => commit(log, chatId, u, 1, { kind: 'react', emoji: '👍', on: true })),
+    );
+    expect(results.map((r) => r.kind)).toEqual(members.map(() => 'changed'));
+    const revs = results.map((r) => (r.kind === 'changed' ? r.message.rev : 0)).sort((a, b) => a - b);
+    expect(revs).toEqual(range(2, 9));
+    // Reacting again changes nothing and takes no rev.
+    expect((await change(log, chatId, members[0]!, 1, { kind: 'react', emoji: '👍', on: true })).kind).toBe(
+      'unchanged',
+    );
+
+    await persistWorker(store().insertBatch);
+    await waitFor(async () => (await row(chatId, 1))?.rev === 9, 'the last reaction in PostgreSQL');
+    const final = await row(chatId, 1);
+    expect(final?.reactions).toEqual([{ emoji: '👍', count: 8, userIds: expect.arrayContaining(members) }]);
+
+    // A non-member is refused before anything is read; a missing message is not found.
+    expect((await change(log, chatId, randomUUID(), 1, { kind: 'delete' })).kind).toBe('forbidden');
+    expect((await change(log, chatId, sender, 99, { kind: 'delete' })).kind).toBe('not-found');
+  });
+
+  it('answers changesSince from its index back to its floor, and says when PostgreSQL must be read too', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    // Seeded counters: the index holds every change after the seeded rev.
+    await env.redis.del(log.keys.seq(chatId), log.keys.rev(chatId));
+    await log.seedSeq(chatId, { seq: 0, rev: 0 });
+    for (let i = 1; i <= 3; i++) await send(log, draft(chatId, sender, `m${i}`));
+    await commit(log, chatId, sender, 1, { kind: 'edit', body: 'm1 again' });
+    await commit(log, chatId, sender, 3, { kind: 'delete' });
+    const all = await log.changesSince(chatId, 0, 3, 100);
+    expect(all).toMatchObject({ complete: true, rev: 5 });
+    expect(all.changed.map((c) => [c.seq, JSON.parse(c.json).rev])).toEqual([
+      [1, 4],
+      [3, 5],
+    ]);
+    // Up to seq 2 only, and after rev 4 only.
+    expect((await log.changesSince(chatId, 0, 2, 100)).changed.map((c) => c.seq)).toEqual([1]);
+    expect((await log.changesSince(chatId, 4, 3, 100)).changed.map((c) => c.seq)).toEqual([3]);
+    // A floor above the rev asked for (the index was trimmed, or PostgreSQL took changes in degraded mode).
+    await log.raiseSeq(chatId, { seq: 3, rev: 9 });
+    expect(await log.changesSince(chatId, 4, 3, 100)).toMatchObject({ complete: false, rev: 9 });
+  });
+
+  it('announces what PostgreSQL holds only once it holds it', async () => {
+    const log = await messageLog();
+    const sender = randomUUID();
+    const chatId = await chatWith(log, sender);
+    const sub = createRedis(env.config, 'subscriber', 'test-persisted');
+    closers.push(() => sub.quit());
+    const seen: { seq: number; stored: number[] }[] = [];
+    await sub.subscribe(log.keys.persistedChannel);
+    sub.on('message', (_channel, payload: string) => {
+      const [id, seq] = payload.split(' ');
+      if (id !== chatId) return;
+      // What PostgreSQL holds the moment the announcement arrives.
+      void stored(chatId).then((rows) => seen.push({ seq: Number(seq), stored: rows }));
+    });
+    for (let i = 1; i <= 5; i++) await send(log, draft(chatId, sender, `p${i}`));
+    await persistWorker(store().insertBatch);
+    await waitFor(async () => seen.some((s) => s.seq === 5), 'persisted up to seq 5');
+    for (const s of seen) expect(s.stored).toEqual(expect.arrayContaining(range(1, s.seq)));
   });
 });
