@@ -1,3 +1,5 @@
+import { classifyFailure } from './failures.js';
+
 /**
  * The one table of error codes (docs/protocol.md "Errors"): each code's HTTP status and, where the
  * error ends a WebSocket, its close code. Every boundary turns what it catches into an AppError.
@@ -37,41 +39,14 @@ export class AppError extends Error {
   }
 }
 
-/** Error codes of a dependency that cannot be reached (Node sockets, pg, ioredis). */
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  '57P01',
-  '57P03',
-]);
-const UNREACHABLE_TEXT =
-  /Connection terminated|connect ECONNREFUSED|Stream isn't writeable|Command timed out|Connection is closed|timeout exceeded when trying to connect/i;
-
-/**
- * Redis refusing writes: full (`OOM`, maxmemory reached under noeviction), unable to persist
- * (`MISCONF`), a replica (`READONLY`), or still loading its data (`LOADING`). Nothing was written,
- * so the client may retry; it is a 503, not our bug.
- */
-const REDIS_REFUSED = /^(OOM|MISCONF|READONLY|LOADING|MASTERDOWN) /;
-
-/** True when Redis answered but refused to write (see REDIS_REFUSED): reachable, yet unusable. */
+/** True when Redis answered but refused to write (full, a replica, ...): reachable, yet unusable. */
 export function isRedisRefusedError(err: unknown): boolean {
-  return err instanceof Error && REDIS_REFUSED.test(err.message);
+  return classifyFailure(err) === 'refused';
 }
 
-/** True when the error says a dependency (Redis, PostgreSQL) is unreachable, not that we erred. */
+/** True when the error says a dependency (Redis, PostgreSQL) is unavailable, not that we erred. */
 export function isUnavailableError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  return (
-    (typeof code === 'string' && UNREACHABLE.has(code)) ||
-    UNREACHABLE_TEXT.test(err.message) ||
-    isRedisRefusedError(err)
-  );
+  return classifyFailure(err) !== 'other';
 }
 
 /**
