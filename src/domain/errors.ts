@@ -1,8 +1,9 @@
 import { classifyFailure } from './failures.js';
 
 /**
- * The one table of error codes (docs/protocol.md "Errors"): each code's HTTP status and, where the
- * error ends a WebSocket, its close code. Every boundary turns what it catches into an AppError.
+ * The one table of error codes (docs/protocol.md "Errors") and each code's HTTP status. Every
+ * boundary turns what it catches into an AppError; a WebSocket answers it with an `error` frame
+ * and stays open (the close codes are CLOSE_CODES, below).
  */
 export const ERROR_CODES = {
   validation_failed: { status: 400 },
@@ -59,15 +60,15 @@ export function toAppError(err: unknown): AppError {
   return new AppError('internal', 'internal error');
 }
 
-/** WebSocket close codes the server uses (RFC 6455 and the 4000-4999 private range). */
+/** The WebSocket close codes of the contract (docs/protocol.md; RFC 6455 and the 4000-4999 private range). */
 export const CLOSE_CODES = {
-  normal: 1000,
+  /** The server is shutting down. */
   goingAway: 1001,
+  /** A flood: the rate limits kept being exceeded. */
   policyViolation: 1008,
+  /** A frame over WS_MAX_PAYLOAD: sent by the ws library itself (its maxPayload), named here for the contract. */
   messageTooBig: 1009,
-  internalError: 1011,
-  tryAgainLater: 1013,
-  /** The client did not read fast enough; reconnect and `sync`. */
+  /** The client did not read fast enough, or its membership check was lost; reconnect and `sync`. */
   slowConsumer: 4008,
   /** The session was revoked or expired. */
   sessionEnded: 4001,
