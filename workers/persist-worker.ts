@@ -1,6 +1,7 @@
 import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
+import { errorText } from '../src/domain/errors.js';
 import type { Message } from '../src/domain/types.js';
 import type { Logger } from '../src/logger.js';
 import type { MessageLog } from '../src/message-log/message-log.js';
@@ -110,7 +111,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     },
     handOn: (chatIds) => log.requeue(chatIds),
     onHandOnError: (err, chatIds) =>
-      logger.warn({ err: (err as Error).message, chats: chatIds.length }, 'hand-on failed; the chats stay held'),
+      logger.warn({ err: errorText(err), chats: chatIds.length }, 'hand-on failed; the chats stay held'),
   });
 
   const worker = new Worker(

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocket, WebSocketServer } from 'ws';
+import { errorText } from '../../src/domain/errors.js';
 import { createLocalSockets } from './local-sockets.js';
 
 /**
@@ -134,7 +135,7 @@ export function createRelay(deps: RelayDeps) {
 
   const server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
-      const e = err instanceof HttpError ? err : new HttpError(500, 'internal', (err as Error).message);
+      const e = err instanceof HttpError ? err : new HttpError(500, 'internal', errorText(err));
       if (!res.headersSent) reply(res, e.status, { error: { code: e.code, message: e.message } });
     });
   });
@@ -165,7 +166,7 @@ export function createRelay(deps: RelayDeps) {
     try {
       local.joinChats(ws, await redis.smembers(keys.chatsOf(user.id)));
     } catch (err) {
-      ws.close(1011, `chats unavailable: ${(err as Error).message}`);
+      ws.close(1011, `chats unavailable: ${errorText(err)}`);
       return;
     }
     ws.send(JSON.stringify({ type: 'ready', user, connectionId: randomUUID() }));
@@ -212,7 +213,7 @@ export function createRelay(deps: RelayDeps) {
       if (ws.readyState === WebSocket.OPEN)
         ws.send(`{"type":"ack","clientMsgId":${JSON.stringify(cmid)},"message":${json}}`);
     } catch (err) {
-      if (ws.readyState === WebSocket.OPEN) ws.send(errorFrame('internal', (err as Error).message, clientMsgId));
+      if (ws.readyState === WebSocket.OPEN) ws.send(errorFrame('internal', errorText(err), clientMsgId));
     }
   }
 

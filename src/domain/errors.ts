@@ -73,3 +73,8 @@ export const CLOSE_CODES = {
   /** The session was revoked or expired. */
   sessionEnded: 4001,
 } as const;
+
+/** The text of anything thrown, for a log line or a message: an Error's message, anything else as a string. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -77,7 +77,7 @@ describe('a failed ROLLBACK', () => {
     expect(statements).toEqual(['BEGIN', 'boom', 'ROLLBACK']);
     expect(released).toHaveLength(1);
     expect(released[0]).toBeInstanceOf(Error);
-    expect((released[0] as Error).message).toBe('rollback refused');
+    expect(released[0]).toMatchObject({ message: 'rollback refused' });
   });
 
   it('returns the connection as usual when nothing failed, and on a held connection reports it', async () => {
