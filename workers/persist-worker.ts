@@ -5,7 +5,7 @@ import { errorText } from '../src/domain/errors.js';
 import type { Message } from '../src/domain/types.js';
 import type { Logger } from '../src/logger.js';
 import type { MessageLog } from '../src/message-log/message-log.js';
-import { cappedExponentialDelay, persistJobSchema, QUEUES } from '../src/queues/definitions.js';
+import { backoffStrategy, persistJobSchema, persistRetryPace, QUEUES } from '../src/queues/definitions.js';
 import { parseJobData } from '../src/queues/job-data.js';
 import type { InsertResult } from '../src/stores/message-store.js';
 import { type BatchOutcome, PersistLoop } from './persist-loop.js';
@@ -127,10 +127,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       lockDuration: config.PERSIST_LOCK_MS,
       stalledInterval: config.PERSIST_STALLED_MS,
       maxStalledCount: config.PERSIST_MAX_STALLS,
-      settings: {
-        backoffStrategy: (attemptsMade: number) =>
-          cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS, config.PERSIST_BACKOFF_CAP_MS),
-      },
+      settings: { backoffStrategy: backoffStrategy(persistRetryPace(config)) },
     },
   );
   worker.on('failed', (job, err) =>
