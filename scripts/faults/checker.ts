@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { type Config, loadConfig } from '../../src/config.js';
 import { ensureDatabase, migrate } from '../../src/db/migrate.js';
+import { createLogKeys } from '../../src/message-log/keys.js';
 import { QUEUES } from '../../src/queues/definitions.js';
 import { scanKeys } from '../../src/redis/scan.js';
 import { type Acked, LoadClient } from './load-client.js';
 import { startPrivatePostgres, startPrivateRedis } from './private-services.js';
-import { type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
+import { childEnv, type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
 
 export const SCENARIOS = [
   'worker-kill',
@@ -78,10 +80,10 @@ async function caughtUp(pool: pg.Pool, clientMsgIds: string[], since: number): P
 }
 
 /** Resolves once a worker holds persist jobs (locked, being written): the moment to kill it. */
-async function workerBusy(url: string, timeoutMs: number): Promise<boolean> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+async function workerBusy(config: Config, timeoutMs: number): Promise<boolean> {
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
-  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: '{parley}' });
+  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: config.QUEUE_PREFIX });
   try {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -95,13 +97,14 @@ async function workerBusy(url: string, timeoutMs: number): Promise<boolean> {
   }
 }
 
-/** True when the Redis at `url` has no pending set and no persist job waiting, active or delayed. */
-async function nothingToPersist(url: string): Promise<boolean> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+/** True when the processes' Redis has no pending set and no persist job waiting, active or delayed. */
+async function nothingToPersist(config: Config): Promise<boolean> {
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on('error', () => undefined);
-  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: '{parley}' });
+  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const pendingPattern = createLogKeys(config.REDIS_KEY_PREFIX).pendingPattern();
   try {
-    for await (const pendingSets of scanKeys([redis], 'chat:{*}:pending')) if (pendingSets.length > 0) return false;
+    for await (const pendingSets of scanKeys([redis], pendingPattern)) if (pendingSets.length > 0) return false;
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(counts).every((n) => n === 0);
   } finally {
@@ -134,7 +137,6 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     DATABASE_URL: dbUrl,
     REDIS_URL: redis.url,
     REDIS_KEY_PREFIX: '',
-    QUEUE_PREFIX: '{parley}',
     PORT: '0',
     LOG_LEVEL: 'error',
     PASSWORD_HASH_COST: '1024',
@@ -149,6 +151,8 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     DEGRADED_SEQ_GAP: '100000',
     WS_HEARTBEAT_MS: '1000',
   };
+  // The settings the processes run with (the queue prefix, the key prefix), to look where they write.
+  const config = loadConfig(childEnv(env));
   const apis: (RunningProcess | undefined)[] = await Promise.all([startApiProcess(env), startApiProcess(env)]);
   let worker: RunningProcess | undefined = await startWorkerProcess(env);
   const pool = new pg.Pool({ connectionString: dbUrl });
@@ -206,7 +210,7 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
       case 'worker-kill':
         // Under load, as a real crash would find it: in the middle of writing batches, holding
         // the jobs (and so the persist tickets) of the chats it was writing.
-        if (!(await workerBusy(redis.url, 5000))) log(`${scenario}: the worker held no job when killed`);
+        if (!(await workerBusy(config, 5000))) log(`${scenario}: the worker held no job when killed`);
         await worker.kill('SIGKILL');
         worker = undefined;
         await sleep(300);
@@ -283,7 +287,7 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     await until(
       async () => {
         if (await allStored()) return true;
-        idleChecks = (await nothingToPersist(redis.url)) ? idleChecks + 1 : 0;
+        idleChecks = (await nothingToPersist(config)) ? idleChecks + 1 : 0;
         return idleChecks >= 5 && !(await allStored());
       },
       'persistence to catch up',

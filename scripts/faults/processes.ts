@@ -93,6 +93,11 @@ function liveInGroup(pgid: number): boolean {
   return false;
 }
 
+/** The environment a child started here sees: this process's, then the caller's, in test mode. */
+export function childEnv(env: Record<string, string>): Record<string, string | undefined> {
+  return { ...process.env, ...env, NODE_ENV: 'test' };
+}
+
 async function spawnUntilReady(
   command: string,
   args: string[],
@@ -104,7 +109,7 @@ async function spawnUntilReady(
   const file = args.at(-1) ?? command;
   const proc = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, ...env, NODE_ENV: 'test' },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: ownGroup,
   });
