@@ -18,7 +18,7 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   // Applied migrations are remembered by number: a second file with the same one would be skipped.
   const numbers = files.map((f) => Number.parseInt(f, 10));
-  const twice = files.filter((_, i) => numbers.indexOf(numbers[i]!) !== i);
+  const twice = files.filter((name, i) => numbers.indexOf(Number.parseInt(name, 10)) !== i);
   if (twice.length > 0) throw new Error(`migrations share a number: ${twice.join(', ')}`);
   return Promise.all(
     files.map(async (name) => ({

@@ -113,7 +113,9 @@ export function createSendService(deps: SendServiceDeps) {
           // The original was trimmed from the list, so PostgreSQL holds it. Found by its
           // clientMsgId rather than the seq Redis remembered: a first attempt superseded by its
           // retry (MessageStore.insertBatch) is answered with the retry that was stored.
-          const stored = await deps.findSent(chatId, senderId, clientMsgId!);
+          // Only a send with a clientMsgId can be a duplicate: the append matched it.
+          if (clientMsgId === null) throw new Error('a send without a clientMsgId was answered as a duplicate');
+          const stored = await deps.findSent(chatId, senderId, clientMsgId);
           if (!stored)
             throw new AppError(
               'unavailable',
