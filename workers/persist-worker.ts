@@ -58,7 +58,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     const chats = await log.readPending(chatIds, share, letGo);
     const batch = chats.flatMap((c) => c.messages.map((m) => m.message));
     const { inserted, superseded } = await deps.insertBatch(batch);
-    const outcome: BatchOutcome = { idle: [], quiet: [], more: [], backlog: [] };
+    const outcome: Required<BatchOutcome> = { idle: [], quiet: [], more: [], backlog: [] };
     const written: { chatId: string; seqs: (number | string)[] }[] = [];
     for (const { chatId, messages, orphans } of chats) {
       if (orphans.length > 0) {
@@ -69,7 +69,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       }
       // Nothing was pending: a chat let go had its ticket released by the read (its job may
       // complete); another keeps it a while longer.
-      if (messages.length + orphans.length === 0) (letGo.has(chatId) ? outcome.idle : outcome.quiet!).push(chatId);
+      if (messages.length + orphans.length === 0) (letGo.has(chatId) ? outcome.idle : outcome.quiet).push(chatId);
       else {
         written.push({ chatId, seqs: [...messages.map((m) => m.message.seq), ...orphans] });
         (messages.length >= share ? outcome.backlog : outcome.more).push(chatId);
@@ -79,7 +79,13 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.
     if (superseded.length > 0) {
       const jsonOf = new Map(chats.flatMap((c) => c.messages.map((m) => [m.message, m.json] as const)));
-      await Promise.all(superseded.map((m) => log.drop(m.chatId, jsonOf.get(m)!)));
+      // Each is one of this batch's messages (insertBatch returns them), so its JSON is known.
+      await Promise.all(
+        superseded.flatMap((m) => {
+          const json = jsonOf.get(m);
+          return json === undefined ? [] : [log.drop(m.chatId, json)];
+        }),
+      );
       logger.warn(
         { messages: superseded.map((m) => ({ chatId: m.chatId, seq: m.seq })) },
         'superseded by their retry stored while Redis was down',
