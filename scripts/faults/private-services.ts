@@ -113,7 +113,8 @@ export interface PrivatePostgres {
 }
 
 function pgBin(name: string): string {
-  const version = readdirSync('/usr/lib/postgresql').sort().at(-1)!;
+  const version = readdirSync('/usr/lib/postgresql').sort().at(-1);
+  if (version === undefined) throw new Error('no PostgreSQL installed under /usr/lib/postgresql');
   return `/usr/lib/postgresql/${version}/bin/${name}`;
 }
 

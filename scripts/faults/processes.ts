@@ -122,6 +122,8 @@ async function spawnUntilReady(
     }
   };
   running.set(proc, killHard);
+  const { stdout, stderr } = proc;
+  if (!stdout || !stderr) throw new Error(`${file}: spawned without its output pipes`);
   let out = '';
   // npm's process group stays on the list after npm exits: what it left behind dies with the test.
   const exited = once(proc, 'exit').then(([code]) => (ownGroup || running.delete(proc), code as number | null));
@@ -135,8 +137,8 @@ async function spawnUntilReady(
         resolve(m);
       }
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    stdout.on('data', onData);
+    stderr.on('data', (c: Buffer) => (out += c.toString()));
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${file} exited with ${code} before it was ready:\n${out}`));
