@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocket, WebSocketServer } from 'ws';
-import { errorText } from '../../src/domain/errors.js';
 import { createLocalSockets } from './local-sockets.js';
+
+/** An error's text (src/domain/errors.ts's errorText, which the floor may not import: it carries only ws and ioredis). */
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
  * The least a chat relay must do for the bench's load: accounts and chats over HTTP, a WebSocket
