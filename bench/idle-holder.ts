@@ -4,6 +4,7 @@
  * bench/scenarios/idle.ts: `open` → `opened`, then `close` → `closed`, then it exits.
  */
 import type WebSocket from 'ws';
+import { errorText } from '../src/domain/errors.js';
 import { mapLimit } from './accounts.js';
 import { connect } from './clients.js';
 
@@ -60,7 +61,7 @@ async function open(cmd: OpenCommand): Promise<void> {
       sockets.push(ws);
     } catch (err) {
       failed++;
-      firstError ??= (err as Error).message;
+      firstError ??= errorText(err);
     }
   });
   const report: OpenedReport = {

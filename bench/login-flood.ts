@@ -12,6 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { median } from './histogram.js';
 import { startTarget } from './setup.js';
 
 const { values } = parseArgs({
@@ -46,7 +47,7 @@ async function call(
   body: unknown,
   address: string,
   token?: string,
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: unknown }> {
   const res = await fetch(url, {
     method,
     headers: {
@@ -65,8 +66,7 @@ async function timed<T>(work: Promise<T>): Promise<[T, number]> {
   return [result, performance.now() - start];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-const round = (ms: number) => Math.round(ms);
+const round = (ms: number | null) => (ms === null ? '-' : Math.round(ms));
 
 async function main(): Promise<void> {
   const target = await startTarget({ apis: 1, workers: 0, env: ENV, cpuProf: false, runtime: 'compiled' });
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
       );
       const [[real, tookReal], [me, tookMe]] = await Promise.all([
         timed(login(user, PASSWORD, freshAddress())),
-        timed(call(`${api}/api/me`, 'GET', undefined, freshAddress(), session.json.token as string)),
+        timed(call(`${api}/api/me`, 'GET', undefined, freshAddress(), (session.json as { token: string }).token)),
       ]);
       const answers = await Promise.all(flood);
       if (me.status !== 200) throw new Error(`GET /api/me: ${me.status}`);

@@ -1,3 +1,4 @@
+import { errorText } from '../src/domain/errors.js';
 import { type CostStats, costOf } from './cost.js';
 import { samplePercentile } from './histogram.js';
 import { type LoadWorld, type PhaseProgress, type PhaseResult, type PhaseSpec, runPhase } from './load.js';
@@ -72,7 +73,7 @@ function startLagSampler(metricsUrl: string | undefined, everyMs: number) {
           maxPending = Math.max(maxPending ?? 0, sumOf(s, 'parley_persistence_pending_messages'));
         }
       } catch (err) {
-        console.error(`bench: scrape of ${metricsUrl} failed: ${(err as Error).message}`);
+        console.error(`bench: scrape of ${metricsUrl} failed: ${errorText(err)}`);
       }
       await sleep(Math.max(0, everyMs - (performance.now() - started)));
     }
@@ -104,7 +105,7 @@ async function waitDrained(
           : progress.answered && persistBacklog(await scrape(target.apiMetricsUrls[0]!)) === 0;
       if (done) return { ms: Math.round(performance.now() - since), by };
     } catch (err) {
-      console.error(`bench: drain check failed: ${(err as Error).message}`);
+      console.error(`bench: drain check failed: ${errorText(err)}`);
     }
     await sleep(by === 'rows' ? 20 : 100);
   }

@@ -7,6 +7,7 @@
  * Parley / floor. See BENCHMARKS.md for the method and results, and `npm run bench -- --help`
  * for the options.
  */
+import { errorText } from '../src/domain/errors.js';
 import { type BenchOptions, parseCli, USAGE } from './cli.js';
 import { startFloorTarget } from './floor-target.js';
 import { formatText, type RunResult, RUNTIME, summarise } from './report.js';
@@ -76,7 +77,7 @@ async function main(): Promise<number> {
   try {
     opts = parseCli(process.argv.slice(2));
   } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    console.error(`${errorText(err)}\n\n${USAGE}`);
     return 2;
   }
   if (opts === 'help') {

@@ -3,14 +3,12 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import type { ArchiveReport } from '../src/metrics/worker-metrics.js';
-import { QUEUES } from '../src/queues/definitions.js';
+import { QUEUES, SCHEDULED_JOBS } from '../src/queues/definitions.js';
 import { requireJobName } from '../src/queues/job-data.js';
 import type { Archiver } from './archiver.js';
 
-/** The one job scheduler of the archive queue (upserted by every worker; the id makes it one). */
-export const ARCHIVE_SCHEDULER_ID = 'archive-every-interval';
-/** The name of the scheduler's jobs (a run added by hand uses it too). */
-export const ARCHIVE_JOB = 'archive';
+/** The archive queue's scheduled job (a run added by hand takes its name too). */
+const ARCHIVE = SCHEDULED_JOBS.archive;
 
 export interface ArchiveWorkerDeps {
   config: Pick<Config, 'QUEUE_PREFIX' | 'ARCHIVE_INTERVAL_MS'>;
@@ -36,7 +34,7 @@ export function createArchiveWorker(deps: ArchiveWorkerDeps) {
     QUEUES.archive,
     async (job) => {
       // The data is not used; a job of another name was not meant for this worker.
-      requireJobName(QUEUES.archive, job, [ARCHIVE_JOB]);
+      requireJobName(QUEUES.archive, job, [ARCHIVE.name]);
       const report = await deps.archiver.run(() => closing);
       deps.onRun?.(report);
       // Chats that failed are retried by the next run; the job fails so that Bull Board shows it.
@@ -58,9 +56,9 @@ export function createArchiveWorker(deps: ArchiveWorkerDeps) {
         return;
       }
       await queue.upsertJobScheduler(
-        ARCHIVE_SCHEDULER_ID,
+        ARCHIVE.schedulerId,
         { every: config.ARCHIVE_INTERVAL_MS },
-        { name: ARCHIVE_JOB, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+        { name: ARCHIVE.name, data: {}, opts: ARCHIVE.options },
       );
     },
     /** Ends a run under way at its next chat (the next run, on any worker, goes on), then closes. */

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
+import { errorText } from '../src/domain/errors.js';
 import type { Logger } from '../src/logger.js';
 import { createdAtMsOf, type MessageLog } from '../src/message-log/message-log.js';
 import type { ArchiveReport } from '../src/metrics/worker-metrics.js';
@@ -169,7 +170,7 @@ export function createArchiver(deps: ArchiverDeps) {
                 total.expiring += r.expiring;
               } catch (err) {
                 total.failedChats++;
-                deps.logger.warn({ err: (err as Error).message, chatId }, 'archive: chat skipped');
+                deps.logger.warn({ err: errorText(err), chatId }, 'archive: chat skipped');
               }
             }),
           );

@@ -1,7 +1,7 @@
 import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../src/logger.js';
-import { cappedExponentialDelay } from '../src/queues/definitions.js';
+import { backoffStrategy, type RetryPace } from '../src/queues/definitions.js';
 import { MicroBatcher } from './micro-batcher.js';
 
 export interface BatchedWorkerOptions<T> {
@@ -13,8 +13,8 @@ export interface BatchedWorkerOptions<T> {
   batchSize: number;
   /** Longest a parked job waits for its batch to fill, in ms. */
   batchWaitMs: number;
-  backoffMs: number;
-  backoffCapMs: number;
+  /** How failed jobs wait before their next attempt (the queue's own, defined beside its job options). */
+  retry: RetryPace;
   /** How a dead worker's jobs are noticed and redone (BullMQ's defaults when absent). */
   stalls?: StallOptions;
   /** The item a job stands for; throwing fails that job alone. */
@@ -54,7 +54,7 @@ export function createBatchedWorker<T>(o: BatchedWorkerOptions<T>) {
         }
       : {}),
     settings: {
-      backoffStrategy: (attemptsMade: number) => cappedExponentialDelay(attemptsMade, o.backoffMs, o.backoffCapMs),
+      backoffStrategy: backoffStrategy(o.retry),
     },
   });
   worker.on('failed', (job, err) =>

@@ -1,10 +1,11 @@
 import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
+import { errorText } from '../src/domain/errors.js';
 import type { Message } from '../src/domain/types.js';
 import type { Logger } from '../src/logger.js';
 import type { MessageLog, PersistedChat } from '../src/message-log/message-log.js';
-import { cappedExponentialDelay, persistJobSchema, QUEUES } from '../src/queues/definitions.js';
+import { backoffStrategy, persistJobSchema, persistRetryPace, QUEUES } from '../src/queues/definitions.js';
 import { parseJobData } from '../src/queues/job-data.js';
 import type { InsertResult } from '../src/stores/message-store.js';
 import { type BatchOutcome, PersistLoop } from './persist-loop.js';
@@ -61,7 +62,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     const { inserted, superseded } = await deps.insertBatch(batch);
     // After the INSERT: a change to a message written in this same batch finds its row.
     await deps.updateChanges(chats.flatMap((c) => c.changes.map((m) => m.message)));
-    const outcome: BatchOutcome = { idle: [], quiet: [], more: [], backlog: [] };
+    const outcome: Required<BatchOutcome> = { idle: [], quiet: [], more: [], backlog: [] };
     const written: PersistedChat[] = [];
     const persisted: { chatId: string; seq: number }[] = [];
     for (const { chatId, messages, orphans, changes } of chats) {
@@ -74,7 +75,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       // Nothing was pending: a chat let go had its ticket released by the read (its job may
       // complete); another keeps it a while longer.
       if (messages.length + orphans.length + changes.length === 0)
-        (letGo.has(chatId) ? outcome.idle : outcome.quiet!).push(chatId);
+        (letGo.has(chatId) ? outcome.idle : outcome.quiet).push(chatId);
       else {
         written.push({
           chatId,
@@ -93,7 +94,13 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.
     if (superseded.length > 0) {
       const jsonOf = new Map(chats.flatMap((c) => c.messages.map((m) => [m.message, m.json] as const)));
-      await Promise.all(superseded.map((m) => log.drop(m.chatId, jsonOf.get(m)!)));
+      // Each is one of this batch's messages (insertBatch returns them), so its JSON is known.
+      await Promise.all(
+        superseded.flatMap((m) => {
+          const json = jsonOf.get(m);
+          return json === undefined ? [] : [log.drop(m.chatId, json)];
+        }),
+      );
       logger.warn(
         { messages: superseded.map((m) => ({ chatId: m.chatId, seq: m.seq })) },
         'superseded by their retry stored while Redis was down',
@@ -125,7 +132,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     },
     handOn: (chatIds) => log.requeue(chatIds),
     onHandOnError: (err, chatIds) =>
-      logger.warn({ err: (err as Error).message, chats: chatIds.length }, 'hand-on failed; the chats stay held'),
+      logger.warn({ err: errorText(err), chats: chatIds.length }, 'hand-on failed; the chats stay held'),
   });
 
   const worker = new Worker(
@@ -141,10 +148,7 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       lockDuration: config.PERSIST_LOCK_MS,
       stalledInterval: config.PERSIST_STALLED_MS,
       maxStalledCount: config.PERSIST_MAX_STALLS,
-      settings: {
-        backoffStrategy: (attemptsMade: number) =>
-          cappedExponentialDelay(attemptsMade, config.PERSIST_BACKOFF_MS, config.PERSIST_BACKOFF_CAP_MS),
-      },
+      settings: { backoffStrategy: backoffStrategy(persistRetryPace(config)) },
     },
   );
   worker.on('failed', (job, err) =>

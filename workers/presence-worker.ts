@@ -2,9 +2,8 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
-import { QUEUES } from '../src/queues/definitions.js';
+import { QUEUES, SCHEDULED_JOBS } from '../src/queues/definitions.js';
 import { requireJobName } from '../src/queues/job-data.js';
-import { PRESENCE_SWEEP } from '../src/queues/receipt-jobs.js';
 import type { PresenceState } from '../src/services/presence-state.js';
 import type { LastSeen, LastSeenStore } from '../src/stores/last-seen-store.js';
 
@@ -18,6 +17,8 @@ export interface PresenceWorkerDeps {
   logger: Logger;
 }
 
+/** The presence queue's scheduled job. */
+const SWEEP = SCHEDULED_JOBS.presence;
 /** Users handled per round of a sweep. */
 const SWEEP_CHUNK = 200;
 
@@ -57,7 +58,7 @@ export function createPresenceWorker(deps: PresenceWorkerDeps) {
   const worker = new Worker(
     QUEUES.presence,
     async (job) => {
-      requireJobName(QUEUES.presence, job, [PRESENCE_SWEEP.name]);
+      requireJobName(QUEUES.presence, job, [SWEEP.name]);
       return sweep();
     },
     { connection: deps.connection, prefix: config.QUEUE_PREFIX, concurrency: 1 },
@@ -70,9 +71,9 @@ export function createPresenceWorker(deps: PresenceWorkerDeps) {
     /** Creates or updates the schedule (every worker does it; the scheduler id makes it one). */
     async schedule(): Promise<void> {
       await queue.upsertJobScheduler(
-        PRESENCE_SWEEP.schedulerId,
+        SWEEP.schedulerId,
         { every: config.PRESENCE_SWEEP_MS },
-        { name: PRESENCE_SWEEP.name, opts: { removeOnComplete: true, removeOnFail: 100 } },
+        { name: SWEEP.name, opts: SWEEP.options },
       );
     },
     sweep,

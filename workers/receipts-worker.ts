@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUES } from '../src/queues/definitions.js';
-import { parseReceiptJob, RECEIPT_JOBS, type ReceiptJob } from '../src/queues/receipt-jobs.js';
+import { parseReceiptJob, RECEIPT_JOBS, type ReceiptJob, receiptsRetryPace } from '../src/queues/receipt-jobs.js';
 import type { LastSeen, LastSeenStore } from '../src/stores/last-seen-store.js';
 import type { ReadPosition, ReadStore } from '../src/stores/read-store.js';
 import { createBatchedWorker } from './batched-worker.js';
@@ -40,8 +40,7 @@ export function createReceiptsWorker(deps: ReceiptsWorkerDeps) {
     prefix: config.QUEUE_PREFIX,
     batchSize: config.RECEIPTS_BATCH_SIZE,
     batchWaitMs: config.RECEIPTS_BATCH_WAIT_MS,
-    backoffMs: config.PERSIST_BACKOFF_MS,
-    backoffCapMs: config.PERSIST_BACKOFF_CAP_MS,
+    retry: receiptsRetryPace(config),
     // Garbage fails its own job, unretried, before it could fail the batch's statements.
     toItem: parseReceiptJob,
     flush: writeBatch,

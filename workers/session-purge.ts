@@ -2,11 +2,12 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
-import { QUEUES } from '../src/queues/definitions.js';
+import { QUEUES, SCHEDULED_JOBS } from '../src/queues/definitions.js';
+import { requireJobName } from '../src/queues/job-data.js';
 import type { SessionStore } from '../src/stores/session-store.js';
 
-/** The one job scheduler of the session-purge queue (upserted by every worker; the id makes it one). */
-export const SESSION_PURGE_SCHEDULER_ID = 'session-purge-every-interval';
+/** The session-purge queue's scheduled job. */
+const PURGE = SCHEDULED_JOBS.sessionPurge;
 
 /** What one purge did (the job's return value, shown in Bull Board). */
 export interface SessionPurgeReport {
@@ -43,11 +44,15 @@ export function createSessionPurge(deps: SessionPurgeDeps) {
     }
   }
 
-  const worker = new Worker<Record<string, never>, SessionPurgeReport>(QUEUES.sessionPurge, () => purge(), {
-    connection: deps.connection,
-    prefix: config.QUEUE_PREFIX,
-    concurrency: 1,
-  });
+  const worker = new Worker<Record<string, never>, SessionPurgeReport>(
+    QUEUES.sessionPurge,
+    async (job) => {
+      // The data is not used; a job of another name was not meant for this worker.
+      requireJobName(QUEUES.sessionPurge, job, [PURGE.name]);
+      return purge();
+    },
+    { connection: deps.connection, prefix: config.QUEUE_PREFIX, concurrency: 1 },
+  );
   worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'session purge worker error'));
   worker.on('failed', (job, err) => deps.logger.warn({ jobId: job?.id, err: err.message }, 'session purge failed'));
 
@@ -62,9 +67,9 @@ export function createSessionPurge(deps: SessionPurgeDeps) {
         return;
       }
       await queue.upsertJobScheduler(
-        SESSION_PURGE_SCHEDULER_ID,
+        PURGE.schedulerId,
         { every: config.SESSION_PURGE_INTERVAL_MS },
-        { name: 'purge', data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+        { name: PURGE.name, data: {}, opts: PURGE.options },
       );
     },
     async close(): Promise<void> {

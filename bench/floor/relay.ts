@@ -6,6 +6,9 @@ import type { Redis } from 'ioredis';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createLocalSockets } from './local-sockets.js';
 
+/** An error's text (src/domain/errors.ts's errorText, which the floor may not import: it carries only ws and ioredis). */
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 /**
  * The least a chat relay must do for the bench's load: accounts and chats over HTTP, a WebSocket
  * per user, and per `send` a seq (Redis INCR), a publish on one Redis channel (`chatId SP json`,
@@ -134,7 +137,7 @@ export function createRelay(deps: RelayDeps) {
 
   const server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
-      const e = err instanceof HttpError ? err : new HttpError(500, 'internal', (err as Error).message);
+      const e = err instanceof HttpError ? err : new HttpError(500, 'internal', errorText(err));
       if (!res.headersSent) reply(res, e.status, { error: { code: e.code, message: e.message } });
     });
   });
@@ -165,7 +168,7 @@ export function createRelay(deps: RelayDeps) {
     try {
       local.joinChats(ws, await redis.smembers(keys.chatsOf(user.id)));
     } catch (err) {
-      ws.close(1011, `chats unavailable: ${(err as Error).message}`);
+      ws.close(1011, `chats unavailable: ${errorText(err)}`);
       return;
     }
     ws.send(JSON.stringify({ type: 'ready', user, connectionId: randomUUID() }));
@@ -212,7 +215,7 @@ export function createRelay(deps: RelayDeps) {
       if (ws.readyState === WebSocket.OPEN)
         ws.send(`{"type":"ack","clientMsgId":${JSON.stringify(cmid)},"message":${json}}`);
     } catch (err) {
-      if (ws.readyState === WebSocket.OPEN) ws.send(errorFrame('internal', (err as Error).message, clientMsgId));
+      if (ws.readyState === WebSocket.OPEN) ws.send(errorFrame('internal', errorText(err), clientMsgId));
     }
   }
 

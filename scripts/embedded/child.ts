@@ -76,7 +76,8 @@ export async function spawnChild(spec: ChildSpec): Promise<Child> {
       reject(new Error(`could not start ${spec.name} (${spec.command}): ${err.code ?? err.message}`)),
     );
   });
-  const pid = proc.pid!;
+  const { pid } = proc;
+  if (pid === undefined) throw new Error(`${spec.name} (${spec.command}) started without a pid`);
   let done = false;
   const exited = new Promise<number | null>((resolve) =>
     proc.once('exit', (code) => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorText } from '../../src/domain/errors.js';
 
 /**
  * PARLEY_DATA_DIR: the folder of the servers `npm start` runs itself, their passwords, and a
@@ -37,9 +38,7 @@ export function loadSecrets(dir: string, madeWith?: string): Secrets {
       return { postgres: stored.postgres, redis: stored.redis };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw new Error(
-        `${file} is unreadable (${(err as Error).message}): delete it only together with the folder's data`,
-      );
+      throw new Error(`${file} is unreadable (${errorText(err)}): delete it only together with the folder's data`);
   }
   if (madeWith !== undefined)
     throw new Error(

@@ -17,6 +17,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { errorText } from '../../src/domain/errors.js';
 import { type Child, runToEnd, spawnChild } from './child.js';
 import { stopLeftover } from './data-dir.js';
 import { freePort, waitUntilServing } from './serving.js';
@@ -105,7 +106,7 @@ export async function startEmbeddedPostgres(opts: PostgresOptions): Promise<Embe
         opts.onChild,
       );
     } catch (err) {
-      throw new Error(`${(err as Error).message}${hint}`);
+      throw new Error(`${errorText(err)}${hint}`);
     } finally {
       unlinkSync(pwfile);
     }
@@ -234,7 +235,7 @@ async function runAs(): Promise<{ uid?: number; gid?: number }> {
       );
     } catch (err) {
       throw new Error(
-        `PostgreSQL cannot run as root, and the user "postgres" could not be made (${(err as Error).message.split('\n')[0]}): create it, run npm start as another user, or set DATABASE_URL`,
+        `PostgreSQL cannot run as root, and the user "postgres" could not be made (${errorText(err).split('\n')[0]}): create it, run npm start as another user, or set DATABASE_URL`,
       );
     }
     console.log('PostgreSQL: made the system user "postgres" to run it (it refuses to run as root)');

@@ -124,10 +124,10 @@ export function startServers(
           'Redis has run with this PostgreSQL: PostgreSQL-only mode keeps the degraded seq gap.\n',
         );
     }
-    if (redisReady && secrets) {
+    if (redisReady && redisServer && secrets) {
       overrides.REDIS_URL = redisReady.url;
       overrides.REDIS_PASSWORD = secrets.redis;
-      summary.push(`Redis: redis-server ${redisServer!.version} (child), ${shown(redisDir)}`);
+      summary.push(`Redis: redis-server ${redisServer.version} (child), ${shown(redisDir)}`);
     } else if (embedded.redis) {
       overrides.REDIS_ENABLED = 'false';
       // A degraded run's first seq jumps a gap above PostgreSQL, for what a Redis may have issued

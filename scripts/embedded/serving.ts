@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { errorText } from '../../src/domain/errors.js';
 import type { Child } from './child.js';
 
 /** Ports this process handed out: PostgreSQL and redis-server start side by side, never on one port. */
@@ -41,9 +42,7 @@ export async function waitUntilServing(
       return;
     } catch (err) {
       if (Date.now() > deadline)
-        throw new Error(
-          `${child.name} did not answer within ${timeoutMs} ms (${(err as Error).message}):\n${child.logTail()}`,
-        );
+        throw new Error(`${child.name} did not answer within ${timeoutMs} ms (${errorText(err)}):\n${child.logTail()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { type Config, loadConfig } from '../../src/config.js';
 import { ensureDatabase, migrate } from '../../src/db/migrate.js';
+import { createLogKeys } from '../../src/message-log/keys.js';
 import { QUEUES } from '../../src/queues/definitions.js';
 import { scanKeys } from '../../src/redis/scan.js';
 import { type Acked, LoadClient } from './load-client.js';
 import { startPrivatePostgres, startPrivateRedis } from './private-services.js';
-import { type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
+import { childEnv, type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
 
 export const SCENARIOS = [
   'worker-kill',
@@ -52,6 +54,13 @@ export interface CheckerOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `xs[i]`, which the run's own setup made: its absence is the checker's bug, said as such. */
+function at<T>(xs: readonly T[], i: number, what: string): T {
+  const x = xs[i];
+  if (x === undefined) throw new Error(`no ${what} #${i} (of ${xs.length})`);
+  return x;
+}
+
 async function until(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check().catch(() => false))) {
@@ -70,7 +79,7 @@ async function caughtUp(pool: pg.Pool, clientMsgIds: string[], since: number): P
     const { rows } = await pool
       .query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE client_msg_id = ANY($1)', [clientMsgIds])
       .catch(() => ({ rows: [{ n: -1 }] }));
-    if (rows[0]!.n >= clientMsgIds.length) return Date.now() - since;
+    if ((rows[0]?.n ?? -1) >= clientMsgIds.length) return Date.now() - since;
     // Past the deadline, or the run ended early (its pool with it).
     if (Date.now() > deadline || pool.ending) return null;
     await sleep(100);
@@ -78,10 +87,10 @@ async function caughtUp(pool: pg.Pool, clientMsgIds: string[], since: number): P
 }
 
 /** Resolves once a worker holds persist jobs (locked, being written): the moment to kill it. */
-async function workerBusy(url: string, timeoutMs: number): Promise<boolean> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+async function workerBusy(config: Config, timeoutMs: number): Promise<boolean> {
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
-  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: '{parley}' });
+  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: config.QUEUE_PREFIX });
   try {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -95,13 +104,14 @@ async function workerBusy(url: string, timeoutMs: number): Promise<boolean> {
   }
 }
 
-/** True when the Redis at `url` has no pending set and no persist job waiting, active or delayed. */
-async function nothingToPersist(url: string): Promise<boolean> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+/** True when the processes' Redis has no pending set and no persist job waiting, active or delayed. */
+async function nothingToPersist(config: Config): Promise<boolean> {
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on('error', () => undefined);
-  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: '{parley}' });
+  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const pendingPattern = createLogKeys(config.REDIS_KEY_PREFIX).pendingPattern();
   try {
-    for await (const pendingSets of scanKeys([redis], 'chat:{*}:pending')) if (pendingSets.length > 0) return false;
+    for await (const pendingSets of scanKeys([redis], pendingPattern)) if (pendingSets.length > 0) return false;
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(counts).every((n) => n === 0);
   } finally {
@@ -134,7 +144,6 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     DATABASE_URL: dbUrl,
     REDIS_URL: redis.url,
     REDIS_KEY_PREFIX: '',
-    QUEUE_PREFIX: '{parley}',
     PORT: '0',
     LOG_LEVEL: 'error',
     PASSWORD_HASH_COST: '1024',
@@ -149,13 +158,18 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     DEGRADED_SEQ_GAP: '100000',
     WS_HEARTBEAT_MS: '1000',
   };
-  const apis: (RunningProcess | undefined)[] = await Promise.all([startApiProcess(env), startApiProcess(env)]);
+  // The settings the processes run with (the queue prefix, the key prefix), to look where they write.
+  const config = loadConfig(childEnv(env));
+  const firstApis = await Promise.all([startApiProcess(env), startApiProcess(env)]);
+  const apis: (RunningProcess | undefined)[] = [...firstApis];
   let worker: RunningProcess | undefined = await startWorkerProcess(env);
   const pool = new pg.Pool({ connectionString: dbUrl });
   pool.on('error', () => undefined);
 
   try {
-    const base = apis[0]!.url;
+    // The clients know the first two apis' addresses; a restarted api listens on another port.
+    const apiUrls = firstApis.map((a) => a.url);
+    const base = at(apiUrls, 0, 'api');
     const users = await Promise.all(
       Array.from({ length: o.clients }, async (_, i) => {
         const username = `load${i}_${randomBytes(3).toString('hex')}`;
@@ -177,7 +191,7 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
       const members = users.filter((_, i) => i % o.chats === c);
       const r = await json<{ chat: { id: string } }>(`${base}/api/chats`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${members[0]!.token}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${at(members, 0, 'member').token}` },
         body: JSON.stringify({ title: `load ${c}`, memberIds: members.slice(1).map((m) => m.user.id) }),
       });
       chatIds.push(r.body.chat.id);
@@ -189,8 +203,8 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
           {
             userId: u.user.id,
             token: u.token,
-            chatId: chatIds[i % o.chats]!,
-            urls: [apis[0]!.url, apis[1]!.url],
+            chatId: at(chatIds, i % o.chats, 'chat'),
+            urls: apiUrls,
             intervalMs: o.intervalMs,
             ackTimeoutMs: 2000,
           },
@@ -206,14 +220,14 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
       case 'worker-kill':
         // Under load, as a real crash would find it: in the middle of writing batches, holding
         // the jobs (and so the persist tickets) of the chats it was writing.
-        if (!(await workerBusy(redis.url, 5000))) log(`${scenario}: the worker held no job when killed`);
+        if (!(await workerBusy(config, 5000))) log(`${scenario}: the worker held no job when killed`);
         await worker.kill('SIGKILL');
         worker = undefined;
         await sleep(300);
         worker = await startWorkerProcess(env);
         break;
       case 'api-kill':
-        await apis[0]!.kill('SIGKILL');
+        await apis[0]?.kill('SIGKILL');
         apis[0] = undefined;
         await sleep(300);
         apis[0] = await startApiProcess(env);
@@ -249,7 +263,7 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
       healed,
     );
     // Recovered: every api ready in normal mode, and a fresh send acked on each.
-    const probeUser = users[0]!;
+    const probeUser = at(users, 0, 'user');
     await until(
       async () => {
         for (const url of urls()) {
@@ -283,7 +297,7 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     await until(
       async () => {
         if (await allStored()) return true;
-        idleChecks = (await nothingToPersist(redis.url)) ? idleChecks + 1 : 0;
+        idleChecks = (await nothingToPersist(config)) ? idleChecks + 1 : 0;
         return idleChecks >= 5 && !(await allStored());
       },
       'persistence to catch up',
@@ -293,7 +307,7 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     const { rows } = await pool.query<{ chat_id: string; seq: number; client_msg_id: string | null; body: string }>(
       `SELECT chat_id, seq::int AS seq, client_msg_id, body FROM messages WHERE body <> 'probe'`,
     );
-    const byClientId = new Map(rows.filter((r) => r.client_msg_id).map((r) => [r.client_msg_id!, r]));
+    const byClientId = new Map(rows.flatMap((r) => (r.client_msg_id ? [[r.client_msg_id, r] as const] : [])));
     const persisted = acked.filter((a) => byClientId.get(a.clientMsgId)?.seq === a.seq).length;
     const bodies = new Map<string, number>();
     for (const r of rows) bodies.set(r.body, (bodies.get(r.body) ?? 0) + 1);
@@ -313,8 +327,13 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     }
     // Each client sends one message at a time, so its acked seqs must strictly grow.
     let outOfOrder = 0;
-    for (const c of clients)
-      for (let i = 1; i < c.acked.length; i++) if (c.acked[i]!.seq <= c.acked[i - 1]!.seq) outOfOrder++;
+    for (const c of clients) {
+      let previous: Acked | undefined;
+      for (const a of c.acked) {
+        if (previous && a.seq <= previous.seq) outOfOrder++;
+        previous = a;
+      }
+    }
 
     return {
       scenario,
@@ -357,7 +376,7 @@ export function formatTable(results: ScenarioResult[]): string {
       r.catchUpMs ?? `> ${CATCH_UP_TIMEOUT_MS}`,
     ].map(String),
   );
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
   return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }

@@ -62,7 +62,9 @@ export class LoadClient {
 
   private async connect(): Promise<WebSocket> {
     for (;;) {
-      const url = this.opts.urls[this.urlIndex % this.opts.urls.length]!.replace(/^http/, 'ws');
+      const api = this.opts.urls[this.urlIndex % this.opts.urls.length];
+      if (api === undefined) throw new Error('a load client needs the url of an api');
+      const url = api.replace(/^http/, 'ws');
       const ws = new WebSocket(`${url}/ws?token=${encodeURIComponent(this.opts.token)}`);
       const ok = await new Promise<boolean>((resolve) => {
         ws.once('message', () => resolve(true)); // `ready`
@@ -115,8 +117,10 @@ export class LoadClient {
           resolve(a);
         },
       };
+      const ws = this.ws;
+      if (!ws) return this.waiting.resolve(null); // not connected: the attempt failed, as a dead socket's does
       try {
-        this.ws!.send(JSON.stringify({ type: 'send', chatId: this.opts.chatId, body: clientMsgId, clientMsgId }));
+        ws.send(JSON.stringify({ type: 'send', chatId: this.opts.chatId, body: clientMsgId, clientMsgId }));
       } catch {
         this.waiting.resolve(null);
       }

@@ -1,28 +1,18 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { freePort } from '../embedded/serving.js';
 
 /**
  * Private Redis and PostgreSQL servers on free ports, for tests and the fault checker that kill
  * and restart them. The machine's shared servers are never touched.
  */
 const run = promisify(execFile);
-
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
 
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -123,7 +113,8 @@ export interface PrivatePostgres {
 }
 
 function pgBin(name: string): string {
-  const version = readdirSync('/usr/lib/postgresql').sort().at(-1)!;
+  const version = readdirSync('/usr/lib/postgresql').sort().at(-1);
+  if (version === undefined) throw new Error('no PostgreSQL installed under /usr/lib/postgresql');
   return `/usr/lib/postgresql/${version}/bin/${name}`;
 }
 

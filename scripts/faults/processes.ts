@@ -93,6 +93,11 @@ function liveInGroup(pgid: number): boolean {
   return false;
 }
 
+/** The environment a child started here sees: this process's, then the caller's, in test mode. */
+export function childEnv(env: Record<string, string>): Record<string, string | undefined> {
+  return { ...process.env, ...env, NODE_ENV: 'test' };
+}
+
 async function spawnUntilReady(
   command: string,
   args: string[],
@@ -104,7 +109,7 @@ async function spawnUntilReady(
   const file = args.at(-1) ?? command;
   const proc = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, ...env, NODE_ENV: 'test' },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: ownGroup,
   });
@@ -117,6 +122,8 @@ async function spawnUntilReady(
     }
   };
   running.set(proc, killHard);
+  const { stdout, stderr } = proc;
+  if (!stdout || !stderr) throw new Error(`${file}: spawned without its output pipes`);
   let out = '';
   // npm's process group stays on the list after npm exits: what it left behind dies with the test.
   const exited = once(proc, 'exit').then(([code]) => (ownGroup || running.delete(proc), code as number | null));
@@ -130,8 +137,8 @@ async function spawnUntilReady(
         resolve(m);
       }
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    stdout.on('data', onData);
+    stderr.on('data', (c: Buffer) => (out += c.toString()));
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${file} exited with ${code} before it was ready:\n${out}`));

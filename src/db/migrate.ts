@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg, { type Pool } from 'pg';
 import format from 'pg-format';
+import { inTransaction } from './transaction.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 /** Any constant: it serialises concurrent migrators (several processes starting at once). */
@@ -17,7 +18,7 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   // Applied migrations are remembered by number: a second file with the same one would be skipped.
   const numbers = files.map((f) => Number.parseInt(f, 10));
-  const twice = files.filter((_, i) => numbers.indexOf(numbers[i]!) !== i);
+  const twice = files.filter((name, i) => numbers.indexOf(Number.parseInt(name, 10)) !== i);
   if (twice.length > 0) throw new Error(`migrations share a number: ${twice.join(', ')}`);
   return Promise.all(
     files.map(async (name) => ({
@@ -35,8 +36,10 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
  */
 export async function migrate(pool: Pool): Promise<string[]> {
   const migrations = await loadMigrations();
+  // One connection throughout: the advisory lock belongs to its session.
   const client = await pool.connect();
   const applied: string[] = [];
+  let rollbackFailed: Error | undefined;
   try {
     await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
     await client.query(
@@ -47,20 +50,20 @@ export async function migrate(pool: Pool): Promise<string[]> {
     const done = new Set(rows.map((r) => r.version));
     for (const m of migrations) {
       if (done.has(m.version)) continue;
-      await client.query('BEGIN');
-      try {
-        await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-        await client.query('COMMIT');
-        applied.push(m.name);
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw err;
-      }
+      await inTransaction(
+        client,
+        async (tx) => {
+          await tx.query(m.sql);
+          await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        },
+        (err) => (rollbackFailed = err),
+      );
+      applied.push(m.name);
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]).catch(() => undefined);
-    client.release();
+    // Destroyed when a ROLLBACK failed (its session, and the lock with it, ends).
+    client.release(rollbackFailed);
   }
   return applied;
 }

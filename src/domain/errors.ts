@@ -1,6 +1,9 @@
+import { classifyFailure } from './failures.js';
+
 /**
- * The one table of error codes (docs/protocol.md "Errors"): each code's HTTP status and, where the
- * error ends a WebSocket, its close code. Every boundary turns what it catches into an AppError.
+ * The one table of error codes (docs/protocol.md "Errors") and each code's HTTP status. Every
+ * boundary turns what it catches into an AppError; a WebSocket answers it with an `error` frame
+ * and stays open (the close codes are CLOSE_CODES, below).
  */
 export const ERROR_CODES = {
   validation_failed: { status: 400 },
@@ -37,41 +40,14 @@ export class AppError extends Error {
   }
 }
 
-/** Error codes of a dependency that cannot be reached (Node sockets, pg, ioredis). */
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  '57P01',
-  '57P03',
-]);
-const UNREACHABLE_TEXT =
-  /Connection terminated|connect ECONNREFUSED|Stream isn't writeable|Command timed out|Connection is closed|timeout exceeded when trying to connect/i;
-
-/**
- * Redis refusing writes: full (`OOM`, maxmemory reached under noeviction), unable to persist
- * (`MISCONF`), a replica (`READONLY`), or still loading its data (`LOADING`). Nothing was written,
- * so the client may retry; it is a 503, not our bug.
- */
-const REDIS_REFUSED = /^(OOM|MISCONF|READONLY|LOADING|MASTERDOWN) /;
-
-/** True when Redis answered but refused to write (see REDIS_REFUSED): reachable, yet unusable. */
+/** True when Redis answered but refused to write (full, a replica, ...): reachable, yet unusable. */
 export function isRedisRefusedError(err: unknown): boolean {
-  return err instanceof Error && REDIS_REFUSED.test(err.message);
+  return classifyFailure(err) === 'refused';
 }
 
-/** True when the error says a dependency (Redis, PostgreSQL) is unreachable, not that we erred. */
+/** True when the error says a dependency (Redis, PostgreSQL) is unavailable, not that we erred. */
 export function isUnavailableError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  return (
-    (typeof code === 'string' && UNREACHABLE.has(code)) ||
-    UNREACHABLE_TEXT.test(err.message) ||
-    isRedisRefusedError(err)
-  );
+  return classifyFailure(err) !== 'other';
 }
 
 /**
@@ -84,16 +60,21 @@ export function toAppError(err: unknown): AppError {
   return new AppError('internal', 'internal error');
 }
 
-/** WebSocket close codes the server uses (RFC 6455 and the 4000-4999 private range). */
+/** The WebSocket close codes of the contract (docs/protocol.md; RFC 6455 and the 4000-4999 private range). */
 export const CLOSE_CODES = {
-  normal: 1000,
+  /** The server is shutting down. */
   goingAway: 1001,
+  /** A flood: the rate limits kept being exceeded. */
   policyViolation: 1008,
+  /** A frame over WS_MAX_PAYLOAD: sent by the ws library itself (its maxPayload), named here for the contract. */
   messageTooBig: 1009,
-  internalError: 1011,
-  tryAgainLater: 1013,
-  /** The client did not read fast enough; reconnect and `sync`. */
+  /** The client did not read fast enough, or its membership check was lost; reconnect and `sync`. */
   slowConsumer: 4008,
   /** The session was revoked or expired. */
   sessionEnded: 4001,
 } as const;
+
+/** The text of anything thrown, for a log line or a message: an Error's message, anything else as a string. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

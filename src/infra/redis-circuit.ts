@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { errorText } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
 export interface RedisCircuitOptions {
@@ -114,7 +115,7 @@ export class RedisCircuit {
       this.opts.logger.info('redis reachable again: normal mode');
       this.listeners.forEach((l) => l('normal'));
     } catch (err) {
-      this.opts.logger.debug({ err: (err as Error).message }, 'redis probe failed');
+      this.opts.logger.debug({ err: errorText(err) }, 'redis probe failed');
     } finally {
       this.recovering = false;
     }

@@ -1,3 +1,4 @@
+import { errorText } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -54,7 +55,7 @@ export async function shutdownStep(
     }
   } catch (err) {
     budget.problems.push(name);
-    logger.warn({ step: name, err: err instanceof Error ? err.message : String(err) }, 'shutdown step failed');
+    logger.warn({ step: name, err: errorText(err) }, 'shutdown step failed');
   } finally {
     clearTimeout(timer);
   }

@@ -356,16 +356,17 @@ export function createMessageLog(deps: MessageLogDeps) {
     /** Per chat: the counter (null when missing), how many seqs are pending, and the lowest one. */
     async pendingStats(
       chatIds: readonly string[],
-    ): Promise<{ counter: number | null; pending: number; lowest: number | null }[]> {
+    ): Promise<{ chatId: string; counter: number | null; pending: number; lowest: number | null }[]> {
       const pipeline = redis.pipeline();
       for (const chatId of chatIds)
         pipeline.get(keys.seq(chatId)).zcard(keys.pending(chatId)).zrange(keys.pending(chatId), '0', '0');
       const replies = (await pipeline.exec()) ?? [];
-      return chatIds.map((_, i) => {
+      return chatIds.map((chatId, i) => {
         const [seq, card, lowest] = replies.slice(i * 3, i * 3 + 3);
         for (const r of [seq, card, lowest]) if (r?.[0]) throw r[0];
         const first = (lowest?.[1] as string[] | undefined)?.[0];
         return {
+          chatId,
           counter: seq?.[1] == null ? null : Number(seq[1]),
           pending: Number(card?.[1] ?? 0),
           lowest: first === undefined ? null : Number(first),

@@ -145,7 +145,9 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
   ): Promise<T[]> {
     if (calls.length === 0) return [];
     const pipeline = redis.pipeline();
-    for (const args of calls) (pipeline as unknown as Queued)[name]!(...args);
+    const queue = (pipeline as unknown as Queued)[name];
+    if (!queue) throw new Error(`script ${name} is not defined on this connection`);
+    for (const args of calls) queue.apply(pipeline, args);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, reply]) => {
       if (err) throw err;

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { errorText } from '../domain/errors.js';
 import { withTimeout } from '../infra/with-timeout.js';
 import type { Logger } from '../logger.js';
 import type { LagSummary, PersistenceLag } from '../services/persistence-lag.js';
@@ -125,7 +126,7 @@ export function createMetrics(deps: MetricsDeps) {
           collectorUp.set({ collector: name }, 1);
         } catch (err) {
           collectorUp.set({ collector: name }, 0);
-          deps.logger.debug({ err: (err as Error).message, collector: name }, 'metrics collector failed');
+          deps.logger.debug({ err: errorText(err), collector: name }, 'metrics collector failed');
         }
       }),
     );

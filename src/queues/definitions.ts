@@ -1,4 +1,4 @@
-import type { JobsOptions } from 'bullmq';
+import type { JobSchedulerTemplateOptions, JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { idSchema } from '../domain/schemas.js';
@@ -38,10 +38,29 @@ export interface PersistJob {
 export const persistJobSchema: z.ZodType<PersistJob> = z.object({ chatId: idSchema });
 
 /**
- * Persistence jobs retry with capped exponential backoff (the worker's `backoffStrategy`), so
- * with the default 1000 attempts and 10 s cap a message is retried for hours before it is given up on.
+ * How a queue's failed jobs wait before their next attempt: base * 2^(n-1) ms, capped. Queues
+ * whose jobs retry name the `capped-exponential` backoff type in their job options; their
+ * worker computes it (backoffStrategy below).
  */
-export function persistJobOptions(config: Config): JobsOptions {
+export interface RetryPace {
+  baseMs: number;
+  capMs: number;
+}
+
+/** The persist queue's pace: PERSIST_BACKOFF_MS doubling up to PERSIST_BACKOFF_CAP_MS. */
+export function persistRetryPace(config: Pick<Config, 'PERSIST_BACKOFF_MS' | 'PERSIST_BACKOFF_CAP_MS'>): RetryPace {
+  return { baseMs: config.PERSIST_BACKOFF_MS, capMs: config.PERSIST_BACKOFF_CAP_MS };
+}
+
+/**
+ * The persist queue's job options. A job stands for a chat whose messages wait in Redis until
+ * PostgreSQL holds them, so it retries with the capped backoff for PERSIST_ATTEMPTS attempts
+ * (1000 with the 10 s cap: hours of a PostgreSQL outage) before it is given up on; while it
+ * waits, its chat keeps its persist ticket and the messages stay pending.
+ */
+export function persistJobOptions(
+  config: Pick<Config, 'PERSIST_ATTEMPTS' | 'PERSIST_BACKOFF_MS' | 'QUEUE_KEEP_COMPLETED' | 'QUEUE_KEEP_FAILED'>,
+): JobsOptions {
   return {
     attempts: config.PERSIST_ATTEMPTS,
     backoff: { type: 'capped-exponential', delay: config.PERSIST_BACKOFF_MS },
@@ -50,7 +69,46 @@ export function persistJobOptions(config: Config): JobsOptions {
   };
 }
 
+/** One periodic queue's job: its job scheduler's id, the name of the jobs it emits, their options. */
+export interface ScheduledJob {
+  schedulerId: string;
+  name: string;
+  options: JobSchedulerTemplateOptions;
+}
+
+/**
+ * The periodic queues' jobs. Every worker upserts each schedule, and the scheduler id makes it
+ * one however many workers run. A run is not retried (one attempt): the next run does its work.
+ * The last hundred runs, done or failed, stay for Bull Board to show what each did; a presence
+ * sweep, every few seconds and reporting only a count, keeps its failures alone.
+ */
+export const SCHEDULED_JOBS = {
+  /** Trims active lists, sets TTLs, re-enqueues lost persistence jobs (workers/archive-worker.ts). */
+  archive: {
+    schedulerId: 'archive-every-interval',
+    name: 'archive',
+    options: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  },
+  /** Takes users whose connections stopped heartbeating offline (workers/presence-worker.ts). */
+  presence: {
+    schedulerId: 'presence-sweep',
+    name: 'sweep',
+    options: { removeOnComplete: true, removeOnFail: { count: 100 } },
+  },
+  /** Deletes expired sessions in batches (workers/session-purge.ts). */
+  sessionPurge: {
+    schedulerId: 'session-purge-every-interval',
+    name: 'purge',
+    options: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  },
+} as const satisfies Record<string, ScheduledJob>;
+
 /** Delay before retry number `attemptsMade` (1-based): base * 2^(n-1), capped. */
 export function cappedExponentialDelay(attemptsMade: number, baseMs: number, capMs: number): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(attemptsMade - 1, 30)));
+}
+
+/** A worker's `settings.backoffStrategy` for a queue's pace (BullMQ asks it for custom backoff types). */
+export function backoffStrategy(pace: RetryPace): (attemptsMade: number) => number {
+  return (attemptsMade) => cappedExponentialDelay(attemptsMade, pace.baseMs, pace.capMs);
 }

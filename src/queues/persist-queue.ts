@@ -6,7 +6,8 @@ import type { PersistJob } from './definitions.js';
 export function bullPersistQueue(queue: Queue<PersistJob>, options: JobsOptions): PersistQueue {
   return {
     async add(chatIds) {
-      if (chatIds.length === 1) await queue.add('persist', { chatId: chatIds[0]! }, options);
+      const [only, ...more] = chatIds;
+      if (only !== undefined && more.length === 0) await queue.add('persist', { chatId: only }, options);
       else await queue.addBulk(chatIds.map((chatId) => ({ name: 'persist', data: { chatId }, opts: options })));
     },
   };

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import { idSchema, seqSchema } from '../domain/schemas.js';
 import type { LastSeen } from '../stores/last-seen-store.js';
 import type { ReadPosition } from '../stores/read-store.js';
+import type { RetryPace } from './definitions.js';
 import { parseJobData, requireJobName } from './job-data.js';
 
 /**
@@ -37,27 +38,33 @@ export function parseReceiptJob(job: Pick<Job, 'id' | 'name' | 'data'>): Receipt
 }
 
 /**
- * About an hour of retries (capped backoff of PERSIST_BACKOFF_CAP_MS, 10 s by default): a receipt
- * is worth keeping through a PostgreSQL outage, not for ever, since Redis serves the live value
- * meanwhile and a member's next read carries the larger position anyway.
+ * The receipts queue's pace: that of the persist queue (PERSIST_BACKOFF_MS doubling up to
+ * PERSIST_BACKOFF_CAP_MS), since both wait for the same PostgreSQL to come back; the operator
+ * sets how hard a returning PostgreSQL is pressed once, for every write that retries.
+ */
+export function receiptsRetryPace(config: Pick<Config, 'PERSIST_BACKOFF_MS' | 'PERSIST_BACKOFF_CAP_MS'>): RetryPace {
+  return { baseMs: config.PERSIST_BACKOFF_MS, capMs: config.PERSIST_BACKOFF_CAP_MS };
+}
+
+/**
+ * About an hour of retries at the default pace's 10 s cap: a receipt is worth keeping through a
+ * PostgreSQL outage, not for ever, since Redis serves the live value meanwhile and a member's
+ * next read carries the larger position anyway.
  */
 const RECEIPT_ATTEMPTS = 360;
 /** Failed receipts kept for Bull Board; receipts are many and small, so fewer than persist jobs. */
 const RECEIPTS_KEEP_FAILED = 1000;
 
 /**
- * The receipts queue's job options (read positions and last-seen times): retried with the
- * worker's capped exponential backoff; never kept once written (there is one per read, and
- * nobody looks at them), and a bounded number kept when given up on.
+ * The receipts queue's job options (read positions and last-seen times): retried at the
+ * receipts pace; never kept once written (there is one per read, and nobody looks at them), and
+ * a bounded number kept when given up on.
  */
-export function receiptJobOptions(config: Pick<Config, 'PERSIST_BACKOFF_MS'>): JobsOptions {
+export function receiptJobOptions(config: Pick<Config, 'PERSIST_BACKOFF_MS' | 'PERSIST_BACKOFF_CAP_MS'>): JobsOptions {
   return {
     attempts: RECEIPT_ATTEMPTS,
-    backoff: { type: 'capped-exponential', delay: config.PERSIST_BACKOFF_MS },
+    backoff: { type: 'capped-exponential', delay: receiptsRetryPace(config).baseMs },
     removeOnComplete: true,
     removeOnFail: { count: RECEIPTS_KEEP_FAILED },
   };
 }
-
-/** The presence queue's one scheduled job: the sweep for users whose connections expired. */
-export const PRESENCE_SWEEP = { schedulerId: 'presence-sweep', name: 'sweep' } as const;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { CLOSE_CODES } from '../domain/errors.js';
+import { CLOSE_CODES, errorText } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../redis/keys.js';
 import type { MembershipChange } from '../services/membership-service.js';
@@ -127,7 +127,7 @@ export function createFanout(deps: FanoutDeps) {
     revalidate(gen).catch((err: unknown) => {
       if (gen !== generation) return;
       logger.warn(
-        { err: err instanceof Error ? err.message : err },
+        { err: errorText(err) },
         'memberships not revalidated after pub/sub reconnect: sockets told to resync',
       );
       closeEverySocket('memberships unknown: reconnect and sync');

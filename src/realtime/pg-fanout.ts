@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { errorText } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { encodeMessage } from '../message-log/message-log.js';
 import { PG_MESSAGES_CHANNEL } from '../stores/direct-message-store.js';
@@ -67,7 +68,7 @@ export function createPgFanout(deps: PgFanoutDeps) {
       }
       client = c;
     } catch (err) {
-      deps.logger.debug({ err: (err as Error).message }, 'pg listener not connected, retrying');
+      deps.logger.debug({ err: errorText(err) }, 'pg listener not connected, retrying');
       schedule();
     }
   }

@@ -63,8 +63,7 @@ export function createPersistenceLag(deps: PersistenceLagDeps) {
     const persisted = await deps.messages.maxSeqs(chatIds);
     const at = now();
     return Promise.all(
-      chatIds.map(async (chatId, i) => {
-        const { counter: acked, pending, lowest } = stats[i]!;
+      stats.map(async ({ chatId, counter: acked, pending, lowest }) => {
         const newestPersistedSeq = persisted.get(chatId) ?? 0;
         let oldestUnpersistedAgeS = 0;
         if (lowest !== null) {
@@ -88,7 +87,8 @@ export function createPersistenceLag(deps: PersistenceLagDeps) {
     /** The lag of one chat. */
     async forChat(chatId: string): Promise<ChatLag> {
       const [lag] = await measure([chatId]);
-      return lag!;
+      if (!lag) throw new Error(`no persistence lag measured for chat ${chatId}`);
+      return lag;
     },
 
     /** Every lagging chat (up to maxChats), summed. */

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { JobsOptions } from 'bullmq';
-import { AppError, isUnavailableError } from '../domain/errors.js';
+import { AppError, errorText, isUnavailableError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
 import type { Connection } from '../realtime/connection-registry.js';
@@ -60,7 +60,7 @@ export function createPresenceService(deps: PresenceServiceDeps) {
   function serial(userId: string, op: () => Promise<void>): Promise<void> {
     const next = (chains.get(userId) ?? Promise.resolve()).then(op).catch((err: unknown) => {
       // Presence is best effort: a Redis outage must not touch the connection itself.
-      logger.warn({ err: err instanceof Error ? err.message : err, userId }, 'presence update failed');
+      logger.warn({ err: errorText(err), userId }, 'presence update failed');
     });
     chains.set(userId, next);
     void next.then(() => chains.get(userId) === next && chains.delete(userId));
@@ -119,10 +119,7 @@ export function createPresenceService(deps: PresenceServiceDeps) {
       try {
         r = await state.admit(userId, connId, max);
       } catch (err) {
-        logger.warn(
-          { err: err instanceof Error ? err.message : err, userId },
-          'connection not recorded before its upgrade',
-        );
+        logger.warn({ err: errorText(err), userId }, 'connection not recorded before its upgrade');
         return 'unreachable';
       }
       if (!r) return 'full';

@@ -99,9 +99,11 @@ export function createReceiptService(deps: ReceiptServiceDeps) {
 
     /** The member's live positions in these chats (Redis); chats it does not know are left out. */
     async positions(userId: string, chatIds: string[]): Promise<Map<string, number>> {
-      const values = await Promise.all(chatIds.map((chatId) => deps.redis.hget(keys.reads(chatId), userId)));
+      const values = await Promise.all(
+        chatIds.map(async (chatId) => [chatId, await deps.redis.hget(keys.reads(chatId), userId)] as const),
+      );
       const out = new Map<string, number>();
-      values.forEach((v, i) => v !== null && out.set(chatIds[i]!, Number(v)));
+      for (const [chatId, v] of values) if (v !== null) out.set(chatId, Number(v));
       return out;
     },
   };

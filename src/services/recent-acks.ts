@@ -34,7 +34,11 @@ export function createRecentAcks(deps: RecentAcksDeps) {
 
   function prune(): void {
     const cutoff = now() - deps.retentionMs;
-    while (start < items.length && (items[start]!.at < cutoff || items.length - start > deps.max)) start++;
+    for (;;) {
+      const oldest = items[start];
+      if (oldest === undefined || (oldest.at >= cutoff && items.length - start <= deps.max)) break;
+      start++;
+    }
     if (start > 1024 && start * 2 > items.length) {
       items = items.slice(start);
       start = 0;

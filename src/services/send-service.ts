@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, isRedisRefusedError } from '../domain/errors.js';
+import { AppError } from '../domain/errors.js';
+import { classifyFailure } from '../domain/failures.js';
 import type { AcceptedMessage, Message } from '../domain/types.js';
 import type { RedisCircuit } from '../infra/redis-circuit.js';
 import { decodeMessage, encodeMessage, type MessageLog } from '../message-log/message-log.js';
@@ -48,13 +49,6 @@ export interface SendServiceDeps {
 const MAX_ATTEMPTS = 4;
 
 /**
- * ioredis refused to write the command (no connection, no offline queue): it never reached
- * Redis, so the send can safely go to PostgreSQL instead. Any other failure is ambiguous (the
- * script may have run), so the client is told to retry with its clientMsgId.
- */
-const NOT_SENT = /Stream isn't writeable/;
-
-/**
  * The send path behind both HTTP and WebSocket (docs/architecture.md "The message path"): the
  * rate limit, one append to the message log (membership, idempotency, seq, list, publish, ticket
  * claim in one round trip), then, when the append claimed the chat's persist ticket, the chat's
@@ -95,13 +89,17 @@ export function createSendService(deps: SendServiceDeps) {
         result = await log.append(draft, bucket);
         deps.circuit.recordSuccess();
       } catch (err) {
-        if (err instanceof Error && NOT_SENT.test(err.message)) {
+        const failure = classifyFailure(err);
+        // The append never reached Redis (no connection, no offline queue): the send can safely
+        // go to PostgreSQL instead. Any other failure is ambiguous (the script may have run), so
+        // the client is told to retry with its clientMsgId.
+        if (failure === 'not-sent') {
           deps.circuit.trip('send could not reach redis');
           return deps.direct.send(draft);
         }
         // Redis answered but refused the write (full under noeviction): nothing was written,
         // Redis is reachable (no degraded mode), and the client retries later (docs/operations.md).
-        if (isRedisRefusedError(err)) {
+        if (failure === 'refused') {
           throw new AppError(
             'unavailable',
             'message store is full or refusing writes, retry later with the same clientMsgId',
@@ -128,7 +126,9 @@ export function createSendService(deps: SendServiceDeps) {
           // The original was trimmed from the list, so PostgreSQL holds it. Found by its
           // clientMsgId rather than the seq Redis remembered: a first attempt superseded by its
           // retry (MessageStore.insertBatch) is answered with the retry that was stored.
-          const stored = await deps.findSent(chatId, senderId, clientMsgId!);
+          // Only a send with a clientMsgId can be a duplicate: the append matched it.
+          if (clientMsgId === null) throw new Error('a send without a clientMsgId was answered as a duplicate');
+          const stored = await deps.findSent(chatId, senderId, clientMsgId);
           if (!stored)
             throw new AppError(
               'unavailable',

@@ -1,4 +1,5 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
+import { withTransaction } from '../db/transaction.js';
 import type { ChatCursor } from '../domain/chat-cursor.js';
 import type { Chat, ChatMember } from '../domain/types.js';
 
@@ -52,21 +53,6 @@ const USERS_AT_CAP = `
 const LOCK_USERS = 'SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE';
 
 export function createChatStore(pool: Pool) {
-  async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  }
-
   return {
     /**
      * Creates the chat and its members (the creator included) in one transaction, unless one of
@@ -76,7 +62,7 @@ export function createChatStore(pool: Pool) {
       chat: { id: string; title: string | null; createdBy: string; memberIds: string[] },
       limits: Pick<MembershipLimits, 'maxChatsPerUser'>,
     ): Promise<{ chat: ChatRecord } | { userAtCap: string }> {
-      return inTransaction(async (client) => {
+      return withTransaction(pool, async (client) => {
         await client.query(LOCK_USERS, [chat.memberIds]);
         const full = await client.query<{ user_id: string }>(USERS_AT_CAP, [chat.memberIds, limits.maxChatsPerUser]);
         if (full.rows[0]) return { userAtCap: full.rows[0].user_id };
@@ -183,7 +169,7 @@ export function createChatStore(pool: Pool) {
      * at most one chat, and before any user, so none of them can deadlock with another.
      */
     async addMember(chatId: string, userId: string, limits: MembershipLimits): Promise<AddMemberResult> {
-      return inTransaction(async (client) => {
+      return withTransaction(pool, async (client) => {
         const chat = await client.query('SELECT 1 FROM chats WHERE id = $1 FOR NO KEY UPDATE', [chatId]);
         if (chat.rowCount === 0) return 'no-chat';
         const user = await client.query(LOCK_USERS, [[userId]]);

@@ -1,4 +1,5 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
+import { withTransaction } from '../db/transaction.js';
 import { AppError } from '../domain/errors.js';
 import type { Message } from '../domain/types.js';
 import { encodeMessage } from '../message-log/message-log.js';
@@ -27,24 +28,9 @@ export function notifyPayload(chatId: string, seq: number, json: string): string
  * later ones continue by one. Redis's counter is raised past these on recovery.
  */
 export function createDirectMessageStore(pool: Pool, seqGap: number) {
-  async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  }
-
   return {
     async send(input: DirectSendInput): Promise<{ message: Message; json: string; duplicate: boolean }> {
-      return inTransaction(async (client) => {
+      return withTransaction(pool, async (client) => {
         const chat = await client.query<{
           degraded_seq: number;
           degraded_rev: number;
@@ -122,7 +108,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
       actorId: string;
       apply: (current: Message) => Message | null;
     }): Promise<{ message: Message; json: string; duplicate: boolean; changed: boolean }> {
-      return inTransaction(async (client) => {
+      return withTransaction(pool, async (client) => {
         const chat = await client.query<{ degraded_rev: number; degraded_open: boolean; member: boolean }>(
           `SELECT degraded_rev, degraded_open,
                   EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member
@@ -190,7 +176,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
       chatId: string,
       raise: (run: { degradedSeq: number; degradedRev: number; messages: Message[] }) => Promise<void>,
     ): Promise<void> {
-      await inTransaction(async (client) => {
+      await withTransaction(pool, async (client) => {
         const { rows } = await client.query<{
           degraded_seq: number;
           degraded_rev: number;

@@ -217,13 +217,6 @@ export function createMessageStore(pool: Pool) {
       return rows[0]?.seq ?? 0;
     },
 
-    async countForChat(chatId: string): Promise<number> {
-      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [
-        chatId,
-      ]);
-      return rows[0]?.n ?? 0;
-    },
-
     /** Which of `seqs` PostgreSQL holds for the chat (the archive checks before it trims). */
     async heldSeqs(chatId: string, seqs: number[]): Promise<Set<number>> {
       if (seqs.length === 0) return new Set();

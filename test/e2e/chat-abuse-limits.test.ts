@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, type TestUser } from '../helpers/http-client.js';
+import { ApiClient, type JsonBody, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
@@ -41,7 +41,7 @@ async function post(api: ApiClient, path: string, body: unknown, user: TestUser)
   return {
     status: res.status,
     retryAfter: res.headers.get('retry-after'),
-    body: (await res.json().catch(() => null)) as any,
+    body: (await res.json().catch(() => null)) as JsonBody,
   };
 }
 const createChat = (api: ApiClient, owner: TestUser, members: TestUser[]) =>

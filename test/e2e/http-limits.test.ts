@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestUser } from '../helpers/http-client.js';
+import type { JsonBody, TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
@@ -44,7 +44,7 @@ afterAll(async () => {
 /** Registers and logs in over connections that close after their answer (no idle keep-alive left behind). */
 async function register(): Promise<TestUser> {
   const post = (path: string, body: unknown) =>
-    new Promise<{ status: number; body: any }>((resolve, reject) => {
+    new Promise<{ status: number; body: JsonBody }>((resolve, reject) => {
       const data = JSON.stringify(body);
       const req = request(
         {

@@ -2,7 +2,7 @@ import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArchiveReport } from '../../src/metrics/worker-metrics.js';
 import { QUEUES } from '../../src/queues/definitions.js';
-import { ARCHIVE_SCHEDULER_ID } from '../../workers/archive-worker.js';
+import { SCHEDULED_JOBS } from '../../src/queues/definitions.js';
 import { ApiClient } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startProcess } from '../helpers/processes.js';
 import { sample } from '../helpers/prometheus.js';
@@ -42,7 +42,7 @@ const workerMetrics = async () => (await fetch(`${worker.url}/metrics`)).text();
 
 describe('the worker process', () => {
   it('schedules the archive with a job scheduler, and the run shows in its own /metrics', async () => {
-    const scheduler = await archiveQueue.getJobScheduler(ARCHIVE_SCHEDULER_ID);
+    const scheduler = await archiveQueue.getJobScheduler(SCHEDULED_JOBS.archive.schedulerId);
     expect(scheduler).toMatchObject({ every: INTERVAL_MS, name: 'archive' });
     // An `every` schedule runs once at once, then every interval.
     await waitFor(

@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../src/queues/definitions.js';
-import { SESSION_PURGE_SCHEDULER_ID, type SessionPurgeReport } from '../../workers/session-purge.js';
+import { SCHEDULED_JOBS } from '../../src/queues/definitions.js';
+import type { SessionPurgeReport } from '../../workers/session-purge.js';
 import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -113,7 +114,9 @@ describe('the session purge', () => {
 
     const queue = new Queue(QUEUES.sessionPurge, { connection: env.redis, prefix: env.config.QUEUE_PREFIX });
     try {
-      expect(await queue.getJobScheduler(SESSION_PURGE_SCHEDULER_ID)).toMatchObject({ every: PURGE_INTERVAL_MS });
+      expect(await queue.getJobScheduler(SCHEDULED_JOBS.sessionPurge.schedulerId)).toMatchObject({
+        every: PURGE_INTERVAL_MS,
+      });
       const [run] = await waitFor(async () => {
         const done = await queue.getCompleted();
         return done.length > 0 ? done : undefined;

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import type { JsonBody } from './http-client.js';
 
 /**
  * Inputs a hostile or careless client sends, shared by the bad-input, property and authorization
@@ -45,7 +46,7 @@ export function postChunked(
   path: string,
   bytes: number,
   token?: string,
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: JsonBody }> {
   const url = new URL(path, baseUrl);
   return new Promise((resolve, reject) => {
     const req = request(

@@ -64,7 +64,9 @@ function rawUpgrade(requestLine: string): Promise<number> {
     sock.on('data', (c: Buffer) => {
       text += c.toString();
       const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
-      if (m) (resolve(Number(m[1])), sock.destroy());
+      if (!m) return;
+      resolve(Number(m[1]));
+      sock.destroy();
     });
     sock.on('error', reject);
     sock.on('close', () => reject(new Error(`closed without an answer: ${text}`)));

@@ -1,6 +1,6 @@
-import { freshMessage } from '../../src/domain/types.js';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshMessage } from '../../src/domain/types.js';
 import { createDirectMessageStore } from '../../src/stores/direct-message-store.js';
 import type { TestUser } from '../helpers/http-client.js';
 import { type InProcess, startInProcess } from '../helpers/in-process.js';

@@ -4,8 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { createRedis } from '../../src/infra/clients.js';
 import { createLogger } from '../../src/logger.js';
-import { persistJobOptions } from '../../src/queues/definitions.js';
-import type { QueueName } from '../../src/queues/definitions.js';
+import { persistJobOptions, type QueueName, QUEUES } from '../../src/queues/definitions.js';
 import { closeQueues, openQueues } from '../../src/queues/open-queues.js';
 import { receiptJobOptions } from '../../src/queues/receipt-jobs.js';
 import { startWorkers, type StopWorkers } from '../../workers/main.js';
@@ -88,6 +87,7 @@ describe('job data no worker can use', () => {
       )),
       ...(await addGarbage(queues.archive, [{ name: 'bogus', data: {} }], { attempts: 5 })),
       ...(await addGarbage(queues.presence, [{ name: 'bogus', data: {} }], { attempts: 5 })),
+      ...(await addGarbage(queues[QUEUES.sessionPurge], [{ name: 'bogus', data: {} }], { attempts: 5 })),
     ];
 
     stopWorkers = await startWorkers(config, createLogger('silent', 'test'));

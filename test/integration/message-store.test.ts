@@ -1,6 +1,6 @@
-import { freshMessage } from '../../src/domain/types.js';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshMessage } from '../../src/domain/types.js';
 import type { Message } from '../../src/domain/types.js';
 import { createMessageStore } from '../../src/stores/message-store.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';

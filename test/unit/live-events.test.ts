@@ -1,5 +1,5 @@
-import { freshMessage } from '../../src/domain/types.js';
 import { describe, expect, it } from 'vitest';
+import { freshMessage } from '../../src/domain/types.js';
 import type { Message } from '../../src/domain/types.js';
 import { chatEventPayload, parseChatEvent, typingFrame } from '../../src/services/chat-events.js';
 import { systemFrame } from '../../src/services/system-events.js';

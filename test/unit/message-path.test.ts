@@ -1,7 +1,7 @@
-import { freshMessage } from '../../src/domain/types.js';
 import { describe, expect, it } from 'vitest';
 import { AppError, isUnavailableError, toAppError } from '../../src/domain/errors.js';
 import { createSchemas } from '../../src/domain/schemas.js';
+import { freshMessage } from '../../src/domain/types.js';
 import type { Message } from '../../src/domain/types.js';
 import { cappedExponentialDelay } from '../../src/queues/definitions.js';
 import { createKeys } from '../../src/redis/keys.js';

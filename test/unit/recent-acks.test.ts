@@ -1,5 +1,5 @@
-import { freshMessage } from '../../src/domain/types.js';
 import { describe, expect, it } from 'vitest';
+import { freshMessage } from '../../src/domain/types.js';
 import type { Message } from '../../src/domain/types.js';
 import { createLogger } from '../../src/logger.js';
 import { encodeMessage } from '../../src/message-log/message-log.js';
