@@ -1,4 +1,5 @@
-import { AppError, isRedisRefusedError } from '../domain/errors.js';
+import { AppError } from '../domain/errors.js';
+import { classifyFailure } from '../domain/failures.js';
 import { applyChange } from '../domain/message-changes.js';
 import type { AcceptedMessage, Message, MessageChange } from '../domain/types.js';
 import type { RedisCircuit } from '../infra/redis-circuit.js';
@@ -101,11 +102,13 @@ export function createChangeService(deps: ChangeServiceDeps) {
           continue;
         }
         if (err instanceof AppError) throw err;
-        if (err instanceof Error && /Stream isn't writeable/.test(err.message)) {
+        const failure = classifyFailure(err);
+        // Never reached Redis: safe to write to PostgreSQL instead (as a send does).
+        if (failure === 'not-sent') {
           deps.circuit.trip('change could not reach redis');
           return degraded(input, at);
         }
-        if (isRedisRefusedError(err)) {
+        if (failure === 'refused') {
           throw new AppError('unavailable', 'message store is full or refusing writes, retry later');
         }
         deps.circuit.recordFailure();
