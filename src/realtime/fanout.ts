@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { CLOSE_CODES } from '../domain/errors.js';
+import { type MembershipChange, parseChatMessage } from '../domain/events.js';
+import { messageFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../redis/keys.js';
-import type { MembershipChange } from '../services/membership-service.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 export interface FanoutDeps {
@@ -55,10 +56,8 @@ export function createFanout(deps: FanoutDeps) {
   handlers.set(keys.channels.chatMessages, {
     scope: 'chat',
     handle: (payload) => {
-      const space = payload.indexOf(' ');
-      const chatId = payload.slice(0, space);
-      const json = payload.slice(space + 1);
-      const frame = `{"type":"message","message":${json}}`;
+      const { chatId, json } = parseChatMessage(payload);
+      const frame = messageFrame(json);
       const receivedAt = Date.now();
       const t = performance.now();
       const n = registry.toChat(chatId, frame);

@@ -1,7 +1,6 @@
+import { type PresenceChange, parseChatEvent, type SystemEvent } from '../domain/events.js';
+import { presenceFrame, systemFrame } from '../domain/frames.js';
 import type { Keys } from '../redis/keys.js';
-import { parseChatEvent } from '../services/chat-events.js';
-import type { PresenceChange } from '../services/presence-state.js';
-import { type SystemEvent, systemFrame } from '../services/system-events.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { ChannelScope } from './fanout.js';
 
@@ -24,13 +23,7 @@ export function registerLiveChannels(fanout: ChannelSubscriber, keys: Keys, regi
 
   fanout.on(keys.channels.userPresence, (payload) => {
     const change = JSON.parse(payload) as PresenceChange;
-    const frame = JSON.stringify({
-      type: 'presence',
-      userId: change.userId,
-      status: change.status,
-      lastSeenAt: change.lastSeenAt,
-    });
-    registry.toMembersOf(change.chatIds, frame, change.userId);
+    registry.toMembersOf(change.chatIds, presenceFrame(change), change.userId);
   });
 
   fanout.on(

@@ -1,12 +1,12 @@
+import type { Connection } from '../domain/connection.js';
 import { AppError, type ErrorCode, toAppError } from '../domain/errors.js';
+import { ackFrame, errorFrame, messageFrame } from '../domain/frames.js';
 import { type ClientFrame, describeIssue, type Schemas } from '../domain/schemas.js';
 import type { Logger } from '../logger.js';
 import { encodeMessage } from '../message-log/message-log.js';
-import type { Connection } from '../realtime/connection-registry.js';
 import type { HistoryService } from '../services/history-service.js';
 import type { SendService } from '../services/send-service.js';
 import { syncCost } from './frame-guard.js';
-import { frames } from './frames.js';
 
 export interface FrameHandlerDeps {
   schemas: Schemas;
@@ -67,20 +67,20 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     for (const [chatId, lastSeen] of entries) {
       const refusal = refused.get(chatId);
       if (refusal) {
-        conn.send(frames.error(refusal, { chatId }));
+        conn.send(errorFrame(refusal, { chatId }));
         continue;
       }
       try {
         for await (const page of deps.history.since(chatId, lastSeen)) {
           for (const m of page) {
-            conn.send(frames.message(encodeMessage(m)));
+            conn.send(messageFrame(encodeMessage(m)));
             // Keep pace with the client instead of buffering its whole history (backpressure).
             const drained = conn.drained?.();
             if (drained && !(await drained)) return;
           }
         }
       } catch (err) {
-        conn.send(frames.error(toAppError(err), { chatId }));
+        conn.send(errorFrame(toAppError(err), { chatId }));
       }
     }
     conn.send('{"type":"synced"}');
@@ -96,7 +96,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
           body: frame.body,
           clientMsgId: frame.clientMsgId,
         });
-        conn.send(frames.ack(frame.clientMsgId, accepted.json));
+        conn.send(ackFrame(frame.clientMsgId, accepted.json));
         deps.onAckWritten?.(performance.now() - started);
         return;
       }
@@ -122,7 +122,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     try {
       json = JSON.parse(raw);
     } catch {
-      conn.send(frames.error(new AppError('validation_failed', 'frame must be valid JSON')));
+      conn.send(errorFrame(new AppError('validation_failed', 'frame must be valid JSON')));
       return 'validation_failed';
     }
     const parsed = schemas.frame.safeParse(json);
@@ -132,7 +132,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       const known = ['send', 'sync', 'typing', 'read', 'ping'].includes(type as string);
       const message = known ? describeIssue(parsed.error) : `unknown frame type: ${describeType(type)}`;
       conn.send(
-        frames.error(new AppError('validation_failed', message), {
+        errorFrame(new AppError('validation_failed', message), {
           clientMsgId: typeof clientMsgId === 'string' ? clientMsgId.slice(0, 64) : null,
         }),
       );
@@ -144,7 +144,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     } catch (err) {
       const appErr = toAppError(err);
       if (appErr.code === 'internal') deps.logger.error({ err, type: parsed.data.type }, 'frame failed');
-      conn.send(frames.error(appErr, { clientMsgId: parsed.data.type === 'send' ? parsed.data.clientMsgId : null }));
+      conn.send(errorFrame(appErr, { clientMsgId: parsed.data.type === 'send' ? parsed.data.clientMsgId : null }));
       return appErr.code;
     }
   };

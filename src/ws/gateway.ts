@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { Connection } from '../domain/connection.js';
 import { AppError, CLOSE_CODES, toAppError } from '../domain/errors.js';
+import { errorFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
-import type { Connection, ConnectionRegistry } from '../realtime/connection-registry.js';
+import type { ConnectionRegistry } from '../realtime/connection-registry.js';
 import type { AuthService, SessionInfo } from '../services/auth-service.js';
 import { type BackpressureLimits, createOutbox } from './backpressure.js';
 import { clientMsgIdOf, createFrameGuard, type FrameGuardLimits } from './frame-guard.js';
 import type { FrameHandler } from './frame-handler.js';
-import { frames } from './frames.js';
 import { HeartbeatWheel } from './heartbeat-wheel.js';
 import { serveAsHttp, wantsWebSocket } from './other-upgrades.js';
 import { createSessionTracker } from './session-tracker.js';
@@ -168,7 +169,7 @@ export function createGateway(deps: GatewayDeps) {
       const waitMs = guard.admit();
       if (waitMs > 0) {
         const err = new AppError('rate_limited', 'too many frames; slow down', { retryAfterMs: waitMs });
-        conn.send(frames.error(err, { clientMsgId: isBinary ? null : clientMsgIdOf(data.toString()) }));
+        conn.send(errorFrame(err, { clientMsgId: isBinary ? null : clientMsgIdOf(data.toString()) }));
         return refused();
       }
       if (isBinary) {
