@@ -10,6 +10,7 @@ import {
 import { createLogger, type Logger } from '../src/logger.js';
 import { createMessageLog, logSettingsOf } from '../src/message-log/message-log.js';
 import { createMetrics } from '../src/metrics/metrics.js';
+import { createPersistenceLag } from '../src/metrics/persistence-lag.js';
 import { createRuntimeMetrics } from '../src/metrics/runtime-metrics.js';
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
 import { persistJobOptions } from '../src/queues/definitions.js';
@@ -17,7 +18,6 @@ import { closeQueues, openQueues } from '../src/queues/open-queues.js';
 import { bullPersistQueue } from '../src/queues/persist-queue.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createScripts } from '../src/redis/scripts.js';
-import { createPersistenceLag } from '../src/services/persistence-lag.js';
 import { createPresenceState } from '../src/services/presence-state.js';
 import { createChatStore } from '../src/stores/chat-store.js';
 import { createLastSeenStore } from '../src/stores/last-seen-store.js';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { errorBodySchema } from '../../domain/response-schemas.js';
 import { idSchema } from '../../domain/schemas.js';
 import type { Readiness } from '../../infra/readiness.js';
-import type { ChatLag, LagSummary } from '../../services/persistence-lag.js';
+import type { ChatLag, LagSummary } from '../../metrics/persistence-lag.js';
 import { broadcastBody } from '../routes/admin-routes.js';
 import { BULL_BOARD_PATH } from '../routes/bull-board.js';
 import { asAdmin, bodyErrors, errors, json, noAuth } from './responses.js';

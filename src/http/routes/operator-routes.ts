@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Hono } from 'hono';
 import { idSchema } from '../../domain/schemas.js';
 import type { Logger } from '../../logger.js';
-import type { PersistenceLag } from '../../services/persistence-lag.js';
+import type { PersistenceLag } from '../../metrics/persistence-lag.js';
 import { requireAdmin } from '../admin-auth.js';
 import { parse } from '../context.js';
 import { mountBullBoard } from './bull-board.js';

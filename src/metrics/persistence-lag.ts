@@ -64,7 +64,9 @@ export function createPersistenceLag(deps: PersistenceLagDeps) {
     const at = now();
     return Promise.all(
       chatIds.map(async (chatId, i) => {
-        const { counter: acked, pending, lowest } = stats[i]!;
+        const stat = stats[i];
+        if (!stat) throw new Error(`no pending stats for chat ${chatId}`);
+        const { counter: acked, pending, lowest } = stat;
         const newestPersistedSeq = persisted.get(chatId) ?? 0;
         let oldestUnpersistedAgeS = 0;
         if (lowest !== null) {
@@ -88,7 +90,8 @@ export function createPersistenceLag(deps: PersistenceLagDeps) {
     /** The lag of one chat. */
     async forChat(chatId: string): Promise<ChatLag> {
       const [lag] = await measure([chatId]);
-      return lag!;
+      if (!lag) throw new Error(`chat ${chatId} not measured`);
+      return lag;
     },
 
     /** Every lagging chat (up to maxChats), summed. */
