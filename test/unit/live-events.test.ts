@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chatEventPayload, parseChatEvent } from '../../src/domain/events.js';
 import { systemFrame, typingFrame } from '../../src/domain/frames.js';
 import type { Message } from '../../src/domain/types.js';
-import { ownReadPositions } from '../../workers/own-reads.js';
+import { ownReadPositions } from '../../workers/persist-worker.js';
 
 const msg = (chatId: string, senderId: string, seq: number): Message => ({
   id: `${chatId}-${seq}`,
