@@ -15,10 +15,11 @@ const LAYERS = [
   ['src/services'],
   ['src/realtime'],
   ['src/ws', 'src/http'],
+  ['src/features'],
   ['src/api.ts', 'src/main.ts'],
 ];
-/** The api transports, which no worker may import. */
-const TRANSPORTS = ['src/http', 'src/ws', 'src/realtime', 'src/api.ts', 'src/main.ts'];
+/** The api transports (and the features on them), which no worker may import. */
+const TRANSPORTS = ['src/http', 'src/ws', 'src/realtime', 'src/features', 'src/api.ts', 'src/main.ts'];
 
 const layerZones = LAYERS.flatMap((layer, i) =>
   layer.map((target) => ({

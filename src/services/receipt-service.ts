@@ -101,7 +101,10 @@ export function createReceiptService(deps: ReceiptServiceDeps) {
     async positions(userId: string, chatIds: string[]): Promise<Map<string, number>> {
       const values = await Promise.all(chatIds.map((chatId) => deps.redis.hget(keys.reads(chatId), userId)));
       const out = new Map<string, number>();
-      values.forEach((v, i) => v !== null && out.set(chatIds[i]!, Number(v)));
+      chatIds.forEach((chatId, i) => {
+        const v = values[i];
+        if (v !== null && v !== undefined) out.set(chatId, Number(v));
+      });
       return out;
     },
   };

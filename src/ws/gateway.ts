@@ -34,7 +34,7 @@ export interface GatewayDeps {
   limits: ConnectionLimits;
   /** Records each connection before its upgrade and counts them per user across processes (presence). */
   admission?: ConnectionAdmission;
-  /** Lifecycle hooks for presence and metrics. */
+  /** The socket opened (after `ready`) or closed: the features' hooks (presence, metrics). */
   onOpen?: (conn: Connection) => void;
   onClose?: (conn: Connection) => void;
 }
@@ -210,11 +210,6 @@ export function createGateway(deps: GatewayDeps) {
       await Promise.all(closed);
       heartbeats.stop();
       wss.close();
-    },
-
-    /** Closes one connection with a named code (slow consumer, revoked session). */
-    closeConnection(conn: Connection, code: number, reason: string): void {
-      sockets.get(conn)?.close(code, reason);
     },
 
     /** Closes this process's sockets of a revoked session with 4001; returns how many. */
