@@ -37,6 +37,7 @@ import { createScripts } from './redis/scripts.js';
 import { createAuthService } from './services/auth-service.js';
 import { createChatIndex } from './services/chat-index.js';
 import { createChatService } from './services/chat-service.js';
+import { startDegradedMode } from './services/degraded-mode.js';
 import { createHashGate } from './services/hash-gate.js';
 import { createHistoryService } from './services/history-service.js';
 import { createLoginThrottle } from './services/login-throttle.js';
@@ -111,7 +112,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   const lastSeen = createLastSeenStore(pool);
 
   // Redis: keys, scripts, the circuit that decides between Redis and PostgreSQL alone (degraded
-  // mode, below), every queue (Bull Board and queue metrics show them all; the
+  // mode, services/degraded-mode.ts), every queue (Bull Board and queue metrics show them all; the
   // api produces into `persist` and `receipts`), and the message log on the fail-fast connection.
   const keys = createKeys(config.REDIS_KEY_PREFIX);
   const scripts = createScripts(redis);
@@ -254,30 +255,15 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   });
   const systemEvents = createSystemEvents({ redis, keys });
   const readiness = createReadiness({ redis, pool, degraded: () => circuit.isOpen });
-  // Degraded mode (docs/architecture.md): the circuit decides between Redis and PostgreSQL alone, and
-  // normal mode resumes only after the recovery steps have made every counter safe again.
-  circuit.onRecovery(seqGuard.ensureGeneration);
-  circuit.onRecovery(async () => void (await seqGuard.closeDegradedRuns()));
-  // Membership changed while Redis was away were not announced there: drop the cached sets.
-  circuit.onRecovery(() => membership.dropCaches());
-  // A fresh api waits (briefly) for its connection: the generation check must see Redis's real
-  // state, or a Redis that lost its data could go unnoticed. If Redis is away, recovery runs it.
-  if (!config.REDIS_ENABLED) {
-    // PostgreSQL-only mode: no generation to check, the circuit is open for good.
-  } else if (await connected(redis, config.REDIS_CONNECT_TIMEOUT)) {
-    await seqGuard
-      .ensureGeneration()
-      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'generation check deferred'));
-    // Sends PostgreSQL took while no api had Redis (a PostgreSQL-only run, an api restarted in an
-    // outage) close their runs now, as a recovery would: retries of them stay idempotent.
-    await seqGuard
-      .closeDegradedRuns()
-      .catch((err: unknown) =>
-        logger.warn({ err: (err as Error).message }, 'degraded runs left open until the next recovery'),
-      );
-  } else {
-    circuit.trip('not reachable at startup');
-  }
+  await startDegradedMode({
+    redis,
+    circuit,
+    seqGuard,
+    membership,
+    redisEnabled: config.REDIS_ENABLED,
+    connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT,
+    logger,
+  });
 
   // Features: what each serves over HTTP and WebSocket, mounted together below.
   const registry = createConnectionRegistry();
@@ -408,19 +394,4 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       runtimeMetrics.stop();
     },
   };
-}
-
-/** Resolves true once the client is ready, false if it is not within `timeoutMs`. */
-function connected(redis: Redis, timeoutMs: number): Promise<boolean> {
-  if (redis.status === 'ready') return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      resolve(ok);
-    };
-    const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    redis.on('ready', onReady);
-  });
 }
