@@ -1,5 +1,6 @@
 // `npm run lint`: typescript-eslint's strict rules, sorted imports, and the layers as a check
-// (docs/architecture.md "Code layout"): a module may import only from its own layer or below.
+// (README "Code layout"): a module may import only from its own layer or below, and
+// test/unit/layers.test.ts shows the check failing on imports that point the wrong way.
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
