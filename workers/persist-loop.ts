@@ -118,26 +118,25 @@ export class PersistLoop {
 
   /** One batch; resolves true when a chat has a backlog (the next batch goes at once). */
   private async run(): Promise<boolean> {
-    const chatIds = [...this.held.keys()].slice(0, this.o.maxChats);
+    const batch = [...this.held].slice(0, this.o.maxChats);
+    const chatIds = batch.map(([chatId]) => chatId);
     // The jobs each chat had when the batch began: only they settle with it. A job that arrives
     // while the batch runs was added by an append that claimed the ticket after this batch's read
     // released it, so its message is still to be written: that job keeps the chat held.
-    const jobs = new Map(chatIds.map((chatId) => [chatId, this.held.get(chatId)!.waiters.length]));
+    const jobs = new Map(batch.map(([chatId, h]) => [chatId, h.waiters.length]));
+    const jobsOf = (chatId: string) => jobs.get(chatId) ?? 0;
     const started = this.now();
     const letGo = new Set(
-      chatIds.filter((chatId) => {
-        const idleSince = this.held.get(chatId)!.idleSince;
-        return idleSince !== null && started - idleSince >= this.o.idleMs;
-      }),
+      batch.filter(([, h]) => h.idleSince !== null && started - h.idleSince >= this.o.idleMs).map(([chatId]) => chatId),
     );
     let outcome: BatchOutcome;
     try {
       outcome = await this.o.write(chatIds, letGo);
     } catch (err) {
-      for (const chatId of chatIds) this.release(chatId, jobs.get(chatId)!, err);
+      for (const chatId of chatIds) this.release(chatId, jobsOf(chatId), err);
       return false;
     }
-    for (const chatId of outcome.idle) this.release(chatId, jobs.get(chatId)!);
+    for (const chatId of outcome.idle) this.release(chatId, jobsOf(chatId));
     for (const chatId of outcome.quiet ?? []) {
       const h = this.held.get(chatId);
       if (h) h.idleSince ??= started;
@@ -153,7 +152,7 @@ export class PersistLoop {
     if (due.length > 0) {
       try {
         await this.o.handOn(due);
-        for (const chatId of due) this.release(chatId, jobs.get(chatId)!);
+        for (const chatId of due) this.release(chatId, jobsOf(chatId));
       } catch (err) {
         this.o.onHandOnError?.(err, due);
       }
@@ -171,6 +170,9 @@ export class PersistLoop {
       h.since = this.now();
       h.idleSince = null;
     }
-    for (const w of settled) err === undefined ? w.resolve() : w.reject(err);
+    for (const w of settled) {
+      if (err === undefined) w.resolve();
+      else w.reject(err);
+    }
   }
 }

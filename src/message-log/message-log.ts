@@ -147,7 +147,9 @@ export function createMessageLog(deps: MessageLogDeps) {
         chatIds.map((chatId) => ({ chatId, max: share, releaseIfNone: letGo.has(chatId) })),
       );
       return chatIds.map((chatId, i) => {
-        const { found, orphans } = replies[i]!;
+        const reply = replies[i];
+        if (!reply) throw new Error(`read-pending did not answer for chat ${chatId}`);
+        const { found, orphans } = reply;
         return { chatId, messages: found.map((json) => ({ message: decodeMessage(json), json })), orphans };
       });
     },

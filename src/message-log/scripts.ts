@@ -52,7 +52,7 @@ export interface HistoryReply {
 }
 
 type Raw = (...args: (string | number)[]) => Promise<unknown>;
-type Queued = Record<string, (...args: (string | number)[]) => unknown>;
+type Queued = Record<ScriptName, (...args: (string | number)[]) => unknown>;
 
 /** name → [file, number of keys]. Loaded once per client and run by SHA (EVAL on NOSCRIPT). */
 const SCRIPTS = {
@@ -91,7 +91,7 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
   ): Promise<T[]> {
     if (calls.length === 0) return [];
     const pipeline = redis.pipeline();
-    for (const args of calls) (pipeline as unknown as Queued)[name]!(...args);
+    for (const args of calls) (pipeline as unknown as Queued)[name](...args);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, reply]) => {
       if (err) throw err;

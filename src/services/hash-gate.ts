@@ -40,19 +40,19 @@ export function createHashGate(limits: HashGateLimits) {
   const stats: HashGateStats = { active: 0, waiting: 0, activeMax: 0, refused: 0 };
 
   function release(): void {
-    const turn = waiting.entries().next();
-    if (turn.done) {
-      stats.active--;
+    // The first key in turn order (a key is in it only while it has a waiting hash).
+    for (const [key, line] of waiting) {
+      const next = line.shift();
+      // The key goes to the back of the turn order (or leaves it when it has no more waiting).
+      waiting.delete(key);
+      if (line.length > 0) waiting.set(key, line);
+      if (!next) continue;
+      stats.waiting--;
+      // The slot passes straight to the next in turn, so `active` never dips and rises again.
+      next();
       return;
     }
-    const [key, line] = turn.value;
-    const next = line.shift()!;
-    // The key goes to the back of the turn order (or leaves it when it has no more waiting).
-    waiting.delete(key);
-    if (line.length > 0) waiting.set(key, line);
-    stats.waiting--;
-    // The slot passes straight to the next in turn, so `active` never dips and rises again.
-    next();
+    stats.active--;
   }
 
   return {

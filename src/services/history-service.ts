@@ -78,8 +78,10 @@ export function createHistoryService(deps: HistoryServiceDeps) {
     for (;;) {
       const p = await page(chatId, { after, limit: pageSize });
       if (p.messages.length > 0) yield p.messages;
-      if (!p.hasMore) return;
-      after = p.messages[p.messages.length - 1]!.seq;
+      const last = p.messages.at(-1);
+      // A page with more beyond it is never empty.
+      if (!p.hasMore || !last) return;
+      after = last.seq;
     }
   }
 

@@ -4,9 +4,9 @@ import type { HashGate } from './hash-gate.js';
 /** Password hashes: `scrypt$N$r$p$salt$hash` (base64url), verified in constant time. */
 const KEY_LENGTH = 32;
 
-function scryptAsync(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
+function scryptAsync(password: string, salt: Buffer, options: ScryptOptions & { N: number }): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(password, salt, KEY_LENGTH, { ...options, maxmem: 256 * options.N! * (options.r ?? 8) }, (err, key) =>
+    scrypt(password, salt, KEY_LENGTH, { ...options, maxmem: 256 * options.N * (options.r ?? 8) }, (err, key) =>
       err ? reject(err) : resolve(key),
     );
   });

@@ -32,7 +32,11 @@ export function createRecentAcks(deps: RecentAcksDeps) {
 
   function prune(): void {
     const cutoff = now() - deps.retentionMs;
-    while (start < items.length && (items[start]!.at < cutoff || items.length - start > deps.max)) start++;
+    // Past the ones too old, and the oldest of too many.
+    for (; start < items.length; start++) {
+      const first = items[start];
+      if (first && first.at >= cutoff && items.length - start <= deps.max) break;
+    }
     if (start > 1024 && start * 2 > items.length) {
       items = items.slice(start);
       start = 0;
