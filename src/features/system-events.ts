@@ -1,10 +1,8 @@
-import { bodyLimit } from 'hono/body-limit';
-import { AppError } from '../domain/errors.js';
 import type { SystemEvent } from '../domain/events.js';
 import { systemFrame } from '../domain/frames.js';
 import { broadcastBody } from '../domain/schemas.js';
 import { requireAdmin } from '../http/admin-auth.js';
-import { readBody } from '../http/context.js';
+import { limitBody, readBody } from '../http/context.js';
 import type { ConnectionRegistry } from '../realtime/connection-registry.js';
 import type { Keys } from '../redis/keys.js';
 import type { SystemEvents } from '../services/system-events.js';
@@ -34,21 +32,11 @@ export function systemEventsFeature(deps: SystemEventsDeps): Feature {
     name: 'system events',
     routes: {
       root(app) {
-        app.post(
-          '/api/admin/broadcast',
-          requireAdmin(deps.adminToken),
-          bodyLimit({
-            maxSize: deps.bodyMaxBytes,
-            onError: () => {
-              throw new AppError('payload_too_large', `request body over ${deps.bodyMaxBytes} bytes`);
-            },
-          }),
-          async (c) => {
-            const { event, data } = await readBody(c, broadcastBody);
-            const processes = await deps.systemEvents.broadcast(event, data);
-            return c.json({ event, processes }, 202);
-          },
-        );
+        app.post('/api/admin/broadcast', requireAdmin(deps.adminToken), limitBody(deps.bodyMaxBytes), async (c) => {
+          const { event, data } = await readBody(c, broadcastBody);
+          const processes = await deps.systemEvents.broadcast(event, data);
+          return c.json({ event, processes }, 202);
+        });
       },
     },
     channels: [

@@ -1,11 +1,10 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { AppError, toAppError } from '../domain/errors.js';
 import type { Schemas } from '../domain/schemas.js';
 import type { Logger } from '../logger.js';
 import type { AuthService } from '../services/auth-service.js';
-import { type AppEnv, bearerToken } from './context.js';
+import { type AppEnv, bearerToken, limitBody } from './context.js';
 import { requestLog } from './request-log.js';
 import { docsRoutes } from './routes/docs-routes.js';
 
@@ -67,14 +66,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     await next();
     c.header('Cache-Control', 'no-store');
   });
-  api.use(
-    bodyLimit({
-      maxSize: deps.bodyMaxBytes,
-      onError: () => {
-        throw new AppError('payload_too_large', `request body over ${deps.bodyMaxBytes} bytes`);
-      },
-    }),
-  );
+  api.use(limitBody(deps.bodyMaxBytes));
   // Ahead of the token check: they answer before it runs.
   const open = new Hono();
   for (const routes of deps.routes) routes.public?.(open);
