@@ -1,27 +1,34 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Pool } from 'pg';
 import type { Config } from './config.js';
 import { createSchemas } from './domain/schemas.js';
+import { accountsFeature } from './features/accounts.js';
+import { chatsFeature } from './features/chats.js';
+import { mountFeatures } from './features/feature.js';
+import { operatorFeature } from './features/operator.js';
+import { presenceFeature } from './features/presence.js';
+import { receiptsFeature } from './features/receipts.js';
+import { systemEventsFeature } from './features/system-events.js';
+import { typingFeature } from './features/typing.js';
 import { createHttpApp } from './http/app.js';
-import { operatorRoutes } from './http/routes/operator-routes.js';
 import { createHttpServer } from './http/server-limits.js';
 import { createReadiness } from './infra/readiness.js';
 import { RedisCircuit } from './infra/redis-circuit.js';
 import { type ShutdownBudget, shutdownBudget, shutdownStep } from './infra/shutdown.js';
-import { createLiveFeatures } from './live-features.js';
 import type { Logger } from './logger.js';
 import { createMessageLog, logSettingsOf } from './message-log/message-log.js';
 import { createApiMetrics } from './metrics/api-metrics.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createPasswordHashMetrics } from './metrics/password-hash-metrics.js';
+import { createPersistenceLag } from './metrics/persistence-lag.js';
 import { createRuntimeMetrics } from './metrics/runtime-metrics.js';
 import { persistJobOptions } from './queues/definitions.js';
 import { closeQueues, openQueues } from './queues/open-queues.js';
 import { bullPersistQueue } from './queues/persist-queue.js';
+import { receiptJobOptions } from './queues/receipt-jobs.js';
 import { createConnectionRegistry } from './realtime/connection-registry.js';
 import { createFanout } from './realtime/fanout.js';
 import { createPgFanout } from './realtime/pg-fanout.js';
@@ -30,21 +37,28 @@ import { createScripts } from './redis/scripts.js';
 import { createAuthService } from './services/auth-service.js';
 import { createChatIndex } from './services/chat-index.js';
 import { createChatService } from './services/chat-service.js';
+import { startDegradedMode } from './services/degraded-mode.js';
 import { createHashGate } from './services/hash-gate.js';
 import { createHistoryService } from './services/history-service.js';
 import { createLoginThrottle } from './services/login-throttle.js';
 import { createMembershipService } from './services/membership-service.js';
 import { createPasswordHasher } from './services/passwords.js';
-import { createPersistenceLag } from './services/persistence-lag.js';
+import { createPresenceService } from './services/presence-service.js';
+import { createPresenceState } from './services/presence-state.js';
 import { createSendRateLimiter } from './services/rate-limiter.js';
+import { createReceiptService } from './services/receipt-service.js';
 import { createRecentAcks } from './services/recent-acks.js';
 import { createSendService } from './services/send-service.js';
 import { createSeqGuard } from './services/seq-guard.js';
 import { createSessionRevocation } from './services/session-revocation.js';
+import { createSystemEvents } from './services/system-events.js';
+import { createTypingService } from './services/typing-service.js';
 import { abuseRules, createWindowLimiter } from './services/window-limiter.js';
 import { createChatStore } from './stores/chat-store.js';
 import { createDirectMessageStore } from './stores/direct-message-store.js';
+import { createLastSeenStore } from './stores/last-seen-store.js';
 import { createMessageStore } from './stores/message-store.js';
+import { createReadStore } from './stores/read-store.js';
 import { createSessionStore } from './stores/session-store.js';
 import { createUserStore } from './stores/user-store.js';
 import { createFrameHandler } from './ws/frame-handler.js';
@@ -76,69 +90,51 @@ export interface Api {
   close(budget?: ShutdownBudget): Promise<void>;
 }
 
-/** Wires config and clients into the HTTP + WebSocket server (the api's composition). */
+/**
+ * The api's composition: config and clients (src/main.ts) → stores → the message log and the
+ * queues → services → features → transports, each built once, in that order.
+ */
 export async function createApi(config: Config, clients: ApiClients, logger: Logger): Promise<Api> {
   const { redis, pool } = clients;
-  const keys = createKeys(config.REDIS_KEY_PREFIX);
-  const scripts = createScripts(redis);
   const schemas = createSchemas({
     messageMaxChars: config.MESSAGE_MAX_CHARS,
     chatMaxMembers: config.CHAT_MAX_MEMBERS,
     syncMaxChats: config.SYNC_MAX_CHATS,
   });
 
+  // Stores: one module per table.
   const users = createUserStore(pool);
+  const sessions = createSessionStore(pool);
   const chatStore = createChatStore(pool);
   const messages = createMessageStore(pool);
-  // Logins and registrations: limited per address and username (across processes, through Redis;
-  // `circuit` is created below and only read per request), hashing bounded per process.
-  const hashGate = createHashGate({
-    concurrency: config.PASSWORD_HASH_CONCURRENCY,
-    queueMax: config.PASSWORD_HASH_QUEUE_MAX,
-  });
-  const windowLimiter = createWindowLimiter({ scripts, keys, redisDown: () => circuit.isOpen });
-  const auth = createAuthService({
-    users,
-    sessions: createSessionStore(pool),
-    tokenTtlSeconds: config.TOKEN_TTL_S,
-    passwords: createPasswordHasher({ cost: config.PASSWORD_HASH_COST, gate: hashGate }),
-    throttle: createLoginThrottle({ limiter: windowLimiter, rules: abuseRules(config) }),
-  });
-  // Which chats a user is in: PostgreSQL, with a Redis copy for connecting while PostgreSQL is down.
-  const chatIndex = createChatIndex({ chats: chatStore, redis, scripts, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
-  const membership = createMembershipService({
+  const direct = createDirectMessageStore(pool, config.DEGRADED_SEQ_GAP);
+  const reads = createReadStore(pool);
+  const lastSeen = createLastSeenStore(pool);
+
+  // Redis: keys, scripts, the circuit that decides between Redis and PostgreSQL alone (degraded
+  // mode, services/degraded-mode.ts), every queue (Bull Board and queue metrics show them all; the
+  // api produces into `persist` and `receipts`), and the message log on the fail-fast connection.
+  const keys = createKeys(config.REDIS_KEY_PREFIX);
+  const scripts = createScripts(redis);
+  const circuit = new RedisCircuit({
     redis,
-    keys,
-    scripts,
-    chats: chatStore,
-    userChats: chatIndex,
-    ttlSeconds: config.MEMBERSHIP_TTL_S,
+    logger,
+    probeMs: config.REDIS_PROBE_MS,
+    failureThreshold: config.REDIS_FAILURE_THRESHOLD,
+    withoutRedis: !config.REDIS_ENABLED,
   });
-  // Every queue (Bull Board and queue metrics show them all); the api produces into `persist`.
   const queues = openQueues(clients.queueRedis, config.QUEUE_PREFIX);
   // PostgreSQL-only mode: each queue reports its closed connection once; nothing is ever queued.
   if (!config.REDIS_ENABLED) Object.values(queues).forEach((q) => q.on('error', () => undefined));
-  // The message log on the fail-fast connection; its persist jobs go through the api's producer.
   const log = createMessageLog({
     redis,
     prefix: config.REDIS_KEY_PREFIX,
     queue: bullPersistQueue(queues.persist, persistJobOptions(config)),
     settings: logSettingsOf(config),
   });
-  // Presence, typing, read receipts and system events (issue 3), plugged into the seams below.
-  const live = createLiveFeatures({
-    config,
-    redis,
-    receiptsQueue: queues.receipts,
-    pool,
-    keys,
-    scripts,
-    schemas,
-    membership,
-    messages,
-    chatIdsOf: (userId) => chatIndex.chatIdsOf(userId),
-    logger,
-  });
+  // Receipts have their own retries and retention (receipt-jobs.ts), not the persist jobs'.
+  const receiptJobs = { receiptsQueue: queues.receipts, jobOptions: receiptJobOptions(config) };
+
   const lag = createPersistenceLag({ redis, log, messages });
   const metrics = createMetrics({
     queues: Object.values(queues),
@@ -149,19 +145,34 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     logger,
   });
   const apiMetrics = createApiMetrics(metrics.registry);
-  createPasswordHashMetrics(metrics.registry, hashGate.stats);
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
 
-  // Degraded mode (docs/architecture.md): the circuit decides between Redis and PostgreSQL alone, and
-  // normal mode resumes only after the recovery steps have made every counter safe again.
-  const circuit = new RedisCircuit({
-    redis,
-    logger,
-    probeMs: config.REDIS_PROBE_MS,
-    failureThreshold: config.REDIS_FAILURE_THRESHOLD,
-    withoutRedis: !config.REDIS_ENABLED,
+  // Services. Logins and registrations: limited per address and username (across processes,
+  // through Redis), hashing bounded per process.
+  const hashGate = createHashGate({
+    concurrency: config.PASSWORD_HASH_CONCURRENCY,
+    queueMax: config.PASSWORD_HASH_QUEUE_MAX,
   });
-  const direct = createDirectMessageStore(pool, config.DEGRADED_SEQ_GAP);
+  createPasswordHashMetrics(metrics.registry, hashGate.stats);
+  const windowLimiter = createWindowLimiter({ scripts, keys, redisDown: () => circuit.isOpen });
+  const auth = createAuthService({
+    users,
+    sessions,
+    tokenTtlSeconds: config.TOKEN_TTL_S,
+    passwords: createPasswordHasher({ cost: config.PASSWORD_HASH_COST, gate: hashGate }),
+    throttle: createLoginThrottle({ limiter: windowLimiter, rules: abuseRules(config) }),
+  });
+  const revocation = createSessionRevocation({ redis, keys, auth, logger });
+  // Which chats a user is in: PostgreSQL, with a Redis copy for connecting while PostgreSQL is down.
+  const chatIndex = createChatIndex({ chats: chatStore, redis, scripts, keys, ttlSeconds: config.MEMBERSHIP_TTL_S });
+  const membership = createMembershipService({
+    redis,
+    keys,
+    scripts,
+    chats: chatStore,
+    userChats: chatIndex,
+    ttlSeconds: config.MEMBERSHIP_TTL_S,
+  });
   // What this process acked lately, for PostgreSQL should Redis lose its data before a worker wrote it.
   const recentAcks = createRecentAcks({
     retentionMs: config.RECENT_ACKS_MS,
@@ -179,29 +190,6 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     logger,
     onDataLoss: async () => void (await recentAcks.replay()),
   });
-  circuit.onRecovery(seqGuard.ensureGeneration);
-  circuit.onRecovery(async () => void (await seqGuard.closeDegradedRuns()));
-  // Membership changed while Redis was away were not announced there: drop the cached sets.
-  circuit.onRecovery(() => membership.dropCaches());
-  // A fresh api waits (briefly) for its connection: the generation check must see Redis's real
-  // state, or a Redis that lost its data could go unnoticed. If Redis is away, recovery runs it.
-  if (!config.REDIS_ENABLED) {
-    // PostgreSQL-only mode: no generation to check, the circuit is open for good.
-  } else if (await connected(redis, config.REDIS_CONNECT_TIMEOUT)) {
-    await seqGuard
-      .ensureGeneration()
-      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'generation check deferred'));
-    // Sends PostgreSQL took while no api had Redis (a PostgreSQL-only run, an api restarted in an
-    // outage) close their runs now, as a recovery would: retries of them stay idempotent.
-    await seqGuard
-      .closeDegradedRuns()
-      .catch((err: unknown) =>
-        logger.warn({ err: (err as Error).message }, 'degraded runs left open until the next recovery'),
-      );
-  } else {
-    circuit.trip('not reachable at startup');
-  }
-
   const sender = createSendService({
     log,
     membership,
@@ -224,6 +212,18 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     }),
   });
   const history = createHistoryService({ log, messages });
+  const receipts = createReceiptService({
+    redis,
+    scripts,
+    keys,
+    membership,
+    reads,
+    messages,
+    ...receiptJobs,
+    // A chat's read positions live as long as its other keys once idle.
+    ttlSeconds: config.ACTIVE_TTL_S,
+    logger,
+  });
   const chats = createChatService({
     log,
     chats: chatStore,
@@ -237,38 +237,77 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     limiter: windowLimiter,
     rules: abuseRules(config),
     logger,
-    readPositions: live.readPositions,
+    readPositions: receipts.positions,
   });
-
-  const readiness = createReadiness({ redis, pool, degraded: () => circuit.isOpen });
-
-  const revocation = createSessionRevocation({ redis, keys, auth, logger });
-  const operator = operatorRoutes({
-    metrics,
-    lag,
-    queues: Object.values(queues),
-    bullBoard: { user: config.BULL_BOARD_USER, password: config.BULL_BOARD_PASSWORD },
-    adminToken: config.ADMIN_TOKEN,
+  const presence = createPresenceService({
+    state: createPresenceState({ redis, scripts, keys, ttlMs: config.PRESENCE_TTL_MS }),
+    lastSeen,
+    chatIdsOf: chatIndex.chatIdsOf,
+    ...receiptJobs,
+    heartbeatMs: Math.max(50, Math.floor(config.PRESENCE_TTL_MS / 3)),
     logger,
   });
-  const extend = (hono: Hono) => {
-    operator(hono);
-    live.rootRoutes(hono);
-  };
+  const typing = createTypingService({
+    scripts,
+    keys,
+    membership,
+    ttlMs: config.TYPING_TTL_MS,
+    throttleMs: config.TYPING_THROTTLE_MS,
+  });
+  const systemEvents = createSystemEvents({ redis, keys });
+  const readiness = createReadiness({ redis, pool, degraded: () => circuit.isOpen });
+  await startDegradedMode({
+    redis,
+    circuit,
+    seqGuard,
+    membership,
+    redisEnabled: config.REDIS_ENABLED,
+    connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT,
+    logger,
+  });
+
+  // Features: what each serves over HTTP and WebSocket, mounted together below.
+  const registry = createConnectionRegistry();
+  const features = mountFeatures([
+    operatorFeature({
+      metrics,
+      connections: apiMetrics,
+      lag,
+      queues: Object.values(queues),
+      bullBoard: { user: config.BULL_BOARD_USER, password: config.BULL_BOARD_PASSWORD },
+      adminToken: config.ADMIN_TOKEN,
+      logger,
+    }),
+    systemEventsFeature({
+      systemEvents,
+      registry,
+      keys,
+      adminToken: config.ADMIN_TOKEN,
+      bodyMaxBytes: config.HTTP_BODY_MAX,
+    }),
+    accountsFeature({ auth, revocation, schemas, keys, trustProxy: config.TRUST_PROXY }),
+    chatsFeature({
+      schemas,
+      chats,
+      membership,
+      sender,
+      history,
+      accessOf: chatStore.accessOf,
+      onAckWritten: (ms) => apiMetrics.onSendStage('ack_written', ms),
+    }),
+    presenceFeature({ presence, chats: chatStore, registry, keys, recordsConnections: config.REDIS_ENABLED }),
+    receiptsFeature({ receipts, schemas }),
+    typingFeature({ typing }),
+  ]);
+
+  // Transports: HTTP, the WebSocket gateway, and the fan-out to the sockets it holds.
   const app = createHttpApp({
     auth,
     schemas,
     logger,
     bodyMaxBytes: config.HTTP_BODY_MAX,
-    trustProxy: config.TRUST_PROXY,
-    chats,
-    membership,
-    sender,
-    history,
     readiness,
-    revocation,
-    extend,
-    extendApi: live.routes,
+    routes: features.routes,
   });
   const server = createHttpServer({
     fetch: app.fetch,
@@ -280,47 +319,19 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     },
     logger,
   });
-
-  const registry = createConnectionRegistry();
-  const fanout = createFanout({
-    subscriber: clients.subscriber,
-    keys,
-    registry,
-    chatIdsOfUsers: chatStore.chatIdsOfUsers,
-    logger,
-    onDelivered: apiMetrics.onDelivered,
-  });
-  const handleFrame = createFrameHandler({
-    schemas,
-    sender,
-    history,
-    accessOf: chatStore.accessOf,
-    logger,
-    onAckWritten: (ns) => apiMetrics.onSendStage('ack_written', ns),
-    extra: live.frameHandlers,
-  });
   const gateway = createGateway({
     server,
     auth,
     registry,
-    handleFrame,
+    handleFrame: createFrameHandler({ schemas, handlers: features.frames, logger }),
     chatIdsOf: chatIndex.chatIdsOf,
     logger,
     maxPayload: config.WS_MAX_PAYLOAD,
     heartbeatMs: config.WS_HEARTBEAT_MS,
     limits: { maxConnections: config.WS_MAX_CONNECTIONS, maxPerUser: config.WS_MAX_CONNECTIONS_PER_USER },
-    // PostgreSQL-only mode: presence lives in Redis, so none is recorded; connections per user are counted here.
-    admission: config.REDIS_ENABLED
-      ? live.admission
-      : { admit: async () => 'unreachable' as const, abandon: () => undefined },
-    onOpen: (conn) => {
-      apiMetrics.onOpen();
-      if (config.REDIS_ENABLED) live.onOpen(conn);
-    },
-    onClose: (conn) => {
-      apiMetrics.onClose();
-      if (config.REDIS_ENABLED) live.onClose(conn);
-    },
+    admission: features.admission,
+    onOpen: features.onOpen,
+    onClose: features.onClose,
     backpressure: {
       softBytes: config.WS_SEND_BUFFER_SOFT,
       maxBytes: Math.max(config.WS_SEND_BUFFER_MAX, config.WS_SEND_BUFFER_SOFT),
@@ -333,8 +344,15 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   });
   // Logout anywhere closes this process's sockets of that session (and empties its auth cache).
   revocation.onEnded((tokenHash) => gateway.endSession(tokenHash));
-  fanout.on(keys.channels.sessionRevoked, revocation.received, 'global');
-  live.subscribe(fanout, registry);
+  const fanout = createFanout({
+    subscriber: clients.subscriber,
+    keys,
+    registry,
+    chatIdsOfUsers: chatStore.chatIdsOfUsers,
+    channels: features.channels,
+    logger,
+    onDelivered: apiMetrics.onDelivered,
+  });
   const pgFanout = createPgFanout({
     connect: clients.pgListener,
     registry,
@@ -346,7 +364,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   // Without Redis there is nothing to subscribe to: LISTEN/NOTIFY carries the chats.
   if (config.REDIS_ENABLED) await fanout.start();
   await pgFanout.start();
-  if (config.REDIS_ENABLED) live.start();
+  features.start();
 
   return {
     server,
@@ -360,12 +378,14 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       const step = (name: string, capMs: number, run: () => Promise<unknown>) =>
         shutdownStep(budget, logger, `api: ${name}`, capMs, run);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      live.notifyShutdown(registry);
+      // This process's own clients hear it is going away first (the others' are unaffected).
+      features.stopping();
       // Each socket gets the closing handshake (1001); one that does not answer is cut at 2 s.
       await step('close WebSockets', 2500, () => gateway.close());
-      // The sockets' offline updates need Redis and the receipts queue, which close below. One
-      // left unfinished is not lost: the connection expires and the presence sweep publishes it.
-      await step('offline updates', 1500, () => live.close());
+      // What the sockets' closes started (their offline updates) needs Redis and the receipts
+      // queue, which close below. One left unfinished is not lost: the connection expires and the
+      // presence sweep publishes it.
+      await Promise.all(features.stops.map(({ name, stop }) => step(name, 1500, stop)));
       server.closeAllConnections();
       await step('HTTP server', 1000, () => stopped);
       circuit.stop();
@@ -375,19 +395,4 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       runtimeMetrics.stop();
     },
   };
-}
-
-/** Resolves true once the client is ready, false if it is not within `timeoutMs`. */
-function connected(redis: Redis, timeoutMs: number): Promise<boolean> {
-  if (redis.status === 'ready') return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      resolve(ok);
-    };
-    const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    redis.on('ready', onReady);
-  });
 }

@@ -1,4 +1,4 @@
-import { Queue, Worker } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
@@ -14,6 +14,8 @@ export interface ArchiveWorkerDeps {
   config: Pick<Config, 'QUEUE_PREFIX' | 'ARCHIVE_INTERVAL_MS'>;
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: Redis;
+  /** The `archive` queue (opened and closed by workers/main.ts with the others): the run's schedule. */
+  queue: Queue;
   archiver: Archiver;
   logger: Logger;
   /** Called after each run with what it did (metrics). */
@@ -27,8 +29,7 @@ export interface ArchiveWorkerDeps {
  * value is the run's report, so Bull Board shows what each run did.
  */
 export function createArchiveWorker(deps: ArchiveWorkerDeps) {
-  const { config } = deps;
-  const queue = new Queue(QUEUES.archive, { connection: deps.connection, prefix: config.QUEUE_PREFIX });
+  const { config, queue } = deps;
   let closing = false;
   const worker = new Worker<Record<string, never>, ArchiveReport>(
     QUEUES.archive,
@@ -48,7 +49,6 @@ export function createArchiveWorker(deps: ArchiveWorkerDeps) {
 
   return {
     worker,
-    queue,
     /** Registers (or updates) the schedule; with ARCHIVE_INTERVAL_MS = 0 it leaves the schedule alone. */
     async schedule(): Promise<void> {
       if (config.ARCHIVE_INTERVAL_MS === 0) {
@@ -65,7 +65,6 @@ export function createArchiveWorker(deps: ArchiveWorkerDeps) {
     async close(): Promise<void> {
       closing = true;
       await worker.close();
-      await queue.close();
     },
   };
 }

@@ -10,14 +10,14 @@ import {
 import { createLogger, type Logger } from '../src/logger.js';
 import { createMessageLog, logSettingsOf } from '../src/message-log/message-log.js';
 import { createMetrics } from '../src/metrics/metrics.js';
+import { createPersistenceLag } from '../src/metrics/persistence-lag.js';
 import { createRuntimeMetrics } from '../src/metrics/runtime-metrics.js';
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
-import { persistJobOptions } from '../src/queues/definitions.js';
+import { persistJobOptions, QUEUES } from '../src/queues/definitions.js';
 import { closeQueues, openQueues } from '../src/queues/open-queues.js';
 import { bullPersistQueue } from '../src/queues/persist-queue.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createScripts } from '../src/redis/scripts.js';
-import { createPersistenceLag } from '../src/services/persistence-lag.js';
 import { createPresenceState } from '../src/services/presence-state.js';
 import { createChatStore } from '../src/stores/chat-store.js';
 import { createLastSeenStore } from '../src/stores/last-seen-store.js';
@@ -26,9 +26,7 @@ import { createReadStore } from '../src/stores/read-store.js';
 import { createSessionStore } from '../src/stores/session-store.js';
 import { createArchiveWorker } from './archive-worker.js';
 import { createArchiver } from './archiver.js';
-import { withChatActivity } from './chat-activity.js';
 import { startMetricsServer } from './metrics-server.js';
-import { withOwnReadPositions } from './own-reads.js';
 import { createPersistWorker } from './persist-worker.js';
 import { createPresenceWorker } from './presence-worker.js';
 import { createReceiptsWorker } from './receipts-worker.js';
@@ -56,12 +54,14 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   }
   pool.on('error', (err) => logger.warn({ err: err.message }, 'postgres pool error'));
 
-  const keys = createKeys(config.REDIS_KEY_PREFIX);
+  // Stores, each once, for every worker that needs it.
+  const messages = createMessageStore(pool);
   const reads = createReadStore(pool);
   const lastSeen = createLastSeenStore(pool);
-  // The worker's own metrics registry: queue depths, Redis memory, its pool, lag, batches, archive runs.
+  const chats = createChatStore(pool);
+  const sessions = createSessionStore(pool);
+  // Every queue, on the one queue connection: the workers schedule on theirs, metrics count them all.
   const queues = openQueues(connection, config.QUEUE_PREFIX);
-  const messages = createMessageStore(pool);
   // The message log on the worker's command connection; hand-on and repair jobs go to `persist`.
   const log = createMessageLog({
     redis,
@@ -69,7 +69,15 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
     queue: bullPersistQueue(queues.persist, persistJobOptions(config)),
     settings: logSettingsOf(config),
   });
+  const keys = createKeys(config.REDIS_KEY_PREFIX);
+  const presenceState = createPresenceState({
+    redis,
+    scripts: createScripts(redis),
+    keys,
+    ttlMs: config.PRESENCE_TTL_MS,
+  });
   const lag = createPersistenceLag({ redis, log, messages });
+  // The worker's own metrics registry: queue depths, Redis memory, its pool, lag, batches, archive runs.
   const metrics = createMetrics({
     queues: Object.values(queues),
     redis,
@@ -80,13 +88,14 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   });
   const workerMetrics = createWorkerMetrics(metrics.registry);
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
+
+  // The workers, each on the queue connection; the scheduled ones upsert their schedule once ready.
   const persist = createPersistWorker({
     config,
     connection,
     log,
-    // A sender's read position follows their own messages (unreadCount counts only others'), and
-    // each chat's last activity (the chat list's order) its newest message.
-    insertBatch: withChatActivity(withOwnReadPositions(messages, reads), createChatStore(pool)).insertBatch,
+    insertBatch: messages.insertBatch,
+    batchUpdates: { reads, chats },
     updateChanges: messages.updateChanges,
     logger,
     onBatch: workerMetrics.onBatch,
@@ -96,9 +105,10 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   const presence = createPresenceWorker({
     config,
     connection,
-    state: createPresenceState({ redis, scripts: createScripts(redis), keys, ttlMs: config.PRESENCE_TTL_MS }),
+    queue: queues[QUEUES.presence],
+    state: presenceState,
     lastSeen,
-    chatIdsOf: createChatStore(pool).chatIdsOf,
+    chatIdsOf: chats.chatIdsOf,
     logger,
   });
   await presence.schedule();
@@ -107,13 +117,14 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   const archive = createArchiveWorker({
     config,
     connection,
+    queue: queues[QUEUES.archive],
     logger,
     onRun: workerMetrics.onArchive,
     archiver: createArchiver({ config, log, scanNodes: [redis], messages, logger }),
   });
   await archive.worker.waitUntilReady();
   await archive.schedule();
-  const sessionPurge = createSessionPurge({ config, connection, sessions: createSessionStore(pool), logger });
+  const sessionPurge = createSessionPurge({ config, connection, queue: queues[QUEUES.sessionPurge], sessions, logger });
   await sessionPurge.start();
   const metricsServer =
     config.WORKER_METRICS_PORT === undefined

@@ -7,7 +7,9 @@ import type { Logger } from '../src/logger.js';
 import type { MessageLog, PersistedChat } from '../src/message-log/message-log.js';
 import { backoffStrategy, persistJobSchema, persistRetryPace, QUEUES } from '../src/queues/definitions.js';
 import { parseJobData } from '../src/queues/job-data.js';
+import type { ChatStore } from '../src/stores/chat-store.js';
 import type { InsertResult } from '../src/stores/message-store.js';
+import type { ReadPosition, ReadStore } from '../src/stores/read-store.js';
 import { type BatchOutcome, PersistLoop } from './persist-loop.js';
 
 export interface PersistWorkerDeps {
@@ -28,8 +30,19 @@ export interface PersistWorkerDeps {
   connection: Redis;
   /** The message log on a worker command connection, with the persist queue (hand-on jobs). */
   log: Pick<MessageLog, 'readPending' | 'markPersisted' | 'requeue' | 'keepTickets' | 'drop' | 'publishPersisted'>;
-  /** The batch INSERT (MessageStore.insertBatch, wrapped with the statements that follow it). */
+  /** The batch INSERT (MessageStore.insertBatch). */
   insertBatch: (messages: Message[]) => Promise<InsertResult>;
+  /**
+   * What else a batch moves in PostgreSQL once its INSERT is done, one statement each per batch
+   * (left out where a test or the bench looks at the INSERT alone):
+   * - each sender's read position, to their newest message in it, so that unreadCount never counts
+   *   a member's own messages, durably, without a job or a round trip per send (the api moves the
+   *   same position in Redis right after the ack);
+   * - each chat's last activity (the chat list's order), to its newest message in it.
+   * If either fails the batch fails and is retried: the INSERT is idempotent and both only move
+   * forward. Superseded messages were never acked and move nothing.
+   */
+  batchUpdates?: { reads: Pick<ReadStore, 'advanceBatch'>; chats: Pick<ChatStore, 'advanceActivity'> };
   /** The batch's changes to messages (MessageStore.updateChanges), after its INSERT. */
   updateChanges: (messages: Message[]) => Promise<number>;
   logger: Logger;
@@ -62,6 +75,11 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     const { inserted, superseded } = await deps.insertBatch(batch);
     // After the INSERT: a change to a message written in this same batch finds its row.
     await deps.updateChanges(chats.flatMap((c) => c.changes.map((m) => m.message)));
+    if (deps.batchUpdates) {
+      const acked = batch.filter((m) => !superseded.includes(m));
+      await deps.batchUpdates.reads.advanceBatch(ownReadPositions(acked));
+      await deps.batchUpdates.chats.advanceActivity(chatActivity(acked));
+    }
     const outcome: Required<BatchOutcome> = { idle: [], quiet: [], more: [], backlog: [] };
     const written: PersistedChat[] = [];
     const persisted: { chatId: string; seq: number }[] = [];
@@ -93,14 +111,9 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     await log.publishPersisted(persisted);
     // Never acked (see MessageStore.insertBatch): they leave Redis too, so history does not show them.
     if (superseded.length > 0) {
-      const jsonOf = new Map(chats.flatMap((c) => c.messages.map((m) => [m.message, m.json] as const)));
-      // Each is one of this batch's messages (insertBatch returns them), so its JSON is known.
-      await Promise.all(
-        superseded.flatMap((m) => {
-          const json = jsonOf.get(m);
-          return json === undefined ? [] : [log.drop(m.chatId, json)];
-        }),
-      );
+      const gone = new Set(superseded);
+      const stored = chats.flatMap((c) => c.messages.filter((m) => gone.has(m.message)));
+      await Promise.all(stored.map((m) => log.drop(m.message.chatId, m.json)));
       logger.warn(
         { messages: superseded.map((m) => ({ chatId: m.chatId, seq: m.seq })) },
         'superseded by their retry stored while Redis was down',
@@ -168,4 +181,29 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       await closing;
     },
   };
+}
+
+/** The newest own message of each (chat, sender) in a batch. */
+export function ownReadPositions(batch: Message[]): ReadPosition[] {
+  const newest = new Map<string, ReadPosition>();
+  for (const m of batch) {
+    const key = `${m.chatId} ${m.senderId}`;
+    const seen = newest.get(key);
+    if (!seen || seen.seq < m.seq) newest.set(key, { chatId: m.chatId, userId: m.senderId, seq: m.seq });
+  }
+  return [...newest.values()];
+}
+
+/** The newest message time and highest seq of each chat in a batch (ISO-8601 UTC strings order as times do). */
+export function chatActivity(batch: Message[]): { chatId: string; at: string; seq: number }[] {
+  const newest = new Map<string, { chatId: string; at: string; seq: number }>();
+  for (const m of batch) {
+    const seen = newest.get(m.chatId);
+    if (!seen) newest.set(m.chatId, { chatId: m.chatId, at: m.createdAt, seq: m.seq });
+    else {
+      if (seen.at < m.createdAt) seen.at = m.createdAt;
+      if (seen.seq < m.seq) seen.seq = m.seq;
+    }
+  }
+  return [...newest.values()];
 }

@@ -1,4 +1,4 @@
-import { Queue, Worker } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
@@ -8,9 +8,11 @@ import type { PresenceState } from '../src/services/presence-state.js';
 import type { LastSeen, LastSeenStore } from '../src/stores/last-seen-store.js';
 
 export interface PresenceWorkerDeps {
-  config: Config;
+  config: Pick<Config, 'QUEUE_PREFIX' | 'PRESENCE_SWEEP_MS'>;
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: Redis;
+  /** The `presence` queue (opened and closed by workers/main.ts with the others): the sweep's schedule. */
+  queue: Queue;
   state: PresenceState;
   lastSeen: LastSeenStore;
   chatIdsOf: (userId: string) => Promise<string[]>;
@@ -30,8 +32,7 @@ const SWEEP_CHUNK = 200;
  * one statement per round.
  */
 export function createPresenceWorker(deps: PresenceWorkerDeps) {
-  const { config, state } = deps;
-  const queue = new Queue(QUEUES.presence, { connection: deps.connection, prefix: config.QUEUE_PREFIX });
+  const { config, state, queue } = deps;
   let closing = false;
 
   async function sweep(): Promise<number> {
@@ -80,7 +81,6 @@ export function createPresenceWorker(deps: PresenceWorkerDeps) {
     async close(): Promise<void> {
       closing = true;
       await worker.close();
-      await queue.close();
     },
   };
 }

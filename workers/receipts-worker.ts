@@ -8,7 +8,10 @@ import type { ReadPosition, ReadStore } from '../src/stores/read-store.js';
 import { createBatchedWorker } from './batched-worker.js';
 
 export interface ReceiptsWorkerDeps {
-  config: Config;
+  config: Pick<
+    Config,
+    'QUEUE_PREFIX' | 'RECEIPTS_BATCH_SIZE' | 'RECEIPTS_BATCH_WAIT_MS' | 'PERSIST_BACKOFF_MS' | 'PERSIST_BACKOFF_CAP_MS'
+  >;
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: Redis;
   reads: ReadStore;

@@ -1,4 +1,4 @@
-import { Queue, Worker } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
@@ -19,6 +19,8 @@ export interface SessionPurgeDeps {
   config: Pick<Config, 'QUEUE_PREFIX' | 'SESSION_PURGE_INTERVAL_MS' | 'SESSION_PURGE_BATCH'>;
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: Redis;
+  /** The `session-purge` queue (opened and closed by workers/main.ts with the others): the purge's schedule. */
+  queue: Queue;
   sessions: Pick<SessionStore, 'purgeExpired'>;
   logger: Logger;
 }
@@ -31,8 +33,7 @@ export interface SessionPurgeDeps {
  * statement holds its locks long, however large the backlog.
  */
 export function createSessionPurge(deps: SessionPurgeDeps) {
-  const { config } = deps;
-  const queue = new Queue(QUEUES.sessionPurge, { connection: deps.connection, prefix: config.QUEUE_PREFIX });
+  const { config, queue } = deps;
 
   async function purge(): Promise<SessionPurgeReport> {
     const report: SessionPurgeReport = { deleted: 0, batches: 0 };
@@ -74,7 +75,6 @@ export function createSessionPurge(deps: SessionPurgeDeps) {
     },
     async close(): Promise<void> {
       await worker.close();
-      await queue.close();
     },
   };
 }

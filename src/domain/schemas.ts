@@ -33,6 +33,12 @@ export const clientMsgIdSchema = z
 
 export const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** POST /api/admin/broadcast (the operator's, not a client's, but checked the same way). */
+export const broadcastBody = z.object({
+  event: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, _ . : or -'),
+  data: z.unknown().optional(),
+});
+
 export function createSchemas(limits: InputLimits) {
   const body = storableText(limits.messageMaxChars).refine((s) => s.trim().length > 0, 'must not be empty');
   const syncMaxChats = limits.syncMaxChats ?? 500;

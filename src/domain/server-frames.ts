@@ -3,7 +3,7 @@ import { errorCodeSchema, messageSchema, userSchema } from './response-schemas.j
 
 /**
  * zod schemas of every frame the server sends over the WebSocket. The hot path builds these
- * frames as strings (ws/frames.ts, realtime/fanout.ts, read-advance.lua...) and never parses with
+ * frames as strings (frames.ts; the read frame in read-advance.lua) and never parses with
  * them: they exist for the published JSON Schema (docs/ws-frames.schema.json) and for the test
  * that holds every frame a real client receives to them, so that the two cannot drift apart.
  */

@@ -1,38 +1,40 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { AppError, toAppError } from '../domain/errors.js';
 import type { Schemas } from '../domain/schemas.js';
 import type { Logger } from '../logger.js';
 import type { AuthService } from '../services/auth-service.js';
-import type { SessionRevocation } from '../services/session-revocation.js';
-import { type AppEnv, bearerToken } from './context.js';
+import { type AppEnv, bearerToken, limitBody } from './context.js';
 import { requestLog } from './request-log.js';
-import { accountRoutes } from './routes/account-routes.js';
-import { type ChatRoutesDeps, chatRoutes } from './routes/chat-routes.js';
 import { docsRoutes } from './routes/docs-routes.js';
-import { sessionRoutes } from './routes/session-routes.js';
 
-export interface HttpAppDeps extends ChatRoutesDeps {
-  auth: AuthService;
+/** The routes one feature serves (src/features/), by how they are authenticated. */
+export interface HttpRoutes {
+  /** On the root app, ahead of /api's authentication: they authenticate their own way (admin, metrics). */
+  root?(app: Hono): void;
+  /** Under /api without a token (registration, login); paths relative to /api. */
+  public?(api: Hono): void;
+  /** Under /api behind the bearer token (`c.get('user')` is its user); paths relative to /api. */
+  api?(api: Hono<AppEnv>): void;
+}
+
+export interface HttpAppDeps {
+  auth: Pick<AuthService, 'authenticate'>;
   schemas: Schemas;
   logger: Logger;
   bodyMaxBytes: number;
-  /** Take the client address (login and registration limits) from X-Forwarded-For (TRUST_PROXY). */
-  trustProxy: boolean;
-  /** Logout (DELETE /api/sessions/current). */
-  revocation: SessionRevocation;
   /** Answers /readyz: each dependency's state and the mode. */
   readiness: () => Promise<{ redis: boolean; postgres: boolean; mode: 'normal' | 'degraded' }>;
-  /** Extra routes mounted before the catch-all (admin, metrics, Bull Board). */
-  extend?: (app: Hono) => void;
-  /** Extra authenticated routes under /api (presence, read receipts). */
-  extendApi?: (api: Hono<AppEnv>) => void;
+  /** Every feature's routes, mounted here, in this order. */
+  routes: readonly HttpRoutes[];
 }
 
 const errorBody = (err: AppError) => ({ error: err.toJSON() });
 
-/** The Hono application: the contract's routes, its error shape, and nothing process-bound. */
+/**
+ * The Hono application: the contract's error shape, health and docs, and every feature's routes,
+ * all mounted here; nothing process-bound.
+ */
 export function createHttpApp(deps: HttpAppDeps): Hono {
   const app = new Hono();
 
@@ -55,7 +57,8 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     return c.json(r, r.postgres || r.redis ? 200 : 503);
   });
   docsRoutes({ schemas: deps.schemas })(app);
-  deps.extend?.(app);
+  // Before /api is mounted: a root route under /api (the admin broadcast) answers ahead of its token check.
+  for (const routes of deps.routes) routes.root?.(app);
 
   const api = new Hono<AppEnv>();
   // Answers carry tokens and private messages: no cache may keep them.
@@ -63,24 +66,16 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     await next();
     c.header('Cache-Control', 'no-store');
   });
-  api.use(
-    bodyLimit({
-      maxSize: deps.bodyMaxBytes,
-      onError: () => {
-        throw new AppError('payload_too_large', `request body over ${deps.bodyMaxBytes} bytes`);
-      },
-    }),
-  );
-  const publicAccount = accountRoutes(deps);
+  api.use(limitBody(deps.bodyMaxBytes));
+  // Ahead of the token check: they answer before it runs.
+  const open = new Hono();
+  for (const routes of deps.routes) routes.public?.(open);
+  api.route('/', open);
   api.use(async (c, next) => {
-    const isPublic = c.req.method === 'POST' && (c.req.path === '/api/users' || c.req.path === '/api/sessions');
-    if (!isPublic) c.set('user', await deps.auth.authenticate(bearerToken(c.req.header('authorization'))));
+    c.set('user', await deps.auth.authenticate(bearerToken(c.req.header('authorization'))));
     await next();
   });
-  api.route('/', publicAccount);
-  api.route('/', sessionRoutes(deps));
-  api.route('/chats', chatRoutes(deps));
-  deps.extendApi?.(api);
+  for (const routes of deps.routes) routes.api?.(api);
   app.route('/api', api);
   return app;
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { AppError } from '../domain/errors.js';
 import { describeIssue } from '../domain/schemas.js';
@@ -40,4 +41,14 @@ export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<
 export function bearerToken(header: string | undefined): string | undefined {
   const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
   return m?.[1];
+}
+
+/** Refuses a request body over `maxBytes` with 413 `payload_too_large`, before it is read whole. */
+export function limitBody(maxBytes: number) {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new AppError('payload_too_large', `request body over ${maxBytes} bytes`);
+    },
+  });
 }

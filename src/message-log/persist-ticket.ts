@@ -5,8 +5,8 @@ import type { LogScripts, LogSettings } from './scripts.js';
 
 /**
  * Where persist jobs go: one job per chat names "write this chat's pending messages" (it carries
- * no message data, so a lost or repeated job costs nothing but a lookup). The queue definitions
- * (src/queues/) provide it over BullMQ.
+ * no message data, so a lost or repeated job costs nothing but a lookup). Over BullMQ:
+ * src/queues/persist-queue.ts, a `persist` job per chat with the persist job options.
  */
 export interface PersistQueue {
   /** Adds one persist job per chat; rejects when the jobs could not be added. */

@@ -103,7 +103,7 @@ export interface PersistedChat {
 }
 
 type Raw = (...args: (string | number)[]) => Promise<unknown>;
-type Queued = Record<string, (...args: (string | number)[]) => unknown>;
+type Queued = Record<ScriptName, (...args: (string | number)[]) => unknown>;
 
 /** name → [file, number of keys]. Loaded once per client and run by SHA (EVAL on NOSCRIPT). */
 const SCRIPTS = {

@@ -5,7 +5,7 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { errorText } from '../domain/errors.js';
 import { withTimeout } from '../infra/with-timeout.js';
 import type { Logger } from '../logger.js';
-import type { LagSummary, PersistenceLag } from '../services/persistence-lag.js';
+import type { LagSummary, PersistenceLag } from './persistence-lag.js';
 
 export interface MetricsDeps {
   /** Every queue whose depth is shown (the openQueues map's values). */

@@ -1,5 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { HashGateStats } from '../services/hash-gate.js';
+
+/** The counts the password hash gate (services/hash-gate.ts) keeps, read at each scrape. */
+type HashCounts = Readonly<Record<'active' | 'waiting' | 'activeMax' | 'refused', number>>;
 
 const GAUGES: [name: string, help: string, field: 'active' | 'waiting' | 'activeMax'][] = [
   ['parley_password_hashes_active', 'Password hashes being computed now', 'active'],
@@ -9,7 +11,7 @@ const GAUGES: [name: string, help: string, field: 'active' | 'waiting' | 'active
 ];
 
 /** The password hash gate on /metrics, read from its stats at each scrape. */
-export function createPasswordHashMetrics(registry: Registry, stats: () => Readonly<HashGateStats>): void {
+export function createPasswordHashMetrics(registry: Registry, stats: () => HashCounts): void {
   const registers = [registry];
   for (const [name, help, field] of GAUGES) {
     new Gauge({

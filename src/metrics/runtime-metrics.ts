@@ -72,7 +72,7 @@ export class LoopDelayHistogram {
       type: this.type,
       aggregator: this.aggregator,
       values: [
-        ...LOOP_DELAY_BUCKETS.map((le, i) => ({ labels: { le }, value: counts[i]!, metricName: bucket })),
+        ...LOOP_DELAY_BUCKETS.map((le, i) => ({ labels: { le }, value: counts[i] ?? 0, metricName: bucket })),
         { labels: { le: '+Inf' }, value: n, metricName: bucket },
         { labels: {}, value: this.sum, metricName: `${this.name}_sum` },
         { labels: {}, value: n, metricName: `${this.name}_count` },

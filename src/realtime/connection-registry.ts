@@ -1,28 +1,11 @@
+import type { Connection } from '../domain/connection.js';
+
 /**
  * The sockets this api process holds, indexed by user and by chat, so that a published message
  * is written to exactly the connections of that chat's members here. A user's chats are held
  * once per user, whatever number of sockets the user has open: the chat index points at users,
  * and each user at their connections.
  */
-export interface Connection {
-  readonly id: string;
-  readonly userId: string;
-  /** Chats whose events this connection receives: the user's set, shared by their connections here. */
-  readonly chats: ReadonlySet<string>;
-  /**
-   * Writes an already-serialised frame (may drop typing/presence, or close a slow consumer).
-   * `encoded`, when given, is the frame's UTF-8 bytes: a frame for many sockets is encoded once.
-   */
-  send(frame: string, encoded?: Buffer): void;
-  /**
-   * Null when the socket can take more now, else resolves once it has drained (true) or closed
-   * (false): bulk writers such as `sync` wait on it so that they keep pace with the client.
-   */
-  drained?(): Promise<boolean> | null;
-  /** Closes the socket with a WebSocket close code (its client reconnects). */
-  close(code: number, reason: string): void;
-}
-
 /** What the gateway knows of a socket before the registry gives it its user's chats. */
 export type ConnectionInit = Omit<Connection, 'chats'>;
 

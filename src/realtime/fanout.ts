@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { CLOSE_CODES, errorText } from '../domain/errors.js';
+import { type MembershipChange, parseChatEvent, parseChatMessage } from '../domain/events.js';
+import { messageFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../redis/keys.js';
-import type { MembershipChange } from '../services/membership-service.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 export interface FanoutDeps {
@@ -13,6 +14,8 @@ export interface FanoutDeps {
   /** The chats of each of these users, read from PostgreSQL in one query (users without any may be missing). */
   chatIdsOfUsers: (userIds: string[]) => Promise<Map<string, string[]>>;
   logger: Logger;
+  /** The features' channels (presence, system events, revoked sessions), beside the chats' own. */
+  channels: readonly Channel[];
   /**
    * Called per delivered message with the number of local sockets written, its JSON, when it
    * arrived (ms since the epoch) and how long writing it took (ms): metrics.
@@ -26,15 +29,25 @@ export interface FanoutDeps {
  */
 export type ChannelScope = 'chat' | 'global';
 
+/** A pub/sub channel whose payloads a feature writes to the sockets this process holds. */
+export interface Channel {
+  name: string;
+  /** 'chat' when absent. */
+  scope?: ChannelScope;
+  /** Writes one payload to the local sockets it concerns; a throw is logged as a bad payload. */
+  handle(payload: string): void;
+}
+
 /** Payloads held while memberships are revalidated; past this many, every local socket is told to resync instead. */
 const HOLD_MAX = 50_000;
 /** Tells a client to reconnect and `sync` (the code a slow consumer gets too): it loses nothing. */
 const RESYNC = CLOSE_CODES.slowConsumer;
 
 /**
- * Receives what any api process published and writes it to the sockets this process holds.
- * A chat message arrives as `chatId SP messageJson`: it is routed without parsing, and its
- * `message` frame is built once for all local sockets.
+ * Receives what any api process published and writes it to the sockets this process holds: the
+ * chats' own channels here (messages, membership changes, typing and read events), the features'
+ * beside them (`channels`). A chat message arrives as `chatId SP messageJson`: it is routed without
+ * parsing, and its `message` frame is built once for all local sockets.
  *
  * Membership changes reach the chat index only through pub/sub, which drops whatever is published
  * while the subscriber connection is down. So when it drops, chat-scoped payloads are held; once it
@@ -55,10 +68,8 @@ export function createFanout(deps: FanoutDeps) {
   handlers.set(keys.channels.chatMessages, {
     scope: 'chat',
     handle: (payload) => {
-      const space = payload.indexOf(' ');
-      const chatId = payload.slice(0, space);
-      const json = payload.slice(space + 1);
-      const frame = `{"type":"message","message":${json}}`;
+      const { chatId, json } = parseChatMessage(payload);
+      const frame = messageFrame(json);
       const receivedAt = Date.now();
       const t = performance.now();
       const n = registry.toChat(chatId, frame);
@@ -73,6 +84,20 @@ export function createFanout(deps: FanoutDeps) {
       registry.applyMembership(change.chatId, change.userIds, change.change);
     },
   });
+
+  // Typing and read events: to the chat's members here, but the one who caused them.
+  handlers.set(keys.channels.chatEvents, {
+    scope: 'chat',
+    handle: (payload) => {
+      const event = parseChatEvent(payload);
+      if (!event) throw new Error('malformed chat event');
+      registry.toChat(event.chatId, event.frame, event.userId);
+    },
+  });
+
+  for (const channel of deps.channels) {
+    handlers.set(channel.name, { handle: channel.handle, scope: channel.scope ?? 'chat' });
+  }
 
   function dispatch(channel: string, payload: string): void {
     try {
@@ -137,11 +162,6 @@ export function createFanout(deps: FanoutDeps) {
   };
 
   return {
-    /** Adds a handler for another channel (presence, system events) before `start`; `scope` defaults to 'chat'. */
-    on(channel: string, handler: (payload: string) => void, scope: ChannelScope = 'chat'): void {
-      handlers.set(channel, { handle: handler, scope });
-    },
-
     async start(): Promise<void> {
       subscriber.on('message', onMessage);
       subscriber.on('close', onDown);

@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import { errorText } from '../domain/errors.js';
+import { parseChatMessage } from '../domain/events.js';
+import { messageFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
 import { encodeMessage } from '../message-log/message-log.js';
 import { PG_MESSAGES_CHANNEL } from '../stores/direct-message-store.js';
@@ -32,9 +34,9 @@ export function createPgFanout(deps: PgFanoutDeps) {
   let retry: NodeJS.Timeout | undefined;
 
   async function deliver(payload: string): Promise<void> {
-    const space = payload.indexOf(' ');
-    const chatId = payload.slice(0, space);
-    let json = payload.slice(space + 1);
+    // The same `chatId SP json` as on Redis, or `chatId SP @seq` (direct-message-store.ts notifyPayload).
+    const { chatId, json: inline } = parseChatMessage(payload);
+    let json = inline;
     if (json.startsWith('@')) {
       // Too large for a NOTIFY: read it back.
       const seq = Number(json.slice(1));
@@ -43,7 +45,7 @@ export function createPgFanout(deps: PgFanoutDeps) {
       json = encodeMessage(m);
     }
     const members = await deps.memberIds(chatId);
-    if (members) deps.registry.toUsers(members, `{"type":"message","message":${json}}`);
+    if (members) deps.registry.toUsers(members, messageFrame(json));
   }
 
   async function listen(): Promise<void> {

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { type ChatCursor, encodeChatCursor } from '../domain/chat-cursor.js';
 import { AppError } from '../domain/errors.js';
+import type { MembershipChange } from '../domain/events.js';
 import type { Chat, ChatMember, Message } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import { decodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { AddMemberResult, ChatRecord, ChatStore } from '../stores/chat-store.js';
 import type { MessageStore } from '../stores/message-store.js';
 import type { UserStore } from '../stores/user-store.js';
-import type { MembershipChange, MembershipService } from './membership-service.js';
+import type { MembershipService } from './membership-service.js';
 import type { AbuseRules, WindowLimiter } from './window-limiter.js';
 
 export interface ChatServiceDeps {

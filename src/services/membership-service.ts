@@ -1,18 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
+import type { MembershipChange } from '../domain/events.js';
 import type { Keys } from '../redis/keys.js';
 import { scanKeys } from '../redis/scan.js';
 import type { Scripts } from '../redis/scripts.js';
 import type { ChatStore } from '../stores/chat-store.js';
 import type { ChatIndex } from './chat-index.js';
-
-/** A membership change, published so that every api process updates its chat → sockets index. */
-export interface MembershipChange {
-  chatId: string;
-  userIds: string[];
-  change: 'added' | 'removed';
-}
 
 export interface MembershipServiceDeps {
   redis: Redis;

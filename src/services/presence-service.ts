@@ -1,9 +1,9 @@
 import type { Queue } from 'bullmq';
 import type { JobsOptions } from 'bullmq';
+import type { Connection } from '../domain/connection.js';
 import { AppError, errorText, isUnavailableError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
-import type { Connection } from '../realtime/connection-registry.js';
 import type { LastSeenStore } from '../stores/last-seen-store.js';
 import type { PresenceState } from './presence-state.js';
 
@@ -100,7 +100,9 @@ export function createPresenceService(deps: PresenceServiceDeps) {
             const conns = local.get(userId);
             if (!conns || conns.size === 0) return;
             const r = await state.connect(userId, [...conns.keys()]);
-            if (r.cameOnline) await online(userId, r.at, conns.values().next().value!);
+            // Any of the user's connections here will do; if all closed meanwhile, their close announces the offline.
+            const any = conns.values().next();
+            if (r.cameOnline && !any.done) await online(userId, r.at, any.value);
           }),
         ),
       );

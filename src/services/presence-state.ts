@@ -1,15 +1,7 @@
 import type { Redis } from 'ioredis';
+import type { PresenceChange } from '../domain/events.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
-
-/** What `channel:user-presence` carries: the change and the chats whose members should hear of it. */
-export interface PresenceChange {
-  userId: string;
-  status: 'online' | 'offline';
-  /** ISO-8601: when the user came online, or was last seen before going offline. */
-  lastSeenAt: string;
-  chatIds: string[];
-}
 
 export interface PresenceStateDeps {
   redis: Redis;

@@ -36,7 +36,7 @@ const MAX_ATTEMPTS = 3;
  * unreadCount = the chat's last seq - the member's read position. Only other members' messages
  * count because a member's own send moves their own position to that message (the reasonable
  * reading of "I answered, so I have read what came before"): here in Redis right after the ack,
- * off the send's path, and in PostgreSQL by the persist worker's batch (workers/own-reads.ts),
+ * off the send's path, and in PostgreSQL by the persist worker's batch (workers/persist-worker.ts),
  * so no send pays an extra job or round trip, and nothing ever counts rows of `messages`.
  */
 export function createReceiptService(deps: ReceiptServiceDeps) {

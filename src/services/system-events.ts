@@ -2,15 +2,6 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { Keys } from '../redis/keys.js';
 
-/** What `channel:system-events` carries. */
-export interface SystemEvent {
-  event: string;
-  data: unknown;
-}
-
-export const systemFrame = (e: SystemEvent): string =>
-  JSON.stringify({ type: 'system', event: e.event, data: e.data ?? null });
-
 /** System-wide notices: published once, written by every api process to every client it holds. */
 export function createSystemEvents(deps: { redis: Redis; keys: Keys }) {
   return {

@@ -1,7 +1,8 @@
 import { AppError } from '../domain/errors.js';
+import { chatEventPayload } from '../domain/events.js';
+import { typingFrame } from '../domain/frames.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
-import { chatEventPayload, typingFrame } from './chat-events.js';
 import type { MembershipService } from './membership-service.js';
 
 export interface TypingServiceDeps {

@@ -1,28 +1,32 @@
+import type { Connection } from '../domain/connection.js';
 import { AppError, type ErrorCode, toAppError } from '../domain/errors.js';
+import { errorFrame } from '../domain/frames.js';
 import { type ClientFrame, describeIssue, type Schemas } from '../domain/schemas.js';
 import type { Logger } from '../logger.js';
-import { encodeMessage } from '../message-log/message-log.js';
-import type { Connection } from '../realtime/connection-registry.js';
-import type { HistoryService } from '../services/history-service.js';
-import type { SendService } from '../services/send-service.js';
-import { syncCost } from './frame-guard.js';
-import { frames } from './frames.js';
+
+/** A client frame of one type, as the schema parsed it. */
+export type FrameOf<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
+
+/**
+ * What answers each type of client frame but `ping` (answered here): the features' handlers
+ * (src/features/). A handler writes its own answers; whatever it throws is answered with an
+ * `error` frame. `budget` is the connection's frame budget, for work beyond the frame itself.
+ */
+export type FrameHandlers = {
+  readonly [T in Exclude<ClientFrame['type'], 'ping'>]?: (
+    conn: Connection,
+    frame: FrameOf<T>,
+    budget: FrameBudget | undefined,
+  ) => Promise<void>;
+};
 
 export interface FrameHandlerDeps {
   schemas: Schemas;
-  sender: SendService;
-  history: HistoryService;
-  /**
-   * Of chat ids outside the user's chat set, which exist and whether the user is a member, in
-   * one query: a `sync` naming unknown or foreign chats costs one lookup, not one per chat.
-   */
-  accessOf: (userId: string, chatIds: string[]) => Promise<Map<string, boolean>>;
+  handlers: FrameHandlers;
   logger: Logger;
-  /** Called with the time from a `send` frame's handling to its ack written to the socket, in ms (metrics). */
-  onAckWritten?: (ms: number) => void;
-  /** Handlers for frame types owned by other modules (typing, read). */
-  extra?: Partial<Record<ClientFrame['type'], (conn: Connection, frame: ClientFrame) => Promise<void>>>;
 }
+
+type AnyHandler = (conn: Connection, frame: ClientFrame, budget: FrameBudget | undefined) => Promise<void>;
 
 /**
  * Turns one client frame into its effect and answer. Whatever goes wrong is answered with an
@@ -31,86 +35,15 @@ export interface FrameHandlerDeps {
 export function createFrameHandler(deps: FrameHandlerDeps) {
   const { schemas } = deps;
 
-  /**
-   * Why the user may not sync each chat outside their set (null: they may, the set lags behind a
-   * join). The set is the same one live delivery uses, so it decides for the chats in it.
-   */
-  async function refusals(conn: Connection, chatIds: string[]): Promise<Map<string, AppError | null>> {
-    const outside = chatIds.filter((chatId) => !conn.chats.has(chatId));
-    const verdicts = new Map<string, AppError | null>();
-    if (outside.length === 0) return verdicts;
-    let access: Map<string, boolean>;
-    try {
-      access = await deps.accessOf(conn.userId, outside);
-    } catch (err) {
-      const appErr = toAppError(err);
-      for (const chatId of outside) verdicts.set(chatId, appErr);
-      return verdicts;
-    }
-    for (const chatId of outside) {
-      const member = access.get(chatId);
-      if (member === undefined) verdicts.set(chatId, new AppError('not_found', 'no such chat'));
-      else verdicts.set(chatId, member ? null : new AppError('forbidden', 'not a member of this chat'));
-    }
-    return verdicts;
-  }
-
-  async function sync(conn: Connection, chats: Record<string, number>, budget?: FrameBudget): Promise<void> {
-    const entries = Object.entries(chats);
-    const waitMs = budget?.charge(syncCost(entries.length)) ?? 0;
-    if (waitMs > 0)
-      throw new AppError('rate_limited', 'too many chats synced at once; slow down', { retryAfterMs: waitMs });
-    const refused = await refusals(
-      conn,
-      entries.map(([chatId]) => chatId),
-    );
-    for (const [chatId, lastSeen] of entries) {
-      const refusal = refused.get(chatId);
-      if (refusal) {
-        conn.send(frames.error(refusal, { chatId }));
-        continue;
-      }
-      try {
-        for await (const page of deps.history.since(chatId, lastSeen)) {
-          for (const m of page) {
-            conn.send(frames.message(encodeMessage(m)));
-            // Keep pace with the client instead of buffering its whole history (backpressure).
-            const drained = conn.drained?.();
-            if (drained && !(await drained)) return;
-          }
-        }
-      } catch (err) {
-        conn.send(frames.error(toAppError(err), { chatId }));
-      }
-    }
-    conn.send('{"type":"synced"}');
-  }
-
   async function dispatch(conn: Connection, frame: ClientFrame, budget: FrameBudget | undefined): Promise<void> {
-    switch (frame.type) {
-      case 'send': {
-        const started = performance.now();
-        const accepted = await deps.sender.send({
-          chatId: frame.chatId,
-          senderId: conn.userId,
-          body: frame.body,
-          clientMsgId: frame.clientMsgId,
-        });
-        conn.send(frames.ack(frame.clientMsgId, accepted.json));
-        deps.onAckWritten?.(performance.now() - started);
-        return;
-      }
-      case 'sync':
-        return sync(conn, frame.chats, budget);
-      case 'ping':
-        conn.send(JSON.stringify({ type: 'pong', ref: frame.ref ?? null }));
-        return;
-      default: {
-        const handler = deps.extra?.[frame.type];
-        if (!handler) throw new AppError('validation_failed', `frame type '${frame.type}' is not supported here`);
-        return handler(conn, frame);
-      }
+    if (frame.type === 'ping') {
+      conn.send(JSON.stringify({ type: 'pong', ref: frame.ref ?? null }));
+      return;
     }
+    // Each handler takes the frame type it is filed under.
+    const handler = deps.handlers[frame.type] as AnyHandler | undefined;
+    if (!handler) throw new AppError('validation_failed', `frame type '${frame.type}' is not supported here`);
+    return handler(conn, frame, budget);
   }
 
   /**
@@ -122,7 +55,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     try {
       json = JSON.parse(raw);
     } catch {
-      conn.send(frames.error(new AppError('validation_failed', 'frame must be valid JSON')));
+      conn.send(errorFrame(new AppError('validation_failed', 'frame must be valid JSON')));
       return 'validation_failed';
     }
     const parsed = schemas.frame.safeParse(json);
@@ -132,7 +65,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
       const known = ['send', 'sync', 'typing', 'read', 'ping'].includes(type as string);
       const message = known ? describeIssue(parsed.error) : `unknown frame type: ${describeType(type)}`;
       conn.send(
-        frames.error(new AppError('validation_failed', message), {
+        errorFrame(new AppError('validation_failed', message), {
           clientMsgId: typeof clientMsgId === 'string' ? clientMsgId.slice(0, 64) : null,
         }),
       );
@@ -144,7 +77,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     } catch (err) {
       const appErr = toAppError(err);
       if (appErr.code === 'internal') deps.logger.error({ err, type: parsed.data.type }, 'frame failed');
-      conn.send(frames.error(appErr, { clientMsgId: parsed.data.type === 'send' ? parsed.data.clientMsgId : null }));
+      conn.send(errorFrame(appErr, { clientMsgId: parsed.data.type === 'send' ? parsed.data.clientMsgId : null }));
       return appErr.code;
     }
   };

@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { Connection } from '../domain/connection.js';
 import { AppError, CLOSE_CODES, toAppError } from '../domain/errors.js';
+import { errorFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
-import type { Connection, ConnectionRegistry } from '../realtime/connection-registry.js';
+import type { ConnectionRegistry } from '../realtime/connection-registry.js';
 import type { AuthService, SessionInfo } from '../services/auth-service.js';
 import { type BackpressureLimits, createOutbox } from './backpressure.js';
 import { clientMsgIdOf, createFrameGuard, type FrameGuardLimits } from './frame-guard.js';
 import type { FrameHandler } from './frame-handler.js';
-import { frames } from './frames.js';
 import { HeartbeatWheel } from './heartbeat-wheel.js';
 import { serveAsHttp, wantsWebSocket } from './other-upgrades.js';
 import { createSessionTracker } from './session-tracker.js';
@@ -33,7 +34,7 @@ export interface GatewayDeps {
   limits: ConnectionLimits;
   /** Records each connection before its upgrade and counts them per user across processes (presence). */
   admission?: ConnectionAdmission;
-  /** Lifecycle hooks for presence and metrics. */
+  /** The socket opened (after `ready`) or closed: the features' hooks (presence, metrics). */
   onOpen?: (conn: Connection) => void;
   onClose?: (conn: Connection) => void;
 }
@@ -168,7 +169,7 @@ export function createGateway(deps: GatewayDeps) {
       const waitMs = guard.admit();
       if (waitMs > 0) {
         const err = new AppError('rate_limited', 'too many frames; slow down', { retryAfterMs: waitMs });
-        conn.send(frames.error(err, { clientMsgId: isBinary ? null : clientMsgIdOf(data.toString()) }));
+        conn.send(errorFrame(err, { clientMsgId: isBinary ? null : clientMsgIdOf(data.toString()) }));
         return refused();
       }
       if (isBinary) {
@@ -209,11 +210,6 @@ export function createGateway(deps: GatewayDeps) {
       await Promise.all(closed);
       heartbeats.stop();
       wss.close();
-    },
-
-    /** Closes one connection with a named code (slow consumer, revoked session). */
-    closeConnection(conn: Connection, code: number, reason: string): void {
-      sockets.get(conn)?.close(code, reason);
     },
 
     /** Closes this process's sockets of a revoked session with 4001; returns how many. */

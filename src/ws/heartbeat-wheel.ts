@@ -28,7 +28,7 @@ export class HeartbeatWheel {
   /** Watches a socket; the returned function stops watching it (call it on close). */
   add(ws: WebSocket): () => void {
     const beat: Beat = { ws, alive: true };
-    const slot = this.slots[this.placed++ % this.slots.length]!;
+    const slot = this.slotAt(this.placed++);
     slot.add(beat);
     ws.on('pong', () => (beat.alive = true));
     if (!this.timer) {
@@ -44,7 +44,7 @@ export class HeartbeatWheel {
   }
 
   private tick(): void {
-    const slot = this.slots[this.due]!;
+    const slot = this.slotAt(this.due);
     this.due = (this.due + 1) % this.slots.length;
     for (const beat of slot) {
       if (!beat.alive) {
@@ -55,5 +55,11 @@ export class HeartbeatWheel {
       beat.alive = false;
       beat.ws.ping();
     }
+  }
+
+  private slotAt(i: number): Set<Beat> {
+    const slot = this.slots[i % this.slots.length];
+    if (!slot) throw new Error('a heartbeat wheel has at least one slot');
+    return slot;
   }
 }

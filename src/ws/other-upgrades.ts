@@ -13,8 +13,9 @@ export function wantsWebSocket(req: IncomingMessage): boolean {
 function headWithoutUpgrade(req: IncomingMessage): Buffer {
   const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!;
-    const value = req.rawHeaders[i + 1]!;
+    // Name and value alternate; the loop's bound keeps both in range.
+    const name = req.rawHeaders[i] ?? '';
+    const value = req.rawHeaders[i + 1] ?? '';
     const lower = name.toLowerCase();
     if (lower === 'upgrade') continue;
     if (lower === 'connection') {

@@ -1,4 +1,4 @@
-import type { Connection } from '../realtime/connection-registry.js';
+import type { Connection } from '../domain/connection.js';
 
 /** setTimeout's longest delay (~24.8 days); longer sessions re-arm their timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

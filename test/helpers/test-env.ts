@@ -60,6 +60,9 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   };
   const config = loadConfig(env);
   const pool = createPgPool(config, 'parley-test');
+  // Cleanup drops the database WITH (FORCE): a connection whose end is still under way then gets
+  // the termination (57P01) after the pool has let go of it, with nobody listening but this.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
 
   return {

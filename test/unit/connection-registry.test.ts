@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type Connection,
-  type ConnectionRegistry,
-  createConnectionRegistry,
-} from '../../src/realtime/connection-registry.js';
+import type { Connection } from '../../src/domain/connection.js';
+import { type ConnectionRegistry, createConnectionRegistry } from '../../src/realtime/connection-registry.js';
 
 /** A connection that records the frames written to it. */
 function socketOf(registry: ConnectionRegistry, userId: string, id: string): Connection & { got: string[] } {

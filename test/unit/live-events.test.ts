@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { freshMessage } from '../../src/domain/types.js';
+import { chatEventPayload, parseChatEvent } from '../../src/domain/events.js';
+import { systemFrame, typingFrame } from '../../src/domain/frames.js';
 import type { Message } from '../../src/domain/types.js';
-import { chatEventPayload, parseChatEvent, typingFrame } from '../../src/services/chat-events.js';
-import { systemFrame } from '../../src/services/system-events.js';
-import { ownReadPositions } from '../../workers/own-reads.js';
+import { ownReadPositions } from '../../workers/persist-worker.js';
 
 const msg = (chatId: string, senderId: string, seq: number): Message => ({
   id: `${chatId}-${seq}`,

@@ -1,10 +1,9 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { errorBodySchema } from '../../domain/response-schemas.js';
-import { idSchema } from '../../domain/schemas.js';
+import { broadcastBody, idSchema } from '../../domain/schemas.js';
 import type { Readiness } from '../../infra/readiness.js';
-import type { ChatLag, LagSummary } from '../../services/persistence-lag.js';
-import { broadcastBody } from '../routes/admin-routes.js';
+import type { ChatLag, LagSummary } from '../../metrics/persistence-lag.js';
 import { BULL_BOARD_PATH } from '../routes/bull-board.js';
 import { asAdmin, bodyErrors, errors, json, noAuth } from './responses.js';
 
@@ -42,8 +41,8 @@ const adminErrors = {
 } as const;
 
 /**
- * The routes outside the user API: health, metrics, the admin routes (operatorRoutes,
- * adminRoutes), these documents, and the WebSocket upgrade (the gateway, not Hono, answers it).
+ * The routes outside the user API: health, metrics, the admin routes (src/features/operator.ts,
+ * system-events.ts), these documents, and the WebSocket upgrade (the gateway, not Hono, answers it).
  */
 export function registerOperatorPaths(registry: OpenAPIRegistry): void {
   const path = (config: Parameters<OpenAPIRegistry['registerPath']>[0]) =>

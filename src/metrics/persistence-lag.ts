@@ -63,7 +63,10 @@ export function createPersistenceLag(deps: PersistenceLagDeps) {
     const persisted = await deps.messages.maxSeqs(chatIds);
     const at = now();
     return Promise.all(
-      stats.map(async ({ chatId, counter: acked, pending, lowest }) => {
+      chatIds.map(async (chatId, i) => {
+        const stat = stats[i];
+        if (!stat) throw new Error(`no pending stats for chat ${chatId}`);
+        const { counter: acked, pending, lowest } = stat;
         const newestPersistedSeq = persisted.get(chatId) ?? 0;
         let oldestUnpersistedAgeS = 0;
         if (lowest !== null) {
@@ -87,7 +90,7 @@ export function createPersistenceLag(deps: PersistenceLagDeps) {
     /** The lag of one chat. */
     async forChat(chatId: string): Promise<ChatLag> {
       const [lag] = await measure([chatId]);
-      if (!lag) throw new Error(`no persistence lag measured for chat ${chatId}`);
+      if (!lag) throw new Error(`chat ${chatId} not measured`);
       return lag;
     },
 

@@ -1,0 +1,49 @@
+/**
+ * What the api processes (and the workers) tell each other over Redis pub/sub. Channel names are
+ * in src/redis/keys.ts; every api process subscribes to all of them (src/realtime/fanout.ts).
+ */
+
+/** `channel:chat-messages`: `chatId SP messageJson`, published by append.lua with the append. */
+export function parseChatMessage(payload: string): { chatId: string; json: string } {
+  const space = payload.indexOf(' ');
+  return { chatId: payload.slice(0, space), json: payload.slice(space + 1) };
+}
+
+/** `channel:membership` (JSON): a membership change, so every api process updates its chat → sockets index. */
+export interface MembershipChange {
+  chatId: string;
+  userIds: string[];
+  change: 'added' | 'removed';
+}
+
+/** `channel:user-presence` (JSON): the change and the chats whose members should hear of it. */
+export interface PresenceChange {
+  userId: string;
+  status: 'online' | 'offline';
+  /** ISO-8601: when the user came online, or was last seen before going offline. */
+  lastSeenAt: string;
+  chatIds: string[];
+}
+
+/** `channel:system-events` (JSON): a system-wide notice for every client of every api process. */
+export interface SystemEvent {
+  event: string;
+  data: unknown;
+}
+
+/**
+ * `channel:chat-events`: events that reach a chat's members but the one who caused them (typing,
+ * read), as `chatId SP userId SP frame` so that every api process routes them without parsing the
+ * frame. The read event is built inside read-advance.lua with the same shape.
+ */
+export function chatEventPayload(chatId: string, userId: string, frame: string): string {
+  return `${chatId} ${userId} ${frame}`;
+}
+
+/** Splits a chat event; null when the payload is not one. */
+export function parseChatEvent(payload: string): { chatId: string; userId: string; frame: string } | null {
+  const a = payload.indexOf(' ');
+  const b = payload.indexOf(' ', a + 1);
+  if (a <= 0 || b <= a + 1) return null;
+  return { chatId: payload.slice(0, a), userId: payload.slice(a + 1, b), frame: payload.slice(b + 1) };
+}
