@@ -7,6 +7,7 @@ import { ensureDatabase, migrate } from '../../src/db/migrate.js';
 import { createLogKeys } from '../../src/message-log/keys.js';
 import { QUEUES } from '../../src/queues/definitions.js';
 import { scanKeys } from '../../src/redis/scan.js';
+import { changesStored, checkChanges, type StoredRow } from './change-check.js';
 import { type Acked, LoadClient } from './load-client.js';
 import { startPrivatePostgres, startPrivateRedis } from './private-services.js';
 import { childEnv, type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
@@ -28,6 +29,18 @@ export interface ScenarioResult {
   lost: number;
   duplicated: number;
   outOfOrder: number;
+  /** Edits, deletes and reactions acked (by the clients' `changes` share of their operations). */
+  changesAcked: number;
+  /** Messages whose row in PostgreSQL lost an acked change (a lower rev, another body, a reaction). */
+  lostChanges: number;
+  /** Messages deleted with an ack whose row is not a tombstone. */
+  resurrectedDeletes: number;
+  /** Messages whose row shows an older acked edit than the last acked one. */
+  outOfOrderEdits: number;
+  /** Changes refused for good (a tombstone's: conflict), by code: not acked, so not checked. */
+  changesRefused: Record<string, number>;
+  /** Messages left out of the change checks: a change of them got no answer for good. */
+  unsettledMessages: number;
   /** From the end of the fault until every api is in normal mode and acks again, in ms. */
   recoverMs: number;
   /**
@@ -36,6 +49,9 @@ export interface ScenarioResult {
    */
   catchUpMs: number | null;
 }
+
+/** The clients' default share of changes among their operations. */
+export const DEFAULT_CHANGES = 0.3;
 
 /** Longest the checker waits for PostgreSQL to catch up after a fault. */
 export const CATCH_UP_TIMEOUT_MS = 60_000;
@@ -47,8 +63,13 @@ export interface CheckerOptions {
   outageMs: number;
   clients: number;
   chats: number;
-  /** Pause between a client's sends, in ms. */
+  /** Pause between a client's operations (sends and changes), in ms. */
   intervalMs: number;
+  /**
+   * Share of the clients' operations that edit, delete or react to an existing message instead of
+   * sending a new one (default DEFAULT_CHANGES; 0: sends only).
+   */
+  changes?: number;
   log?: (line: string) => void;
 }
 
@@ -110,8 +131,11 @@ async function nothingToPersist(config: Config): Promise<boolean> {
   redis.on('error', () => undefined);
   const queue = new Queue(QUEUES.persist, { connection: redis, prefix: config.QUEUE_PREFIX });
   const pendingPattern = createLogKeys(config.REDIS_KEY_PREFIX).pendingPattern();
+  // Changes wait in their own set next to it (keys.ts: `chat:{id}:changes:pending`).
+  const pendingChangesPattern = pendingPattern.replace(/:pending$/, ':changes:pending');
   try {
-    for await (const pendingSets of scanKeys([redis], pendingPattern)) if (pendingSets.length > 0) return false;
+    for (const pattern of [pendingPattern, pendingChangesPattern])
+      for await (const pendingSets of scanKeys([redis], pattern)) if (pendingSets.length > 0) return false;
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(counts).every((n) => n === 0);
   } finally {
@@ -207,6 +231,7 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
             urls: apiUrls,
             intervalMs: o.intervalMs,
             ackTimeoutMs: 2000,
+            changes: o.changes ?? DEFAULT_CHANGES,
           },
           i,
         ),
@@ -287,12 +312,24 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     await Promise.all(clients.map((c) => c.stop()));
     const acked: Acked[] = clients.flatMap((c) => c.acked);
 
-    // Drain: every acked message should reach PostgreSQL. The wait also ends once Redis holds
-    // nothing more to persist (no pending set, no persist job), as after Redis lost its data.
+    const changes = clients.flatMap((c) => c.changes);
+    const readRows = async () =>
+      (
+        await pool.query<StoredRow & { clientMsgId: string | null }>(
+          `SELECT chat_id AS "chatId", seq::int AS seq, client_msg_id AS "clientMsgId", body,
+                  deleted_at AS "deletedAt", reactions, rev::int AS rev
+             FROM messages WHERE body <> 'probe' AND chat_id = ANY($1)`,
+          [chatIds],
+        )
+      ).rows;
+
+    // Drain: every acked message, and every acked change, should reach PostgreSQL. The wait also
+    // ends once Redis holds nothing more to persist (no pending set, no persist job), as after
+    // Redis lost its data.
     const ackedIds = acked.map((a) => a.clientMsgId);
     const allStored = async () =>
       (await pool.query('SELECT count(*)::int AS n FROM messages WHERE client_msg_id = ANY($1)', [ackedIds])).rows[0]
-        .n >= acked.length;
+        .n >= acked.length && changesStored(changes, await readRows());
     let idleChecks = 0;
     await until(
       async () => {
@@ -304,13 +341,17 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
       60_000,
     ).catch(() => log(`${scenario}: not everything acked reached PostgreSQL within 60 s`));
 
-    const { rows } = await pool.query<{ chat_id: string; seq: number; client_msg_id: string | null; body: string }>(
-      `SELECT chat_id, seq::int AS seq, client_msg_id, body FROM messages WHERE body <> 'probe'`,
-    );
-    const byClientId = new Map(rows.flatMap((r) => (r.client_msg_id ? [[r.client_msg_id, r] as const] : [])));
+    const rows = await readRows();
+    const byClientId = new Map(rows.flatMap((r) => (r.clientMsgId ? [[r.clientMsgId, r] as const] : [])));
     const persisted = acked.filter((a) => byClientId.get(a.clientMsgId)?.seq === a.seq).length;
+    // A message's body is its send's clientMsgId, an edit's starts with it (`<id>~e<n>`); a
+    // tombstone has none left, but its row keeps the clientMsgId.
+    const identity = (r: (typeof rows)[number]) =>
+      r.deletedAt !== null && r.body === ''
+        ? (r.clientMsgId ?? `tombstone ${r.chatId}/${r.seq}`)
+        : r.body.split('~')[0];
     const bodies = new Map<string, number>();
-    for (const r of rows) bodies.set(r.body, (bodies.get(r.body) ?? 0) + 1);
+    for (const r of rows) bodies.set(identity(r) ?? '', (bodies.get(identity(r) ?? '') ?? 0) + 1);
     const seqOwners = new Map<string, string>();
     let seqReuse = 0;
     for (const a of acked) {
@@ -322,7 +363,7 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     if (duplicated > 0) {
       const twice = [...bodies].filter(([, c]) => c > 1).map(([b]) => b);
       log(
-        `${scenario}: duplicated: bodies stored twice ${JSON.stringify(rows.filter((r) => twice.includes(r.body)))}; seqs reused ${seqReuse}`,
+        `${scenario}: duplicated: bodies stored twice ${JSON.stringify(rows.filter((r) => twice.includes(identity(r) ?? '')))}; seqs reused ${seqReuse}`,
       );
     }
     // Each client sends one message at a time, so its acked seqs must strictly grow.
@@ -335,6 +376,14 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
       }
     }
 
+    // Every acked change against the final state of its message.
+    const unsettled = new Set(clients.flatMap((c) => [...c.unsettled]));
+    const checked = checkChanges(acked, changes, rows, unsettled);
+    for (const p of checked.problems.slice(0, 20)) log(`${scenario}: ${p}`);
+    const changesRefused: Record<string, number> = {};
+    for (const c of clients)
+      for (const [code, n] of Object.entries(c.refused)) changesRefused[code] = (changesRefused[code] ?? 0) + n;
+
     return {
       scenario,
       acked: acked.length,
@@ -342,6 +391,12 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
       lost: acked.length - persisted,
       duplicated,
       outOfOrder,
+      changesAcked: checked.changesAcked,
+      lostChanges: checked.lostChanges,
+      resurrectedDeletes: checked.resurrectedDeletes,
+      outOfOrderEdits: checked.outOfOrderEdits,
+      changesRefused,
+      unsettledMessages: checked.unsettled,
       recoverMs,
       catchUpMs: await catchUp,
     };
@@ -361,6 +416,10 @@ export function formatTable(results: ScenarioResult[]): string {
     'lost',
     'duplicated',
     'out of order',
+    'changes acked',
+    'lost changes',
+    'resurrected deletes',
+    'out-of-order edits',
     'recover ms',
     'PostgreSQL caught up ms',
   ];
@@ -372,6 +431,10 @@ export function formatTable(results: ScenarioResult[]): string {
       r.lost,
       r.duplicated,
       r.outOfOrder,
+      r.changesAcked,
+      r.lostChanges,
+      r.resurrectedDeletes,
+      r.outOfOrderEdits,
       r.recoverMs,
       r.catchUpMs ?? `> ${CATCH_UP_TIMEOUT_MS}`,
     ].map(String),

@@ -6,6 +6,8 @@ import { runScenario, SCENARIOS } from '../../scripts/faults/checker.js';
  * PostgreSQL servers with real processes and retrying clients. Nothing acked may be lost, nothing
  * duplicated, no seq reused, and every client's acked seqs must grow; after a worker is killed
  * under load, PostgreSQL must hold every acked message within 10 s of the new worker's start.
+ * The clients also edit, delete and react (30 % of their operations): every message's final row
+ * must be its last acked change (no change lost, no delete undone, no older edit winning).
  */
 describe('guarantee checker (short form)', () => {
   it.each(SCENARIOS)(
@@ -18,6 +20,11 @@ describe('guarantee checker (short form)', () => {
       // Redis restarted empty included: the apis write what they acked lately to PostgreSQL themselves.
       expect(r.lost).toBe(0);
       expect(r.persisted).toBe(r.acked);
+      // Changes were made (and acked) under the fault, and PostgreSQL ends with the last acked one of each.
+      expect(r.changesAcked, `changes refused: ${JSON.stringify(r.changesRefused)}`).toBeGreaterThan(20);
+      expect(r.lostChanges).toBe(0);
+      expect(r.resurrectedDeletes).toBe(0);
+      expect(r.outOfOrderEdits).toBe(0);
       // A worker killed under load holds persistence up for seconds, not for its jobs' old lock time.
       if (scenario === 'worker-kill') expect(r.catchUpMs, 'PostgreSQL caught up after the restart (ms)').not.toBeNull();
       if (scenario === 'worker-kill') expect(r.catchUpMs!).toBeLessThan(10_000);
