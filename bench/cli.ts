@@ -33,6 +33,11 @@ export interface BenchOptions {
   chatSize: number;
   /** Characters per message body. */
   bodyChars: number;
+  /**
+   * small and stress: share of the operations that edit or react to one of the client's own recent
+   * messages (0: sends only). Parley only: the floor does not speak these frames.
+   */
+  changes: number;
   /** stress: how much each step adds, the rate it stops at, the fan-out p99 and drain time a step must stay under. */
   stepRate: number;
   maxRate: number;
@@ -74,6 +79,10 @@ export const USAGE = `npm run bench -- [options]
   --warmup S                     seconds of unmeasured load at --rate first (default 2)
   --clients N --chat-size N      WebSocket clients, members per chat (default 200, 10)
   --body-chars N                 message body length (default 100)
+  --changes SHARE                small, stress: this share of the operations (e.g. 0.1) edit or
+                                 react to the client's own recent messages instead of sending;
+                                 their ack and message.updated fan-out are reported apart
+                                 (Parley only: the floor has no such frames; default 0)
   --step N --max-rate N          stress: rate added per step, last step (default 1000, 20000)
   --p99-limit MS --drain-limit MS  stress: a step holds if fan-out p99 <= 50 ms and the lag drains in <= 2000 ms
   --connections N --users N      idle: connections (default 20000) over users (default 200)
@@ -113,6 +122,7 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
       clients: { type: 'string' },
       'chat-size': { type: 'string' },
       'body-chars': { type: 'string' },
+      changes: { type: 'string' },
       step: { type: 'string' },
       'max-rate': { type: 'string' },
       'p99-limit': { type: 'string' },
@@ -142,13 +152,18 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
           .filter(Boolean)
       : [];
   const urls = list(values.url);
-  // The floor has no idle scenario (no heartbeat, no /metrics), and --url names a Parley.
-  const floorless = scenario === 'idle' || urls.length > 0;
+  const changes = values.changes === undefined ? 0 : Number(values.changes);
+  if (!(changes >= 0 && changes <= 1)) throw new Error(`--changes must be a share from 0 to 1, not ${values.changes}`);
+  if (changes > 0 && scenario === 'idle') throw new Error('--changes: the idle scenario sends nothing');
+  // The floor has no idle scenario (no heartbeat, no /metrics), no edits or reactions, and --url names a Parley.
+  const floorless = scenario === 'idle' || urls.length > 0 || changes > 0;
   const target = (values.target ?? (floorless ? 'parley' : 'both')) as TargetName;
   if (!['parley', 'floor', 'both'].includes(target))
     throw new Error(`--target must be parley, floor or both, not ${target}`);
   if (target !== 'parley' && floorless)
-    throw new Error(`--target ${target}: the floor runs small and stress only, and not with --url`);
+    throw new Error(
+      `--target ${target}: the floor runs small and stress only, without --changes (it has no edit or react frames), and not with --url`,
+    );
   const num = (name: string, raw: string | undefined, def: number, min = 0): number => {
     if (raw === undefined) return def;
     const n = Number(raw);
@@ -178,6 +193,7 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
     clients: num('clients', values.clients, 200, 2),
     chatSize: num('chat-size', values['chat-size'], 10, 2),
     bodyChars: num('body-chars', values['body-chars'], 100, 1),
+    changes,
     stepRate: num('step', values.step, 1000, 1),
     maxRate: num('max-rate', values['max-rate'], 20_000, 1),
     p99LimitMs: num('p99-limit', values['p99-limit'], 50),

@@ -7,16 +7,24 @@ import { mapLimit } from './accounts.js';
  * or parsing JSON; anything unexpected falls back to JSON.parse.
  */
 
-/** Where a connection's frames go: the phase being measured. `g` is the send's global index. */
+/**
+ * Where a connection's frames go: the phase being measured. `g` is the operation's global index
+ * (a send's or a change's: both carry it as their clientMsgId). `frame` is the ack's bytes, for a
+ * sink that needs more of it than the index (the seq of a send, the rev of a change).
+ */
 export interface FrameSink {
-  ack(conn: number, g: number, now: number): void;
+  ack(conn: number, g: number, now: number, frame: Buffer): void;
   message(conn: number, g: number, now: number): void;
+  /** A `message.updated` frame (edits, deletes, reactions): parsed, being a minority of the traffic. */
+  updated(conn: number, message: { chatId: string; seq: number; rev: number }, now: number): void;
   error(conn: number, g: number, code: string): void;
 }
 
 const TYPE_PREFIX = Buffer.from('{"type":"');
 const MESSAGE = Buffer.from('message"');
 const ACK = Buffer.from('ack"');
+const UPDATED = Buffer.from('message.updated"');
+const SEQ = Buffer.from('"seq":');
 const ERROR = Buffer.from('error"');
 const CLIENT_MSG_ID = Buffer.from('"clientMsgId":"');
 
@@ -42,6 +50,21 @@ export function clientMsgIndex(buf: Buffer, from = 0): number {
   return i > start && i < buf.length ? n : -1;
 }
 
+/** The first `"seq":` number at or after `from` (a send's ack: its message's seq), else -1. */
+export function seqIn(buf: Buffer, from = 0): number {
+  const at = buf.indexOf(SEQ, from);
+  if (at < 0) return -1;
+  let n = 0;
+  let i = at + SEQ.length;
+  const start = i;
+  for (; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (c < 0x30 || c > 0x39) break;
+    n = n * 10 + (c - 0x30);
+  }
+  return i > start ? n : -1;
+}
+
 const indexOfId = (id: unknown): number => (typeof id === 'string' && /^\d+$/.test(id) ? Number(id) : -1);
 
 /** Routes one server frame to the sink. */
@@ -49,17 +72,22 @@ export function dispatch(buf: Buffer, conn: number, sink: FrameSink, now: number
   if (matchesAt(buf, 0, TYPE_PREFIX)) {
     const at = TYPE_PREFIX.length;
     if (matchesAt(buf, at, MESSAGE)) return sink.message(conn, clientMsgIndex(buf, at), now);
-    if (matchesAt(buf, at, ACK)) return sink.ack(conn, clientMsgIndex(buf, at), now);
-    if (!matchesAt(buf, at, ERROR)) return; // presence, typing, pong...: not measured
+    if (matchesAt(buf, at, ACK)) return sink.ack(conn, clientMsgIndex(buf, at), now, buf);
+    // persisted, presence, typing, pong...: not measured
+    if (!matchesAt(buf, at, ERROR) && !matchesAt(buf, at, UPDATED)) return;
   }
   const frame = JSON.parse(buf.toString()) as {
     type?: string;
     code?: string;
     clientMsgId?: unknown;
-    message?: { clientMsgId?: unknown };
+    message?: { clientMsgId?: unknown; chatId?: string; seq?: number; rev?: number };
   };
   if (frame.type === 'message') sink.message(conn, indexOfId(frame.message?.clientMsgId), now);
-  else if (frame.type === 'ack') sink.ack(conn, indexOfId(frame.clientMsgId), now);
+  else if (frame.type === 'message.updated') {
+    const m = frame.message;
+    if (m && typeof m.chatId === 'string' && typeof m.seq === 'number' && typeof m.rev === 'number')
+      sink.updated(conn, { chatId: m.chatId, seq: m.seq, rev: m.rev }, now);
+  } else if (frame.type === 'ack') sink.ack(conn, indexOfId(frame.clientMsgId), now, buf);
   else if (frame.type === 'error') sink.error(conn, indexOfId(frame.clientMsgId), frame.code ?? 'unknown');
 }
 

@@ -31,7 +31,15 @@ const machineCell = (m: MeasuredPhase | null) =>
 const redisCell = (m: MeasuredPhase | null) =>
   m?.redis ? `${f(m.redis.usecPerMessage, 0)} µs / ${f(m.redis.scriptsPerMessage, 1)}` : '–';
 const lossOf = (phases: readonly MeasuredPhase[]) =>
-  phases.reduce((n, p) => n + p.unanswered + p.lostDeliveries + p.refused, 0) +
+  phases.reduce(
+    (n, p) =>
+      n +
+      p.unanswered +
+      p.lostDeliveries +
+      p.refused +
+      (p.changes ? p.changes.unanswered + p.changes.lostUpdates + p.changes.refused : 0),
+    0,
+  ) +
   ' / ' +
   phases.reduce((n, p) => n + p.duplicates, 0);
 

@@ -185,13 +185,15 @@ export async function measuredPhase(
       rowsPerInsert: inserts && rows !== null ? Math.round((rows / inserts) * 10) / 10 : null,
       inserts,
     },
-    redis: redisBefore && redisAfter ? redisCost(redisBefore, redisAfter, phase.acked) : null,
+    // With changes, per operation: a change costs the servers as a send does.
+    redis:
+      redisBefore && redisAfter ? redisCost(redisBefore, redisAfter, phase.acked + (phase.changes?.acked ?? 0)) : null,
     processes,
     machine: watch.machine,
     cost: costOf(
       processes,
       target.processes.map((p) => p.label),
-      phase.sent,
+      phase.sent + (phase.changes?.sent ?? 0),
     ),
     runtime,
   };
@@ -210,5 +212,16 @@ export function lossProblems(p: PhaseResult): string[] {
         .map(([c, n]) => `${c} ${n}`)
         .join(', ')})`,
     );
+  const c = p.changes;
+  if (c) {
+    if (c.unanswered > 0) out.push(`${c.unanswered} changes never answered`);
+    if (c.lostUpdates > 0) out.push(`${c.lostUpdates} message.updated deliveries lost`);
+    if (c.refused > 0)
+      out.push(
+        `${c.refused} changes refused (${Object.entries(c.errors)
+          .map(([code, n]) => `${code} ${n}`)
+          .join(', ')})`,
+      );
+  }
   return out;
 }

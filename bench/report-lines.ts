@@ -31,11 +31,11 @@ export function comparisonLines(c: Comparison): string[] {
   return lines;
 }
 
-export function costLine(c: CostStats | undefined): string[] {
+export function costLine(c: CostStats | undefined, per = 'message'): string[] {
   if (!c) return [];
   const servers = c.servers.join(' + ');
   return [
-    `  cost: ${f(c.cpuUsPerMessage, 0)} µs of server CPU per message (${servers}: ${f(c.serverCpuSeconds, 2)} s), ` +
+    `  cost: ${f(c.cpuUsPerMessage, 0)} µs of server CPU per ${per} (${servers}: ${f(c.serverCpuSeconds, 2)} s), ` +
       `${f(c.systemCpuUsPerMessage, 0)} µs with ${c.services.length ? c.services.join(' and ') : 'no service watched'}; RSS of ${servers}${c.servers.length > 1 ? ' together' : ''} ${f(c.serverRssMB, 0)} MB`,
   ];
 }

@@ -97,17 +97,34 @@ export const RUNTIME: Record<BenchOptions['runtime'], string> = {
 const pad = (s: string, n: number) => s.padStart(n);
 
 function percentileRows(
-  p: Pick<MeasuredPhase, 'ack' | 'fanout' | 'ackFromSend' | 'fanoutFromSend' | 'lateness'>,
+  p: Pick<MeasuredPhase, 'ack' | 'fanout' | 'ackFromSend' | 'fanoutFromSend' | 'lateness' | 'changes'>,
 ): string[] {
+  const width = p.changes ? 34 : 24;
   const row = (name: string, x: Percentiles) =>
-    `  ${name.padEnd(24)}${[x.p50, x.p90, x.p99, x.p999, x.max].map((v) => pad(f(v, 3), 9)).join('')}${pad(String(x.count), 10)}`;
+    `  ${name.padEnd(width)}${[x.p50, x.p90, x.p99, x.p999, x.max].map((v) => pad(f(v, 3), 9)).join('')}${pad(String(x.count), 10)}`;
+  const c = p.changes;
   return [
-    `  ${'latency, ms'.padEnd(24)}${['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => pad(h, 9)).join('')}${pad('count', 10)}`,
-    row('ack', p.ack),
-    row('fan-out', p.fanout),
+    `  ${'latency, ms'.padEnd(width)}${['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => pad(h, 9)).join('')}${pad('count', 10)}`,
+    row(c ? 'ack (sends)' : 'ack', p.ack),
+    row(c ? 'fan-out (message)' : 'fan-out', p.fanout),
+    ...(c ? [row('change ack', c.ack), row('change fan-out (message.updated)', c.fanout)] : []),
     row('ack, from actual send', p.ackFromSend),
     row('fan-out, from send', p.fanoutFromSend),
+    ...(c ? [row('change ack, from send', c.ackFromSend), row('change fan-out, from send', c.fanoutFromSend)] : []),
     row('generator lateness', p.lateness),
+  ];
+}
+
+function changeLine(p: MeasuredPhase): string[] {
+  const c = p.changes;
+  if (!c) return [];
+  const errors = Object.entries(c.errors ?? {})
+    .map(([code, n]) => `${code} ${n}`)
+    .join(', ');
+  const ops = p.sent + c.sent;
+  return [
+    `  changes: ${f(c.sent, 0)} (${f(c.edits, 0)} edits, ${f(c.reactions, 0)} reactions on or off; ${f(ops > 0 ? (100 * c.sent) / ops : null, 1)} % of the operations, asked ${f(100 * c.share, 0)} %), ${f(c.acked, 0)} acked; ` +
+      `lost: ${f(c.unanswered, 0)} unanswered + ${f(c.lostUpdates, 0)} message.updated deliveries; refused ${f(c.refused, 0)}${errors ? ` (${errors})` : ''}`,
   ];
 }
 
@@ -126,8 +143,12 @@ function phaseLines(p: MeasuredPhase): string[] {
   // The floor persists nothing: no lag, no drain, no INSERTs.
   const persisted = s.lagSamples > 0 || s.drainBy !== null || s.inserts !== null;
   return [
-    `  ${f(p.sent, 0)} sent at ${f(p.sendRate, 0)}/s (target ${f(p.rate, 0)}/s), ${f(p.acked, 0)} acked at ${f(p.ackRate, 0)}/s; ` +
-      `lost: ${f(p.unanswered, 0)} unanswered + ${f(p.lostDeliveries, 0)} deliveries; duplicates ${f(p.duplicates, 0)}; refused ${f(p.refused, 0)}${errors ? ` (${errors})` : ''}`,
+    p.changes
+      ? `  ${f(p.sent + p.changes.sent, 0)} operations at ${f(p.sendRate, 0)}/s (target ${f(p.rate, 0)}/s), ${f(p.acked + p.changes.acked, 0)} acked at ${f(p.ackRate, 0)}/s; ` +
+        `messages: ${f(p.sent, 0)} sent, ${f(p.acked, 0)} acked; lost: ${f(p.unanswered, 0)} unanswered + ${f(p.lostDeliveries, 0)} deliveries; duplicates ${f(p.duplicates, 0)}; refused ${f(p.refused, 0)}${errors ? ` (${errors})` : ''}`
+      : `  ${f(p.sent, 0)} sent at ${f(p.sendRate, 0)}/s (target ${f(p.rate, 0)}/s), ${f(p.acked, 0)} acked at ${f(p.ackRate, 0)}/s; ` +
+        `lost: ${f(p.unanswered, 0)} unanswered + ${f(p.lostDeliveries, 0)} deliveries; duplicates ${f(p.duplicates, 0)}; refused ${f(p.refused, 0)}${errors ? ` (${errors})` : ''}`,
+    ...changeLine(p),
     ...percentileRows(p),
     ...(persisted
       ? [
@@ -138,11 +159,11 @@ function phaseLines(p: MeasuredPhase): string[] {
         ]
       : []),
     processLine(p.processes, p.machine),
-    ...costLine(p.cost),
+    ...costLine(p.cost, p.changes ? 'operation (send or change)' : 'message'),
     ...runtimeLine(p.runtime),
     ...(p.redis
       ? [
-          `  redis per message: ${f(p.redis.usecPerMessage, 0)} µs of command time, ${f(p.redis.scriptsPerMessage, 1)} script calls, ${f(p.redis.callsPerMessage, 1)} commands counting those scripts run (${p.redis.top})`,
+          `  redis per ${p.changes ? 'operation' : 'message'}: ${f(p.redis.usecPerMessage, 0)} µs of command time, ${f(p.redis.scriptsPerMessage, 1)} script calls, ${f(p.redis.callsPerMessage, 1)} commands counting those scripts run (${p.redis.top})`,
         ]
       : []),
   ];

@@ -28,5 +28,12 @@ export async function openWorld(
   log(
     `${users.length} users in ${chats.length} chats connected to ${apiUrls.length} api(s) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
   );
-  return { clients, chats, chatOf, nextIndex: 0 };
+  return {
+    clients,
+    chats,
+    chatOf,
+    nextIndex: 0,
+    recent: users.map(() => []),
+    reacted: users.map(() => new Set<number>()),
+  };
 }

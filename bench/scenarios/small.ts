@@ -16,12 +16,14 @@ export async function runSmall(opts: BenchOptions, target: Target, log: (line: s
   const world = await openWorld(target.apiUrls, opts, log);
   try {
     const problems = await warmUp(world, opts, log);
-    log(`load: ${opts.rate} msg/s for ${opts.durationS} s`);
+    const mix = opts.changes > 0 ? ` (${Math.round(opts.changes * 100)} % edits and reactions)` : '';
+    log(`load: ${opts.rate} msg/s for ${opts.durationS} s${mix}`);
     const spec = {
       rate: opts.rate,
       durationS: opts.durationS,
       bodyChars: opts.bodyChars,
       drainTimeoutMs: opts.drainTimeoutMs,
+      changes: opts.changes,
     };
     const phase = await measuredPhase(target, world, spec, opts.scrapeMs);
     problems.push(...lossProblems(phase));

@@ -44,7 +44,13 @@ export async function runStress(
       const phase = await measuredPhase(
         target,
         world,
-        { rate, durationS: opts.durationS, bodyChars: opts.bodyChars, drainTimeoutMs: opts.drainTimeoutMs },
+        {
+          rate,
+          durationS: opts.durationS,
+          bodyChars: opts.bodyChars,
+          drainTimeoutMs: opts.drainTimeoutMs,
+          changes: opts.changes,
+        },
         opts.scrapeMs,
       );
       const loss = lossProblems(phase);

@@ -17,6 +17,7 @@ export async function warmUp(world: LoadWorld, opts: BenchOptions, log: (line: s
     durationS: opts.warmupS,
     bodyChars: opts.bodyChars,
     drainTimeoutMs: opts.drainTimeoutMs,
+    changes: opts.changes,
   });
   await sleep(1000); // persistence catches up: the measurement starts from rest
   return lossProblems(warm).map((p) => `warm-up: ${p}`);

@@ -138,6 +138,34 @@ describe('npm run bench (a short smoke run)', () => {
     await expectRemoved(summary.floor!.throwaway[0]!);
   }, 120_000);
 
+  it("with --changes 0.1, makes a tenth of the operations edits and reactions of the clients' own messages, on Parley only, and measures their acks and message.updated fan-out apart", async () => {
+    const { code, stdout, stderr } = await runBench([...TINY, '--changes', '0.1']);
+    expect(code, stderr).toBe(0);
+    const summary = JSON.parse(stdout) as Summary;
+    expect(summary.ok, summary.problems.join('; ')).toBe(true);
+    expect(summary.floor).toBeNull(); // the floor has no edit or react frames
+    expect(stderr).not.toContain('small, floor');
+    const phase: MeasuredPhase = (summary.runs[0] as SmallResult).phase;
+    const c = phase.changes!;
+    expect(phase.sent + c.sent).toBe(400);
+    // About a tenth (seeded: the same every run), edits and reactions alternating.
+    expect(c.sent).toBeGreaterThan(20);
+    expect(c.sent).toBeLessThan(60);
+    expect(Math.abs(c.edits - c.reactions)).toBeLessThanOrEqual(1);
+    expect(c).toMatchObject({ acked: c.sent, refused: 0, unanswered: 0, lostUpdates: 0, strayUpdates: 0 });
+    // Each change's message.updated reached the 9 other members of its chat; the messages theirs.
+    expect(c.ack.count).toBe(c.sent);
+    expect(c.fanout.count).toBe(c.sent * 9);
+    expect(phase).toMatchObject({ acked: phase.sent, unanswered: 0, lostDeliveries: 0, duplicates: 0, misrouted: 0 });
+    expect(phase.fanout.count).toBe(phase.sent * 9);
+    for (const p of [c.ack, c.fanout]) expect(p.p50 > 0 && p.p50 <= p.max).toBe(true);
+    const text = formatText(summary);
+    expect(text).toMatch(/^\s+change ack\s+\d+\.\d+/m);
+    expect(text).toMatch(/^\s+change fan-out \(message\.updated\)\s+\d+\.\d+/m);
+    expect(text).toMatch(/changes: \d+ \(\d+ edits, \d+ reactions on or off/);
+    await expectRemoved(summary.throwaway[0]!);
+  }, 120_000);
+
   it('runs Parley as npm start does, the api and the workers in one process', async () => {
     const { code, stdout, stderr } = await runBench([...TINY, '--target', 'parley', '--all-in-one']);
     expect(code, stderr).toBe(0);
