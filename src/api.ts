@@ -35,6 +35,7 @@ import { createPgFanout } from './realtime/pg-fanout.js';
 import { createKeys } from './redis/keys.js';
 import { createScripts } from './redis/scripts.js';
 import { createAuthService } from './services/auth-service.js';
+import { createChangeService } from './services/change-service.js';
 import { createChatIndex } from './services/chat-index.js';
 import { createChatService } from './services/chat-service.js';
 import { startDegradedMode } from './services/degraded-mode.js';
@@ -190,6 +191,15 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     logger,
     onDataLoss: async () => void (await recentAcks.replay()),
   });
+  // Sends and changes to messages take tokens from the same per-user bucket.
+  const rateLimit = createSendRateLimiter({
+    // One Redis: the append (or change) script takes the sender's token in its own round trip.
+    inAppend: true,
+    scripts,
+    keys,
+    limits: { capacity: config.SEND_RATE_BURST, perSecond: config.SEND_RATE_PER_S },
+    redisDown: () => circuit.isOpen,
+  });
   const sender = createSendService({
     log,
     membership,
@@ -202,14 +212,18 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       apiMetrics.onAccepted(accepted, startedAt);
     },
     onStage: apiMetrics.onSendStage,
-    rateLimit: createSendRateLimiter({
-      // One Redis: the append takes the sender's token in its own round trip.
-      inAppend: true,
-      scripts,
-      keys,
-      limits: { capacity: config.SEND_RATE_BURST, perSecond: config.SEND_RATE_PER_S },
-      redisDown: () => circuit.isOpen,
-    }),
+    rateLimit,
+  });
+  const changer = createChangeService({
+    log,
+    membership,
+    circuit,
+    direct,
+    seqGuard,
+    rateLimit,
+    storedMessage: messages.get,
+    creatorOf: async (chatId) => (await chatStore.find(chatId))?.createdBy ?? null,
+    onAccepted: (accepted) => recentAcks.add(accepted.json),
   });
   const history = createHistoryService({ log, messages });
   const receipts = createReceiptService({
@@ -291,6 +305,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       chats,
       membership,
       sender,
+      changer,
       history,
       accessOf: chatStore.accessOf,
       onAckWritten: (ms) => apiMetrics.onSendStage('ack_written', ms),

@@ -18,12 +18,27 @@ export const errorFrame = (err: AppError, context?: { clientMsgId?: string | nul
     ...(context?.chatId ? { chatId: context.chatId } : {}),
   });
 
-/** `messageJson` is the stored JSON of the message, reused as is (never parsed and serialised again). */
-export const ackFrame = (clientMsgId: string, messageJson: string): string =>
-  `{"type":"ack","clientMsgId":${JSON.stringify(clientMsgId)},"message":${messageJson}}`;
+/**
+ * `messageJson` is the message's JSON as the wire shows it (message-log wireJson: the stored
+ * bytes, reused as they are unless an emoji has more reactors than the wire shows). `state` is
+ * always "accepted": in Redis with its way to PostgreSQL (docs/protocol.md "Durability").
+ */
+export const ackFrame = (clientMsgId: string | null, messageJson: string): string =>
+  `{"type":"ack","clientMsgId":${JSON.stringify(clientMsgId)},"message":${messageJson},"state":"accepted"}`;
 
 /** Live delivery and `sync` replay alike; `messageJson` as for ackFrame. */
 export const messageFrame = (messageJson: string): string => `{"type":"message","message":${messageJson}}`;
+
+/** A message changed (edited, deleted, reacted to): the whole message, with its new rev. */
+export const messageUpdatedFrame = (messageJson: string): string =>
+  `{"type":"message.updated","message":${messageJson}}`;
+
+/** PostgreSQL holds every message of the chat up to `seq`. */
+export const persistedFrame = (chatId: string, seq: number): string =>
+  `{"type":"persisted","chatId":${JSON.stringify(chatId)},"seq":${seq}}`;
+
+/** A `sync` is done; `revs` holds each synced chat's rev. */
+export const syncedFrame = (revs: Record<string, number>): string => JSON.stringify({ type: 'synced', revs });
 
 /** Ids are validated UUIDs, so they go into the JSON as they are. */
 export const typingFrame = (chatId: string, userId: string): string =>

@@ -36,6 +36,9 @@ export const chatSchema = z
     createdBy: id('the creator'),
     createdAt: time('when the chat was created'),
     lastSeq: seq.meta({ description: 'seq of the newest message (0 when none)' }),
+    persistedSeq: seq.meta({
+      description: 'every message up to this seq is in PostgreSQL (0 until the first is stored; never ahead of it)',
+    }),
   })
   .meta({ id: 'Chat' }) satisfies z.ZodType<Chat>;
 

@@ -33,6 +33,13 @@ export const clientMsgIdSchema = z
 
 export const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** A reaction: 1 to 32 characters (an emoji, or a short code), no control characters. */
+export const emojiSchema = z
+  .string()
+  .min(1)
+  .max(32)
+  .refine((s) => !/[\p{Cc}\s]/u.test(s), 'must be 1-32 characters without spaces or control characters');
+
 /** POST /api/admin/broadcast (the operator's, not a client's, but checked the same way). */
 export const broadcastBody = z.object({
   event: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, _ . : or -'),
@@ -60,7 +67,11 @@ export function createSchemas(limits: InputLimits) {
     memberIds: z.array(idSchema).max(limits.chatMaxMembers - 1),
   });
   const addMemberBody = z.object({ userId: idSchema });
-  const sendBody = z.object({ body, clientMsgId: clientMsgIdSchema.nullish() });
+  const replyTo = seqSchema.min(1).nullish();
+  const sendBody = z.object({ body, clientMsgId: clientMsgIdSchema.nullish(), replyTo });
+  const editBody = z.object({ body, clientMsgId: clientMsgIdSchema.nullish() });
+  // What a chat sequence position looks like in a path (`…/messages/:seq`).
+  const seqParam = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
   const readBody = z.object({ seq: seqSchema });
   const historyQuery = z
     .object({
@@ -84,7 +95,28 @@ export function createSchemas(limits: InputLimits) {
   });
 
   const frame = z.discriminatedUnion('type', [
-    z.object({ type: z.literal('send'), chatId: idSchema, body, clientMsgId: clientMsgIdSchema }),
+    z.object({ type: z.literal('send'), chatId: idSchema, body, clientMsgId: clientMsgIdSchema, replyTo }),
+    z.object({
+      type: z.literal('edit'),
+      chatId: idSchema,
+      seq: seqSchema.min(1),
+      body,
+      clientMsgId: clientMsgIdSchema.optional(),
+    }),
+    z.object({
+      type: z.literal('delete'),
+      chatId: idSchema,
+      seq: seqSchema.min(1),
+      clientMsgId: clientMsgIdSchema.optional(),
+    }),
+    z.object({
+      type: z.literal('react'),
+      chatId: idSchema,
+      seq: seqSchema.min(1),
+      emoji: emojiSchema,
+      on: z.boolean(),
+      clientMsgId: clientMsgIdSchema.optional(),
+    }),
     // Bounded before the record is parsed: the count is all a too-large frame costs.
     z.object({
       type: z.literal('sync'),
@@ -94,7 +126,7 @@ export function createSchemas(limits: InputLimits) {
           'must be an object',
         )
         .refine((v) => Object.keys(v).length <= syncMaxChats, `at most ${syncMaxChats} chats per sync`)
-        .pipe(z.record(idSchema, seqSchema)),
+        .pipe(z.record(idSchema, z.union([seqSchema, z.object({ seq: seqSchema, rev: seqSchema })]))),
     }),
     z.object({ type: z.literal('typing'), chatId: idSchema }),
     z.object({ type: z.literal('read'), chatId: idSchema, seq: seqSchema }),
@@ -107,6 +139,8 @@ export function createSchemas(limits: InputLimits) {
     createChatBody,
     addMemberBody,
     sendBody,
+    editBody,
+    seqParam,
     readBody,
     historyQuery,
     listChatsQuery,

@@ -25,15 +25,40 @@ export const messageFrame = z.object({ type: z.literal('message'), message: mess
 });
 
 export const ackFrame = z
-  .object({ type: z.literal('ack'), clientMsgId: z.string(), message: messageSchema })
-  .meta({ id: 'AckFrame', description: 'your `send` was accepted: it will not be lost' });
+  .object({
+    type: z.literal('ack'),
+    clientMsgId: z
+      .string()
+      .nullable()
+      .meta({ description: "the frame's clientMsgId (null for a change sent without one)" }),
+    message: messageSchema,
+    state: z.literal('accepted').meta({ description: 'in Redis with its way to PostgreSQL: it will not be lost' }),
+  })
+  .meta({
+    id: 'AckFrame',
+    description:
+      'your `send` (or `edit`, `delete`, `react`) was accepted: it will not be lost; `message` is the message as it is now',
+  });
+
+export const messageUpdatedFrame = z.object({ type: z.literal('message.updated'), message: messageSchema }).meta({
+  id: 'MessageUpdatedFrame',
+  description:
+    'a message of one of your chats was edited, deleted (a tombstone) or reacted to: the whole message with its new `rev`; in rev order per chat; also what `sync` with {seq, rev} replays',
+});
+
+export const persistedFrame = z
+  .object({ type: z.literal('persisted'), chatId: id('the chat'), seq: z.number().int().min(0) })
+  .meta({
+    id: 'PersistedFrame',
+    description: 'PostgreSQL holds every message of the chat up to `seq`; at most one per chat per write batch',
+  });
 
 export const errorFrame = z
   .object({
     type: z.literal('error'),
     code: errorCodeSchema,
     message: z.string(),
-    clientMsgId: z.string().optional().meta({ description: 'the refused send' }),
+    clientMsgId: z.string().optional().meta({ description: 'the refused send or change' }),
     chatId: id('the chat a `sync` could not replay').optional(),
     retryAfterMs: z.number().int().min(0).optional().meta({ description: 'rate_limited: when to try again' }),
   })
@@ -72,13 +97,20 @@ export const pongFrame = z
   .meta({ id: 'PongFrame', description: 'the answer to `ping`' });
 
 export const syncedFrame = z
-  .object({ type: z.literal('synced') })
+  .object({
+    type: z.literal('synced'),
+    revs: z
+      .record(z.string(), z.number().int().min(0))
+      .meta({ description: "each synced chat's rev: pass it back as `{seq, rev}` in the next sync" }),
+  })
   .meta({ id: 'SyncedFrame', description: 'every message a `sync` asked for has been sent' });
 
 export const serverFrame = z
   .discriminatedUnion('type', [
     readyFrame,
     messageFrame,
+    messageUpdatedFrame,
+    persistedFrame,
     ackFrame,
     errorFrame,
     typingFrame,

@@ -13,6 +13,8 @@ export interface Chat {
   createdBy: string;
   createdAt: string;
   lastSeq: number;
+  /** Every message of the chat up to this seq is in PostgreSQL (0 until the first is stored). */
+  persistedSeq: number;
 }
 
 export interface ChatMember {

@@ -1,9 +1,11 @@
 import type { Connection } from '../domain/connection.js';
 import { AppError, toAppError } from '../domain/errors.js';
-import { ackFrame, errorFrame, messageFrame } from '../domain/frames.js';
-import { idSchema, type Schemas } from '../domain/schemas.js';
+import { ackFrame, errorFrame, messageFrame, messageUpdatedFrame, syncedFrame } from '../domain/frames.js';
+import { emojiSchema, idSchema, type Schemas } from '../domain/schemas.js';
+import type { MessageChange } from '../domain/types.js';
 import { parse, parseQuery, readBody } from '../http/context.js';
-import { encodeMessage } from '../message-log/message-log.js';
+import { encodeMessage, toWire, wireJson } from '../message-log/message-log.js';
+import type { ChangeService } from '../services/change-service.js';
 import type { ChatService } from '../services/chat-service.js';
 import type { HistoryService } from '../services/history-service.js';
 import type { MembershipService } from '../services/membership-service.js';
@@ -17,6 +19,7 @@ export interface ChatsDeps {
   chats: ChatService;
   membership: Pick<MembershipService, 'requireMember'>;
   sender: SendService;
+  changer: ChangeService;
   history: HistoryService;
   /**
    * Of chat ids outside the user's chat set, which exist and whether the user is a member, in
@@ -28,9 +31,10 @@ export interface ChatsDeps {
 }
 
 /**
- * Chats, their members and their messages: /api/chats over HTTP, and the `send` and `sync` frames.
- * A send, by frame or by POST, is one call of the send service (services/send-service.ts), answered
- * with the stored message's JSON as it is; history and `sync` read the history service.
+ * Chats, their members and their messages: /api/chats over HTTP, and the `send`, `edit`, `delete`,
+ * `react` and `sync` frames. A send, by frame or by POST, is one call of the send service
+ * (services/send-service.ts), a change one of the change service (services/change-service.ts),
+ * each answered with the message's JSON as stored; history and `sync` read the history service.
  */
 export function chatsFeature(deps: ChatsDeps): Feature {
   const { schemas } = deps;
@@ -60,8 +64,15 @@ export function chatsFeature(deps: ChatsDeps): Feature {
     return verdicts;
   }
 
-  /** Every message after each chat's `lastSeen`, in seq order, then `synced`. */
-  async function sync(conn: Connection, chats: Record<string, number>, budget: FrameBudget | undefined): Promise<void> {
+  /**
+   * Every message after each chat's `seq`, in seq order; with `{seq, rev}` also every older message
+   * changed after `rev`, in rev order, as `message.updated`; then `synced` with each chat's rev.
+   */
+  async function sync(
+    conn: Connection,
+    chats: Record<string, number | { seq: number; rev: number }>,
+    budget: FrameBudget | undefined,
+  ): Promise<void> {
     const entries = Object.entries(chats);
     const waitMs = budget?.charge(syncCost(entries.length)) ?? 0;
     if (waitMs > 0)
@@ -70,27 +81,43 @@ export function chatsFeature(deps: ChatsDeps): Feature {
       conn,
       entries.map(([id]) => id),
     );
-    for (const [id, lastSeen] of entries) {
+    const revs: Record<string, number> = {};
+    for (const [id, seen] of entries) {
       const refusal = refused.get(id);
       if (refusal) {
         conn.send(errorFrame(refusal, { chatId: id }));
         continue;
       }
+      const lastSeq = typeof seen === 'number' ? seen : seen.seq;
       try {
-        for await (const page of deps.history.since(id, lastSeen)) {
+        // The chat's rev before anything is replayed: a change after it reaches the socket live.
+        const changed = await deps.history.changesSince(
+          id,
+          typeof seen === 'number' ? Number.MAX_SAFE_INTEGER : seen.rev,
+          lastSeq,
+        );
+        let rev = changed.rev;
+        for await (const page of deps.history.since(id, lastSeq)) {
           for (const m of page) {
-            conn.send(messageFrame(encodeMessage(m)));
+            conn.send(messageFrame(encodeMessage(toWire(m))));
+            if (m.rev > rev) rev = m.rev;
             // Keep pace with the client instead of buffering its whole history (backpressure).
             const drained = conn.drained?.();
             if (drained && !(await drained)) return;
           }
         }
+        for (const m of changed.messages) conn.send(messageUpdatedFrame(encodeMessage(toWire(m))));
+        revs[id] = rev;
       } catch (err) {
         conn.send(errorFrame(toAppError(err), { chatId: id }));
       }
     }
-    conn.send('{"type":"synced"}');
+    conn.send(syncedFrame(revs));
   }
+
+  /** An edit, delete or reaction, by frame or route: the message as it is now. */
+  const change = (actorId: string, chatIdOf: string, seq: number, c: MessageChange, clientMsgId?: string | null) =>
+    deps.changer.change({ chatId: chatIdOf, seq, actorId, change: c, clientMsgId });
 
   return {
     name: 'chats',
@@ -129,8 +156,33 @@ export function chatsFeature(deps: ChatsDeps): Feature {
           const id = chatId(c.req.param('chatId'));
           const input = await readBody(c, schemas.sendBody);
           const accepted = await deps.sender.send({ chatId: id, senderId: c.get('user').id, ...input });
-          return c.body(`{"message":${accepted.json}}`, 201, { 'content-type': 'application/json' });
+          return c.body(`{"message":${wireJson(accepted.json)}}`, 201, { 'content-type': 'application/json' });
         });
+
+        api.patch('/chats/:chatId/messages/:seq', async (c) => {
+          const id = chatId(c.req.param('chatId'));
+          const seq = parse(schemas.seqParam, c.req.param('seq'));
+          const { body, clientMsgId } = await readBody(c, schemas.editBody);
+          const done = await change(c.get('user').id, id, seq, { kind: 'edit', body }, clientMsgId);
+          return c.body(`{"message":${wireJson(done.json)}}`, 200, { 'content-type': 'application/json' });
+        });
+
+        api.delete('/chats/:chatId/messages/:seq', async (c) => {
+          const id = chatId(c.req.param('chatId'));
+          const seq = parse(schemas.seqParam, c.req.param('seq'));
+          await change(c.get('user').id, id, seq, { kind: 'delete' });
+          return c.body(null, 204);
+        });
+
+        for (const method of ['put', 'delete'] as const) {
+          api[method]('/chats/:chatId/messages/:seq/reactions/:emoji', async (c) => {
+            const id = chatId(c.req.param('chatId'));
+            const seq = parse(schemas.seqParam, c.req.param('seq'));
+            const emoji = parse(emojiSchema, c.req.param('emoji'));
+            await change(c.get('user').id, id, seq, { kind: 'react', emoji, on: method === 'put' });
+            return c.body(null, 204);
+          });
+        }
 
         api.get('/chats/:chatId/messages', async (c) => {
           const id = chatId(c.req.param('chatId'));
@@ -148,9 +200,29 @@ export function chatsFeature(deps: ChatsDeps): Feature {
           senderId: conn.userId,
           body: frame.body,
           clientMsgId: frame.clientMsgId,
+          replyTo: frame.replyTo,
         });
         conn.send(ackFrame(frame.clientMsgId, accepted.json));
         deps.onAckWritten?.(performance.now() - started);
+      },
+      async edit(conn, frame) {
+        const done = await change(
+          conn.userId,
+          frame.chatId,
+          frame.seq,
+          { kind: 'edit', body: frame.body },
+          frame.clientMsgId,
+        );
+        conn.send(ackFrame(frame.clientMsgId ?? null, wireJson(done.json)));
+      },
+      async delete(conn, frame) {
+        const done = await change(conn.userId, frame.chatId, frame.seq, { kind: 'delete' }, frame.clientMsgId);
+        conn.send(ackFrame(frame.clientMsgId ?? null, wireJson(done.json)));
+      },
+      async react(conn, frame) {
+        const c = { kind: 'react' as const, emoji: frame.emoji, on: frame.on };
+        const done = await change(conn.userId, frame.chatId, frame.seq, c, frame.clientMsgId);
+        conn.send(ackFrame(frame.clientMsgId ?? null, wireJson(done.json)));
       },
       sync: (conn, frame, budget) => sync(conn, frame.chats, budget),
     },

@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { CLOSE_CODES, errorText } from '../domain/errors.js';
 import { type MembershipChange, parseChatEvent, parseChatMessage } from '../domain/events.js';
-import { messageFrame } from '../domain/frames.js';
+import { messageFrame, messageUpdatedFrame, persistedFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
+import { wireJson } from '../message-log/message-log.js';
 import type { Keys } from '../redis/keys.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
@@ -74,6 +75,27 @@ export function createFanout(deps: FanoutDeps) {
       const t = performance.now();
       const n = registry.toChat(chatId, frame);
       deps.onDelivered?.(chatId, n, json, receivedAt, performance.now() - t);
+    },
+  });
+
+  // Changes to messages: to every connection of every member, in the order Redis published them
+  // (one subscriber connection: the same order as the chat's revs).
+  handlers.set(keys.channels.chatUpdates, {
+    scope: 'chat',
+    handle: (payload) => {
+      const { chatId, json } = parseChatMessage(payload);
+      registry.toChat(chatId, messageUpdatedFrame(wireJson(json)));
+    },
+  });
+
+  // What PostgreSQL holds, after each write batch: `chatId SP seq`.
+  handlers.set(keys.channels.chatPersisted, {
+    scope: 'chat',
+    handle: (payload) => {
+      const { chatId, json: seq } = parseChatMessage(payload);
+      const n = Number(seq);
+      if (!Number.isSafeInteger(n)) throw new Error('malformed persisted announcement');
+      registry.toChat(chatId, persistedFrame(chatId, n));
     },
   });
 

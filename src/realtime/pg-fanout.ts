@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import { errorText } from '../domain/errors.js';
 import { parseChatMessage } from '../domain/events.js';
-import { messageFrame } from '../domain/frames.js';
+import { messageFrame, messageUpdatedFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
-import { encodeMessage } from '../message-log/message-log.js';
-import { PG_MESSAGES_CHANNEL } from '../stores/direct-message-store.js';
+import { encodeMessage, wireJson } from '../message-log/message-log.js';
+import { PG_MESSAGES_CHANNEL, PG_UPDATES_CHANNEL } from '../stores/direct-message-store.js';
 import type { MessageStore } from '../stores/message-store.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
@@ -33,28 +33,33 @@ export function createPgFanout(deps: PgFanoutDeps) {
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
 
-  async function deliver(payload: string): Promise<void> {
+  /** A new message (`message`) or a changed one (`message.updated`), to the chat's members. */
+  async function deliver(payload: string, frame: (json: string) => string): Promise<void> {
     // The same `chatId SP json` as on Redis, or `chatId SP @seq` (direct-message-store.ts notifyPayload).
     const { chatId, json: inline } = parseChatMessage(payload);
     let json = inline;
     if (json.startsWith('@')) {
-      // Too large for a NOTIFY: read it back.
-      const seq = Number(json.slice(1));
-      const [m] = await deps.messages.page(chatId, 'after', seq - 1, 1);
-      if (!m || m.seq !== seq) return;
+      // Too large for a NOTIFY: read it back (as it is now).
+      const m = await deps.messages.get(chatId, Number(json.slice(1)));
+      if (!m) return;
       json = encodeMessage(m);
     }
     const members = await deps.memberIds(chatId);
-    if (members) deps.registry.toUsers(members, messageFrame(json));
+    if (members) deps.registry.toUsers(members, frame(wireJson(json)));
   }
+  const frames: Record<string, (json: string) => string> = {
+    [PG_MESSAGES_CHANNEL]: messageFrame,
+    [PG_UPDATES_CHANNEL]: messageUpdatedFrame,
+  };
 
   async function listen(): Promise<void> {
     if (stopped) return;
     try {
       const c = await deps.connect();
       c.on('notification', (n) => {
-        if (n.channel === PG_MESSAGES_CHANNEL && n.payload) {
-          deliver(n.payload).catch((err: unknown) => deps.logger.warn({ err }, 'pg fan-out delivery failed'));
+        const frame = frames[n.channel];
+        if (frame && n.payload) {
+          deliver(n.payload, frame).catch((err: unknown) => deps.logger.warn({ err }, 'pg fan-out delivery failed'));
         }
       });
       c.on('error', () => undefined);
@@ -62,7 +67,7 @@ export function createPgFanout(deps: PgFanoutDeps) {
         client = undefined;
         schedule();
       });
-      await c.query(`LISTEN ${PG_MESSAGES_CHANNEL}`);
+      await c.query(`LISTEN ${PG_MESSAGES_CHANNEL}; LISTEN ${PG_UPDATES_CHANNEL}`);
       // Stopped while this connection was being made: stop() found nothing to end, so end it here.
       if (stopped) {
         await c.end().catch(() => undefined);

@@ -128,7 +128,8 @@ export function createHistoryService(deps: HistoryServiceDeps) {
       // Redis down: PostgreSQL alone answers (degraded mode).
     }
     let merged = fromRedis;
-    if (!complete) {
+    // Asked only for the rev (a plain-number sync): no change can be newer than "any".
+    if (!complete && sinceRev < Number.MAX_SAFE_INTEGER) {
       let fromPg: Message[];
       try {
         fromPg = await deps.messages.changedSince(chatId, sinceRev, upToSeq, 10 * CHANGES_MAX);

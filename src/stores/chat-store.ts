@@ -8,6 +8,7 @@ interface ChatRow {
   title: string | null;
   created_by: string;
   created_at: string;
+  persisted_seq: number;
 }
 
 /** `lastSeq` is not a column: the live value is Redis's counter, filled in by the chat service. */
@@ -35,6 +36,7 @@ const toChat = (r: ChatRow): ChatRecord => ({
   title: r.title,
   createdBy: r.created_by,
   createdAt: r.created_at,
+  persistedSeq: r.persisted_seq,
 });
 
 /**
@@ -67,7 +69,7 @@ export function createChatStore(pool: Pool) {
         const full = await client.query<{ user_id: string }>(USERS_AT_CAP, [chat.memberIds, limits.maxChatsPerUser]);
         if (full.rows[0]) return { userAtCap: full.rows[0].user_id };
         const { rows } = await client.query<ChatRow>(
-          `INSERT INTO chats (id, title, created_by) VALUES ($1, $2, $3) RETURNING id, title, created_by, created_at`,
+          `INSERT INTO chats (id, title, created_by) VALUES ($1, $2, $3) RETURNING id, title, created_by, created_at, persisted_seq`,
           [chat.id, chat.title, chat.createdBy],
         );
         await client.query(
@@ -79,9 +81,10 @@ export function createChatStore(pool: Pool) {
     },
 
     async find(chatId: string): Promise<ChatRecord | null> {
-      const { rows } = await pool.query<ChatRow>('SELECT id, title, created_by, created_at FROM chats WHERE id = $1', [
-        chatId,
-      ]);
+      const { rows } = await pool.query<ChatRow>(
+        'SELECT id, title, created_by, created_at, persisted_seq FROM chats WHERE id = $1',
+        [chatId],
+      );
       return rows[0] ? toChat(rows[0]) : null;
     },
 
@@ -133,7 +136,7 @@ export function createChatStore(pool: Pool) {
      */
     async listFor(userId: string, page: { limit: number; after?: ChatCursor | undefined }): Promise<ChatPage> {
       const { rows } = await pool.query<ChatRow & { last_read_seq: number; activity_us: string }>(
-        `SELECT c.id, c.title, c.created_by, c.created_at, m.last_read_seq,
+        `SELECT c.id, c.title, c.created_by, c.created_at, c.persisted_seq, m.last_read_seq,
                 (extract(epoch FROM c.last_activity_at) * 1000000)::bigint::text AS activity_us
            FROM chat_members m JOIN chats c ON c.id = m.chat_id
           WHERE m.user_id = $1

@@ -62,7 +62,7 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     if (!parsed.success) {
       const clientMsgId = (json as { clientMsgId?: unknown } | null)?.clientMsgId;
       const type = (json as { type?: unknown } | null)?.type;
-      const known = ['send', 'sync', 'typing', 'read', 'ping'].includes(type as string);
+      const known = ['send', 'sync', 'typing', 'read', 'edit', 'delete', 'react', 'ping'].includes(type as string);
       const message = known ? describeIssue(parsed.error) : `unknown frame type: ${describeType(type)}`;
       conn.send(
         errorFrame(new AppError('validation_failed', message), {
@@ -77,7 +77,8 @@ export function createFrameHandler(deps: FrameHandlerDeps) {
     } catch (err) {
       const appErr = toAppError(err);
       if (appErr.code === 'internal') deps.logger.error({ err, type: parsed.data.type }, 'frame failed');
-      conn.send(errorFrame(appErr, { clientMsgId: parsed.data.type === 'send' ? parsed.data.clientMsgId : null }));
+      const f = parsed.data;
+      conn.send(errorFrame(appErr, { clientMsgId: 'clientMsgId' in f ? (f.clientMsgId ?? null) : null }));
       return appErr.code;
     }
   };

@@ -99,12 +99,14 @@ function arbitraries() {
   const structured = fc
     .record(
       {
-        type: fc.oneof(fc.constantFrom('send', 'sync', 'typing', 'read', 'ping'), anything),
+        type: fc.oneof(fc.constantFrom('send', 'sync', 'typing', 'read', 'edit', 'delete', 'react', 'ping'), anything),
         chatId: id,
         body: text,
         clientMsgId,
         seq,
         chats,
+        emoji: fc.oneof(fc.constantFrom('👍', '🎉', 'ok'), text),
+        on: fc.oneof(fc.boolean(), anything),
         ref: anything,
       },
       { requiredKeys: ['type'] },
@@ -138,6 +140,13 @@ function expectation(raw: string | Buffer): ((f: Frame) => boolean) | null {
   switch (frame.type) {
     case 'send':
       return (f) => (f.type === 'ack' || f.type === 'error') && f.clientMsgId === frame.clientMsgId;
+    case 'edit':
+    case 'delete':
+    case 'react':
+      // Acked, or refused, naming the change's clientMsgId when it had one.
+      return (f) =>
+        (f.type === 'ack' && f.clientMsgId === (frame.clientMsgId ?? null)) ||
+        (f.type === 'error' && f.clientMsgId === frame.clientMsgId);
     case 'sync':
       return (f) => f.type === 'synced';
     case 'ping':

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { freshMessage } from '../../src/domain/types.js';
 import { chatEventPayload, parseChatEvent } from '../../src/domain/events.js';
 import { systemFrame, typingFrame } from '../../src/domain/frames.js';
+import { freshMessage } from '../../src/domain/types.js';
 import type { Message } from '../../src/domain/types.js';
 import { ownReadPositions } from '../../workers/persist-worker.js';
 

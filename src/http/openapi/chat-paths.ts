@@ -8,7 +8,7 @@ import {
   messageSchema,
   presenceSchema,
 } from '../../domain/response-schemas.js';
-import { idSchema, type Schemas } from '../../domain/schemas.js';
+import { emojiSchema, idSchema, type Schemas } from '../../domain/schemas.js';
 import { asUser, bodyErrors, errors, json, userErrors } from './responses.js';
 
 /** The routes of chatRoutes, receiptRoutes and presenceRoutes, all behind a user token. */
@@ -102,7 +102,7 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
     path: '/api/chats/{chatId}/messages',
     summary: 'Send a message',
     description:
-      'The same path as the WebSocket `send`. With `clientMsgId`, a repeat (over HTTP or WebSocket, on any node) answers the original message and stores nothing new. Limited per user (SEND_RATE_PER_S, SEND_RATE_BURST).',
+      'The same path as the WebSocket `send`. With `clientMsgId`, a repeat (over HTTP or WebSocket, on any node) answers the original message and stores nothing new. `replyTo` is the seq of a message of the same chat (else validation_failed). Limited per user (SEND_RATE_PER_S, SEND_RATE_BURST).',
     request: { params: inChat, body: body(schemas.sendBody) },
     responses: {
       201: json('Accepted: it will not be lost', z.object({ message: messageSchema })),
@@ -114,6 +114,60 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
         unavailable: 'not accepted, or not known to be: retry with the same clientMsgId',
       }),
     },
+  });
+
+  const ofMessage = inChat.extend({ seq: schemas.seqParam.meta({ description: "the message's seq" }) });
+  const ofReaction = ofMessage.extend({
+    emoji: emojiSchema.meta({ description: 'the reaction (URL-encoded), 1 to 32 characters' }),
+  });
+  const change = {
+    ...userErrors,
+    forbidden: 'not a member, or not allowed this change (only the sender edits; the sender or the creator deletes)',
+    not_found: 'no such chat or message',
+    conflict: 'the message is deleted (a tombstone cannot be edited or reacted to)',
+    rate_limited: 'too many messages and changes',
+    unavailable: 'not accepted, or not known to be: retry (with the same clientMsgId)',
+  };
+
+  path({
+    method: 'patch',
+    path: '/api/chats/{chatId}/messages/{seq}',
+    summary: 'Edit a message',
+    description:
+      "The sender only. The same path as the WebSocket `edit`: the body is replaced, `editedAt` set, the message takes the chat's next `rev`, and every member gets `message.updated`. Acked once it will not be lost, like a send; idempotent with `clientMsgId`.",
+    request: { params: ofMessage, body: body(schemas.editBody) },
+    responses: {
+      200: json('Accepted: the message as it is now', z.object({ message: messageSchema })),
+      ...errors({ ...change, ...bodyErrors }),
+    },
+  });
+
+  path({
+    method: 'delete',
+    path: '/api/chats/{chatId}/messages/{seq}',
+    summary: 'Delete a message',
+    description:
+      'The sender, or the chat\'s creator. The message becomes a tombstone (body "", `deletedAt` set, reactions emptied) and keeps its seq; every member gets `message.updated`. Deleting a tombstone again changes nothing.',
+    request: { params: ofMessage },
+    responses: { 204: { description: 'Accepted' }, ...errors(change) },
+  });
+
+  path({
+    method: 'put',
+    path: '/api/chats/{chatId}/messages/{seq}/reactions/{emoji}',
+    summary: 'React to a message',
+    description: 'Any member; one reaction per user and emoji (idempotent). Every member gets `message.updated`.',
+    request: { params: ofReaction },
+    responses: { 204: { description: 'Accepted' }, ...errors(change) },
+  });
+
+  path({
+    method: 'delete',
+    path: '/api/chats/{chatId}/messages/{seq}/reactions/{emoji}',
+    summary: 'Take a reaction back',
+    description: 'Idempotent: removing a reaction that is not there changes nothing.',
+    request: { params: ofReaction },
+    responses: { 204: { description: 'Accepted' }, ...errors(change) },
   });
 
   path({
