@@ -164,6 +164,10 @@ describe('a message edited on one api, reacted to on the other, deleted by the c
     const del = await acked(a2, { type: 'delete', chatId, seq, clientMsgId: cid('delete') });
     expect(del).toMatchObject({ ackState: 'accepted', seq, body: '', deletedAt: expect.any(String), reactions: [] });
     await everyoneGot(seq, del.rev);
+    // Its author cannot bring it back.
+    const late = await c1.edit(B.token, chatId, seq, 'undo');
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe('conflict');
     await marker();
 
     for (const [i, s] of members.entries()) {

@@ -105,7 +105,8 @@ export async function storedMessages(pool: pg.Pool, chatId: string): Promise<Wir
        FROM messages WHERE chat_id = $1 ORDER BY seq`,
     [chatId],
   );
-  const iso = (d: Date | null) => (d ? d.toISOString() : null);
+  // The test pool (createPgPool) reads timestamptz as ISO strings already; a plain pool gives Dates.
+  const iso = (d: Date | string | null) => (d === null ? null : typeof d === 'string' ? d : d.toISOString());
   return rows.map((r) => ({
     id: r.id,
     chatId: r.chat_id,
