@@ -113,7 +113,8 @@ export function createHistoryService(deps: HistoryServiceDeps) {
    */
   async function changesSince(chatId: string, sinceRev: number, upToSeq: number): Promise<ChangesPage> {
     let fromRedis: Message[] = [];
-    let rev = sinceRev;
+    // A plain-number sync asks with "any" rev: it still learns the chat's rev now.
+    let rev = sinceRev < Number.MAX_SAFE_INTEGER ? sinceRev : 0;
     let complete = false;
     try {
       const reply = await deps.log.changesSince(chatId, sinceRev, upToSeq, CHANGES_MAX);
@@ -122,7 +123,11 @@ export function createHistoryService(deps: HistoryServiceDeps) {
       const gone = reply.changed.filter((c) => c.json === '').map((c) => c.seq);
       // Changed, then written and let go by Redis: PostgreSQL holds it as it is now.
       const stored = gone.length > 0 ? await deps.messages.bySeqs(chatId, gone) : [];
-      fromRedis = [...reply.changed.flatMap((c) => (c.json === '' ? [] : [decodeMessage(c.json)])), ...stored];
+      // A message may come twice (the index and the pending changes): the later rev wins below.
+      fromRedis = mergeBySeq(
+        reply.changed.flatMap((c) => (c.json === '' ? [] : [decodeMessage(c.json)])),
+        stored,
+      );
     } catch (err) {
       if (!isUnavailableError(err)) throw err;
       // Redis down: PostgreSQL alone answers (degraded mode).
