@@ -74,9 +74,17 @@ export function checkChanges(
     out.changedMessages++;
     const row = stored.get(key);
     const lastRev = Math.max(...acks.map((a) => a.message.rev));
+    // The message's acked changes, for the log: actor, what, the rev and body the ack carried.
+    const history = () =>
+      acks
+        .map((a) => {
+          const what = a.op.kind === 'react' ? `react ${a.op.emoji} ${a.op.on ? 'on' : 'off'}` : a.op.kind;
+          return `${a.actorId.slice(0, 8)} ${what} rev ${a.message.rev} ${JSON.stringify(a.message.body)}`;
+        })
+        .join('; ');
     const lost = (why: string) => {
       out.lostChanges++;
-      out.problems.push(`lost change of ${key}: ${why}`);
+      out.problems.push(`lost change of ${key}: ${why} (acked: ${history()})`);
     };
     if (!row) {
       lost('no row');
@@ -106,7 +114,7 @@ export function checkChanges(
       if (older) {
         out.outOfOrderEdits++;
         out.problems.push(
-          `out-of-order edit of ${key}: the row (rev ${row.rev}) shows the edit acked at rev ${older.rev}, the last was acked at rev ${lastEdit?.rev}`,
+          `out-of-order edit of ${key}: the row (rev ${row.rev}) shows the edit acked at rev ${older.rev}, the last was acked at rev ${lastEdit?.rev} (acked: ${history()})`,
         );
       } else
         lost(`body ${JSON.stringify(row.body)} (rev ${row.rev}), the last acked is ${JSON.stringify(expectedBody)}`);
