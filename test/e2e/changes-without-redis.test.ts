@@ -61,7 +61,10 @@ describe('changes while Redis is down', () => {
     await waitFor(async () => (await row(chat.id, kept.seq)) !== undefined, 'both persisted');
 
     await redis.kill('SIGKILL');
-    await waitFor(async () => (await mode(apis[0]!)) === 'degraded' && (await mode(apis[1]!)) === 'degraded', 'degraded');
+    await waitFor(
+      async () => (await mode(apis[0]!)) === 'degraded' && (await mode(apis[1]!)) === 'degraded',
+      'degraded',
+    );
 
     // An edit by its sender over WebSocket on api 1: acked, on both apis through NOTIFY.
     sb.send({ type: 'edit', chatId: chat.id, seq: sent.seq, body: 'edited in the outage', clientMsgId: 'e-1' });
@@ -75,24 +78,38 @@ describe('changes while Redis is down', () => {
 
     // A reaction by the creator over HTTP on api 0, then the creator deletes the other message.
     expect(
-      (await apis[0]!.request('PUT', `/api/chats/${chat.id}/messages/${sent.seq}/reactions/👍`, undefined, a.token)).status,
+      (await apis[0]!.request('PUT', `/api/chats/${chat.id}/messages/${sent.seq}/reactions/👍`, undefined, a.token))
+        .status,
     ).toBe(204);
     await sb.next(updated(editRev + 1), 'the reaction on api 1');
-    expect((await apis[0]!.request('DELETE', `/api/chats/${chat.id}/messages/${kept.seq}`, undefined, a.token)).status).toBe(
-      204,
-    );
+    expect(
+      (await apis[0]!.request('DELETE', `/api/chats/${chat.id}/messages/${kept.seq}`, undefined, a.token)).status,
+    ).toBe(204);
     const tomb = (await sb.next(updated(editRev + 2), 'the delete on api 1')).message as Msg;
     expect(tomb).toMatchObject({ seq: kept.seq, body: '', reactions: [] });
     expect(tomb.deletedAt).not.toBeNull();
     // The sender may not delete what is already a tombstone into anything else; editing it is a conflict.
-    const conflict = await apis[1]!.request('PATCH', `/api/chats/${chat.id}/messages/${kept.seq}`, { body: 'x' }, b.token);
+    const conflict = await apis[1]!.request(
+      'PATCH',
+      `/api/chats/${chat.id}/messages/${kept.seq}`,
+      { body: 'x' },
+      b.token,
+    );
     expect(conflict.status).toBe(409);
 
     // Redis back: a change through Redis takes a rev above the outage's.
     await redis.start();
-    await waitFor(async () => (await mode(apis[0]!)) === 'normal' && (await mode(apis[1]!)) === 'normal', 'normal again');
+    await waitFor(
+      async () => (await mode(apis[0]!)) === 'normal' && (await mode(apis[1]!)) === 'normal',
+      'normal again',
+    );
     const after = await waitFor(async () => {
-      const r = await apis[1]!.request('PATCH', `/api/chats/${chat.id}/messages/${sent.seq}`, { body: 'after' }, b.token);
+      const r = await apis[1]!.request(
+        'PATCH',
+        `/api/chats/${chat.id}/messages/${sent.seq}`,
+        { body: 'after' },
+        b.token,
+      );
       return r.status === 200 ? (r.body.message as Msg) : undefined;
     }, 'an edit through Redis');
     expect(after.rev).toBeGreaterThan(editRev + 2);
