@@ -379,6 +379,20 @@ export function createMessageLog(deps: MessageLogDeps) {
     seedSeq: scripts.seedSeq,
     raiseSeq: scripts.raiseSeq,
 
+    /**
+     * Replaces Redis's copies (in the active list, the changed hash) of messages PostgreSQL holds
+     * at a later rev (changed in degraded mode), and indexes those changes for `sync`.
+     */
+    async refreshCopies(chatId: string, messages: readonly Message[]): Promise<void> {
+      for (let i = 0; i < messages.length; i += 200) {
+        const part = messages.slice(i, i + 200);
+        await scripts.refreshCopies(
+          chatId,
+          part.map((m) => encodeMessage(m)),
+        );
+      }
+    },
+
     /** Writes back the idempotency keys of messages stored elsewhere (PostgreSQL, degraded mode). */
     async restoreIdempotency(messages: readonly Message[]): Promise<void> {
       for (const m of messages) {

@@ -118,6 +118,7 @@ const SCRIPTS = {
   logArchiveTrim: ['archive-trim.lua', 8],
   logSeedSeq: ['seed-seq.lua', 4],
   logRaiseSeq: ['raise-seq.lua', 3],
+  logRefreshCopies: ['refresh-copies.lua', 4],
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -421,6 +422,18 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         floor.seq,
         floor.rev,
       )) as number;
+    },
+
+    /** Writes newer states of messages over Redis's older copies (refresh-copies.lua). */
+    async refreshCopies(chatId: string, jsons: readonly string[]): Promise<void> {
+      if (jsons.length === 0) return;
+      await fn.logRefreshCopies(
+        keys.active(chatId),
+        keys.changed(chatId),
+        keys.revs(chatId),
+        keys.pendingChanges(chatId),
+        ...jsons,
+      );
     },
 
     /** Raises existing seq and rev counters to at least the floors; -1 when the seq counter is missing. */

@@ -10,7 +10,7 @@ export interface SeqGuardDeps {
   /** For the generation key. */
   redis: Pick<Redis, 'get' | 'set'>;
   keys: Pick<Keys, 'generation'>;
-  log: Pick<MessageLog, 'seedSeq' | 'raiseSeq' | 'restoreIdempotency'>;
+  log: Pick<MessageLog, 'seedSeq' | 'raiseSeq' | 'restoreIdempotency' | 'refreshCopies'>;
   direct: DirectMessageStore;
   /** How far above PostgreSQL's newest seq a counter jumps when Redis may have issued more. */
   seqGap: number;
@@ -29,7 +29,8 @@ export interface SeqGuardDeps {
  *   degraded mode) and the active list's tail; if Redis lost its data (the generation key is gone),
  *   every chat's next seed jumps a gap, because the lost counter may have issued unpersisted seqs.
  * - After degraded mode, each counter that still exists is raised past what PostgreSQL allocated,
- *   and the degraded messages' clientMsgIds are written back so retries stay idempotent.
+ *   the degraded messages' clientMsgIds are written back so retries stay idempotent, and the
+ *   copies Redis holds of messages changed meanwhile are replaced by PostgreSQL's.
  */
 export function createSeqGuard(deps: SeqGuardDeps) {
   const { redis, keys, log, direct } = deps;
@@ -71,8 +72,11 @@ export function createSeqGuard(deps: SeqGuardDeps) {
     async closeDegradedRuns(): Promise<number> {
       const open = await direct.openDegraded();
       for (const chatId of open) {
-        await direct.closeDegraded(chatId, async ({ degradedSeq, degradedRev, messages }) => {
+        await direct.closeDegraded(chatId, async ({ degradedSeq, degradedRev, messages, changed }) => {
           await log.raiseSeq(chatId, { seq: degradedSeq, rev: degradedRev });
+          // Redis's copies of messages changed meanwhile are older: the changes must not be lost
+          // to a later change computed from them.
+          await log.refreshCopies(chatId, changed);
           await log.restoreIdempotency(messages);
         });
       }

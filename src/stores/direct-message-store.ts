@@ -69,6 +69,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         await client.query(
           `UPDATE chats SET degraded_seq = $2, degraded_rev = $4, degraded_open = true,
                   degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE $2 END,
+                  degraded_rev_from = CASE WHEN degraded_open THEN degraded_rev_from ELSE $4 END,
                   last_activity_at = GREATEST(last_activity_at, $3::timestamptz)
             WHERE id = $1`,
           [input.chatId, seq, input.createdAt, rev],
@@ -134,7 +135,8 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         const rev = row.degraded_open ? topRev + 1 : topRev + seqGap;
         await client.query(
           `UPDATE chats SET degraded_rev = $2, degraded_open = true,
-                  degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE degraded_seq + 1 END
+                  degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE degraded_seq + 1 END,
+                  degraded_rev_from = CASE WHEN degraded_open THEN degraded_rev_from ELSE $2 END
             WHERE id = $1`,
           [input.chatId, rev],
         );
@@ -174,17 +176,24 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
      */
     async closeDegraded(
       chatId: string,
-      raise: (run: { degradedSeq: number; degradedRev: number; messages: Message[] }) => Promise<void>,
+      raise: (run: {
+        degradedSeq: number;
+        degradedRev: number;
+        messages: Message[];
+        changed: Message[];
+      }) => Promise<void>,
     ): Promise<void> {
       await withTransaction(pool, async (client) => {
         const { rows } = await client.query<{
           degraded_seq: number;
           degraded_rev: number;
+          degraded_rev_from: number;
           degraded_from: number;
           degraded_open: boolean;
-        }>('SELECT degraded_seq, degraded_rev, degraded_from, degraded_open FROM chats WHERE id = $1 FOR UPDATE', [
-          chatId,
-        ]);
+        }>(
+          'SELECT degraded_seq, degraded_rev, degraded_rev_from, degraded_from, degraded_open FROM chats WHERE id = $1 FOR UPDATE',
+          [chatId],
+        );
         const run = rows[0];
         if (!run?.degraded_open) return;
         const messages = await client.query(
@@ -192,10 +201,16 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
             WHERE chat_id = $1 AND seq >= $2 AND client_msg_id IS NOT NULL`,
           [chatId, run.degraded_from],
         );
+        // Changed in this run (edits, deletes, reactions of messages Redis may hold older copies of).
+        const changed = await client.query(
+          `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND rev >= $2 AND rev > 0`,
+          [chatId, run.degraded_rev_from],
+        );
         await raise({
           degradedSeq: run.degraded_seq,
           degradedRev: run.degraded_rev,
           messages: messages.rows.map(toMessage),
+          changed: changed.rows.map(toMessage),
         });
         await client.query('UPDATE chats SET degraded_open = false WHERE id = $1', [chatId]);
       });

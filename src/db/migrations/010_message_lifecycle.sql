@@ -18,5 +18,8 @@ ALTER TABLE chats
   ADD COLUMN persisted_seq bigint NOT NULL DEFAULT 0,
   -- Highest rev PostgreSQL allocated itself while Redis was unreachable (degraded mode), as
   -- degraded_seq is for seqs.
-  ADD COLUMN degraded_rev bigint NOT NULL DEFAULT 0;
+  ADD COLUMN degraded_rev bigint NOT NULL DEFAULT 0,
+  -- First rev of the current degraded run: the messages changed in it (rev at or above this) are
+  -- written over Redis's older copies when the run closes.
+  ADD COLUMN degraded_rev_from bigint NOT NULL DEFAULT 0;
 UPDATE chats c SET persisted_seq = COALESCE((SELECT max(m.seq) FROM messages m WHERE m.chat_id = c.id), 0);
