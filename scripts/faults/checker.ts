@@ -358,7 +358,10 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     let seqReuse = 0;
     for (const a of acked) {
       const key = `${a.chatId}/${a.seq}`;
-      if (seqOwners.has(key) && seqOwners.get(key) !== a.clientMsgId) seqReuse++;
+      if (seqOwners.has(key) && seqOwners.get(key) !== a.clientMsgId) {
+        seqReuse++;
+        log(`${scenario}: seq ${key} acked to ${seqOwners.get(key)} and to ${JSON.stringify(a)}`);
+      }
       seqOwners.set(key, a.clientMsgId);
     }
     const duplicated = [...bodies.values()].reduce((n, c) => n + (c - 1), 0) + seqReuse;
