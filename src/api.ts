@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Pool } from 'pg';
 import type { Config } from './config.js';
+import { errorText } from './domain/errors.js';
 import { createSchemas } from './domain/schemas.js';
 import { accountsFeature } from './features/accounts.js';
 import { chatsFeature } from './features/chats.js';
@@ -181,6 +182,14 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     insertBatch: messages.insertBatch,
     updateChanges: messages.updateChanges,
     logger,
+  });
+  // As Redis becomes unreachable, what this process acked through it goes to PostgreSQL at once:
+  // history and changes in degraded mode then start from every acked state, not an older one.
+  circuit.onModeChange((mode) => {
+    if (mode !== 'degraded') return;
+    recentAcks
+      .replay('redis unreachable')
+      .catch((err: unknown) => logger.warn({ err: errorText(err) }, 'recent acks not written to postgres'));
   });
   const seqGuard = createSeqGuard({
     redis,

@@ -24,6 +24,8 @@ export type RecoveryStep = () => Promise<void>;
  */
 export class RedisCircuit {
   private open = false;
+  /** When the circuit last opened (ms since the epoch). */
+  private openedAt = 0;
   private failures = 0;
   private probing: NodeJS.Timeout | undefined;
   private recovering = false;
@@ -48,6 +50,11 @@ export class RedisCircuit {
   /** True while Redis is considered unreachable (degraded mode). */
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /** How long the circuit has been open, in ms (0 while closed). */
+  get openForMs(): number {
+    return this.open ? Date.now() - this.openedAt : 0;
   }
 
   get mode(): 'normal' | 'degraded' {
@@ -77,6 +84,7 @@ export class RedisCircuit {
     this.failures = 0;
     if (!this.open) {
       this.open = true;
+      this.openedAt = Date.now();
       this.opts.logger.warn({ reason }, 'redis unreachable: degraded mode');
       this.listeners.forEach((l) => l('degraded'));
     }

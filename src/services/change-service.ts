@@ -41,6 +41,13 @@ export interface ChangeServiceDeps {
 const MAX_ATTEMPTS = 4;
 
 /**
+ * How long after Redis became unreachable changes wait before going to PostgreSQL: every api
+ * process writes what it acked through Redis to PostgreSQL as its circuit opens (api.ts), and a
+ * change computed from PostgreSQL's copy before another api's acks are there would lose them.
+ */
+const DEGRADED_CHANGE_GRACE_MS = 1000;
+
+/**
  * Edits, deletes and reactions (docs/protocol.md "Message lifecycle"), behind both HTTP and
  * WebSocket, on the send path's terms: the same rate limit, membership and idempotency, acked only
  * once the change cannot be lost: committed to the message log (Redis), which publishes it and
@@ -149,6 +156,12 @@ export function createChangeService(deps: ChangeServiceDeps) {
   }
 
   async function degraded(input: ChangeInput, at: string): Promise<AcceptedChange> {
+    const wait = DEGRADED_CHANGE_GRACE_MS - deps.circuit.openForMs;
+    if (wait > 0) {
+      throw new AppError('unavailable', 'message store switching to PostgreSQL; retry with the same clientMsgId', {
+        retryAfterMs: wait,
+      });
+    }
     const chatCreatorId = input.change.kind === 'delete' ? await creatorOf(input.chatId) : null;
     return deps.direct.change({
       chatId: input.chatId,

@@ -58,8 +58,11 @@ export function createRecentAcks(deps: RecentAcksDeps) {
       return items.length - start;
     },
 
-    /** Writes every kept message to PostgreSQL; resolves with how many rows were new. */
-    async replay(): Promise<number> {
+    /**
+     * Writes every kept message and change to PostgreSQL; resolves with how many rows were new.
+     * `why` goes into the log line (Redis lost its data, or became unreachable).
+     */
+    async replay(why = 'redis lost its data'): Promise<number> {
       prune();
       const kept: Message[] = items.slice(start).map((i) => decodeMessage(i.json));
       let inserted = 0;
@@ -67,10 +70,7 @@ export function createRecentAcks(deps: RecentAcksDeps) {
         inserted += (await deps.insertBatch(kept.slice(i, i + batchSize))).inserted;
       // Each message's latest acked state (a changed one's first copy was inserted above).
       for (let i = 0; i < kept.length; i += batchSize) await deps.updateChanges(kept.slice(i, i + batchSize));
-      deps.logger.warn(
-        { kept: kept.length, inserted },
-        'redis lost its data: recently acked messages written to postgres',
-      );
+      deps.logger.warn({ kept: kept.length, inserted }, `${why}: recently acked messages written to postgres`);
       return inserted;
     },
   };

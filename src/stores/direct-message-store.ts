@@ -110,8 +110,13 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
       apply: (current: Message) => Message | null;
     }): Promise<{ message: Message; json: string; duplicate: boolean; changed: boolean }> {
       return withTransaction(pool, async (client) => {
-        const chat = await client.query<{ degraded_rev: number; degraded_open: boolean; member: boolean }>(
-          `SELECT degraded_rev, degraded_open,
+        const chat = await client.query<{
+          degraded_seq: number;
+          degraded_rev: number;
+          degraded_open: boolean;
+          member: boolean;
+        }>(
+          `SELECT degraded_seq, degraded_rev, degraded_open,
                   EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member
              FROM chats WHERE id = $1 FOR UPDATE`,
           [input.chatId, input.actorId],
@@ -127,18 +132,23 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         const current = toMessage(found.rows[0]);
         const next = input.apply(current);
         if (!next) return { message: current, json: encodeMessage(current), duplicate: false, changed: false };
-        const max = await client.query<{ rev: number | null }>(
-          'SELECT max(rev) AS rev FROM messages WHERE chat_id = $1',
+        const max = await client.query<{ seq: number | null; rev: number | null }>(
+          'SELECT max(seq) AS seq, max(rev) AS rev FROM messages WHERE chat_id = $1',
           [input.chatId],
         );
         const topRev = Math.max(row.degraded_rev, max.rows[0]?.rev ?? 0);
         const rev = row.degraded_open ? topRev + 1 : topRev + seqGap;
+        // A change that opens the run reserves the seq gap too: the run's later sends continue by
+        // one from degraded_seq, and Redis may have issued seqs PostgreSQL does not hold yet.
+        const seqFloor = row.degraded_open
+          ? row.degraded_seq
+          : Math.max(row.degraded_seq, max.rows[0]?.seq ?? 0) + seqGap;
         await client.query(
-          `UPDATE chats SET degraded_rev = $2, degraded_open = true,
-                  degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE degraded_seq + 1 END,
+          `UPDATE chats SET degraded_rev = $2, degraded_seq = $3::bigint, degraded_open = true,
+                  degraded_from = CASE WHEN degraded_open THEN degraded_from ELSE $3::bigint + 1 END,
                   degraded_rev_from = CASE WHEN degraded_open THEN degraded_rev_from ELSE $2 END
             WHERE id = $1`,
-          [input.chatId, rev],
+          [input.chatId, rev, seqFloor],
         );
         const message: Message = { ...next, rev };
         await client.query(
