@@ -35,7 +35,7 @@ export async function startDegradedMode(deps: DegradedModeDeps): Promise<void> {
   // Redis lost its data meanwhile: every chat re-seeds a gap above PostgreSQL, recent acks are replayed.
   circuit.onRecovery(seqGuard.ensureGeneration);
   // Each counter raised past the seqs PostgreSQL allocated, their clientMsgIds restored.
-  circuit.onRecovery(async () => void (await seqGuard.closeDegradedRuns()));
+  circuit.onRecovery(async () => void (await seqGuard.closeDegradedRuns({ afterOutage: true })));
   // Membership changed while Redis was away were not announced there: drop the cached sets.
   circuit.onRecovery(() => deps.membership.dropCaches());
 

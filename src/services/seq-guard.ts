@@ -69,7 +69,10 @@ export function createSeqGuard(deps: SeqGuardDeps) {
     },
 
     /** Recovery step after degraded mode: raise counters, restore idempotency keys, close runs. */
-    async closeDegradedRuns(): Promise<number> {
+    async closeDegradedRuns(opts: { afterOutage?: boolean } = {}): Promise<number> {
+      // Back after an outage, first: a process still degraded opens no new run for a moment
+      // (direct-message-store.ts). Not at startup, where no process is degraded on account of it.
+      if (opts.afterOutage) await direct.markRedisBack();
       const open = await direct.openDegraded();
       for (const chatId of open) {
         await direct.closeDegraded(chatId, async ({ degradedSeq, degradedRev, messages, changed }) => {

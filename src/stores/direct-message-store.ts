@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { withTransaction } from '../db/transaction.js';
 import { AppError } from '../domain/errors.js';
 import type { Message } from '../domain/types.js';
@@ -27,6 +27,23 @@ export function notifyPayload(chatId: string, seq: number, json: string): string
  * above anything PostgreSQL holds, because Redis may have issued seqs it has not persisted yet;
  * later ones continue by one. Redis's counter is raised past these on recovery.
  */
+/** How long after another process found Redis back no new degraded run may start. */
+const RECOVERY_HOLD = '5 seconds';
+
+/**
+ * Refuses to open a degraded run while another api process has just found Redis back: this one
+ * will see it too within a probe, and a run opened now would issue seqs (and revs) a gap above
+ * the ones Redis issues meanwhile, so that a chat's seqs would no longer only grow.
+ */
+async function refuseRunAfterRecovery(client: PoolClient): Promise<void> {
+  const { rows } = await client.query<{ recent: boolean }>(
+    `SELECT at > now() - interval '${RECOVERY_HOLD}' AS recent FROM redis_recoveries`,
+  );
+  if (rows[0]?.recent) {
+    throw new AppError('unavailable', 'Redis is back: retry with the same clientMsgId', { retryAfterMs: 500 });
+  }
+}
+
 export function createDirectMessageStore(pool: Pool, seqGap: number) {
   return {
     async send(input: DirectSendInput): Promise<{ message: Message; json: string; duplicate: boolean }> {
@@ -56,6 +73,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
             return { message, json: encodeMessage(message), duplicate: true };
           }
         }
+        if (!row.degraded_open) await refuseRunAfterRecovery(client);
         const max = await client.query<{ seq: number | null; rev: number | null }>(
           'SELECT max(seq) AS seq, max(rev) AS rev FROM messages WHERE chat_id = $1',
           [input.chatId],
@@ -132,6 +150,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         const current = toMessage(found.rows[0]);
         const next = input.apply(current);
         if (!next) return { message: current, json: encodeMessage(current), duplicate: false, changed: false };
+        if (!row.degraded_open) await refuseRunAfterRecovery(client);
         const max = await client.query<{ seq: number | null; rev: number | null }>(
           'SELECT max(seq) AS seq, max(rev) AS rev FROM messages WHERE chat_id = $1',
           [input.chatId],
@@ -171,6 +190,13 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         ]);
         return { message, json, duplicate: false, changed: true };
       });
+    },
+
+    /** Records that this process found Redis back (before it closes the degraded runs). */
+    async markRedisBack(): Promise<void> {
+      await pool.query(
+        `INSERT INTO redis_recoveries (at) VALUES (now()) ON CONFLICT (only_row) DO UPDATE SET at = excluded.at`,
+      );
     },
 
     /** Chats that took degraded sends whose Redis counter has not been raised yet. */

@@ -23,3 +23,11 @@ ALTER TABLE chats
   -- written over Redis's older copies when the run closes.
   ADD COLUMN degraded_rev_from bigint NOT NULL DEFAULT 0;
 UPDATE chats c SET persisted_seq = COALESCE((SELECT max(m.seq) FROM messages m WHERE m.chat_id = c.id), 0);
+
+-- When an api process last found Redis back after an outage (set before its circuit closes). A
+-- process that has not noticed yet must not open a new degraded run on a chat for a moment
+-- after it: its seqs and revs, a gap higher, would overtake what Redis issues meanwhile.
+CREATE TABLE redis_recoveries (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  at       timestamptz NOT NULL
+);
