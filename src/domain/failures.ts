@@ -29,9 +29,10 @@ const PG_GONE_CODES = new Set(['57P01', '57P03']);
 /**
  * Redis error codes that refuse a write: full (`OOM`, maxmemory reached under noeviction), unable
  * to persist (`MISCONF`), a replica (`READONLY`), still loading its data (`LOADING`), or without
- * a reachable master (`MASTERDOWN`). The client may retry; it is a 503, not our bug.
+ * a reachable master (`MASTERDOWN`), or a Redis Cluster with a slot unserved (`CLUSTERDOWN`). The
+ * client may retry; it is a 503, not our bug.
  */
-const REDIS_REFUSAL_CODES = new Set(['OOM', 'MISCONF', 'READONLY', 'LOADING', 'MASTERDOWN']);
+const REDIS_REFUSAL_CODES = new Set(['OOM', 'MISCONF', 'READONLY', 'LOADING', 'MASTERDOWN', 'CLUSTERDOWN']);
 
 /**
  * The failures the drivers raise as a plain Error, with no class or code of their own: only their
@@ -49,6 +50,13 @@ const DRIVER_MESSAGES: readonly (readonly [start: string, kind: FailureKind])[] 
   ['Connection terminated', 'unreachable'],
   // pg-pool: no connection became free within connectionTimeoutMillis.
   ['timeout exceeded when trying to connect', 'unreachable'],
+  // pg: a query on a client whose connection already failed, or that was ended.
+  ['Client has encountered a connection error and is not queryable', 'unreachable'],
+  ['Client was closed and is not queryable', 'unreachable'],
+  // ioredis Cluster: offline queue off while the slots are not known yet (nothing was written).
+  ["Cluster isn't ready and enableOfflineQueue options is false", 'not-sent'],
+  // ioredis Cluster: MOVED/ASK kept pointing at a node that does not answer (a master down).
+  ['Too many Cluster redirections', 'unreachable'],
 ];
 
 /**
@@ -68,6 +76,8 @@ export function classifyFailure(err: unknown): FailureKind {
   // ioredis's error for a command in flight when the connection dropped, once its retries
   // (maxRetriesPerRequest, 0 on the api's command connection) are spent.
   if (err.name === 'MaxRetriesPerRequestError') return 'unreachable';
+  // ioredis Cluster: no node answered a refresh of the slot map.
+  if (err.name === 'ClusterAllFailedError') return 'unreachable';
   const replyCode = redisErrorCode(err.message);
   if (replyCode !== null && REDIS_REFUSAL_CODES.has(replyCode)) return 'refused';
   for (const [start, kind] of DRIVER_MESSAGES) if (err.message.startsWith(start)) return kind;

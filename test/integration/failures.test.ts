@@ -8,6 +8,7 @@ import { freePort } from '../../scripts/embedded/serving.js';
 import { type PrivateRedis, startPrivateRedis } from '../../scripts/faults/private-services.js';
 import { classifyFailure } from '../../src/domain/failures.js';
 import { ADMIN_URL, REDIS_URL } from '../helpers/pg.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The failure classification against what the drivers really raise: every error here is
@@ -83,7 +84,11 @@ describe('ioredis failures', () => {
     await once(redis, 'ready');
     const id = await redis.client('ID');
     const blocked = rejection(redis.blpop(`failures-test:${randomBytes(4).toString('hex')}`, 0));
-    await new Promise((r) => setTimeout(r, 50));
+    // Killed while the BLPOP blocks (the server lists the client as blocked), not before it was sent.
+    await waitFor(
+      async () => String(await killer.client('LIST', 'ID', String(id))).includes('cmd=blpop'),
+      'the BLPOP blocking',
+    );
     await killer.client('KILL', 'ID', String(id));
     const err = await blocked;
     expect(err.name).toBe('MaxRetriesPerRequestError');
@@ -196,7 +201,17 @@ describe('pg failures', () => {
     try {
       const { rows } = await victim.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const sleeping = rejection(victim.query('SELECT pg_sleep(30)'));
-      await new Promise((r) => setTimeout(r, 100));
+      // Terminated while the query runs (seen running by the server), not before it was sent.
+      await waitFor(
+        async () =>
+          (
+            await admin.query<{ active: boolean }>(
+              "SELECT count(*) > 0 AS active FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+              [rows[0]?.pid],
+            )
+          ).rows[0]?.active,
+        'the sleeping query running',
+      );
       await admin.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
       const err = await sleeping;
       expect(err).toBeInstanceOf(pg.DatabaseError);
