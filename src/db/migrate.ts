@@ -14,6 +14,15 @@ export interface Migration {
   sql: string;
 }
 
+/** What `migrate` applies. */
+export interface MigrateOptions {
+  /**
+   * Stop after this version (inclusive): the schema as it was then, for tests of a later
+   * migration on a database that already holds data. Unset: every migration.
+   */
+  upTo?: number;
+}
+
 export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   // Applied migrations are remembered by number: a second file with the same one would be skipped.
@@ -30,12 +39,13 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 }
 
 /**
- * Brings the schema up to date. Safe to re-run and to run from several processes at once:
- * an advisory lock serialises them, and each migration commits together with its bookkeeping row.
- * Returns the names of the migrations it applied.
+ * Brings the schema up to date (or up to `options.upTo`). Safe to re-run and to run from several
+ * processes at once: an advisory lock serialises them, and each migration commits together with its
+ * bookkeeping row. Returns the names of the migrations it applied.
  */
-export async function migrate(pool: Pool): Promise<string[]> {
-  const migrations = await loadMigrations();
+export async function migrate(pool: Pool, options: MigrateOptions = {}): Promise<string[]> {
+  const { upTo } = options;
+  const migrations = (await loadMigrations()).filter((m) => upTo === undefined || m.version <= upTo);
   // One connection throughout: the advisory lock belongs to its session.
   const client = await pool.connect();
   const applied: string[] = [];
