@@ -144,7 +144,12 @@ describe('archive', () => {
     // Not whole in PostgreSQL: no TTL yet.
     expect(await env.redis.pttl(k.active(chat.id))).toBe(-1);
 
-    await waitFor(async () => (await pgCount(chat.id)) === 5, 'seq 2 persisted again by its new job');
+    // Written, and its pending seq and ticket cleared (the archiver stops below a pending seq).
+    await waitFor(
+      async () =>
+        (await pgCount(chat.id)) === 5 && (await env.redis.exists(k.pending(chat.id), k.ticket(chat.id))) === 0,
+      'seq 2 persisted again by its new job',
+    );
     const again = await archiver({}, twoDaysLater).run();
     expect(again.failedChats).toBe(0);
     // Everything is older than ACTIVE_LIST_MAX_AGE_S and in PostgreSQL: the list is gone.
