@@ -120,7 +120,7 @@ describe('a private Redis Cluster of 3 masters with a replica each', () => {
     await commands.mset(tagged[0] ?? '', '1', tagged[1] ?? '', '2');
     expect(await commands.mget(...tagged)).toEqual(['1', '2']);
 
-    await expect(commands.mget(...spread)).rejects.toThrow(/CROSSSLOT/);
+    await expect(commands.mget(...spread)).rejects.toThrow(/^CROSSSLOT/);
   });
 
   it('runs a Lua script over two keys of one hash tag (EVALSHA, loaded on first use), and refuses one over two slots', async () => {
@@ -139,7 +139,7 @@ describe('a private Redis Cluster of 3 masters with a replica each', () => {
       keyOn(cluster, masters[0] as ClusterNode, 'lua:'),
       keyOn(cluster, masters[1] as ClusterNode, 'lua:'),
     ]);
-    await expect(move.call(commands, a, b)).rejects.toThrow(/CROSSSLOT|different slot|same slot/i);
+    await expect(move.call(commands, a, b)).rejects.toThrow(/^CROSSSLOT/);
   });
 
   it('refuses a pipeline whose keys live on two masters (ioredis checks before sending)', async () => {
