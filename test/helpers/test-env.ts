@@ -60,8 +60,10 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   };
   const config = loadConfig(env);
   const pool = createPgPool(config, 'parley-test');
-  // Cleanup drops the database WITH (FORCE): a connection whose end is still under way then gets
-  // the termination (57P01) after the pool has let go of it, with nobody listening but this.
+  // Cleanup drops the database WITH (FORCE): an idle connection the pool still holds then gets the
+  // termination (57P01), which the pool re-emits as its own 'error' (uncaught without a listener),
+  // and one whose end is still under way gets it after the pool has let go of it.
+  pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
 
