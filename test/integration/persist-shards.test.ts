@@ -9,6 +9,7 @@ import { shardOf } from '../../src/queues/shards.js';
 import { startWorkers, type StopWorkers } from '../../workers/main.js';
 import type { TestUser } from '../helpers/http-client.js';
 import { type InProcess, startInProcess } from '../helpers/in-process.js';
+import { sample } from '../helpers/prometheus.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -96,6 +97,15 @@ describe('sharded persist queues (PERSIST_SHARDS=3)', () => {
       expect(await env.redis.exists(`{${tag}-persist-${n}}:persist-${n}:wait`)).toBe(1);
     }
     expect(await env.redis.keys(`${config.QUEUE_PREFIX}:persist:*`)).toEqual([]);
+    // /metrics shows each shard's depth as its own queue (what Bull Board lists too: OpenQueues.all).
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    for (let n = 0; n < SHARDS; n++)
+      expect(sample(metrics, 'parley_queue_jobs', { queue: `persist-${n}`, state: 'waiting' })).toBe(
+        waiting[n]!.length,
+      );
+    expect(queues.all.map((q) => q.name).sort()).toEqual(
+      ['archive', 'presence', 'session-purge', ...[0, 1, 2].flatMap((n) => [`persist-${n}`, `receipts-${n}`])].sort(),
+    );
 
     // A read: its receipt job goes to the chat's receipts shard.
     const read = chats[0]!;
