@@ -59,7 +59,7 @@ async function run(): Promise<{ rate: number; rowsPerInsert: number; batches: nu
     const log = createMessageLog({
       redis: connection,
       prefix: config.REDIS_KEY_PREFIX,
-      queue: bullPersistQueue(queue, persistJobOptions(config)),
+      queue: bullPersistQueue([queue], persistJobOptions(config)),
       settings: logSettingsOf(config),
     });
     const chatIds = Array.from({ length: CHATS }, () => randomUUID());

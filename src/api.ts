@@ -115,7 +115,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
 
   // Redis: keys, scripts, the circuit that decides between Redis and PostgreSQL alone (degraded
   // mode, services/degraded-mode.ts), every queue (Bull Board and queue metrics show them all; the
-  // api produces into `persist` and `receipts`), and the message log on the fail-fast connection.
+  // api produces into `persist` and `receipts`, each a queue per shard by chat), and the message log on the fail-fast connection.
   const keys = createKeys(config.REDIS_KEY_PREFIX);
   const scripts = createScripts(redis);
   const circuit = new RedisCircuit({
@@ -125,21 +125,21 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     failureThreshold: config.REDIS_FAILURE_THRESHOLD,
     withoutRedis: !config.REDIS_ENABLED,
   });
-  const queues = openQueues(clients.queueRedis, config.QUEUE_PREFIX);
+  const queues = openQueues(clients.queueRedis, config);
   // PostgreSQL-only mode: each queue reports its closed connection once; nothing is ever queued.
-  if (!config.REDIS_ENABLED) Object.values(queues).forEach((q) => q.on('error', () => undefined));
+  if (!config.REDIS_ENABLED) queues.all.forEach((q) => q.on('error', () => undefined));
   const log = createMessageLog({
     redis,
     prefix: config.REDIS_KEY_PREFIX,
-    queue: bullPersistQueue(queues.persist, persistJobOptions(config)),
+    queue: bullPersistQueue(queues.sharded.persist, persistJobOptions(config)),
     settings: logSettingsOf(config),
   });
   // Receipts have their own retries and retention (receipt-jobs.ts), not the persist jobs'.
-  const receiptJobs = { receiptsQueue: queues.receipts, jobOptions: receiptJobOptions(config) };
+  const receiptJobs = { receiptsQueues: queues.sharded.receipts, jobOptions: receiptJobOptions(config) };
 
   const lag = createPersistenceLag({ redis, log, messages });
   const metrics = createMetrics({
-    queues: Object.values(queues),
+    queues: queues.all,
     redis,
     pool,
     lag,
@@ -296,7 +296,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       metrics,
       connections: apiMetrics,
       lag,
-      queues: Object.values(queues),
+      queues: queues.all,
       bullBoard: { user: config.BULL_BOARD_USER, password: config.BULL_BOARD_PASSWORD },
       adminToken: config.ADMIN_TOKEN,
       logger,

@@ -109,6 +109,14 @@ export const configSchema = z
     /** Most rows per INSERT; also the most chats the persist worker takes into one batch. */
     PERSIST_BATCH_SIZE: int(500, 1),
     /**
+     * How many queues the persist work (and the receipts) is split into, a chat's jobs always in
+     * the same one (src/queues/shards.ts): each queue is one Redis Cluster hash slot, so on a
+     * cluster more shards spread the queue load over more Redis nodes. Every worker consumes every
+     * shard. The same value on every api and worker process; 1 keeps the single `persist` and
+     * `receipts` queues of earlier versions.
+     */
+    PERSIST_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
+    /**
      * How long a persist job waits (ms) before it reads its chat's pending messages, so that one
      * INSERT takes everything sent meanwhile, in every chat whose job arrived. Persistence lag is
      * about this plus the INSERT; larger batches cost Redis and the worker less per message.

@@ -61,12 +61,13 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   const chats = createChatStore(pool);
   const sessions = createSessionStore(pool);
   // Every queue, on the one queue connection: the workers schedule on theirs, metrics count them all.
-  const queues = openQueues(connection, config.QUEUE_PREFIX);
-  // The message log on the worker's command connection; hand-on and repair jobs go to `persist`.
+  const queues = openQueues(connection, config);
+  // The message log on the worker's command connection; hand-on and repair jobs go to the chat's
+  // shard of `persist`.
   const log = createMessageLog({
     redis,
     prefix: config.REDIS_KEY_PREFIX,
-    queue: bullPersistQueue(queues.persist, persistJobOptions(config)),
+    queue: bullPersistQueue(queues.sharded.persist, persistJobOptions(config)),
     settings: logSettingsOf(config),
   });
   const keys = createKeys(config.REDIS_KEY_PREFIX);
@@ -79,7 +80,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   const lag = createPersistenceLag({ redis, log, messages });
   // The worker's own metrics registry: queue depths, Redis memory, its pool, lag, batches, archive runs.
   const metrics = createMetrics({
-    queues: Object.values(queues),
+    queues: queues.all,
     redis,
     pool,
     lag,
@@ -105,26 +106,32 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   const presence = createPresenceWorker({
     config,
     connection,
-    queue: queues[QUEUES.presence],
+    queue: queues.single[QUEUES.presence],
     state: presenceState,
     lastSeen,
     chatIdsOf: chats.chatIdsOf,
     logger,
   });
   await presence.schedule();
-  await Promise.all([receipts.worker.waitUntilReady(), presence.worker.waitUntilReady()]);
-  await persist.worker.waitUntilReady();
+  await Promise.all([receipts.waitUntilReady(), presence.worker.waitUntilReady()]);
+  await persist.waitUntilReady();
   const archive = createArchiveWorker({
     config,
     connection,
-    queue: queues[QUEUES.archive],
+    queue: queues.single[QUEUES.archive],
     logger,
     onRun: workerMetrics.onArchive,
     archiver: createArchiver({ config, log, scanNodes: [redis], messages, logger }),
   });
   await archive.worker.waitUntilReady();
   await archive.schedule();
-  const sessionPurge = createSessionPurge({ config, connection, queue: queues[QUEUES.sessionPurge], sessions, logger });
+  const sessionPurge = createSessionPurge({
+    config,
+    connection,
+    queue: queues.single[QUEUES.sessionPurge],
+    sessions,
+    logger,
+  });
   await sessionPurge.start();
   const metricsServer =
     config.WORKER_METRICS_PORT === undefined

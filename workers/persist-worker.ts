@@ -7,6 +7,7 @@ import type { Logger } from '../src/logger.js';
 import type { MessageLog, PersistedChat } from '../src/message-log/message-log.js';
 import { backoffStrategy, persistJobSchema, persistRetryPace, QUEUES } from '../src/queues/definitions.js';
 import { parseJobData } from '../src/queues/job-data.js';
+import { queueShards } from '../src/queues/shards.js';
 import type { ChatStore } from '../src/stores/chat-store.js';
 import type { InsertResult } from '../src/stores/message-store.js';
 import type { ReadPosition, ReadStore } from '../src/stores/read-store.js';
@@ -16,6 +17,7 @@ export interface PersistWorkerDeps {
   config: Pick<
     Config,
     | 'QUEUE_PREFIX'
+    | 'PERSIST_SHARDS'
     | 'PERSIST_BATCH_SIZE'
     | 'PERSIST_BATCH_WAIT_MS'
     | 'PERSIST_HOLD_MS'
@@ -148,35 +150,47 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
       logger.warn({ err: errorText(err), chats: chatIds.length }, 'hand-on failed; the chats stay held'),
   });
 
-  const worker = new Worker(
-    QUEUES.persist,
-    // Garbage fails its own job at once, unretried; a good job is held until its chat is idle.
-    (job: Job) => loop.hold(parseJobData(QUEUES.persist, persistJobSchema, job).chatId),
-    {
-      connection: deps.connection,
-      prefix: config.QUEUE_PREFIX,
-      // A chat held per job: this many chats at once, which is also the most a batch takes.
-      concurrency: config.PERSIST_BATCH_SIZE,
-      // Short locks and frequent checks: a dead worker's chats are written again within seconds.
-      lockDuration: config.PERSIST_LOCK_MS,
-      stalledInterval: config.PERSIST_STALLED_MS,
-      maxStalledCount: config.PERSIST_MAX_STALLS,
-      settings: { backoffStrategy: backoffStrategy(persistRetryPace(config)) },
-    },
-  );
-  worker.on('failed', (job, err) =>
-    logger.warn(
-      { queue: QUEUES.persist, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message },
-      'job failed',
-    ),
-  );
-  worker.on('error', (err) => logger.warn({ queue: QUEUES.persist, err: err.message }, 'worker error'));
+  // One BullMQ Worker per shard of `persist` (PERSIST_SHARDS), all holding their chats in the one
+  // loop, so that a batch takes chats of every shard into one INSERT. Together they hold at most
+  // PERSIST_BATCH_SIZE chats, as one queue's worker does, so every held chat fits in a batch.
+  const shards = queueShards(QUEUES.persist, config.QUEUE_PREFIX, config.PERSIST_SHARDS);
+  const concurrency = Math.max(1, Math.floor(config.PERSIST_BATCH_SIZE / shards.length));
+  const workers = shards.map((shard) => {
+    const worker = new Worker(
+      shard.name,
+      // Garbage fails its own job at once, unretried; a good job is held until its chat is idle.
+      (job: Job) => loop.hold(parseJobData(QUEUES.persist, persistJobSchema, job).chatId),
+      {
+        connection: deps.connection,
+        prefix: shard.prefix,
+        // A chat held per job: this many chats at once, which is also the most a batch takes.
+        concurrency,
+        // Short locks and frequent checks: a dead worker's chats are written again within seconds.
+        lockDuration: config.PERSIST_LOCK_MS,
+        stalledInterval: config.PERSIST_STALLED_MS,
+        maxStalledCount: config.PERSIST_MAX_STALLS,
+        settings: { backoffStrategy: backoffStrategy(persistRetryPace(config)) },
+      },
+    );
+    worker.on('failed', (job, err) =>
+      logger.warn(
+        { queue: shard.name, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message },
+        'job failed',
+      ),
+    );
+    worker.on('error', (err) => logger.warn({ queue: shard.name, err: err.message }, 'worker error'));
+    return worker;
+  });
 
   return {
-    worker,
+    /** One per shard, in shard order. */
+    workers,
+    async waitUntilReady(): Promise<void> {
+      await Promise.all(workers.map((w) => w.waitUntilReady()));
+    },
     /** Finishes the batch under way and hands on the chats still held, then stops taking jobs. */
     async close(): Promise<void> {
-      const closing = worker.close();
+      const closing = Promise.all(workers.map((w) => w.close()));
       await loop.drain();
       await closing;
     },

@@ -3,6 +3,7 @@ import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUES } from '../src/queues/definitions.js';
 import { parseReceiptJob, RECEIPT_JOBS, type ReceiptJob, receiptsRetryPace } from '../src/queues/receipt-jobs.js';
+import { queueShards } from '../src/queues/shards.js';
 import type { LastSeen, LastSeenStore } from '../src/stores/last-seen-store.js';
 import type { ReadPosition, ReadStore } from '../src/stores/read-store.js';
 import { createBatchedWorker } from './batched-worker.js';
@@ -10,7 +11,12 @@ import { createBatchedWorker } from './batched-worker.js';
 export interface ReceiptsWorkerDeps {
   config: Pick<
     Config,
-    'QUEUE_PREFIX' | 'RECEIPTS_BATCH_SIZE' | 'RECEIPTS_BATCH_WAIT_MS' | 'PERSIST_BACKOFF_MS' | 'PERSIST_BACKOFF_CAP_MS'
+    | 'QUEUE_PREFIX'
+    | 'PERSIST_SHARDS'
+    | 'RECEIPTS_BATCH_SIZE'
+    | 'RECEIPTS_BATCH_WAIT_MS'
+    | 'PERSIST_BACKOFF_MS'
+    | 'PERSIST_BACKOFF_CAP_MS'
   >;
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: Redis;
@@ -38,9 +44,9 @@ export function createReceiptsWorker(deps: ReceiptsWorkerDeps) {
   }
 
   return createBatchedWorker<ReceiptJob>({
-    queue: QUEUES.receipts,
+    // Every shard of `receipts` (PERSIST_SHARDS), one batch across them.
+    queues: queueShards(QUEUES.receipts, config.QUEUE_PREFIX, config.PERSIST_SHARDS),
     connection: deps.connection,
-    prefix: config.QUEUE_PREFIX,
     batchSize: config.RECEIPTS_BATCH_SIZE,
     batchWaitMs: config.RECEIPTS_BATCH_WAIT_MS,
     retry: receiptsRetryPace(config),

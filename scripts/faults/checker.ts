@@ -6,6 +6,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import { ensureDatabase, migrate } from '../../src/db/migrate.js';
 import { createLogKeys } from '../../src/message-log/keys.js';
 import { QUEUES } from '../../src/queues/definitions.js';
+import { queueShards } from '../../src/queues/shards.js';
 import { scanKeys } from '../../src/redis/scan.js';
 import { changesStored, checkChanges, type StoredRow } from './change-check.js';
 import { type Acked, LoadClient } from './load-client.js';
@@ -107,20 +108,26 @@ async function caughtUp(pool: pg.Pool, clientMsgIds: string[], since: number): P
   }
 }
 
+/** Every shard of the persist queue (PERSIST_SHARDS). */
+const persistQueues = (config: Config, redis: Redis): Queue[] =>
+  queueShards(QUEUES.persist, config.QUEUE_PREFIX, config.PERSIST_SHARDS).map(
+    (shard) => new Queue(shard.name, { connection: redis, prefix: shard.prefix }),
+  );
+
 /** Resolves once a worker holds persist jobs (locked, being written): the moment to kill it. */
 async function workerBusy(config: Config, timeoutMs: number): Promise<boolean> {
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
-  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const queues = persistQueues(config, redis);
   try {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if ((await queue.getActiveCount()) > 0) return true;
+      for (const queue of queues) if ((await queue.getActiveCount()) > 0) return true;
       await sleep(5);
     }
     return false;
   } finally {
-    await queue.close();
+    await Promise.all(queues.map((q) => q.close()));
     redis.disconnect();
   }
 }
@@ -129,17 +136,20 @@ async function workerBusy(config: Config, timeoutMs: number): Promise<boolean> {
 async function nothingToPersist(config: Config): Promise<boolean> {
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on('error', () => undefined);
-  const queue = new Queue(QUEUES.persist, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const queues = persistQueues(config, redis);
   const pendingPattern = createLogKeys(config.REDIS_KEY_PREFIX).pendingPattern();
   // Changes wait in their own set next to it (keys.ts: `chat:{id}:changes:pending`).
   const pendingChangesPattern = pendingPattern.replace(/:pending$/, ':changes:pending');
   try {
     for (const pattern of [pendingPattern, pendingChangesPattern])
       for await (const pendingSets of scanKeys([redis], pattern)) if (pendingSets.length > 0) return false;
-    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-    return Object.values(counts).every((n) => n === 0);
+    for (const queue of queues) {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      if (!Object.values(counts).every((n) => n === 0)) return false;
+    }
+    return true;
   } finally {
-    await queue.close();
+    await Promise.all(queues.map((q) => q.close()));
     redis.disconnect();
   }
 }

@@ -5,7 +5,8 @@ import { idSchema } from '../domain/schemas.js';
 
 /**
  * The queues the api produces into and workers consume (shared by src/ and workers/).
- * Every Queue, Worker and Bull Board adapter uses config.QUEUE_PREFIX, hash-tagged for Cluster.
+ * Every Queue, Worker and Bull Board adapter uses config.QUEUE_PREFIX, hash-tagged for Cluster;
+ * the sharded ones (SHARDED_QUEUES) one queue and prefix per shard (queueShards in shards.ts).
  */
 export const QUEUES = {
   /**
@@ -24,6 +25,14 @@ export const QUEUES = {
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/**
+ * The queues split into PERSIST_SHARDS queues by chat (src/queues/shards.ts): their work grows
+ * with messages. The periodic ones stay one queue each.
+ */
+export const SHARDED_QUEUES = [QUEUES.persist, QUEUES.receipts] as const;
+export type ShardedQueueName = (typeof SHARDED_QUEUES)[number];
+export type UnshardedQueueName = Exclude<QueueName, ShardedQueueName>;
 
 /**
  * A persist job: "write this chat's pending messages". The messages themselves stay in Redis

@@ -1,19 +1,40 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type QueueName, QUEUES } from './definitions.js';
+import type { Config } from '../config.js';
+import { QUEUES, SHARDED_QUEUES, type ShardedQueueName, type UnshardedQueueName } from './definitions.js';
+import { queueShards } from './shards.js';
 
 /**
- * A producer-side Queue for every queue in QUEUES, on one shared connection (BullMQ reuses a
- * connection it is given for a Queue and does not close it). Bull Board and the queue-depth
- * metrics take this map, so a queue added to QUEUES shows up in both without more wiring.
+ * Every queue of QUEUES, producer side: the unsharded ones by name, the sharded ones (persist,
+ * receipts) as one Queue per shard in shard order (src/queues/shards.ts), and `all` of them for
+ * Bull Board and the queue-depth metrics, so that a queue or shard added shows up in both without
+ * more wiring.
  */
-export function openQueues(connection: Redis, prefix: string): Record<QueueName, Queue> {
-  const queues = {} as Record<QueueName, Queue>;
-  for (const name of Object.values(QUEUES)) queues[name] = new Queue(name, { connection, prefix });
-  return queues;
+export interface OpenQueues {
+  single: Record<UnshardedQueueName, Queue>;
+  sharded: Record<ShardedQueueName, Queue[]>;
+  all: Queue[];
 }
 
-/** Closes every queue of the map (not the connection, which its creator ends). */
-export async function closeQueues(queues: Record<QueueName, Queue>): Promise<void> {
-  await Promise.all(Object.values(queues).map((q) => q.close()));
+/** Opens every queue on one shared connection (BullMQ reuses a connection it is given and does not close it). */
+export function openQueues(connection: Redis, config: Pick<Config, 'QUEUE_PREFIX' | 'PERSIST_SHARDS'>): OpenQueues {
+  const single = {} as Record<UnshardedQueueName, Queue>;
+  const sharded = {} as Record<ShardedQueueName, Queue[]>;
+  for (const name of Object.values(QUEUES)) {
+    if (isSharded(name))
+      sharded[name] = queueShards(name, config.QUEUE_PREFIX, config.PERSIST_SHARDS).map(
+        (shard) => new Queue(shard.name, { connection, prefix: shard.prefix }),
+      );
+    else single[name] = new Queue(name, { connection, prefix: config.QUEUE_PREFIX });
+  }
+  return { single, sharded, all: [...Object.values(single), ...Object.values(sharded).flat()] };
+}
+
+function isSharded(name: string): name is ShardedQueueName {
+  return (SHARDED_QUEUES as readonly string[]).includes(name);
+}
+
+/** Closes every queue (not the connection, which its creator ends). */
+export async function closeQueues(queues: OpenQueues): Promise<void> {
+  await Promise.all(queues.all.map((q) => q.close()));
 }

@@ -4,6 +4,7 @@ import type { Connection } from '../domain/connection.js';
 import { AppError, errorText, isUnavailableError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
+import { shardFor } from '../queues/shards.js';
 import type { LastSeenStore } from '../stores/last-seen-store.js';
 import type { PresenceState } from './presence-state.js';
 
@@ -12,8 +13,11 @@ export interface PresenceServiceDeps {
   lastSeen: LastSeenStore;
   /** The user's chats, whose members hear of an offline (an online uses the connection's chats). */
   chatIdsOf: (userId: string) => Promise<string[]>;
-  /** The `receipts` queue: last-seen times reach PostgreSQL through it. */
-  receiptsQueue: Queue;
+  /**
+   * The `receipts` queues, one per shard: a last-seen time, which has no chat, goes to its user's
+   * shard (the same hash of the user id), and reaches PostgreSQL through it.
+   */
+  receiptsQueues: readonly Queue[];
   /** The receipts queue's own job options (receiptJobOptions in src/queues/receipt-jobs.ts). */
   jobOptions: JobsOptions;
   /** Renewal interval of this process's connections, in ms (a third of the presence TTL). */
@@ -75,7 +79,7 @@ export function createPresenceService(deps: PresenceServiceDeps) {
   async function offline(userId: string, lastSeen: number): Promise<void> {
     const at = iso(lastSeen);
     await state.publish({ userId, status: 'offline', lastSeenAt: at, chatIds: await deps.chatIdsOf(userId) });
-    await deps.receiptsQueue.add(RECEIPT_JOBS.seen, { userId, at }, deps.jobOptions);
+    await shardFor(deps.receiptsQueues, userId).add(RECEIPT_JOBS.seen, { userId, at }, deps.jobOptions);
   }
 
   /**

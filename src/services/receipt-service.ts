@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
+import { shardFor } from '../queues/shards.js';
 import type { Keys } from '../redis/keys.js';
 import type { ReadAdvanceReply, Scripts } from '../redis/scripts.js';
 import type { MessageStore } from '../stores/message-store.js';
@@ -16,8 +17,8 @@ export interface ReceiptServiceDeps {
   membership: MembershipService;
   reads: ReadStore;
   messages: Pick<MessageStore, 'maxSeq'>;
-  /** The `receipts` queue: read positions reach PostgreSQL through it. */
-  receiptsQueue: Queue;
+  /** The `receipts` queues, one per shard (a read goes to its chat's): read positions reach PostgreSQL through them. */
+  receiptsQueues: readonly Queue[];
   /** The receipts queue's own job options (receiptJobOptions in src/queues/receipt-jobs.ts). */
   jobOptions: JobsOptions;
   /** TTL of a chat's read-position hash, renewed by every move, in seconds. */
@@ -76,7 +77,11 @@ export function createReceiptService(deps: ReceiptServiceDeps) {
         switch (reply[0]) {
           case 'OK':
             try {
-              await deps.receiptsQueue.add(RECEIPT_JOBS.read, { chatId, userId, seq: reply[1] }, deps.jobOptions);
+              await shardFor(deps.receiptsQueues, chatId).add(
+                RECEIPT_JOBS.read,
+                { chatId, userId, seq: reply[1] },
+                deps.jobOptions,
+              );
             } catch (err) {
               // Redis holds the position (and is what readers use first); PostgreSQL catches up
               // with the member's next read, whose job carries the larger seq.

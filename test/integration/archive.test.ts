@@ -46,7 +46,7 @@ function archiver(overrides: Partial<ArchiverConfig> = {}, now?: () => number) {
     log: createMessageLog({
       redis: env.redis,
       prefix: config.REDIS_KEY_PREFIX,
-      queue: bullPersistQueue(persistQueue, persistJobOptions(config)),
+      queue: bullPersistQueue([persistQueue], persistJobOptions(config)),
       settings: logSettingsOf(config),
     }),
     scanNodes: [env.redis],

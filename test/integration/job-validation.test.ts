@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { createRedis } from '../../src/infra/clients.js';
 import { createLogger } from '../../src/logger.js';
-import { persistJobOptions, type QueueName, QUEUES } from '../../src/queues/definitions.js';
-import { closeQueues, openQueues } from '../../src/queues/open-queues.js';
+import { persistJobOptions, QUEUES } from '../../src/queues/definitions.js';
+import { closeQueues, type OpenQueues, openQueues } from '../../src/queues/open-queues.js';
 import { receiptJobOptions } from '../../src/queues/receipt-jobs.js';
 import { startWorkers, type StopWorkers } from '../../workers/main.js';
 import type { TestUser } from '../helpers/http-client.js';
@@ -23,7 +23,7 @@ let env: TestEnv;
 let config: Config;
 let app: InProcess;
 let connection: Redis;
-let queues: Record<QueueName, Queue>;
+let queues: OpenQueues;
 let stopWorkers: StopWorkers | undefined;
 let a: TestUser, b: TestUser;
 
@@ -33,7 +33,7 @@ beforeAll(async () => {
   config = env.config;
   app = await startInProcess(env, { workers: false });
   connection = createRedis(config, 'queue', 'test-queues');
-  queues = openQueues(connection, config.QUEUE_PREFIX);
+  queues = openQueues(connection, config);
   [a, b] = await Promise.all([app.api.newUser('a'), app.api.newUser('b')]);
 });
 afterAll(async () => {
@@ -50,7 +50,7 @@ async function addGarbage(queue: Queue, jobs: { name: string; data: unknown }[],
 }
 
 async function settled(job: Job): Promise<{ state: string; attemptsMade: number; failedReason: string }> {
-  const now = (await queues[job.queueName as QueueName].getJob(job.id!)) as Job | undefined;
+  const now = (await queues.all.find((q) => q.name === job.queueName)?.getJob(job.id!)) as Job | undefined;
   if (!now) return { state: 'gone', attemptsMade: 0, failedReason: '' };
   return { state: await now.getState(), attemptsMade: now.attemptsMade, failedReason: now.failedReason ?? '' };
 }
@@ -62,11 +62,11 @@ describe('job data no worker can use', () => {
     // b reads up to 3: a good receipts job (queued by the api); a's last-seen time: another.
     expect((await app.api.request('POST', `/api/chats/${chat.id}/read`, { seq: 3 }, b.token)).status).toBe(204);
     const seenAt = new Date().toISOString();
-    await queues.receipts.add('seen', { userId: a.user.id, at: seenAt }, receiptJobOptions(config));
+    await queues.sharded.receipts[0]!.add('seen', { userId: a.user.id, at: seenAt }, receiptJobOptions(config));
 
     const garbage = [
       ...(await addGarbage(
-        queues.persist,
+        queues.sharded.persist[0]!,
         [
           { name: 'persist', data: null },
           { name: 'persist', data: {} },
@@ -76,7 +76,7 @@ describe('job data no worker can use', () => {
         persistJobOptions(config),
       )),
       ...(await addGarbage(
-        queues.receipts,
+        queues.sharded.receipts[0]!,
         [
           { name: 'bogus', data: { chatId: chat.id, userId: b.user.id, seq: 1 } },
           { name: 'read', data: { chatId: chat.id, userId: 'nobody', seq: 2 } },
@@ -85,9 +85,9 @@ describe('job data no worker can use', () => {
         ],
         receiptJobOptions(config),
       )),
-      ...(await addGarbage(queues.archive, [{ name: 'bogus', data: {} }], { attempts: 5 })),
-      ...(await addGarbage(queues.presence, [{ name: 'bogus', data: {} }], { attempts: 5 })),
-      ...(await addGarbage(queues[QUEUES.sessionPurge], [{ name: 'bogus', data: {} }], { attempts: 5 })),
+      ...(await addGarbage(queues.single.archive, [{ name: 'bogus', data: {} }], { attempts: 5 })),
+      ...(await addGarbage(queues.single.presence, [{ name: 'bogus', data: {} }], { attempts: 5 })),
+      ...(await addGarbage(queues.single[QUEUES.sessionPurge], [{ name: 'bogus', data: {} }], { attempts: 5 })),
     ];
 
     stopWorkers = await startWorkers(config, createLogger('silent', 'test'));

@@ -50,7 +50,7 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-const bull = (): PersistQueue => bullPersistQueue(queue, persistJobOptions(env.config));
+const bull = (): PersistQueue => bullPersistQueue([queue], persistJobOptions(env.config));
 
 /** A message log on its own command connection, with `persist` as its queue. */
 async function messageLog(persist: PersistQueue = bull(), config: Config = env.config): Promise<MessageLog> {
