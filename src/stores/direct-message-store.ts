@@ -44,24 +44,37 @@ async function refuseRunAfterRecovery(client: PoolClient): Promise<void> {
   }
 }
 
+/**
+ * Locks the chat's row for a degraded send or change (they allocate seqs and revs under it) and
+ * checks that `userId` is a member: its degraded-run state.
+ */
+async function lockChatOf(
+  client: PoolClient,
+  chatId: string,
+  userId: string,
+): Promise<{ degraded_seq: number; degraded_rev: number; degraded_open: boolean }> {
+  const chat = await client.query<{
+    degraded_seq: number;
+    degraded_rev: number;
+    degraded_open: boolean;
+    member: boolean;
+  }>(
+    `SELECT degraded_seq, degraded_rev, degraded_open,
+            EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member
+       FROM chats WHERE id = $1 FOR UPDATE`,
+    [chatId, userId],
+  );
+  const row = chat.rows[0];
+  if (!row) throw new AppError('not_found', 'no such chat');
+  if (!row.member) throw new AppError('forbidden', 'not a member of this chat');
+  return row;
+}
+
 export function createDirectMessageStore(pool: Pool, seqGap: number) {
   return {
     async send(input: DirectSendInput): Promise<{ message: Message; json: string; duplicate: boolean }> {
       return withTransaction(pool, async (client) => {
-        const chat = await client.query<{
-          degraded_seq: number;
-          degraded_rev: number;
-          degraded_open: boolean;
-          member: boolean;
-        }>(
-          `SELECT degraded_seq, degraded_rev, degraded_open,
-                  EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member
-             FROM chats WHERE id = $1 FOR UPDATE`,
-          [input.chatId, input.senderId],
-        );
-        const row = chat.rows[0];
-        if (!row) throw new AppError('not_found', 'no such chat');
-        if (!row.member) throw new AppError('forbidden', 'not a member of this chat');
+        const row = await lockChatOf(client, input.chatId, input.senderId);
         if (input.clientMsgId) {
           const prev = await client.query(
             `SELECT ${MESSAGE_COLUMNS} FROM messages
@@ -128,20 +141,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
       apply: (current: Message) => Message | null;
     }): Promise<{ message: Message; json: string; duplicate: boolean; changed: boolean }> {
       return withTransaction(pool, async (client) => {
-        const chat = await client.query<{
-          degraded_seq: number;
-          degraded_rev: number;
-          degraded_open: boolean;
-          member: boolean;
-        }>(
-          `SELECT degraded_seq, degraded_rev, degraded_open,
-                  EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2) AS member
-             FROM chats WHERE id = $1 FOR UPDATE`,
-          [input.chatId, input.actorId],
-        );
-        const row = chat.rows[0];
-        if (!row) throw new AppError('not_found', 'no such chat');
-        if (!row.member) throw new AppError('forbidden', 'not a member of this chat');
+        const row = await lockChatOf(client, input.chatId, input.actorId);
         const found = await client.query(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq = $2`, [
           input.chatId,
           input.seq,
