@@ -380,6 +380,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     keys,
     registry,
     subscriptions: chatSubscriptions,
+    messagesAfter: async (chatId, seq, count) => (await log.history(chatId, 'after', seq, count)).jsons,
     chatIdsOfUsers: chatStore.chatIdsOfUsers,
     channels: features.channels,
     logger,

@@ -16,6 +16,12 @@ export interface MembershipChange {
   chatId: string;
   userIds: string[];
   change: 'added' | 'removed';
+  /**
+   * Of an addition: the chat's seq counter, read before the change was published. An api process
+   * that held none of the chat's members subscribes to its channel only now, so it delivers the
+   * messages after this seq that arrived before its subscription from the log (fanout.ts).
+   */
+  seq?: number;
 }
 
 /** `channel:user-presence` (JSON): the change and the chats whose members should hear of it. */

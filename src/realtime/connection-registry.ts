@@ -197,6 +197,11 @@ export function createConnectionRegistry(subscriptions?: Pick<ChatSubscriptions,
       }
     },
 
+    /** Whether a member of the chat is here. */
+    holds(chatId: string): boolean {
+      return byChat.has(chatId);
+    },
+
     /** Every user with a connection (or an upgrade under way) here. */
     userIds(): string[] {
       return [...users.keys()];

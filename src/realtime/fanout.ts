@@ -3,6 +3,7 @@ import { CLOSE_CODES, errorText } from '../domain/errors.js';
 import { type MembershipChange, parseChatEvent } from '../domain/events.js';
 import { messageFrame, messageUpdatedFrame, persistedFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
+import { seqOf } from '../message-log/encoding.js';
 import { CHAT_PAYLOAD } from '../message-log/keys.js';
 import { wireJson } from '../message-log/message-log.js';
 import type { Keys } from '../redis/keys.js';
@@ -26,6 +27,11 @@ export interface FanoutDeps {
    * arrived (ms since the epoch) and how long writing it took (ms): metrics.
    */
   onDelivered?: (chatId: string, sockets: number, messageJson: string, receivedAt: number, writeMs: number) => void;
+  /**
+   * Up to `count` of the chat's messages (JSON) after `seq`, from the log: what a member added
+   * here missed while this process subscribed to the chat. Without it nothing is caught up.
+   */
+  messagesAfter?: (chatId: string, seq: number, count: number) => Promise<string[]>;
   /** Called per payload received on a chat's channel, by kind: metrics (what this process takes in). */
   onReceived?: (kind: ChatPayloadKind) => void;
 }
@@ -51,6 +57,8 @@ export interface Channel {
 const HOLD_MAX = 50_000;
 /** Tells a client to reconnect and `sync` (the code a slow consumer gets too): it loses nothing. */
 const RESYNC = CLOSE_CODES.slowConsumer;
+/** The most messages a catch-up delivers (a member added during a burst this large syncs for the rest). */
+const CATCH_UP_MAX = 1000;
 
 /**
  * Receives what any api process published and writes it to the sockets this process holds: each
@@ -121,11 +129,58 @@ export function createFanout(deps: FanoutDeps) {
     }
   }
 
+  /**
+   * Chats being caught up: what their channel brought meanwhile, delivered after the catch-up. A
+   * member added to a chat none of whose members was here is in the chat from the membership
+   * change on, as before, but the chat's channel is subscribed only a moment later; what was
+   * published in between (after the change's `seq`) comes from the log, then what the channel
+   * brought meanwhile, without the messages the log already gave.
+   */
+  const catching = new Map<string, [string, string][]>();
+
+  async function catchUp(
+    chatId: string,
+    userIds: readonly string[],
+    after: number,
+    messagesAfter: NonNullable<FanoutDeps['messagesAfter']>,
+  ): Promise<void> {
+    let upto = after;
+    try {
+      await deps.subscriptions.ready([chatId]);
+      const jsons = await messagesAfter(chatId, after, CATCH_UP_MAX);
+      const members = userIds.filter((u) => [...registry.connectionsOf(u)].some((c) => c.chats.has(chatId)));
+      for (const json of jsons) {
+        upto = Math.max(upto, seqOf(json));
+        if (members.length > 0) registry.toUsers(members, messageFrame(json));
+      }
+    } catch (err) {
+      logger.warn({ err: errorText(err), chatId }, 'added member not caught up (its sync covers the gap)');
+    } finally {
+      const queue = catching.get(chatId) ?? [];
+      catching.delete(chatId);
+      for (const [channel, payload] of queue) {
+        if (payload.startsWith(`${CHAT_PAYLOAD.message} `) && seqOf(payload.slice(2)) <= upto) continue;
+        dispatchChat(channel, payload);
+      }
+    }
+  }
+
   handlers.set(keys.channels.membership, {
     scope: 'chat',
     handle: (payload) => {
       const change = JSON.parse(payload) as MembershipChange;
+      const fresh = change.change === 'added' && !registry.holds(change.chatId);
       registry.applyMembership(change.chatId, change.userIds, change.change);
+      if (
+        fresh &&
+        deps.messagesAfter &&
+        typeof change.seq === 'number' &&
+        registry.holds(change.chatId) &&
+        !catching.has(change.chatId)
+      ) {
+        catching.set(change.chatId, []);
+        void catchUp(change.chatId, change.userIds, change.seq, deps.messagesAfter);
+      }
     },
   });
 
@@ -167,6 +222,13 @@ export function createFanout(deps: FanoutDeps) {
       if (held.length < HOLD_MAX) held.push([channel, payload, true]);
       else overflowed = true;
       return;
+    }
+    if (catching.size > 0) {
+      const queue = catching.get(channel.slice(chatChannelHead, -1));
+      if (queue) {
+        queue.push([channel, payload]);
+        return;
+      }
     }
     dispatchChat(channel, payload);
   };
