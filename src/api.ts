@@ -30,6 +30,7 @@ import { persistJobOptions } from './queues/definitions.js';
 import { closeQueues, openQueues } from './queues/open-queues.js';
 import { bullPersistQueue } from './queues/persist-queue.js';
 import { receiptJobOptions } from './queues/receipt-jobs.js';
+import { createChatSubscriptions } from './realtime/chat-subscriptions.js';
 import { createConnectionRegistry } from './realtime/connection-registry.js';
 import { createFanout } from './realtime/fanout.js';
 import { createPgFanout } from './realtime/pg-fanout.js';
@@ -290,7 +291,13 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   });
 
   // Features: what each serves over HTTP and WebSocket, mounted together below.
-  const registry = createConnectionRegistry();
+  // A chat's channel is subscribed while one of its members is connected here.
+  const chatSubscriptions = createChatSubscriptions({
+    subscriber: clients.subscriber,
+    channelOf: keys.channels.chat,
+    logger,
+  });
+  const registry = createConnectionRegistry(chatSubscriptions);
   const features = mountFeatures([
     operatorFeature({
       metrics,
@@ -372,10 +379,13 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     subscriber: clients.subscriber,
     keys,
     registry,
+    subscriptions: chatSubscriptions,
+    messagesAfter: async (chatId, seq, count) => (await log.history(chatId, 'after', seq, count)).jsons,
     chatIdsOfUsers: chatStore.chatIdsOfUsers,
     channels: features.channels,
     logger,
     onDelivered: apiMetrics.onDelivered,
+    onReceived: apiMetrics.onReceived,
   });
   const pgFanout = createPgFanout({
     connect: clients.pgListener,

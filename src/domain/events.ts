@@ -1,9 +1,11 @@
 /**
  * What the api processes (and the workers) tell each other over Redis pub/sub. Channel names are
- * in src/redis/keys.ts; every api process subscribes to all of them (src/realtime/fanout.ts).
+ * in src/redis/keys.ts; every api process subscribes to the shared ones, and to a chat's own
+ * sharded channel while it holds a member of the chat (src/realtime/fanout.ts; its payloads,
+ * `kind SP rest`, are in src/message-log/keys.ts).
  */
 
-/** `channel:chat-messages`: `chatId SP messageJson`, published by append.lua with the append. */
+/** A PostgreSQL NOTIFY of a chat message (degraded mode): `chatId SP messageJson`. */
 export function parseChatMessage(payload: string): { chatId: string; json: string } {
   const space = payload.indexOf(' ');
   return { chatId: payload.slice(0, space), json: payload.slice(space + 1) };
@@ -14,6 +16,12 @@ export interface MembershipChange {
   chatId: string;
   userIds: string[];
   change: 'added' | 'removed';
+  /**
+   * Of an addition: the chat's seq counter, read before the change was published. An api process
+   * that held none of the chat's members subscribes to its channel only now, so it delivers the
+   * messages after this seq that arrived before its subscription from the log (fanout.ts).
+   */
+  seq?: number;
 }
 
 /** `channel:user-presence` (JSON): the change and the chats whose members should hear of it. */

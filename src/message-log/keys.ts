@@ -47,12 +47,14 @@ export function createLogKeys(prefix: string) {
       const end = key.indexOf('}', start.length);
       return key.startsWith(start) && end > start.length ? key.slice(start.length, end) : null;
     },
-    /** Where appended messages are published (`chatId SP json`). */
-    channel: `${prefix}channel:chat-messages`,
-    /** Where changed messages are published (`chatId SP json`, the whole message with its new rev). */
-    updatesChannel: `${prefix}channel:chat-updates`,
-    /** Where the persist worker announces what PostgreSQL holds (`chatId SP seq`). */
-    persistedChannel: `${prefix}channel:chat-persisted`,
+    /**
+     * The chat's sharded channel (SPUBLISH/SSUBSCRIBE; its hash tag is the chat's, so a script of
+     * the chat publishes to it in its own slot): appended messages (`m SP json`), changed messages
+     * (`u SP json`, the whole message with its new rev) and what PostgreSQL holds (`p SP seq`, from
+     * the persist worker), in the order Redis published them. Only api processes holding a member
+     * of the chat subscribe to it.
+     */
+    channel: (chatId: string) => `${prefix}channel:chat-messages:{${chatId}}`,
   } as const;
 }
 
@@ -62,3 +64,6 @@ export type LogKeys = ReturnType<typeof createLogKeys>;
 function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
+
+/** The kind marker that starts each payload on a chat's channel (`kind SP rest`). */
+export const CHAT_PAYLOAD = { message: 'm', updated: 'u', persisted: 'p' } as const;

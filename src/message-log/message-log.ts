@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Message } from '../domain/types.js';
 import { scanKeys } from '../redis/scan.js';
 import { changedPrefix, decodeMessage, encodeMessage, fillTemplate, messageTemplate, seqOf } from './encoding.js';
-import { createLogKeys } from './keys.js';
+import { CHAT_PAYLOAD, createLogKeys } from './keys.js';
 import { type Claim, createPersistTicket, type PersistQueue } from './persist-ticket.js';
 import {
   type AppendReply,
@@ -259,7 +259,7 @@ export function createMessageLog(deps: MessageLogDeps) {
     async publishPersisted(chats: readonly { chatId: string; seq: number }[]): Promise<void> {
       if (chats.length === 0) return;
       const pipeline = redis.pipeline();
-      for (const c of chats) pipeline.publish(keys.persistedChannel, `${c.chatId} ${c.seq}`);
+      for (const c of chats) pipeline.spublish(keys.channel(c.chatId), `${CHAT_PAYLOAD.persisted} ${c.seq}`);
       await pipeline.exec();
     },
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { MessageTemplate } from './encoding.js';
-import type { LogKeys } from './keys.js';
+import { CHAT_PAYLOAD, type LogKeys } from './keys.js';
 import { loadLua } from './lua.js';
 
 /** Settings the scripts take on every call (config values, fixed for a process). */
@@ -204,8 +204,8 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         i.senderId,
         i.template.head,
         i.template.middle,
-        keys.channel,
-        chatId,
+        keys.channel(chatId),
+        CHAT_PAYLOAD.message,
         i.clientMsgId ? '1' : '0',
         settings.idempotencyTtlS,
         settings.readsTtlS,
@@ -253,8 +253,8 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         i.fromRev,
         i.prefix ?? '',
         i.stored ?? '',
-        keys.updatesChannel,
-        chatId,
+        keys.channel(chatId),
+        CHAT_PAYLOAD.updated,
         i.clientMsgId ? '1' : '0',
         settings.idempotencyTtlS,
         settings.claimMs,

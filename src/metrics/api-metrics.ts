@@ -74,6 +74,17 @@ export function createApiMetrics(registry: Registry) {
     help: 'Chat messages received from pub/sub',
     registers,
   });
+  const fanoutReceived = new Counter({
+    name: 'parley_fanout_received_total',
+    help: "Payloads received on the chats' channels from Redis (only the chats with a member connected here)",
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const received = {
+    message: fanoutReceived.labels('message'),
+    updated: fanoutReceived.labels('updated'),
+    persisted: fanoutReceived.labels('persisted'),
+  };
   const fanoutFrames = new Counter({
     name: 'parley_fanout_frames_total',
     help: 'Message frames written to local sockets',
@@ -109,6 +120,11 @@ export function createApiMetrics(registry: Registry) {
         if (staged && receivedAt !== undefined) stage.received.observe(Math.max(0, receivedAt - createdAt) / 1000);
       }
       if (staged && writeMs !== undefined) stage.written.observe(writeMs / 1000);
+    },
+
+    /** A payload arrived on a chat's channel (a new message, a changed one, a persisted seq). */
+    onReceived(kind: 'message' | 'updated' | 'persisted'): void {
+      received[kind].inc();
     },
 
     onOpen(): void {

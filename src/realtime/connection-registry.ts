@@ -1,4 +1,5 @@
 import type { Connection } from '../domain/connection.js';
+import type { ChatSubscriptions } from './chat-subscriptions.js';
 
 /**
  * The sockets this api process holds, indexed by user and by chat, so that a published message
@@ -28,7 +29,11 @@ interface UserEntry {
   journal: Change[] | null;
 }
 
-export function createConnectionRegistry() {
+/**
+ * `subscriptions`: told when a chat gets its first local member and loses its last (so that this
+ * process receives only its chats' traffic); `begin` waits for the user's chats to be subscribed.
+ */
+export function createConnectionRegistry(subscriptions?: Pick<ChatSubscriptions, 'hold' | 'release' | 'ready'>) {
   const users = new Map<string, UserEntry>();
   const byChat = new Map<string, Set<UserEntry>>();
   let connections = 0;
@@ -36,7 +41,10 @@ export function createConnectionRegistry() {
   function join(entry: UserEntry, chatId: string): void {
     entry.chats.add(chatId);
     let set = byChat.get(chatId);
-    if (!set) byChat.set(chatId, (set = new Set()));
+    if (!set) {
+      byChat.set(chatId, (set = new Set()));
+      subscriptions?.hold(chatId);
+    }
     set.add(entry);
   }
 
@@ -45,7 +53,10 @@ export function createConnectionRegistry() {
     const set = byChat.get(chatId);
     if (!set) return;
     set.delete(entry);
-    if (set.size === 0) byChat.delete(chatId);
+    if (set.size === 0) {
+      byChat.delete(chatId);
+      subscriptions?.release(chatId);
+    }
   }
 
   function apply(entry: UserEntry, change: Change): void {
@@ -107,7 +118,9 @@ export function createConnectionRegistry() {
      * Registers an upgrade of the user before their chats are read, so that membership changes
      * arriving meanwhile are applied to them. The user's first upgrade here reads the chats
      * (`loadChats`); later ones share them (the set is kept current by `applyMembership`).
-     * Resolves once the chats are there; then `attach` the socket, or `abandon` the upgrade.
+     * Resolves once the chats are there and this process is subscribed to each (so that every
+     * message published after the `ready` that follows reaches the socket); then `attach` the
+     * socket, or `abandon` the upgrade.
      */
     async begin(userId: string, loadChats: () => Promise<string[]>): Promise<void> {
       let entry = users.get(userId);
@@ -126,6 +139,7 @@ export function createConnectionRegistry() {
       entry.pending++;
       try {
         if (!entry.loaded) await (entry.loading ?? load(entry, loadChats));
+        await subscriptions?.ready(entry.chats);
       } catch (err) {
         entry.pending--;
         dropIfUnused(entry);
@@ -181,6 +195,11 @@ export function createConnectionRegistry() {
         const entry = users.get(userId);
         if (entry) apply(entry, { replace: chatIdsByUser.get(userId) ?? [] });
       }
+    },
+
+    /** Whether a member of the chat is here. */
+    holds(chatId: string): boolean {
+      return byChat.has(chatId);
     },
 
     /** Every user with a connection (or an upgrade under way) here. */

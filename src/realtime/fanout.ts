@@ -1,10 +1,13 @@
 import type { Redis } from 'ioredis';
 import { CLOSE_CODES, errorText } from '../domain/errors.js';
-import { type MembershipChange, parseChatEvent, parseChatMessage } from '../domain/events.js';
+import { type MembershipChange, parseChatEvent } from '../domain/events.js';
 import { messageFrame, messageUpdatedFrame, persistedFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
+import { seqOf } from '../message-log/encoding.js';
+import { CHAT_PAYLOAD } from '../message-log/keys.js';
 import { wireJson } from '../message-log/message-log.js';
 import type { Keys } from '../redis/keys.js';
+import type { ChatSubscriptions } from './chat-subscriptions.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 export interface FanoutDeps {
@@ -12,6 +15,8 @@ export interface FanoutDeps {
   subscriber: Redis;
   keys: Keys;
   registry: ConnectionRegistry;
+  /** This process's subscriptions to its chats' sharded channels (the registry holds and releases them). */
+  subscriptions: ChatSubscriptions;
   /** The chats of each of these users, read from PostgreSQL in one query (users without any may be missing). */
   chatIdsOfUsers: (userIds: string[]) => Promise<Map<string, string[]>>;
   logger: Logger;
@@ -22,7 +27,16 @@ export interface FanoutDeps {
    * arrived (ms since the epoch) and how long writing it took (ms): metrics.
    */
   onDelivered?: (chatId: string, sockets: number, messageJson: string, receivedAt: number, writeMs: number) => void;
+  /**
+   * Up to `count` of the chat's messages (JSON) after `seq`, from the log: what a member added
+   * here missed while this process subscribed to the chat. Without it nothing is caught up.
+   */
+  messagesAfter?: (chatId: string, seq: number, count: number) => Promise<string[]>;
+  /** Called per payload received on a chat's channel, by kind: metrics (what this process takes in). */
+  onReceived?: (kind: ChatPayloadKind) => void;
 }
+
+export type ChatPayloadKind = 'message' | 'updated' | 'persisted';
 
 /**
  * Whether a channel's payloads reach members of a chat (held while memberships may be stale) or
@@ -43,12 +57,16 @@ export interface Channel {
 const HOLD_MAX = 50_000;
 /** Tells a client to reconnect and `sync` (the code a slow consumer gets too): it loses nothing. */
 const RESYNC = CLOSE_CODES.slowConsumer;
+/** The most messages a catch-up delivers (a member added during a burst this large syncs for the rest). */
+const CATCH_UP_MAX = 1000;
 
 /**
- * Receives what any api process published and writes it to the sockets this process holds: the
- * chats' own channels here (messages, membership changes, typing and read events), the features'
- * beside them (`channels`). A chat message arrives as `chatId SP messageJson`: it is routed without
- * parsing, and its `message` frame is built once for all local sockets.
+ * Receives what any api process published and writes it to the sockets this process holds: each
+ * chat's own sharded channel (`channel:chat-messages:{chatId}`, subscribed only while a member of
+ * the chat is connected here: chat-subscriptions.ts), the shared chat channels (membership
+ * changes, typing and read events), the features' beside them (`channels`). A payload on a chat's
+ * channel starts with its kind (`m SP messageJson`, `u SP messageJson`, `p SP seq`) and the chat is
+ * the channel's: it is routed without parsing, and its frame is built once for all local sockets.
  *
  * Membership changes reach the chat index only through pub/sub, which drops whatever is published
  * while the subscriber connection is down. So when it drops, chat-scoped payloads are held; once it
@@ -59,51 +77,110 @@ const RESYNC = CLOSE_CODES.slowConsumer;
 export function createFanout(deps: FanoutDeps) {
   const { subscriber, keys, registry, logger } = deps;
   const handlers = new Map<string, { handle: (payload: string) => void; scope: ChannelScope }>();
-  /** Non-null while deliveries are held: what arrived meanwhile, in order (at most HOLD_MAX). */
-  let held: [string, string][] | null = null;
+  /**
+   * Non-null while deliveries are held: what arrived meanwhile, in order (at most HOLD_MAX), each
+   * with whether it came on a chat's sharded channel.
+   */
+  let held: [string, string, boolean][] | null = null;
   let overflowed = false;
   /** Bumped on every drop: a revalidation that a newer drop overtook leaves the work to the newer one. */
   let generation = 0;
   let started = false;
 
-  handlers.set(keys.channels.chatMessages, {
-    scope: 'chat',
-    handle: (payload) => {
-      const { chatId, json } = parseChatMessage(payload);
-      const frame = messageFrame(json);
-      const receivedAt = Date.now();
-      const t = performance.now();
-      const n = registry.toChat(chatId, frame);
-      deps.onDelivered?.(chatId, n, json, receivedAt, performance.now() - t);
-    },
-  });
+  /** Where the chat id starts and ends in a chat channel's name. */
+  const chatChannelHead = keys.channels.chat('').length - 1;
+  const kinds: Record<string, ChatPayloadKind> = {
+    [CHAT_PAYLOAD.message]: 'message',
+    [CHAT_PAYLOAD.updated]: 'updated',
+    [CHAT_PAYLOAD.persisted]: 'persisted',
+  };
 
-  // Changes to messages: to every connection of every member, in the order Redis published them
-  // (one subscriber connection: the same order as the chat's revs).
-  handlers.set(keys.channels.chatUpdates, {
-    scope: 'chat',
-    handle: (payload) => {
-      const { chatId, json } = parseChatMessage(payload);
-      registry.toChat(chatId, messageUpdatedFrame(wireJson(json)));
-    },
-  });
+  /** One payload of a chat's channel: `kind SP rest`. */
+  function dispatchChat(channel: string, payload: string): void {
+    try {
+      const chatId = channel.slice(chatChannelHead, -1);
+      const rest = payload.slice(2);
+      switch (payload.slice(0, 2)) {
+        case `${CHAT_PAYLOAD.message} `: {
+          const frame = messageFrame(rest);
+          const receivedAt = Date.now();
+          const t = performance.now();
+          const n = registry.toChat(chatId, frame);
+          deps.onDelivered?.(chatId, n, rest, receivedAt, performance.now() - t);
+          return;
+        }
+        // Changes to messages: to every connection of every member, in the order Redis published
+        // them (one channel per chat: the same order as the chat's revs).
+        case `${CHAT_PAYLOAD.updated} `:
+          registry.toChat(chatId, messageUpdatedFrame(wireJson(rest)));
+          return;
+        // What PostgreSQL holds, after each write batch.
+        case `${CHAT_PAYLOAD.persisted} `: {
+          const n = Number(rest);
+          if (!Number.isSafeInteger(n)) throw new Error('malformed persisted announcement');
+          registry.toChat(chatId, persistedFrame(chatId, n));
+          return;
+        }
+        default:
+          throw new Error('unknown chat payload kind');
+      }
+    } catch (err) {
+      logger.error({ err, channel }, 'bad pub/sub payload');
+    }
+  }
 
-  // What PostgreSQL holds, after each write batch: `chatId SP seq`.
-  handlers.set(keys.channels.chatPersisted, {
-    scope: 'chat',
-    handle: (payload) => {
-      const { chatId, json: seq } = parseChatMessage(payload);
-      const n = Number(seq);
-      if (!Number.isSafeInteger(n)) throw new Error('malformed persisted announcement');
-      registry.toChat(chatId, persistedFrame(chatId, n));
-    },
-  });
+  /**
+   * Chats being caught up: what their channel brought meanwhile, delivered after the catch-up. A
+   * member added to a chat none of whose members was here is in the chat from the membership
+   * change on, as before, but the chat's channel is subscribed only a moment later; what was
+   * published in between (after the change's `seq`) comes from the log, then what the channel
+   * brought meanwhile, without the messages the log already gave.
+   */
+  const catching = new Map<string, [string, string][]>();
+
+  async function catchUp(
+    chatId: string,
+    userIds: readonly string[],
+    after: number,
+    messagesAfter: NonNullable<FanoutDeps['messagesAfter']>,
+  ): Promise<void> {
+    let upto = after;
+    try {
+      await deps.subscriptions.ready([chatId]);
+      const jsons = await messagesAfter(chatId, after, CATCH_UP_MAX);
+      const members = userIds.filter((u) => [...registry.connectionsOf(u)].some((c) => c.chats.has(chatId)));
+      for (const json of jsons) {
+        upto = Math.max(upto, seqOf(json));
+        if (members.length > 0) registry.toUsers(members, messageFrame(json));
+      }
+    } catch (err) {
+      logger.warn({ err: errorText(err), chatId }, 'added member not caught up (its sync covers the gap)');
+    } finally {
+      const queue = catching.get(chatId) ?? [];
+      catching.delete(chatId);
+      for (const [channel, payload] of queue) {
+        if (payload.startsWith(`${CHAT_PAYLOAD.message} `) && seqOf(payload.slice(2)) <= upto) continue;
+        dispatchChat(channel, payload);
+      }
+    }
+  }
 
   handlers.set(keys.channels.membership, {
     scope: 'chat',
     handle: (payload) => {
       const change = JSON.parse(payload) as MembershipChange;
+      const fresh = change.change === 'added' && !registry.holds(change.chatId);
       registry.applyMembership(change.chatId, change.userIds, change.change);
+      if (
+        fresh &&
+        deps.messagesAfter &&
+        typeof change.seq === 'number' &&
+        registry.holds(change.chatId) &&
+        !catching.has(change.chatId)
+      ) {
+        catching.set(change.chatId, []);
+        void catchUp(change.chatId, change.userIds, change.seq, deps.messagesAfter);
+      }
     },
   });
 
@@ -131,11 +208,29 @@ export function createFanout(deps: FanoutDeps) {
 
   const onMessage = (channel: string, payload: string) => {
     if (held && handlers.get(channel)?.scope !== 'global') {
-      if (held.length < HOLD_MAX) held.push([channel, payload]);
+      if (held.length < HOLD_MAX) held.push([channel, payload, false]);
       else overflowed = true;
       return;
     }
     dispatch(channel, payload);
+  };
+
+  const onChatMessage = (channel: string, payload: string) => {
+    const kind = kinds[payload.charAt(0)];
+    if (kind) deps.onReceived?.(kind);
+    if (held) {
+      if (held.length < HOLD_MAX) held.push([channel, payload, true]);
+      else overflowed = true;
+      return;
+    }
+    if (catching.size > 0) {
+      const queue = catching.get(channel.slice(chatChannelHead, -1));
+      if (queue) {
+        queue.push([channel, payload]);
+        return;
+      }
+    }
+    dispatchChat(channel, payload);
   };
 
   function closeEverySocket(reason: string): void {
@@ -152,6 +247,7 @@ export function createFanout(deps: FanoutDeps) {
     // Subscribed again before the read (our SUBSCRIBE is answered after ioredis's own resubscribe):
     // a change published from here on arrives, and one published before is in what the read sees.
     await subscriber.subscribe(...handlers.keys());
+    await deps.subscriptions.resubscribeAll();
     const userIds = registry.userIds();
     const chats = userIds.length > 0 ? await deps.chatIdsOfUsers(userIds) : new Map<string, string[]>();
     if (gen !== generation) return;
@@ -165,7 +261,10 @@ export function createFanout(deps: FanoutDeps) {
     const queue = held ?? [];
     held = null;
     overflowed = false;
-    for (const [channel, payload] of queue) dispatch(channel, payload);
+    for (const [channel, payload, chat] of queue) {
+      if (chat) dispatchChat(channel, payload);
+      else dispatch(channel, payload);
+    }
   }
 
   const onReady = () => {
@@ -186,18 +285,23 @@ export function createFanout(deps: FanoutDeps) {
   return {
     async start(): Promise<void> {
       subscriber.on('message', onMessage);
+      subscriber.on('smessage', onChatMessage);
       subscriber.on('close', onDown);
       subscriber.on('ready', onReady);
       await subscriber.subscribe(...handlers.keys());
+      deps.subscriptions.start();
       started = true;
     },
 
     async stop(): Promise<void> {
       started = false;
+      deps.subscriptions.stop();
       subscriber.off('message', onMessage);
+      subscriber.off('smessage', onChatMessage);
       subscriber.off('close', onDown);
       subscriber.off('ready', onReady);
       await subscriber.unsubscribe().catch(() => undefined);
+      await subscriber.sunsubscribe().catch(() => undefined);
     },
   };
 }

@@ -35,7 +35,7 @@ export function createPgFanout(deps: PgFanoutDeps) {
 
   /** A new message (`message`) or a changed one (`message.updated`), to the chat's members. */
   async function deliver(payload: string, frame: (json: string) => string): Promise<void> {
-    // The same `chatId SP json` as on Redis, or `chatId SP @seq` (direct-message-store.ts notifyPayload).
+    // `chatId SP json`, or `chatId SP @seq` (direct-message-store.ts notifyPayload).
     const { chatId, json: inline } = parseChatMessage(payload);
     let json = inline;
     if (json.startsWith('@')) {

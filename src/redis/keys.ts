@@ -47,11 +47,8 @@ export function createKeys(prefix: string) {
      */
     windowLimit: (rule: string, id: string) => `${prefix}limit:{${rule}:${id}}`,
     channels: {
-      chatMessages: log.channel,
-      /** Changed messages (`chatId SP json`), published by change.lua with the change. */
-      chatUpdates: log.updatesChannel,
-      /** What PostgreSQL holds (`chatId SP seq`), published by the persist worker after each batch. */
-      chatPersisted: log.persistedChannel,
+      /** A chat's own sharded channel: new and changed messages, what PostgreSQL holds (see the log's keys). */
+      chat: log.channel,
       userPresence: `${prefix}channel:user-presence`,
       systemEvents: `${prefix}channel:system-events`,
       /** Membership changes, so every api process keeps its chat → sockets index in step. */

@@ -93,7 +93,12 @@ export function createMembershipService(deps: MembershipServiceDeps) {
     /** After a change in PostgreSQL: drop the caches (outdating fills in flight) and tell every api process. */
     async changed(change: MembershipChange): Promise<void> {
       await invalidate(change);
-      await redis.publish(keys.channels.membership, JSON.stringify(change));
+      let announced = change;
+      if (change.change === 'added') {
+        const seq = await redis.get(keys.seq(change.chatId));
+        if (seq !== null) announced = { ...change, seq: Number(seq) };
+      }
+      await redis.publish(keys.channels.membership, JSON.stringify(announced));
     },
   };
 }

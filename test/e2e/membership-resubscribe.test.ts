@@ -52,6 +52,12 @@ async function subscribers(name: string): Promise<number> {
   return n;
 }
 
+/** Subscribers of a chat's own sharded channel (`channel:chat-messages:{chatId}`). */
+async function chatSubscribers(chatId: string): Promise<number> {
+  const [, n] = (await admin.call('PUBSUB', 'SHARDNUMSUB', channel(`chat-messages:{${chatId}}`))) as [string, number];
+  return n;
+}
+
 const messagesOf = (s: TestSocket, chatId: string) =>
   s.frames.filter((f: Frame) => f.type === 'message' && (f.message as { chatId: string }).chatId === chatId);
 
@@ -86,7 +92,7 @@ describe('a member removed while the api resubscribes', () => {
     expect(await subscribers('membership')).toBe(0);
 
     await admin.config('SET', 'maxclients', '10000');
-    await waitFor(async () => (await subscribers('chat-messages')) === 1, 'the api subscribed again');
+    await waitFor(async () => (await chatSubscribers(chat.id)) === 1, 'the api subscribed again');
 
     const next = await http.send(owner.token, chat.id, 'after the removal');
     expect(next.status).toBe(201);

@@ -440,10 +440,10 @@ describe('the message log: changes to messages', () => {
     const sub = createRedis(env.config, 'subscriber', 'test-persisted');
     closers.push(() => sub.quit());
     const seen: { seq: number; stored: number[] }[] = [];
-    await sub.subscribe(log.keys.persistedChannel);
-    sub.on('message', (_channel, payload: string) => {
-      const [id, seq] = payload.split(' ');
-      if (id !== chatId) return;
+    await sub.ssubscribe(log.keys.channel(chatId));
+    sub.on('smessage', (_channel, payload: string) => {
+      const [kind, seq] = payload.split(' ');
+      if (kind !== 'p') return;
       // What PostgreSQL holds the moment the announcement arrives.
       void stored(chatId).then((rows) => seen.push({ seq: Number(seq), stored: rows }));
     });

@@ -13,8 +13,8 @@
 -- ARGV[1] sender id
 -- ARGV[2] message JSON up to and including `"seq":`
 -- ARGV[3] message JSON after the seq, up to and including `"rev":` (the script ends it: rev .. '}')
--- ARGV[4] channel to publish on (channel:chat-messages)
--- ARGV[5] chat id (the publish payload is `chatId SP json`, so receivers route without parsing)
+-- ARGV[4] the chat's sharded channel (channel:chat-messages:{id}, the chat's hash slot)
+-- ARGV[5] the payload's kind marker ('m': the payload is `m SP json`, so receivers route without parsing)
 -- ARGV[6] '1' when the send carries a clientMsgId
 -- ARGV[7] idempotency TTL in seconds
 -- ARGV[8] TTL of the read-position hash in seconds
@@ -90,7 +90,7 @@ if ARGV[6] == '1' then redis.call('SET', KEYS[4], seq, 'EX', ARGV[7]) end
 -- unreadCount counts other members' messages only.
 redis.call('HSET', KEYS[6], ARGV[1], seq)
 redis.call('EXPIRE', KEYS[6], ARGV[8])
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. json)
+redis.call('SPUBLISH', ARGV[4], ARGV[5] .. ' ' .. json)
 local claimed = 0
 if redis.call('SET', KEYS[7], ARGV[10], 'NX', 'PX', ARGV[9]) then claimed = 1 end
 return {'OK', seq, claimed, rev}

@@ -22,8 +22,8 @@
 -- ARGV[4] the new state's JSON up to and including `"rev":` (the script ends it: rev .. '}'), or ''
 --         when the change changes nothing (reacting twice, deleting a tombstone): only the checks
 -- ARGV[5] the message as PostgreSQL holds it, when Redis has no copy ('' when not read)
--- ARGV[6] channel to publish on (channel:chat-updates)
--- ARGV[7] chat id
+-- ARGV[6] the chat's sharded channel (channel:chat-messages:{id}, the chat's hash slot)
+-- ARGV[7] the payload's kind marker ('u': the payload is `u SP json`)
 -- ARGV[8] '1' when the change carries a clientMsgId
 -- ARGV[9] idempotency TTL in seconds
 -- ARGV[10] TTL in ms of a claim on the persist ticket
@@ -89,7 +89,7 @@ end
 -- Keys holding unpersisted changes never expire (the archive may have set a TTL when idle).
 for i = 2, 7 do redis.call('PERSIST', KEYS[i]) end
 if ARGV[8] == '1' then redis.call('SET', KEYS[8], 'c' .. seq, 'EX', ARGV[9]) end
-redis.call('PUBLISH', ARGV[6], ARGV[7] .. ' ' .. json)
+redis.call('SPUBLISH', ARGV[6], ARGV[7] .. ' ' .. json)
 local claimed = 0
 if redis.call('SET', KEYS[9], ARGV[11], 'NX', 'PX', ARGV[10]) then claimed = 1 end
 return {'OK', rev, claimed, json}
