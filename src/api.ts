@@ -292,8 +292,13 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
 
   // Features: what each serves over HTTP and WebSocket, mounted together below.
   // A chat's channel is subscribed while one of its members is connected here.
+  // Its own connection (fanout.ts says why), made from the subscriber's options and ended with the api.
+  const chatSubscriber = clients.subscriber.duplicate({
+    connectionName: `${clients.subscriber.options.connectionName ?? 'parley'}-chats`,
+  });
+  chatSubscriber.on('error', () => undefined);
   const chatSubscriptions = createChatSubscriptions({
-    subscriber: clients.subscriber,
+    subscriber: chatSubscriber,
     channelOf: keys.channels.chat,
     logger,
   });
@@ -377,6 +382,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   revocation.onEnded((tokenHash) => gateway.endSession(tokenHash));
   const fanout = createFanout({
     subscriber: clients.subscriber,
+    chatSubscriber,
     keys,
     registry,
     subscriptions: chatSubscriptions,
@@ -424,6 +430,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       await step('HTTP server', 1000, () => stopped);
       circuit.stop();
       await step('Redis fan-out', 1000, () => fanout.stop());
+      chatSubscriber.disconnect();
       await step('PostgreSQL fan-out', 1000, () => pgFanout.stop());
       await step('queues', 1000, () => closeQueues(queues));
       runtimeMetrics.stop();

@@ -11,8 +11,15 @@ import type { ChatSubscriptions } from './chat-subscriptions.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 export interface FanoutDeps {
-  /** A dedicated subscriber connection (a subscribed client can run no other command). */
+  /** A dedicated subscriber connection (a subscribed client can run no other command) for the classic channels. */
   subscriber: Redis;
+  /**
+   * Another one for the chats' sharded channels: ioredis leaves subscriber mode when the last
+   * sharded channel of a connection is unsubscribed, whatever classic channels it still has, and
+   * then drops their messages; on one connection, a chat's last member leaving here would end
+   * system, membership and typing deliveries.
+   */
+  chatSubscriber: Redis;
   keys: Keys;
   registry: ConnectionRegistry;
   /** This process's subscriptions to its chats' sharded channels (the registry holds and releases them). */
@@ -75,7 +82,7 @@ const CATCH_UP_MAX = 1000;
  * with 4008 (reconnect and sync) rather than fed on memberships nobody can vouch for.
  */
 export function createFanout(deps: FanoutDeps) {
-  const { subscriber, keys, registry, logger } = deps;
+  const { subscriber, chatSubscriber, keys, registry, logger } = deps;
   const handlers = new Map<string, { handle: (payload: string) => void; scope: ChannelScope }>();
   /**
    * Non-null while deliveries are held: what arrived meanwhile, in order (at most HOLD_MAX), each
@@ -285,9 +292,11 @@ export function createFanout(deps: FanoutDeps) {
   return {
     async start(): Promise<void> {
       subscriber.on('message', onMessage);
-      subscriber.on('smessage', onChatMessage);
-      subscriber.on('close', onDown);
-      subscriber.on('ready', onReady);
+      chatSubscriber.on('smessage', onChatMessage);
+      for (const s of [subscriber, chatSubscriber]) {
+        s.on('close', onDown);
+        s.on('ready', onReady);
+      }
       await subscriber.subscribe(...handlers.keys());
       deps.subscriptions.start();
       started = true;
@@ -297,11 +306,13 @@ export function createFanout(deps: FanoutDeps) {
       started = false;
       deps.subscriptions.stop();
       subscriber.off('message', onMessage);
-      subscriber.off('smessage', onChatMessage);
-      subscriber.off('close', onDown);
-      subscriber.off('ready', onReady);
+      chatSubscriber.off('smessage', onChatMessage);
+      for (const s of [subscriber, chatSubscriber]) {
+        s.off('close', onDown);
+        s.off('ready', onReady);
+      }
       await subscriber.unsubscribe().catch(() => undefined);
-      await subscriber.sunsubscribe().catch(() => undefined);
+      await chatSubscriber.sunsubscribe().catch(() => undefined);
     },
   };
 }

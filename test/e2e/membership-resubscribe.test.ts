@@ -40,11 +40,16 @@ afterAll(async () => {
 
 const channel = (name: string) => `${env.config.REDIS_KEY_PREFIX}channel:${name}`;
 
-/** The api's subscriber connection (src/infra/clients.ts names each connection by process and role). */
-async function subscriberId(): Promise<string | null> {
+/**
+ * The api's subscriber connections (src/infra/clients.ts names each connection by process and
+ * role): the classic channels' and the chats' sharded channels' (`…-chats`).
+ */
+async function subscriberIds(): Promise<string[]> {
   const list = (await admin.client('LIST')) as string;
-  const line = list.split('\n').find((l) => / name=parley-api:subscriber /.test(l));
-  return line ? /^id=(\d+)/.exec(line)![1]! : null;
+  return list
+    .split('\n')
+    .filter((l) => / name=parley-api:subscriber(-chats)? /.test(l))
+    .map((l) => /^id=(\d+)/.exec(l)![1]!);
 }
 
 async function subscribers(name: string): Promise<number> {
@@ -81,10 +86,10 @@ describe('a member removed while the api resubscribes', () => {
     // No new connection from here on, so the killed subscriber cannot come back yet.
     const connected = Number(/connected_clients:(\d+)/.exec(await admin.info('clients'))![1]);
     await admin.config('SET', 'maxclients', String(connected - 1));
-    const id = await subscriberId();
-    expect(id).not.toBeNull();
-    await admin.client('KILL', 'ID', id!);
-    expect(await subscriberId()).toBeNull();
+    const ids = await subscriberIds();
+    expect(ids).toHaveLength(2);
+    for (const id of ids) await admin.client('KILL', 'ID', id);
+    expect(await subscriberIds()).toEqual([]);
 
     const r = await http.request('DELETE', `/api/chats/${chat.id}/members/${removed.user.id}`, undefined, owner.token);
     expect(r.status).toBe(204);
@@ -92,7 +97,10 @@ describe('a member removed while the api resubscribes', () => {
     expect(await subscribers('membership')).toBe(0);
 
     await admin.config('SET', 'maxclients', '10000');
-    await waitFor(async () => (await chatSubscribers(chat.id)) === 1, 'the api subscribed again');
+    await waitFor(
+      async () => (await chatSubscribers(chat.id)) === 1 && (await subscribers('membership')) === 1,
+      'the api subscribed again',
+    );
 
     const next = await http.send(owner.token, chat.id, 'after the removal');
     expect(next.status).toBe(201);
