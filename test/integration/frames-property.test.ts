@@ -47,9 +47,17 @@ function isContractFrame(f: Frame): boolean {
     case 'error':
       return CODES.has(f.code as string) && f.code !== 'internal' && typeof f.message === 'string';
     case 'ack':
-      return typeof f.clientMsgId === 'string' && typeof (f.message as { seq?: unknown })?.seq === 'number';
+      // A change sent without a clientMsgId is acked with null.
+      return (
+        (typeof f.clientMsgId === 'string' || f.clientMsgId === null) &&
+        typeof (f.message as { seq?: unknown })?.seq === 'number' &&
+        f.state === 'accepted'
+      );
     case 'message':
+    case 'message.updated':
       return typeof (f.message as { id?: unknown })?.id === 'string';
+    case 'persisted':
+      return typeof f.chatId === 'string' && typeof f.seq === 'number';
     case 'pong':
       return 'ref' in f;
     case 'ready':
