@@ -105,8 +105,8 @@ export function createPresenceService(deps: PresenceServiceDeps) {
             if (!conns || conns.size === 0) return;
             const r = await state.connect(userId, [...conns.keys()]);
             // Any of the user's connections here will do; if all closed meanwhile, their close announces the offline.
-            const any = conns.values().next();
-            if (r.cameOnline && !any.done) await online(userId, r.at, any.value);
+            const first = conns.values().next();
+            if (r.cameOnline && !first.done) await online(userId, r.at, first.value);
           }),
         ),
       );
