@@ -33,9 +33,10 @@ export type AppendMessage = Omit<Message, 'seq' | 'rev'>;
 
 /**
  * What a change makes of a message: its next state (any rev), `null` when it changes nothing
- * (reacting twice, deleting a tombstone); it throws to refuse (permissions, tombstones).
+ * (reacting twice, deleting a tombstone); it throws to refuse (permissions, tombstones). It may
+ * be async, to look up what only some changes need (the chat's creator, for a delete).
  */
-export type ApplyChange = (current: Message) => Message | null;
+export type ApplyChange = (current: Message) => Message | null | Promise<Message | null>;
 
 export interface ChangeRequest {
   chatId: string;
@@ -198,7 +199,7 @@ export function createMessageLog(deps: MessageLogDeps) {
           json = stored = encodeMessage(m);
         }
         const current = decodeMessage(json);
-        const next = r.apply(current);
+        const next = await r.apply(current);
         const reply = await scripts.change({
           chatId: r.chatId,
           actorId: r.actorId,

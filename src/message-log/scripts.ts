@@ -102,6 +102,25 @@ export interface PersistedChat {
   changes?: readonly { seq: number; rev: number }[];
 }
 
+/** The answers the append and change scripts share: the checks they make before writing. */
+type Refusal =
+  { kind: 'rate-limited'; retryAfterMs: number } | { kind: 'forbidden' } | { kind: 'no-members' } | { kind: 'no-seq' };
+
+function refusal(reply: readonly unknown[]): Refusal {
+  switch (reply[0]) {
+    case 'LIMITED':
+      return { kind: 'rate-limited', retryAfterMs: reply[1] as number };
+    case 'FORBIDDEN':
+      return { kind: 'forbidden' };
+    case 'NOMEMBERS':
+      return { kind: 'no-members' };
+    case 'NOSEQ':
+      return { kind: 'no-seq' };
+    default:
+      throw new Error(`unexpected script reply ${String(reply[0])}`);
+  }
+}
+
 type Raw = (...args: (string | number)[]) => Promise<unknown>;
 type Queued = Record<ScriptName, (...args: (string | number)[]) => unknown>;
 
@@ -222,14 +241,8 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
           return { kind: 'bad-reply' };
         case 'DUP':
           return { kind: 'duplicate', json: reply[1] as string, claimed: reply[2] === 1 };
-        case 'LIMITED':
-          return { kind: 'rate-limited', retryAfterMs: reply[1] as number };
-        case 'FORBIDDEN':
-          return { kind: 'forbidden' };
-        case 'NOMEMBERS':
-          return { kind: 'no-members' };
         default:
-          return { kind: 'no-seq' };
+          return refusal(reply);
       }
     },
 
@@ -274,14 +287,8 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
           return { kind: 'unchanged', json: reply[1] as string };
         case 'NOTLOADED':
           return { kind: 'not-loaded' };
-        case 'LIMITED':
-          return { kind: 'rate-limited', retryAfterMs: reply[1] as number };
-        case 'FORBIDDEN':
-          return { kind: 'forbidden' };
-        case 'NOMEMBERS':
-          return { kind: 'no-members' };
         default:
-          return { kind: 'no-seq' };
+          return refusal(reply);
       }
     },
 

@@ -1,10 +1,10 @@
 import { AppError } from '../domain/errors.js';
-import { classifyFailure } from '../domain/failures.js';
 import { applyChange } from '../domain/message-changes.js';
 import type { AcceptedMessage, Message, MessageChange } from '../domain/types.js';
 import type { RedisCircuit } from '../infra/redis-circuit.js';
 import { decodeMessage, encodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
+import { logFailure } from './log-failure.js';
 import type { MembershipService } from './membership-service.js';
 import { rateLimited, type SendRateLimiter } from './rate-limiter.js';
 import type { SeqGuard } from './seq-guard.js';
@@ -71,11 +71,18 @@ export function createChangeService(deps: ChangeServiceDeps) {
     return creator;
   }
 
+  /** The rules for this change, with the chat's creator read only for a delete by someone other than the sender. */
+  function rules(input: ChangeInput, at: string) {
+    return async (current: Message): Promise<Message | null> => {
+      const byOther = input.change.kind === 'delete' && current.senderId !== input.actorId;
+      const chatCreatorId = byOther ? await creatorOf(input.chatId) : null;
+      return applyChange(current, input.change, { actorId: input.actorId, chatCreatorId, now: at });
+    };
+  }
+
   async function change(input: ChangeInput): Promise<AcceptedChange> {
     const { chatId, seq, actorId } = input;
     const clientMsgId = input.clientMsgId ?? null;
-    // Only a delete by someone else needs the chat's creator.
-    const needsCreator = input.change.kind === 'delete';
     const bucket = deps.circuit.isOpen ? null : (deps.rateLimit?.appendBucket ?? null);
     if (!bucket) await deps.rateLimit?.check(actorId, clientMsgId);
     const at = now();
@@ -83,8 +90,7 @@ export function createChangeService(deps: ChangeServiceDeps) {
     if (deps.circuit.isOpen && !(await deps.circuit.recoverIfConnected())) {
       return degraded(input, at);
     }
-    let chatCreatorId: string | null = null;
-    const apply = (current: Message) => applyChange(current, input.change, { actorId, chatCreatorId, now: at });
+    const apply = rules(input, at);
 
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       let result;
@@ -94,32 +100,16 @@ export function createChangeService(deps: ChangeServiceDeps) {
           actorId,
           seq,
           clientMsgId,
-          apply: (current) => {
-            // The creator matters only when someone else deletes: read once, then the rules run.
-            if (needsCreator && current.senderId !== actorId && chatCreatorId === null) throw CREATOR_NEEDED;
-            return apply(current);
-          },
+          apply,
           loadStored: () => deps.storedMessage(chatId, seq),
           bucket,
         });
         deps.circuit.recordSuccess();
       } catch (err) {
-        if (err === CREATOR_NEEDED) {
-          chatCreatorId = await creatorOf(chatId);
-          continue;
-        }
         if (err instanceof AppError) throw err;
-        const failure = classifyFailure(err);
-        // Never reached Redis: safe to write to PostgreSQL instead (as a send does).
-        if (failure === 'not-sent') {
-          deps.circuit.trip('change could not reach redis');
-          return degraded(input, at);
-        }
-        if (failure === 'refused') {
-          throw new AppError('unavailable', 'message store is full or refusing writes, retry later');
-        }
-        deps.circuit.recordFailure();
-        throw new AppError('unavailable', 'message store unavailable, retry with the same clientMsgId');
+        // Returns only when the call never reached Redis: then PostgreSQL takes it.
+        logFailure(err, deps.circuit, 'change');
+        return degraded(input, at);
       }
       switch (result.kind) {
         case 'changed': {
@@ -162,12 +152,11 @@ export function createChangeService(deps: ChangeServiceDeps) {
         retryAfterMs: wait,
       });
     }
-    const chatCreatorId = input.change.kind === 'delete' ? await creatorOf(input.chatId) : null;
     return deps.direct.change({
       chatId: input.chatId,
       seq: input.seq,
       actorId: input.actorId,
-      apply: (current) => applyChange(current, input.change, { actorId: input.actorId, chatCreatorId, now: at }),
+      apply: rules(input, at),
     });
   }
 
@@ -184,8 +173,5 @@ export function createChangeService(deps: ChangeServiceDeps) {
 
   return { change };
 }
-
-/** Thrown by the rules' wrapper when a delete by someone else needs the chat's creator first. */
-const CREATOR_NEEDED = new Error('the chat creator is needed');
 
 export type ChangeService = ReturnType<typeof createChangeService>;

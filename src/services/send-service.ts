@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../domain/errors.js';
-import { classifyFailure } from '../domain/failures.js';
 import type { AcceptedMessage, Message } from '../domain/types.js';
 import type { RedisCircuit } from '../infra/redis-circuit.js';
 import { decodeMessage, encodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
+import { logFailure } from './log-failure.js';
 import type { MembershipService } from './membership-service.js';
 import { rateLimited, type SendRateLimiter } from './rate-limiter.js';
 import type { SeqGuard } from './seq-guard.js';
@@ -89,24 +89,9 @@ export function createSendService(deps: SendServiceDeps) {
         result = await log.append(draft, bucket);
         deps.circuit.recordSuccess();
       } catch (err) {
-        const failure = classifyFailure(err);
-        // The append never reached Redis (no connection, no offline queue): the send can safely
-        // go to PostgreSQL instead. Any other failure is ambiguous (the script may have run), so
-        // the client is told to retry with its clientMsgId.
-        if (failure === 'not-sent') {
-          deps.circuit.trip('send could not reach redis');
-          return deps.direct.send(draft);
-        }
-        // Redis answered but refused the write (full under noeviction): nothing was written,
-        // Redis is reachable (no degraded mode), and the client retries later (docs/operations.md).
-        if (failure === 'refused') {
-          throw new AppError(
-            'unavailable',
-            'message store is full or refusing writes, retry later with the same clientMsgId',
-          );
-        }
-        deps.circuit.recordFailure();
-        throw new AppError('unavailable', 'message store unavailable, retry with the same clientMsgId');
+        // Returns only when the call never reached Redis: then PostgreSQL takes it.
+        logFailure(err, deps.circuit, 'send');
+        return deps.direct.send(draft);
       }
       switch (result.kind) {
         case 'accepted': {

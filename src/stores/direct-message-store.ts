@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { withTransaction } from '../db/transaction.js';
 import { AppError } from '../domain/errors.js';
 import type { Message } from '../domain/types.js';
-import { encodeMessage } from '../message-log/message-log.js';
+import { type ApplyChange, encodeMessage } from '../message-log/message-log.js';
 import { MESSAGE_COLUMNS, toMessage } from './message-store.js';
 
 /** PostgreSQL channel for live fan-out while Redis is unreachable (NOTIFY is per database). */
@@ -138,7 +138,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
       chatId: string;
       seq: number;
       actorId: string;
-      apply: (current: Message) => Message | null;
+      apply: ApplyChange;
     }): Promise<{ message: Message; json: string; duplicate: boolean; changed: boolean }> {
       return withTransaction(pool, async (client) => {
         const row = await lockChatOf(client, input.chatId, input.actorId);
@@ -148,7 +148,7 @@ export function createDirectMessageStore(pool: Pool, seqGap: number) {
         ]);
         if (!found.rows[0]) throw new AppError('not_found', 'no such message');
         const current = toMessage(found.rows[0]);
-        const next = input.apply(current);
+        const next = await input.apply(current);
         if (!next) return { message: current, json: encodeMessage(current), duplicate: false, changed: false };
         if (!row.degraded_open) await refuseRunAfterRecovery(client);
         const max = await client.query<{ seq: number | null; rev: number | null }>(
