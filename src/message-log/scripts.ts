@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { pipelineBySlot, type RedisClient } from '../redis/client.js';
 import type { MessageTemplate } from './encoding.js';
 import { CHAT_PAYLOAD, type LogKeys } from './keys.js';
 import { loadLua } from './lua.js';
@@ -146,7 +146,7 @@ type ScriptName = keyof typeof SCRIPTS;
  * The message log's scripts with named fields: callers never build KEYS or ARGV by position, and
  * each script's marshalling is written once, here, beside the script's own header.
  */
-export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSettings) {
+export function createLogScripts(redis: RedisClient, keys: LogKeys, settings: LogSettings) {
   const fn = {} as Record<ScriptName, Raw>;
   for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
     const [file, numberOfKeys] = SCRIPTS[name];
@@ -155,23 +155,30 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
   }
 
   /**
-   * Runs one script for each of `calls` in one pipeline (one write to Redis, one read back),
-   * where a worker's batch would otherwise cost a round trip per chat; rejects on the first error.
+   * Runs one script for each of `calls` (each naming one chat's keys, its first key first) in one
+   * pipeline per node (one write to Redis, one read back), where a worker's batch would otherwise
+   * cost a round trip per chat; rejects on the first error.
    */
   async function many<T>(
     name: ScriptName,
     calls: readonly (string | number)[][],
     parse: (reply: unknown) => T,
   ): Promise<T[]> {
-    if (calls.length === 0) return [];
-    const pipeline = redis.pipeline();
-    const queue = (pipeline as unknown as Queued)[name];
-    if (!queue) throw new Error(`script ${name} is not defined on this connection`);
-    for (const args of calls) queue.apply(pipeline, args);
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, reply]) => {
-      if (err) throw err;
-      return parse(reply);
+    const replies = await pipelineBySlot(
+      redis,
+      calls,
+      (args) => String(args[0]),
+      (pipeline, args) => {
+        const queue = (pipeline as unknown as Queued)[name];
+        if (!queue) throw new Error(`script ${name} is not defined on this connection`);
+        queue.apply(pipeline, args);
+        return 1;
+      },
+    );
+    return replies.map(([reply]) => {
+      if (!reply) throw new Error(`script ${name}: no reply`);
+      if (reply[0]) throw reply[0];
+      return parse(reply[1]);
     });
   }
 

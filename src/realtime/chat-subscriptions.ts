@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import { errorText } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
+import type { RedisClient } from '../redis/client.js';
 
 export interface ChatSubscriptionsDeps {
   /** The fan-out's subscriber connection. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   /** The chat's sharded channel (keys.channels.chat). */
   channelOf: (chatId: string) => string;
   /**
