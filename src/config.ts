@@ -66,6 +66,15 @@ export const configSchema = z
     REDIS_CONNECT_TIMEOUT: int(2000, 1),
     /** How long one Redis command may take on the api's fail-fast connection, in ms. */
     REDIS_COMMAND_TIMEOUT: int(1000, 1),
+    /**
+     * Replicas that must hold a new message or change before it is acked (Redis WAIT after the
+     * script, in the same round trip). 0 (the default): acked once its master holds it. With 1 on
+     * a Redis (or a cluster) whose masters have a replica each, an ack survives the master's
+     * death: the replica that takes over holds it.
+     */
+    REDIS_WAIT_REPLICAS: int(0, 0),
+    /** How long an ack waits for REDIS_WAIT_REPLICAS, in ms; past it, it is acked on the master's copy alone. */
+    REDIS_WAIT_TIMEOUT_MS: int(100, 1),
     /** Prefix of every Parley key and pub/sub channel (tests use one per file). */
     REDIS_KEY_PREFIX: z.string().default(''),
     /** BullMQ prefix; keep it hash-tagged ({...}) so that it works on Redis Cluster. */

@@ -15,6 +15,10 @@ export interface LogSettings {
   ticketMs: number;
   /** Most persisted messages an active list keeps. */
   listMax: number;
+  /** Replicas an append or change waits for (WAIT) before it answers; 0: none. */
+  waitReplicas: number;
+  /** How long it waits for them, in ms. */
+  waitTimeoutMs: number;
 }
 
 export type AppendReply =
@@ -182,6 +186,23 @@ export function createLogScripts(redis: RedisClient, keys: LogKeys, settings: Lo
     });
   }
 
+  /**
+   * Runs a script that writes what is acked (an append, a change): with `waitReplicas`, followed
+   * in the same pipeline by WAIT, so that its reply comes once the replicas hold the write (or the
+   * wait timed out: the master's copy alone, as without replicas). WAIT has no key: in the
+   * pipeline it goes to the node of the script's slot.
+   */
+  async function acked(name: 'logAppend' | 'logChange', args: (string | number)[]): Promise<unknown> {
+    if (settings.waitReplicas === 0) return fn[name](...args);
+    const pipeline = redis.pipeline();
+    (pipeline as unknown as Queued)[name].apply(pipeline, args);
+    pipeline.wait(settings.waitReplicas, settings.waitTimeoutMs);
+    const [script] = ((await pipeline.exec()) ?? []) as [Error | null, unknown][];
+    if (!script) throw new Error(`script ${name}: no reply`);
+    if (script[0]) throw script[0];
+    return script[1];
+  }
+
   const readPendingArgs = (chatId: string, max: number, releaseIfNone: boolean) => [
     keys.pending(chatId),
     keys.active(chatId),
@@ -217,7 +238,7 @@ export function createLogScripts(redis: RedisClient, keys: LogKeys, settings: Lo
   return {
     async append(i: AppendInput): Promise<AppendReply> {
       const { chatId } = i;
-      const reply = (await fn.logAppend(
+      const reply = (await acked('logAppend', [
         keys.seq(chatId),
         keys.active(chatId),
         keys.members(chatId),
@@ -240,7 +261,7 @@ export function createLogScripts(redis: RedisClient, keys: LogKeys, settings: Lo
         i.bucket?.capacity ?? 0,
         i.bucket?.perSecond ?? 0,
         i.replyTo ?? 0,
-      )) as [string, number | string, number, number];
+      ])) as [string, number | string, number, number];
       switch (reply[0]) {
         case 'OK':
           return { kind: 'accepted', seq: reply[1] as number, rev: reply[3], claimed: reply[2] === 1 };
@@ -256,7 +277,7 @@ export function createLogScripts(redis: RedisClient, keys: LogKeys, settings: Lo
     /** Commits one change to a message (change.lua): see ChangeReply. */
     async change(i: ChangeInput): Promise<ChangeReply> {
       const { chatId } = i;
-      const reply = (await fn.logChange(
+      const reply = (await acked('logChange', [
         keys.members(chatId),
         keys.rev(chatId),
         keys.active(chatId),
@@ -282,7 +303,7 @@ export function createLogScripts(redis: RedisClient, keys: LogKeys, settings: Lo
         i.bucket?.capacity ?? 0,
         i.bucket?.perSecond ?? 0,
         settings.listMax,
-      )) as [string, ...(string | number)[]];
+      ])) as [string, ...(string | number)[]];
       switch (reply[0]) {
         case 'OK':
           return { kind: 'changed', rev: reply[1] as number, claimed: reply[2] === 1, json: reply[3] as string };
@@ -472,6 +493,8 @@ export function logSettingsOf(config: {
   PERSIST_TICKET_CLAIM_MS: number;
   PERSIST_TICKET_MS: number;
   ACTIVE_LIST_MAX: number;
+  REDIS_WAIT_REPLICAS: number;
+  REDIS_WAIT_TIMEOUT_MS: number;
 }): LogSettings {
   return {
     idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
@@ -480,5 +503,7 @@ export function logSettingsOf(config: {
     claimMs: config.PERSIST_TICKET_CLAIM_MS,
     ticketMs: config.PERSIST_TICKET_MS,
     listMax: config.ACTIVE_LIST_MAX,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
   };
 }
