@@ -339,23 +339,30 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     );
     // Recovered: every api ready in normal mode, and a fresh send acked on each.
     const probeUser = at(users, 0, 'user');
+    // What the last look found missing (said when recovery times out).
+    let missing = '';
     await until(
       async () => {
         for (const url of urls()) {
           const r = await json<{ mode: string; redis: boolean; postgres: boolean }>(`${url}/readyz`);
+          missing = `${url}/readyz: ${JSON.stringify(r.body)}`;
           if (r.body?.mode !== 'normal' || !r.body.redis || !r.body.postgres) return false;
           const sent = await json(`${url}/api/chats/${chatIds[0]}/messages`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', authorization: `Bearer ${probeUser.token}` },
             body: JSON.stringify({ body: 'probe', clientMsgId: `probe-${randomBytes(4).toString('hex')}` }),
           });
+          missing = `a probe send on ${url}: ${sent.status} ${JSON.stringify(sent.body)}`;
           if (sent.status !== 201) return false;
         }
         return true;
       },
       'recovery',
       60_000,
-    );
+    ).catch((err: unknown) => {
+      log(`${scenario}: not recovered; last look: ${missing}`);
+      throw err;
+    });
     const recoverMs = Date.now() - healed;
 
     await sleep(Math.max(0, o.loadMs - (Date.now() - started)));
