@@ -90,10 +90,10 @@ export function createPresenceState(deps: PresenceStateDeps) {
 
     /**
      * Tells the members of the user's chats: one SPUBLISH on each chat's channel (only the api
-     * processes holding a member of it receive it), pipelined a slot at a time so that it runs on
-     * Redis Cluster as well. Every copy carries the same new change id, by which a process holding
-     * a member of several of the chats writes the transition to each connection once. Throws the
-     * first failure (the chats published before it got theirs).
+     * processes holding a member of it receive it), pipelined (on Redis Cluster a pipeline per hash
+     * slot, so that it runs there as well). Every copy carries the same new change id, by which a
+     * process holding a member of several of the chats writes the transition to each connection
+     * once. Throws the first failure (the chats published before it got theirs).
      */
     async publish(change: PresenceChange): Promise<void> {
       if (change.chatIds.length === 0) return;
