@@ -333,7 +333,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       accessOf: chatStore.accessOf,
       onAckWritten: (ms) => apiMetrics.onSendStage('ack_written', ms),
     }),
-    presenceFeature({ presence, chats: chatStore, registry, keys, recordsConnections: config.REDIS_ENABLED }),
+    presenceFeature({ presence, chats: chatStore, registry, recordsConnections: config.REDIS_ENABLED }),
     receiptsFeature({ receipts, schemas }),
     typingFeature({ typing }),
   ]);
@@ -391,6 +391,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     messagesAfter: async (chatId, seq, count) => (await log.history(chatId, 'after', seq, count)).jsons,
     chatIdsOfUsers: chatStore.chatIdsOfUsers,
     channels: features.channels,
+    chatPayloads: features.chatPayloads,
     logger,
     onDelivered: apiMetrics.onDelivered,
     onReceived: apiMetrics.onReceived,

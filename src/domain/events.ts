@@ -24,7 +24,10 @@ export interface MembershipChange {
   seq?: number;
 }
 
-/** `channel:user-presence` (JSON): the change and the chats whose members should hear of it. */
+/**
+ * A presence transition and the chats whose members should hear of it: published on each of those
+ * chats' channels (presenceEventPayload), without the list.
+ */
 export interface PresenceChange {
   userId: string;
   status: 'online' | 'offline';
@@ -40,9 +43,10 @@ export interface SystemEvent {
 }
 
 /**
- * `channel:chat-events`: events that reach a chat's members but the one who caused them (typing,
- * read), as `chatId SP userId SP frame` so that every api process routes them without parsing the
- * frame. The read event is built inside read-advance.lua with the same shape.
+ * Events that reach a chat's members but the one who caused them (typing, read), on the chat's
+ * channel after their kind marker (`e`), as `chatId SP userId SP frame` so that every api process
+ * routes them without parsing the frame. The read event is built inside read-advance.lua with the
+ * same shape.
  */
 export function chatEventPayload(chatId: string, userId: string, frame: string): string {
   return `${chatId} ${userId} ${frame}`;
@@ -54,4 +58,20 @@ export function parseChatEvent(payload: string): { chatId: string; userId: strin
   const b = payload.indexOf(' ', a + 1);
   if (a <= 0 || b <= a + 1) return null;
   return { chatId: payload.slice(0, a), userId: payload.slice(a + 1, b), frame: payload.slice(b + 1) };
+}
+
+/**
+ * A presence transition on each of the user's chats' channels, after its kind marker (`s`), as
+ * `changeId SP userId SP frame`: the frame is written as it is, to everyone here sharing one of
+ * the chats but the user, and `changeId` (the same on every chat, no spaces) tells the copies of
+ * one transition apart from the next one, so that each connection gets it once.
+ */
+export function presenceEventPayload(changeId: string, userId: string, frame: string): string {
+  return `${changeId} ${userId} ${frame}`;
+}
+
+/** Splits a presence event; null when the payload is not one. */
+export function parsePresenceEvent(payload: string): { changeId: string; userId: string; frame: string } | null {
+  const parts = parseChatEvent(payload);
+  return parts && { changeId: parts.chatId, userId: parts.userId, frame: parts.frame };
 }

@@ -1,14 +1,15 @@
 import type { Connection } from '../domain/connection.js';
 import type { HttpRoutes } from '../http/app.js';
-import type { Channel } from '../realtime/fanout.js';
+import type { Channel, ChatPayload } from '../realtime/fanout.js';
 import type { FrameHandlers } from '../ws/frame-handler.js';
 import type { ConnectionAdmission } from '../ws/upgrade-slots.js';
 
 /**
  * One thing the api serves (chats, presence, typing...), as the transports see it: its HTTP routes,
- * its client frames, the pub/sub channels it writes to local sockets, and what it does as sockets
- * and the process come and go. Every part is optional. A feature is a small factory over services
- * the composition root built (src/api.ts), which lists the features once and mounts them together.
+ * its client frames, the pub/sub channels and the kinds of payload on the chats' channels it writes
+ * to local sockets, and what it does as sockets and the process come and go. Every part is
+ * optional. A feature is a small factory over services the composition root built (src/api.ts),
+ * which lists the features once and mounts them together.
  */
 export interface Feature {
   /** Names it in the shutdown log. */
@@ -16,6 +17,8 @@ export interface Feature {
   readonly routes?: HttpRoutes;
   readonly frames?: FrameHandlers;
   readonly channels?: readonly Channel[];
+  /** Kinds of payload on the chats' channels (CHAT_PAYLOAD) it writes to local sockets. */
+  readonly chatPayloads?: readonly ChatPayload[];
   /** Counts each connection before its upgrade, across processes (one feature at most). */
   readonly admission?: ConnectionAdmission;
   /** A socket opened (after its `ready`). */
@@ -29,7 +32,7 @@ export interface Feature {
   stop?(): Promise<void>;
 }
 
-/** The features' parts, gathered for the seam each belongs to (routes, frames, channels, hooks). */
+/** The features' parts, gathered for the seam each belongs to (routes, frames, channels, chat payloads, hooks). */
 export function mountFeatures(features: readonly Feature[]) {
   const frames: Record<string, unknown> = {};
   for (const feature of features) {
@@ -44,6 +47,7 @@ export function mountFeatures(features: readonly Feature[]) {
     routes: features.flatMap((f) => (f.routes ? [f.routes] : [])),
     frames: frames as FrameHandlers,
     channels: features.flatMap((f) => f.channels ?? []),
+    chatPayloads: features.flatMap((f) => f.chatPayloads ?? []),
     admission: admissions[0],
     onOpen(conn: Connection): void {
       for (const f of features) f.onOpen?.(conn);

@@ -6,7 +6,7 @@ import type { Feature } from './feature.js';
 /**
  * Read receipts: the `read` frame and its HTTP twin POST /api/chats/:chatId/read `{seq}` move the
  * member's read position forward (services/receipt-service.ts); the chat's other members get a
- * `read` frame through `channel:chat-events`.
+ * `read` frame through the chat's own channel.
  */
 export function receiptsFeature(deps: { receipts: ReceiptService; schemas: Schemas }): Feature {
   const { receipts } = deps;

@@ -3,7 +3,7 @@ import type { Feature } from './feature.js';
 
 /**
  * Typing indicators: the `typing` frame, forwarded (thinned to about one per window) to the chat's
- * other members through `channel:chat-events` (services/typing-service.ts). Nothing is stored.
+ * other members through the chat's own channel (services/typing-service.ts). Nothing is stored.
  */
 export function typingFeature(deps: { typing: TypingService }): Feature {
   return {

@@ -50,9 +50,10 @@ export function createLogKeys(prefix: string) {
     /**
      * The chat's sharded channel (SPUBLISH/SSUBSCRIBE; its hash tag is the chat's, so a script of
      * the chat publishes to it in its own slot): appended messages (`m SP json`), changed messages
-     * (`u SP json`, the whole message with its new rev) and what PostgreSQL holds (`p SP seq`, from
-     * the persist worker), in the order Redis published them. Only api processes holding a member
-     * of the chat subscribe to it.
+     * (`u SP json`, the whole message with its new rev), what PostgreSQL holds (`p SP seq`, from
+     * the persist worker), a member's typing and read events (`e SP chatId SP userId SP frame`)
+     * and the presence transitions of its members (`s SP changeId SP userId SP frame`), in the
+     * order Redis published them. Only api processes holding a member of the chat subscribe to it.
      */
     channel: (chatId: string) => `${prefix}channel:chat-messages:{${chatId}}`,
   } as const;
@@ -65,5 +66,17 @@ function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-/** The kind marker that starts each payload on a chat's channel (`kind SP rest`). */
-export const CHAT_PAYLOAD = { message: 'm', updated: 'u', persisted: 'p' } as const;
+/**
+ * The kind marker that starts each payload on a chat's channel (`kind SP rest`):
+ * - `m SP json`: a new message, `u SP json`: a changed one (the whole message, its new rev);
+ * - `p SP seq`: PostgreSQL holds the chat's messages up to seq;
+ * - `e SP chatId SP userId SP frame`: a member's typing or read event, for the chat's other members
+ *   (typing.lua, read-advance.lua);
+ * - `s SP changeId SP userId SP frame`: a member came online or went offline. A transition is
+ *   published on every chat of the user, each with the same changeId, so that a process holding
+ *   a member of several of them writes it to each connection once.
+ */
+export const CHAT_PAYLOAD = { message: 'm', updated: 'u', persisted: 'p', event: 'e', presence: 's' } as const;
+
+/** A payload kind by its name (the label of parley_fanout_received_total). */
+export type ChatPayloadKind = keyof typeof CHAT_PAYLOAD;

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AcceptedMessage } from '../domain/types.js';
+import type { ChatPayloadKind } from '../message-log/keys.js';
 import { createdAtMsOf } from '../message-log/message-log.js';
 
 /** Latency buckets in seconds: sub-millisecond to a few seconds, where chat latency lives. */
@@ -76,7 +77,7 @@ export function createApiMetrics(registry: Registry) {
   });
   const fanoutReceived = new Counter({
     name: 'parley_fanout_received_total',
-    help: "Payloads received on the chats' channels from Redis (only the chats with a member connected here)",
+    help: "Payloads received on the chats' channels from Redis, by kind (only the chats with a member connected here)",
     labelNames: ['kind'] as const,
     registers,
   });
@@ -84,7 +85,9 @@ export function createApiMetrics(registry: Registry) {
     message: fanoutReceived.labels('message'),
     updated: fanoutReceived.labels('updated'),
     persisted: fanoutReceived.labels('persisted'),
-  };
+    event: fanoutReceived.labels('event'),
+    presence: fanoutReceived.labels('presence'),
+  } satisfies Record<ChatPayloadKind, unknown>;
   const fanoutFrames = new Counter({
     name: 'parley_fanout_frames_total',
     help: 'Message frames written to local sockets',
@@ -122,8 +125,11 @@ export function createApiMetrics(registry: Registry) {
       if (staged && writeMs !== undefined) stage.written.observe(writeMs / 1000);
     },
 
-    /** A payload arrived on a chat's channel (a new message, a changed one, a persisted seq). */
-    onReceived(kind: 'message' | 'updated' | 'persisted'): void {
+    /**
+     * A payload arrived on a chat's channel (a new message, a changed one, a persisted seq, a
+     * typing or read event, a presence transition).
+     */
+    onReceived(kind: ChatPayloadKind): void {
       received[kind].inc();
     },
 

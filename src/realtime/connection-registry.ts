@@ -222,11 +222,24 @@ export function createConnectionRegistry(subscriptions?: Pick<ChatSubscriptions,
       return sockets;
     },
 
-    /** Writes one frame once to every connection of the members of any of these chats. */
-    toMembersOf(chatIds: Iterable<string>, frame: string, exceptUserId?: string): number {
+    /**
+     * Writes one frame once to every connection of the members of any of these chats. With
+     * `firstTime`, only to the members with a connection for whom it answers true: a frame whose
+     * copies come on several chats' channels reaches each member once across the calls.
+     */
+    toMembersOf(
+      chatIds: Iterable<string>,
+      frame: string,
+      exceptUserId?: string,
+      firstTime?: (userId: string) => boolean,
+    ): number {
       const entries = new Set<UserEntry>();
       for (const chatId of chatIds) {
-        for (const entry of byChat.get(chatId) ?? []) if (entry.userId !== exceptUserId) entries.add(entry);
+        for (const entry of byChat.get(chatId) ?? []) {
+          if (entry.userId === exceptUserId || entries.has(entry)) continue;
+          if (firstTime && (entry.connections.size === 0 || !firstTime(entry.userId))) continue;
+          entries.add(entry);
+        }
       }
       return deliver(entries, frame, entries.size > 0 ? Buffer.from(frame) : undefined);
     },

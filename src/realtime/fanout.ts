@@ -3,7 +3,7 @@ import { type MembershipChange, parseChatEvent } from '../domain/events.js';
 import { messageFrame, messageUpdatedFrame, persistedFrame } from '../domain/frames.js';
 import type { Logger } from '../logger.js';
 import { seqOf } from '../message-log/encoding.js';
-import { CHAT_PAYLOAD } from '../message-log/keys.js';
+import { CHAT_PAYLOAD, type ChatPayloadKind } from '../message-log/keys.js';
 import { wireJson } from '../message-log/message-log.js';
 import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
@@ -17,7 +17,7 @@ export interface FanoutDeps {
    * Another one for the chats' sharded channels: ioredis leaves subscriber mode when the last
    * sharded channel of a connection is unsubscribed, whatever classic channels it still has, and
    * then drops their messages; on one connection, a chat's last member leaving here would end
-   * system, membership and typing deliveries.
+   * system, membership and session-revocation deliveries.
    */
   chatSubscriber: RedisClient;
   keys: Keys;
@@ -27,8 +27,10 @@ export interface FanoutDeps {
   /** The chats of each of these users, read from PostgreSQL in one query (users without any may be missing). */
   chatIdsOfUsers: (userIds: string[]) => Promise<Map<string, string[]>>;
   logger: Logger;
-  /** The features' channels (presence, system events, revoked sessions), beside the chats' own. */
+  /** The features' channels (system events, revoked sessions), beside the chats' own. */
   channels: readonly Channel[];
+  /** The features' kinds of payload on the chats' channels (presence), beside the fan-out's own. */
+  chatPayloads?: readonly ChatPayload[];
   /**
    * Called per delivered message with the number of local sockets written, its JSON, when it
    * arrived (ms since the epoch) and how long writing it took (ms): metrics.
@@ -42,8 +44,6 @@ export interface FanoutDeps {
   /** Called per payload received on a chat's channel, by kind: metrics (what this process takes in). */
   onReceived?: (kind: ChatPayloadKind) => void;
 }
-
-export type ChatPayloadKind = 'message' | 'updated' | 'persisted';
 
 /**
  * Whether a channel's payloads reach members of a chat (held while memberships may be stale) or
@@ -60,6 +60,16 @@ export interface Channel {
   handle(payload: string): void;
 }
 
+/** A kind of payload on the chats' channels that a feature writes to the sockets this process holds. */
+export interface ChatPayload {
+  kind: ChatPayloadKind;
+  /** Writes one payload (what follows `kind SP`) of the chat's channel; a throw is logged as a bad payload. */
+  handle(chatId: string, rest: string): void;
+}
+
+/** The kinds the fan-out writes itself; a feature's ChatPayload takes any other. */
+const OWN_KINDS: readonly ChatPayloadKind[] = ['message', 'updated', 'persisted', 'event'];
+
 /** Payloads held while memberships are revalidated; past this many, every local socket is told to resync instead. */
 const HOLD_MAX = 50_000;
 /** Tells a client to reconnect and `sync` (the code a slow consumer gets too): it loses nothing. */
@@ -70,10 +80,11 @@ const CATCH_UP_MAX = 1000;
 /**
  * Receives what any api process published and writes it to the sockets this process holds: each
  * chat's own sharded channel (`channel:chat-messages:{chatId}`, subscribed only while a member of
- * the chat is connected here: chat-subscriptions.ts), the shared chat channels (membership
- * changes, typing and read events), the features' beside them (`channels`). A payload on a chat's
- * channel starts with its kind (`m SP messageJson`, `u SP messageJson`, `p SP seq`) and the chat is
- * the channel's: it is routed without parsing, and its frame is built once for all local sockets.
+ * the chat is connected here: chat-subscriptions.ts), the shared membership channel, the
+ * features' beside them (`channels`). A payload on a chat's channel starts with its kind (`m SP
+ * messageJson`, `u SP messageJson`, `p SP seq`, `e SP chatId SP userId SP frame` for typing and
+ * read events, and the features' own: presence) and the chat is the channel's: it is routed
+ * without parsing, and its frame is built once for all local sockets.
  *
  * Membership changes reach the chat index only through pub/sub, which drops whatever is published
  * while the subscriber connection is down. So when it drops, chat-scoped payloads are held; once it
@@ -96,11 +107,17 @@ export function createFanout(deps: FanoutDeps) {
 
   /** Where the chat id starts and ends in a chat channel's name. */
   const chatChannelHead = keys.channels.chat('').length - 1;
-  const kinds: Record<string, ChatPayloadKind> = {
-    [CHAT_PAYLOAD.message]: 'message',
-    [CHAT_PAYLOAD.updated]: 'updated',
-    [CHAT_PAYLOAD.persisted]: 'persisted',
-  };
+  const kinds: Record<string, ChatPayloadKind> = {};
+  for (const [kind, marker] of Object.entries(CHAT_PAYLOAD)) kinds[marker] = kind as ChatPayloadKind;
+  /** The features' kinds, by marker. */
+  const featureKinds = new Map<string, ChatPayload['handle']>();
+  for (const p of deps.chatPayloads ?? []) {
+    const marker = CHAT_PAYLOAD[p.kind];
+    if (OWN_KINDS.includes(p.kind) || featureKinds.has(marker)) {
+      throw new Error(`chat payload kind '${p.kind}' has a handler already`);
+    }
+    featureKinds.set(marker, p.handle);
+  }
 
   /** One payload of a chat's channel: `kind SP rest`. */
   function dispatchChat(channel: string, payload: string): void {
@@ -128,8 +145,18 @@ export function createFanout(deps: FanoutDeps) {
           registry.toChat(chatId, persistedFrame(chatId, n));
           return;
         }
-        default:
-          throw new Error('unknown chat payload kind');
+        // Typing and read events: to the chat's members here, but the one who caused them.
+        case `${CHAT_PAYLOAD.event} `: {
+          const event = parseChatEvent(rest);
+          if (event?.chatId !== chatId) throw new Error('malformed chat event');
+          registry.toChat(chatId, event.frame, event.userId);
+          return;
+        }
+        default: {
+          const handle = payload.charAt(1) === ' ' ? featureKinds.get(payload.charAt(0)) : undefined;
+          if (!handle) throw new Error('unknown chat payload kind');
+          handle(chatId, rest);
+        }
       }
     } catch (err) {
       logger.error({ err, channel }, 'bad pub/sub payload');
@@ -188,16 +215,6 @@ export function createFanout(deps: FanoutDeps) {
         catching.set(change.chatId, []);
         void catchUp(change.chatId, change.userIds, change.seq, deps.messagesAfter);
       }
-    },
-  });
-
-  // Typing and read events: to the chat's members here, but the one who caused them.
-  handlers.set(keys.channels.chatEvents, {
-    scope: 'chat',
-    handle: (payload) => {
-      const event = parseChatEvent(payload);
-      if (!event) throw new Error('malformed chat event');
-      registry.toChat(event.chatId, event.frame, event.userId);
     },
   });
 

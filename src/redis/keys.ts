@@ -47,14 +47,14 @@ export function createKeys(prefix: string) {
      */
     windowLimit: (rule: string, id: string) => `${prefix}limit:{${rule}:${id}}`,
     channels: {
-      /** A chat's own sharded channel: new and changed messages, what PostgreSQL holds (see the log's keys). */
+      /**
+       * A chat's own sharded channel: new and changed messages, what PostgreSQL holds, its members'
+       * typing, read and presence events (CHAT_PAYLOAD in the log's keys).
+       */
       chat: log.channel,
-      userPresence: `${prefix}channel:user-presence`,
       systemEvents: `${prefix}channel:system-events`,
       /** Membership changes, so every api process keeps its chat → sockets index in step. */
       membership: `${prefix}channel:membership`,
-      /** Typing and read events (`chatId SP userId SP frame`), for the chat's other members. */
-      chatEvents: `${prefix}channel:chat-events`,
       /** SHA-256 (hex) of a revoked session token: every api process forgets it and closes its sockets. */
       sessionRevoked: `${prefix}channel:session-revoked`,
     },

@@ -1,5 +1,8 @@
-import type { PresenceChange } from '../domain/events.js';
-import type { RedisClient } from '../redis/client.js';
+import { randomBytes } from 'node:crypto';
+import { type PresenceChange, presenceEventPayload } from '../domain/events.js';
+import { presenceFrame } from '../domain/frames.js';
+import { CHAT_PAYLOAD } from '../message-log/keys.js';
+import { pipelineBySlot, type RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 
@@ -84,8 +87,23 @@ export function createPresenceState(deps: PresenceStateDeps) {
       return { online: false, lastSeen: last ? Number(last) : null };
     },
 
+    /**
+     * Tells the members of the user's chats: one SPUBLISH on each chat's channel (only the api
+     * processes holding a member of it receive it), pipelined (on Redis Cluster a pipeline per node,
+     * src/redis/client.ts). Every copy carries the same new change id, by which a
+     * process holding a member of several of the chats writes the transition to each connection
+     * once. Throws the first failure (the chats published before it got theirs).
+     */
     async publish(change: PresenceChange): Promise<void> {
-      await deps.redis.publish(keys.channels.userPresence, JSON.stringify(change));
+      if (change.chatIds.length === 0) return;
+      const changeId = randomBytes(9).toString('base64url');
+      const payload = `${CHAT_PAYLOAD.presence} ${presenceEventPayload(changeId, change.userId, presenceFrame(change))}`;
+      const results = await pipelineBySlot(deps.redis, change.chatIds, keys.channels.chat, (pipeline, chatId) => {
+        pipeline.spublish(keys.channels.chat(chatId), payload);
+        return 1;
+      });
+      const failed = results.flat().find(([err]) => err !== null);
+      if (failed) throw failed[0];
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
+import { CHAT_PAYLOAD } from '../message-log/keys.js';
 import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
 import { shardFor } from '../queues/shards.js';
 import type { RedisClient } from '../redis/client.js';
@@ -57,9 +58,10 @@ export function createReceiptService(deps: ReceiptServiceDeps) {
           seq,
           opts.floor ?? '',
           deps.ttlSeconds,
-          opts.publish ? keys.channels.chatEvents : '',
+          opts.publish ? keys.channels.chat(chatId) : '',
           chatId,
           opts.lastSeq ?? '',
+          CHAT_PAYLOAD.event,
         ],
       );
     } catch {

@@ -1,6 +1,7 @@
 import { AppError } from '../domain/errors.js';
 import { chatEventPayload } from '../domain/events.js';
 import { typingFrame } from '../domain/frames.js';
+import { CHAT_PAYLOAD } from '../message-log/keys.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 import type { MembershipService } from './membership-service.js';
@@ -17,7 +18,8 @@ export interface TypingServiceDeps {
 
 /**
  * Typing indicators live only in Redis: a key that expires by itself, and a SET NX PX gate that
- * thins a burst to about one forward per window. Nothing reaches PostgreSQL.
+ * thins a burst to about one forward per window, published on the chat's own channel (only the api
+ * processes holding a member of the chat receive it). Nothing reaches PostgreSQL.
  */
 export function createTypingService(deps: TypingServiceDeps) {
   const { scripts, keys } = deps;
@@ -31,8 +33,8 @@ export function createTypingService(deps: TypingServiceDeps) {
           [keys.typing(chatId, userId), keys.typingGate(chatId, userId)],
           deps.ttlMs,
           deps.throttleMs,
-          keys.channels.chatEvents,
-          chatEventPayload(chatId, userId, typingFrame(chatId, userId)),
+          keys.channels.chat(chatId),
+          `${CHAT_PAYLOAD.event} ${chatEventPayload(chatId, userId, typingFrame(chatId, userId))}`,
         );
         return forwarded === 1;
       } catch {

@@ -6,10 +6,12 @@
 -- ARGV[2] the seq the user has read up to
 -- ARGV[3] the user's position in PostgreSQL, or '' when not known (the hash may have expired)
 -- ARGV[4] TTL of the hash, in seconds
--- ARGV[5] channel to publish on (channel:chat-events), or '' to move silently
--- ARGV[6] chat id (the payload is `chatId SP userId SP frame`, routed without parsing)
+-- ARGV[5] the chat's sharded channel (channel:chat-messages:{id}: the keys' slot, so SPUBLISH is
+--         legal here on Redis Cluster too), or '' to move silently
+-- ARGV[6] chat id (the payload is `kind SP chatId SP userId SP frame`, routed without parsing)
 -- ARGV[7] the chat's newest seq per PostgreSQL, or '' (used only when the counter is missing: the
 --         counter is never created here, seeding it is the send path's job)
+-- ARGV[8] the payload's kind marker (`e`, a member's event)
 -- Returns {'OK', seq} (moved) | {'SAME', seq} (already there or further) | {'NOSEQ'} | {'NOREAD'}
 local counter = redis.call('GET', KEYS[2])
 if not counter then
@@ -36,6 +38,6 @@ redis.call('HSET', KEYS[1], ARGV[1], want)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if ARGV[5] ~= '' then
   local frame = '{"type":"read","chatId":"' .. ARGV[6] .. '","userId":"' .. ARGV[1] .. '","seq":' .. want .. '}'
-  redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. ARGV[1] .. ' ' .. frame)
+  redis.call('SPUBLISH', ARGV[5], ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. ARGV[1] .. ' ' .. frame)
 end
 return {'OK', want}
