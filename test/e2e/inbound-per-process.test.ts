@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { sample } from '../helpers/prometheus.js';
-import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
 
@@ -11,22 +11,10 @@ import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client
  * whose members it holds, not the system's. Three api processes, three chats each held by one api
  * only (its two members connected there), a different number of messages in each chat: every api's
  * `parley_fanout_received_total{kind="message"}` is its own chat's count. No worker: persisted
- * announcements (kind "persisted") would come too, counted apart.
+ * announcements (kind "persisted") would come too, counted apart. On the shared Redis and on the
+ * run's local Redis Cluster.
  */
 const SENDS = [3, 5, 8];
-
-let env: TestEnv;
-const apis: RunningProcess[] = [];
-let worker: RunningProcess | undefined;
-
-beforeAll(async () => {
-  env = await createTestEnv();
-  apis.push(...(await Promise.all([0, 1, 2].map(() => startApiProcess(env.env)))));
-});
-afterAll(async () => {
-  await Promise.all([...apis, ...(worker ? [worker] : [])].map((p) => p.kill('SIGTERM')));
-  await env?.cleanup();
-});
 
 async function received(api: RunningProcess, kind: string): Promise<number> {
   const text = await (await fetch(`${api.url}/metrics`)).text();
@@ -36,7 +24,20 @@ async function received(api: RunningProcess, kind: string): Promise<number> {
 const messagesOf = (s: TestSocket, chatId: string) =>
   s.frames.filter((f: Frame) => f.type === 'message' && (f.message as { chatId: string }).chatId === chatId);
 
-describe('three api processes, each holding the members of one chat', () => {
+describe.each(REDIS_KINDS)('three api processes, each holding the members of one chat (Redis: %s)', (kind) => {
+  let env: TestEnv;
+  const apis: RunningProcess[] = [];
+  let worker: RunningProcess | undefined;
+
+  beforeAll(async () => {
+    env = await createTestEnv({}, { redis: kind });
+    apis.push(...(await Promise.all([0, 1, 2].map(() => startApiProcess(env.env)))));
+  });
+  afterAll(async () => {
+    await Promise.all([...apis, ...(worker ? [worker] : [])].map((p) => p.kill('SIGTERM')));
+    await env?.cleanup();
+  });
+
   let http: ApiClient;
   let owners: TestUser[], others: TestUser[];
   let chats: { id: string }[];
