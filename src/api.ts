@@ -34,7 +34,7 @@ import { createChatSubscriptions } from './realtime/chat-subscriptions.js';
 import { createConnectionRegistry } from './realtime/connection-registry.js';
 import { createFanout } from './realtime/fanout.js';
 import { createPgFanout } from './realtime/pg-fanout.js';
-import { duplicateClient, isCluster, type RedisClient } from './redis/client.js';
+import { duplicateClient, isCluster, pingAll, type RedisClient } from './redis/client.js';
 import { createKeys } from './redis/keys.js';
 import { createScripts } from './redis/scripts.js';
 import { createAuthService } from './services/auth-service.js';
@@ -281,7 +281,8 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     throttleMs: config.TYPING_THROTTLE_MS,
   });
   const systemEvents = createSystemEvents({ redis, keys });
-  const readiness = createReadiness({ redis, pool, degraded: () => circuit.isOpen });
+  // Redis is up when every node holding keys answers (each master of a cluster).
+  const readiness = createReadiness({ redis: { ping: () => pingAll(redis) }, pool, degraded: () => circuit.isOpen });
   await startDegradedMode({
     redis,
     circuit,

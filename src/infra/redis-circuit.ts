@@ -1,6 +1,6 @@
 import { errorText } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
-import type { RedisClient } from '../redis/client.js';
+import { pingAll, type RedisClient } from '../redis/client.js';
 
 export interface RedisCircuitOptions {
   redis: RedisClient;
@@ -115,7 +115,8 @@ export class RedisCircuit {
   private async runProbe(): Promise<void> {
     this.recovering = true;
     try {
-      await this.opts.redis.ping();
+      // Every master on a cluster: while a slot has none, its chats' commands would fail again.
+      await pingAll(this.opts.redis);
       for (const step of this.steps) await step();
       clearInterval(this.probing);
       this.probing = undefined;

@@ -18,6 +18,16 @@ export function keyNodes(client: RedisClient): Redis[] {
   return isCluster(client) ? client.nodes('master') : [client];
 }
 
+/**
+ * PING on every node that holds keys: on a cluster a slot whose master is gone fails its chats'
+ * commands while other masters answer, so the cluster answers only when each of them does.
+ */
+export async function pingAll(client: RedisClient): Promise<void> {
+  const nodes = keyNodes(client);
+  if (nodes.length === 0) throw new Error('no Redis node known yet');
+  await Promise.all(nodes.map((node) => node.ping()));
+}
+
 /** A reply of a pipeline: [error, result]. */
 export type PipelineReply = [Error | null, unknown];
 
