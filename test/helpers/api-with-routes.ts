@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createApi } from '../../src/api.js';
 import { loadConfig } from '../../src/config.js';
-import { createPgClient, createPgPool, createRedis } from '../../src/infra/clients.js';
+import { createPgClient, createPgPool, createRedisClient } from '../../src/infra/clients.js';
 import { createLogger } from '../../src/logger.js';
 import { ApiClient } from './http-client.js';
 import type { TestEnv } from './test-env.js';
@@ -18,9 +18,9 @@ export interface ApiWithRoutes {
 export async function startApiWithRoutes(env: TestEnv, overrides: Record<string, string> = {}): Promise<ApiWithRoutes> {
   const config = loadConfig({ ...env.env, ...overrides });
   const pool = createPgPool(config, 'parley-api');
-  const redis = createRedis(config, 'command', 'parley-api');
-  const subscriber = createRedis(config, 'subscriber', 'parley-api');
-  const queueRedis = createRedis(config, 'command', 'parley-api-producer');
+  const redis = createRedisClient(config, 'command', 'parley-api');
+  const subscriber = createRedisClient(config, 'subscriber', 'parley-api');
+  const queueRedis = createRedisClient(config, 'command', 'parley-api-producer');
   const pgListener = async () => {
     const c = createPgClient(config, 'parley-api-listen');
     await c.connect();

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { createApi } from '../../src/api.js';
 import { loadConfig } from '../../src/config.js';
-import { createPgClient, createPgPool, createRedis } from '../../src/infra/clients.js';
+import { createPgClient, createPgPool, createRedisClient } from '../../src/infra/clients.js';
 import { createLogger } from '../../src/logger.js';
 import { ApiClient } from './http-client.js';
 import type { TestEnv } from './test-env.js';
@@ -42,9 +42,9 @@ export async function startSeamedApi(env: TestEnv, overrides: Record<string, str
     await hook?.(text, params);
     return result;
   };
-  const redis = createRedis(config, 'command', 'parley-api');
-  const subscriber = createRedis(config, 'subscriber', 'parley-api');
-  const queueRedis = createRedis(config, 'command', 'parley-api-producer');
+  const redis = createRedisClient(config, 'command', 'parley-api');
+  const subscriber = createRedisClient(config, 'subscriber', 'parley-api');
+  const queueRedis = createRedisClient(config, 'command', 'parley-api-producer');
   const subscriberId = String(await subscriber.client('ID'));
   const pgListener = async () => {
     const c = createPgClient(config, 'parley-api-listen');

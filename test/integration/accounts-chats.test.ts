@@ -1,160 +1,167 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestUser } from '../helpers/http-client.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
-import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { connectClient, upgradeStatus } from '../helpers/ws-client.js';
 
-let env: TestEnv;
-let app: InProcess;
+describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
+  let env: TestEnv;
+  let app: InProcess;
 
-beforeAll(async () => {
-  env = await createTestEnv();
-  app = await startInProcess(env, { workers: false });
-});
-afterAll(async () => {
-  await app?.stop();
-  await env?.cleanup();
-});
-
-describe('accounts', () => {
-  it('registers, logs in and answers /api/me; passwords are stored hashed', async () => {
-    const reg = await app.api.request('POST', '/api/users', {
-      username: 'Carol_1',
-      password: 'hunter22hunter',
-      displayName: 'Carol',
-    });
-    expect(reg.status).toBe(201);
-    expect(reg.body.user).toMatchObject({ username: 'Carol_1', displayName: 'Carol' });
-    expect(Object.keys(reg.body.user).sort()).toEqual(['createdAt', 'displayName', 'id', 'username']);
-
-    const taken = await app.api.request('POST', '/api/users', { username: 'carol_1', password: 'whatever123' });
-    expect(taken.status).toBe(409);
-    expect(taken.body.error.code).toBe('conflict');
-
-    const bad = await app.api.request('POST', '/api/sessions', { username: 'Carol_1', password: 'wrong-password' });
-    expect(bad.status).toBe(401);
-    expect(bad.body.error.code).toBe('unauthorized');
-
-    const login = await app.api.request('POST', '/api/sessions', { username: 'Carol_1', password: 'hunter22hunter' });
-    expect(login.status).toBe(200);
-    expect(login.body.user.id).toBe(reg.body.user.id);
-    const me = await app.api.request('GET', '/api/me', undefined, login.body.token);
-    expect(me.body.user.id).toBe(reg.body.user.id);
-
-    const { rows } = await env.pool.query('SELECT password_hash FROM users WHERE id = $1', [reg.body.user.id]);
-    expect(rows[0].password_hash).toMatch(/^scrypt\$/);
-    expect(rows[0].password_hash).not.toContain('hunter22hunter');
-    const sessions = await env.pool.query('SELECT token_hash FROM sessions WHERE user_id = $1', [reg.body.user.id]);
-    expect(sessions.rows[0].token_hash.toString('utf8')).not.toContain(login.body.token);
-  });
-
-  it('refuses missing and unknown tokens on HTTP and on the WebSocket upgrade', async () => {
-    expect((await app.api.request('GET', '/api/me')).status).toBe(401);
-    expect((await app.api.request('GET', '/api/me', undefined, 'nope')).status).toBe(401);
-    expect(await upgradeStatus(app.url, null)).toBe(401);
-    expect(await upgradeStatus(app.url, 'not-a-token')).toBe(401);
-  });
-
-  it('accepts the token as a bearer subprotocol', async () => {
-    const u = await app.api.newUser('proto');
-    const s = await connectClient(app.url, u.token, { viaProtocol: true });
-    expect(s.of('ready')[0]).toMatchObject({ user: { id: u.user.id } });
-    expect(s.ws.protocol).toBe(`bearer.${u.token}`);
-    await s.close();
-  });
-});
-
-describe('chats and members', () => {
-  let a: TestUser, b: TestUser, c: TestUser;
   beforeAll(async () => {
-    [a, b, c] = await Promise.all([app.api.newUser('a'), app.api.newUser('b'), app.api.newUser('c')]);
+    env = await createTestEnv({}, { redis: kind });
+    app = await startInProcess(env, { workers: false });
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await env?.cleanup();
   });
 
-  it('creates a chat with its creator as member and lists it', async () => {
-    const created = await app.api.request('POST', '/api/chats', { title: 'plans', memberIds: [b.user.id] }, a.token);
-    expect(created.status).toBe(201);
-    expect(created.body.chat).toMatchObject({ title: 'plans', createdBy: a.user.id, lastSeq: 0 });
-    const chatId = created.body.chat.id;
+  describe('accounts', () => {
+    it('registers, logs in and answers /api/me; passwords are stored hashed', async () => {
+      const reg = await app.api.request('POST', '/api/users', {
+        username: 'Carol_1',
+        password: 'hunter22hunter',
+        displayName: 'Carol',
+      });
+      expect(reg.status).toBe(201);
+      expect(reg.body.user).toMatchObject({ username: 'Carol_1', displayName: 'Carol' });
+      expect(Object.keys(reg.body.user).sort()).toEqual(['createdAt', 'displayName', 'id', 'username']);
 
-    const got = await app.api.request('GET', `/api/chats/${chatId}`, undefined, b.token);
-    expect(got.status).toBe(200);
-    expect(got.body.chat.members.map((m: { userId: string }) => m.userId).sort()).toEqual(
-      [a.user.id, b.user.id].sort(),
-    );
+      const taken = await app.api.request('POST', '/api/users', { username: 'carol_1', password: 'whatever123' });
+      expect(taken.status).toBe(409);
+      expect(taken.body.error.code).toBe('conflict');
 
-    await app.api.send(a.token, chatId, 'first');
-    const list = await app.api.request('GET', '/api/chats', undefined, b.token);
-    // One page (b has one chat): `nextCursor` is null on the last page.
-    expect(Object.keys(list.body).sort()).toEqual(['chats', 'nextCursor']);
-    expect(list.body.nextCursor).toBeNull();
-    const mine = list.body.chats.find((x: { id: string }) => x.id === chatId);
-    expect(mine).toMatchObject({ lastSeq: 1, lastMessage: { body: 'first', seq: 1 } });
-    expect(typeof mine.unreadCount).toBe('number');
+      const bad = await app.api.request('POST', '/api/sessions', { username: 'Carol_1', password: 'wrong-password' });
+      expect(bad.status).toBe(401);
+      expect(bad.body.error.code).toBe('unauthorized');
+
+      const login = await app.api.request('POST', '/api/sessions', { username: 'Carol_1', password: 'hunter22hunter' });
+      expect(login.status).toBe(200);
+      expect(login.body.user.id).toBe(reg.body.user.id);
+      const me = await app.api.request('GET', '/api/me', undefined, login.body.token);
+      expect(me.body.user.id).toBe(reg.body.user.id);
+
+      const { rows } = await env.pool.query('SELECT password_hash FROM users WHERE id = $1', [reg.body.user.id]);
+      expect(rows[0].password_hash).toMatch(/^scrypt\$/);
+      expect(rows[0].password_hash).not.toContain('hunter22hunter');
+      const sessions = await env.pool.query('SELECT token_hash FROM sessions WHERE user_id = $1', [reg.body.user.id]);
+      expect(sessions.rows[0].token_hash.toString('utf8')).not.toContain(login.body.token);
+    });
+
+    it('refuses missing and unknown tokens on HTTP and on the WebSocket upgrade', async () => {
+      expect((await app.api.request('GET', '/api/me')).status).toBe(401);
+      expect((await app.api.request('GET', '/api/me', undefined, 'nope')).status).toBe(401);
+      expect(await upgradeStatus(app.url, null)).toBe(401);
+      expect(await upgradeStatus(app.url, 'not-a-token')).toBe(401);
+    });
+
+    it('accepts the token as a bearer subprotocol', async () => {
+      const u = await app.api.newUser('proto');
+      const s = await connectClient(app.url, u.token, { viaProtocol: true });
+      expect(s.of('ready')[0]).toMatchObject({ user: { id: u.user.id } });
+      expect(s.ws.protocol).toBe(`bearer.${u.token}`);
+      await s.close();
+    });
   });
 
-  it('rejects unknown members, non-members and unknown chats with the contract codes', async () => {
-    const unknownUser = await app.api.request(
-      'POST',
-      '/api/chats',
-      { memberIds: ['00000000-0000-4000-8000-000000000000'] },
-      a.token,
-    );
-    expect(unknownUser.status).toBe(404);
-    const chat = await app.api.newChat(a, [b]);
-    const outsider = await app.api.request('GET', `/api/chats/${chat.id}`, undefined, c.token);
-    expect(outsider.status).toBe(403);
-    expect(outsider.body.error.code).toBe('forbidden');
-    expect((await app.api.send(c.token, chat.id, 'hi')).status).toBe(403);
-    const missing = await app.api.request('GET', `/api/chats/9f1d2c3b-0000-4000-8000-000000000000`, undefined, a.token);
-    expect(missing.status).toBe(404);
-    const badId = await app.api.request('GET', `/api/chats/not-an-id`, undefined, a.token);
-    expect(badId.status).toBe(400);
-    expect(badId.body.error.code).toBe('validation_failed');
+  describe('chats and members', () => {
+    let a: TestUser, b: TestUser, c: TestUser;
+    beforeAll(async () => {
+      [a, b, c] = await Promise.all([app.api.newUser('a'), app.api.newUser('b'), app.api.newUser('c')]);
+    });
+
+    it('creates a chat with its creator as member and lists it', async () => {
+      const created = await app.api.request('POST', '/api/chats', { title: 'plans', memberIds: [b.user.id] }, a.token);
+      expect(created.status).toBe(201);
+      expect(created.body.chat).toMatchObject({ title: 'plans', createdBy: a.user.id, lastSeq: 0 });
+      const chatId = created.body.chat.id;
+
+      const got = await app.api.request('GET', `/api/chats/${chatId}`, undefined, b.token);
+      expect(got.status).toBe(200);
+      expect(got.body.chat.members.map((m: { userId: string }) => m.userId).sort()).toEqual(
+        [a.user.id, b.user.id].sort(),
+      );
+
+      await app.api.send(a.token, chatId, 'first');
+      const list = await app.api.request('GET', '/api/chats', undefined, b.token);
+      // One page (b has one chat): `nextCursor` is null on the last page.
+      expect(Object.keys(list.body).sort()).toEqual(['chats', 'nextCursor']);
+      expect(list.body.nextCursor).toBeNull();
+      const mine = list.body.chats.find((x: { id: string }) => x.id === chatId);
+      expect(mine).toMatchObject({ lastSeq: 1, lastMessage: { body: 'first', seq: 1 } });
+      expect(typeof mine.unreadCount).toBe('number');
+    });
+
+    it('rejects unknown members, non-members and unknown chats with the contract codes', async () => {
+      const unknownUser = await app.api.request(
+        'POST',
+        '/api/chats',
+        { memberIds: ['00000000-0000-4000-8000-000000000000'] },
+        a.token,
+      );
+      expect(unknownUser.status).toBe(404);
+      const chat = await app.api.newChat(a, [b]);
+      const outsider = await app.api.request('GET', `/api/chats/${chat.id}`, undefined, c.token);
+      expect(outsider.status).toBe(403);
+      expect(outsider.body.error.code).toBe('forbidden');
+      expect((await app.api.send(c.token, chat.id, 'hi')).status).toBe(403);
+      const missing = await app.api.request(
+        'GET',
+        `/api/chats/9f1d2c3b-0000-4000-8000-000000000000`,
+        undefined,
+        a.token,
+      );
+      expect(missing.status).toBe(404);
+      const badId = await app.api.request('GET', `/api/chats/not-an-id`, undefined, a.token);
+      expect(badId.status).toBe(400);
+      expect(badId.body.error.code).toBe('validation_failed');
+    });
+
+    it('keeps open connections in step with membership changes', async () => {
+      const chat = await app.api.newChat(a, [b]);
+      const cs = await connectClient(app.url, c.token);
+
+      const added = await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token);
+      expect(added.status).toBe(201);
+      expect(
+        (await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token)).status,
+      ).toBe(409);
+      // The change reaches this process's index through pub/sub; a send after it must arrive.
+      await expectDelivery(cs, a, chat.id, 'after add');
+
+      const removed = await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, a.token);
+      expect(removed.status).toBe(204);
+      expect((await app.api.send(c.token, chat.id, 'still here?')).status).toBe(403);
+      const before = cs.frames.length;
+      const sent = await app.api.send(a.token, chat.id, 'not for c');
+      // b (still a member) gets it: once b's socket has it, c's would have too.
+      const bs = await connectClient(app.url, b.token);
+      bs.send({ type: 'sync', chats: { [chat.id]: sent.body.message.seq - 1 } });
+      await bs.next((f) => f.type === 'synced', 'synced');
+      await bs.close();
+      expect(cs.frames.slice(before).filter((f) => f.type === 'message')).toEqual([]);
+      await cs.close();
+    });
+
+    it('lets only the creator remove others', async () => {
+      const chat = await app.api.newChat(a, [b, c]);
+      const r = await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, b.token);
+      expect(r.status).toBe(403);
+      const leave = await app.api.request('DELETE', `/api/chats/${chat.id}/members/${b.user.id}`, undefined, b.token);
+      expect(leave.status).toBe(204);
+    });
   });
 
-  it('keeps open connections in step with membership changes', async () => {
-    const chat = await app.api.newChat(a, [b]);
-    const cs = await connectClient(app.url, c.token);
-
-    const added = await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token);
-    expect(added.status).toBe(201);
-    expect(
-      (await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token)).status,
-    ).toBe(409);
-    // The change reaches this process's index through pub/sub; a send after it must arrive.
-    await expectDelivery(cs, a, chat.id, 'after add');
-
-    const removed = await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, a.token);
-    expect(removed.status).toBe(204);
-    expect((await app.api.send(c.token, chat.id, 'still here?')).status).toBe(403);
-    const before = cs.frames.length;
-    const sent = await app.api.send(a.token, chat.id, 'not for c');
-    // b (still a member) gets it: once b's socket has it, c's would have too.
-    const bs = await connectClient(app.url, b.token);
-    bs.send({ type: 'sync', chats: { [chat.id]: sent.body.message.seq - 1 } });
-    await bs.next((f) => f.type === 'synced', 'synced');
-    await bs.close();
-    expect(cs.frames.slice(before).filter((f) => f.type === 'message')).toEqual([]);
-    await cs.close();
-  });
-
-  it('lets only the creator remove others', async () => {
-    const chat = await app.api.newChat(a, [b, c]);
-    const r = await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, b.token);
-    expect(r.status).toBe(403);
-    const leave = await app.api.request('DELETE', `/api/chats/${chat.id}/members/${b.user.id}`, undefined, b.token);
-    expect(leave.status).toBe(204);
-  });
+  /** Sends until the socket receives one of the sends (membership propagates asynchronously). */
+  async function expectDelivery(
+    socket: Awaited<ReturnType<typeof connectClient>>,
+    sender: TestUser,
+    chatId: string,
+    label: string,
+  ) {
+    const sent = await app.api.send(sender.token, chatId, label);
+    expect(sent.status).toBe(201);
+    await socket.next((f) => f.type === 'message' && (f.message as { id: string }).id === sent.body.message.id, label);
+  }
 });
-
-/** Sends until the socket receives one of the sends (membership propagates asynchronously). */
-async function expectDelivery(
-  socket: Awaited<ReturnType<typeof connectClient>>,
-  sender: TestUser,
-  chatId: string,
-  label: string,
-) {
-  const sent = await app.api.send(sender.token, chatId, label);
-  expect(sent.status).toBe(201);
-  await socket.next((f) => f.type === 'message' && (f.message as { id: string }).id === sent.body.message.id, label);
-}
