@@ -44,13 +44,23 @@ export class Outbox {
   /** clientMsgId -> when it was last sent (ms). */
   private readonly inFlight = new Map<string, number>();
 
-  constructor(private readonly storage?: OutboxStorage) {}
+  /** False until `restore` read the storage: saving before that would overwrite what it holds. */
+  private restored: boolean;
+
+  constructor(private readonly storage?: OutboxStorage) {
+    this.restored = !storage;
+  }
 
   /** Adds the stored items (before any new ones). */
   async restore(): Promise<void> {
-    const stored = (await this.storage?.load()) ?? [];
-    const have = new Set(this.items.map((i) => i.clientMsgId));
-    this.items = [...stored.filter((i) => !have.has(i.clientMsgId)), ...this.items];
+    try {
+      const stored = (await this.storage?.load()) ?? [];
+      const have = new Set(this.items.map((i) => i.clientMsgId));
+      this.items = [...stored.filter((i) => !have.has(i.clientMsgId)), ...this.items];
+    } finally {
+      this.restored = true;
+      this.persist();
+    }
   }
 
   add(item: OutboxItem): void {
@@ -111,7 +121,7 @@ export class Outbox {
   }
 
   private persist(): void {
-    if (!this.storage) return;
+    if (!this.storage || !this.restored) return;
     try {
       void Promise.resolve(this.storage.save(this.items)).catch(() => undefined);
     } catch {
