@@ -232,3 +232,31 @@ describe('@parley/client against real api processes', () => {
     expect(states).not.toContain('reconnecting');
   });
 });
+
+describe('@parley/client heartbeat', () => {
+  it('an api that stops answering (SIGSTOP: the TCP link stays up) is noticed by the ping and left for the other api', async () => {
+    const frozen = await startApiProcess(env.env);
+    extra.push(frozen);
+    const api = new ApiClient(api2.url);
+    const [sender, reader] = await users(api, 2);
+    const chatId = await newChat(api, sender!, [reader!]);
+    const { client, seen, states } = sdk(reader!, [frozen.url, api2.url], {
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 400,
+    });
+    client.watch(chatId);
+    client.connect();
+    await opened(client);
+    frozen.proc.kill('SIGSTOP');
+    try {
+      const http = new ParleyHttp({ baseUrls: () => [api2.url], token: () => sender!.token });
+      await http.sendMessage(chatId, { body: 'while frozen', clientMsgId: 'f1' });
+      await waitFor(() => seen.length >= 1, 'the message through the other api');
+      expect(states).toContain('reconnecting');
+      expect(client.state).toBe('open');
+      expect(seen.map((m) => m.body)).toEqual(['while frozen']);
+    } finally {
+      frozen.proc.kill('SIGCONT');
+    }
+  });
+});

@@ -57,6 +57,8 @@ export interface ParleyClientOptions {
   heartbeatIntervalMs?: number;
   /** The link counts as dead when nothing arrives this long after a ping (default 10 000 ms). */
   heartbeatTimeoutMs?: number;
+  /** A connection that has not said `ready` after this long is given up (default 10 000 ms). */
+  connectTimeoutMs?: number;
   /** An unacked change is sent again after this long on the same connection (default 10 000 ms). */
   resendAfterMs?: number;
   /** How long a `typing` frame keeps its user typing (default 6 000 ms). */
@@ -221,6 +223,8 @@ export class ParleyClient extends Emitter<ParleyEvents> {
   /** Opens the connection (and keeps it open until `close`). */
   connect(): void {
     if (this.wanted && this.stateValue !== 'logged-out') return;
+    if (!this.webSocketConstructor())
+      throw new Error('no WebSocket: pass one in the options (e.g. from the ws package)');
     this.wanted = true;
     this.attempt = 0;
     this.setState('connecting');
@@ -263,10 +267,10 @@ export class ParleyClient extends Emitter<ParleyEvents> {
       this.wanted = false;
       return;
     }
-    const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Ctor) throw new Error('no WebSocket: pass one in the options (e.g. from the ws package)');
     let socket: WebSocketLike;
     try {
+      const Ctor = this.webSocketConstructor();
+      if (!Ctor) throw new Error('no WebSocket');
       socket = new Ctor(wsUrl(await this.nextUrl()), [`bearer.${token}`]);
     } catch {
       this.scheduleReconnect(false);
@@ -277,6 +281,8 @@ export class ParleyClient extends Emitter<ParleyEvents> {
       return;
     }
     this.socket = socket;
+    // Until `ready`, and then after each ping, silence this long means a dead link.
+    this.armDeadTimer(this.options.connectTimeoutMs ?? 10_000);
     let ready = false;
     socket.onmessage = (ev) => {
       if (this.socket !== socket) return;
@@ -345,7 +351,10 @@ export class ParleyClient extends Emitter<ParleyEvents> {
     socket.onclose = null;
     socket.onerror = () => undefined;
     try {
-      socket.close(code);
+      // A dead link would hold a closing handshake open for long: `ws` can drop it at once.
+      const terminate = (socket as { terminate?: () => void }).terminate;
+      if (code === DEAD_LINK && terminate) terminate.call(socket);
+      else socket.close(code);
     } catch {
       // already closed
     }
@@ -359,10 +368,19 @@ export class ParleyClient extends Emitter<ParleyEvents> {
     this.heartbeatTimer = setTimeout(() => this.ping(), this.options.heartbeatIntervalMs ?? 15_000);
   }
 
+  private webSocketConstructor(): WebSocketConstructor | undefined {
+    return this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  }
+
   private ping(): void {
     this.heartbeatTimer = null;
     if (!this.socket) return;
     this.sendFrame({ type: 'ping', ref: randomId() });
+    this.armDeadTimer(this.options.heartbeatTimeoutMs ?? 10_000);
+  }
+
+  private armDeadTimer(ms: number): void {
+    if (this.deadTimer) clearTimeout(this.deadTimer);
     this.deadTimer = setTimeout(() => {
       // Nothing came back: the link is dead even if the socket has not noticed.
       const socket = this.socket;
@@ -370,7 +388,7 @@ export class ParleyClient extends Emitter<ParleyEvents> {
       this.socket = null;
       this.detach(socket, DEAD_LINK);
       this.onClosed(DEAD_LINK, true);
-    }, this.options.heartbeatTimeoutMs ?? 10_000);
+    }, ms);
   }
 
   private clearTimers(): void {
