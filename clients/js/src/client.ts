@@ -162,6 +162,7 @@ export class ParleyClient extends Emitter<ParleyEvents> {
   private readonly presenceByUser = new Map<string, Presence>();
   /** Syncs sent on this connection and not answered yet, oldest first. */
   private syncsInFlight: string[][] = [];
+  private readonly newlyWatched = new Set<string>();
   /** chatId -> sync rounds spent on its current gap. */
   private readonly gapRounds = new Map<string, number>();
   private readonly waiters = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
@@ -215,6 +216,7 @@ export class ParleyClient extends Emitter<ParleyEvents> {
     } finally {
       this.tokenValue = null;
       this.close();
+      this.setState('logged-out');
     }
   }
 
@@ -434,7 +436,7 @@ export class ParleyClient extends Emitter<ParleyEvents> {
         info: null,
       };
       this.chatsById.set(chatId, chat);
-      if (this.stateValue === 'open') this.sync([chatId]);
+      if (this.stateValue === 'open') this.syncSoon(chatId);
     }
     return chat;
   }
@@ -649,6 +651,18 @@ export class ParleyClient extends Emitter<ParleyEvents> {
     }
   }
 
+  /** Chats followed since the last sync frame: one frame for all of them (a sync costs frame budget). */
+  private syncSoon(chatId: string): void {
+    const first = this.newlyWatched.size === 0;
+    this.newlyWatched.add(chatId);
+    if (!first) return;
+    queueMicrotask(() => {
+      const ids = [...this.newlyWatched];
+      this.newlyWatched.clear();
+      if (this.stateValue === 'open') this.sync(ids);
+    });
+  }
+
   private syncing(chatId: string): boolean {
     return this.syncsInFlight.some((ids) => ids.includes(chatId));
   }
@@ -681,8 +695,7 @@ export class ParleyClient extends Emitter<ParleyEvents> {
       case 'ack': {
         const id = frame.clientMsgId;
         const item = id ? this.outbox.find(id) : undefined;
-        if (item?.kind === 'send') this.onMessage(frame.message, false, true);
-        else if (item) this.onMessage(frame.message, false, true);
+        if (item) this.onMessage(frame.message, false, true);
         if (id) this.settle(id, frame.message);
         return;
       }
@@ -760,7 +773,11 @@ export class ParleyClient extends Emitter<ParleyEvents> {
   }
 
   private onSynced(revs: Record<string, number>): void {
-    const ids = this.syncsInFlight.shift() ?? Object.keys(revs);
+    // The sync this answers: the oldest in flight that names every chat of `revs` (a chat the
+    // server refused is left out of them, with an error frame of its own).
+    const named = Object.keys(revs);
+    const index = this.syncsInFlight.findIndex((ids) => named.every((id) => ids.includes(id)));
+    const ids = index >= 0 ? (this.syncsInFlight.splice(index, 1)[0] ?? named) : named;
     for (const [id, rev] of Object.entries(revs)) this.chatsById.get(id)?.timeline.synced(rev);
     const again: string[] = [];
     for (const id of ids) {
