@@ -3,6 +3,8 @@ import WebSocket from 'ws';
 import {
   type ConnectionState,
   type LocalMessage,
+  type OutboxItem,
+  type OutboxStorage,
   ParleyClient,
   type ParleyClientOptions,
   ParleyHttp,
@@ -201,6 +203,67 @@ describe('@parley/client against real api processes', () => {
       reactions: [{ emoji: '👍', count: 1 }],
     });
     expect(updates.some((m) => m.body === 'hello, edited')).toBe(true);
+  });
+
+  it('unsent changes survive a reload through the storage hook, and one already stored is not stored twice', async () => {
+    const api = new ApiClient(api2.url);
+    const [writer] = await users(api, 1);
+    const chatId = await newChat(api, writer!, []);
+    let saved: readonly OutboxItem[] = [];
+    const storage: OutboxStorage = { load: () => saved, save: (items) => void (saved = [...items]) };
+
+    // The first page: its first send reaches the server but neither its ack nor its message
+    // frame comes back; the second and third are made after that, and the page goes away.
+    const page1 = sdk(writer!, [api2.url], { storage });
+    page1.client.watch(chatId);
+    page1.client.connect();
+    await opened(page1.client);
+    page1.client.testSeam.dropNext((f) => f.type === 'ack');
+    page1.client.testSeam.dropNext((f) => f.type === 'message');
+    page1.client.send(chatId, 'r1');
+    page1.client.send(chatId, 'r2');
+    page1.client.send(chatId, 'r3');
+    await waitFor(async () => (await page1.client.http.history(chatId)).messages.length === 1, 'r1 stored');
+    page1.client.close();
+    expect(saved.map((i) => (i.kind === 'send' ? i.body : i.kind))).toEqual(['r1', 'r2', 'r3']);
+
+    const page2 = sdk(writer!, [api2.url], { storage });
+    page2.client.watch(chatId);
+    page2.client.connect();
+    await waitFor(() => page2.client.outbox.size === 0 && page2.seen.length >= 3, 'the three acked and seen');
+    expect(saved).toEqual([]);
+    expect((await page2.client.http.history(chatId)).messages.map((m) => m.body)).toEqual(['r1', 'r2', 'r3']);
+    expect(page2.seen.map((m) => m.body)).toEqual(['r1', 'r2', 'r3']);
+  });
+
+  it('local state: typing users, read positions, unread counts and presence', async () => {
+    const api = new ApiClient(api2.url);
+    const [a, b] = await users(api, 2);
+    const chatId = await newChat(api, a!, [b!]);
+    const alice = sdk(a!, [api2.url]);
+    alice.client.watch(chatId);
+    alice.client.connect();
+    await opened(alice.client);
+    const bob = sdk(b!, [api2.url]);
+    await bob.client.loadChats();
+    bob.client.connect();
+    await opened(bob.client);
+    await waitFor(() => alice.client.presence(b!.user.id)?.status === 'online', 'alice sees bob online');
+
+    await waitFor(() => {
+      alice.client.typing(chatId);
+      return bob.client.typingUsers(chatId).includes(a!.user.id);
+    }, 'bob sees alice typing');
+    for (const body of ['x', 'y', 'z']) await alice.client.send(chatId, body).accepted;
+    await waitFor(() => bob.seen.length >= 3, 'bob got three');
+    expect(bob.client.typingUsers(chatId)).toEqual([]); // her message ended her typing
+    expect(bob.client.chat(chatId)!.unreadCount).toBe(3);
+    await bob.client.markRead(chatId, 2);
+    expect(bob.client.chat(chatId)!.unreadCount).toBe(1);
+    await waitFor(() => alice.client.chat(chatId)!.reads.get(b!.user.id) === 2, 'alice sees bob read up to 2');
+
+    bob.client.close();
+    await waitFor(() => alice.client.presence(b!.user.id)?.status === 'offline', 'alice sees bob offline');
   });
 
   it('4001: a logout elsewhere (DELETE /api/sessions) surfaces as logged-out, with no reconnect', async () => {
