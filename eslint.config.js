@@ -33,7 +33,7 @@ const layerZones = LAYERS.flatMap((layer, i) =>
 ).filter((zone) => zone.from.length > 0);
 
 export default tseslint.config(
-  { ignores: ['dist/', '.bench/', '.parley/', 'coverage/', 'test-results/', 'node_modules/'] },
+  { ignores: ['dist/', 'clients/js/dist/', '.bench/', '.parley/', 'coverage/', 'test-results/', 'node_modules/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
