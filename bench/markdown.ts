@@ -107,7 +107,7 @@ const scalePhase = (s: Summary): MeasuredPhase | null =>
 function scaleRow(s: Summary): string[] {
   const m = scalePhase(s)!;
   const sc = m.scale;
-  const each = (xs: readonly (number | null | undefined)[], digits = 0) => xs.map((x) => f(x, digits)).join(' / ');
+  const each = (xs: readonly (number | null | undefined)[], digits = 0) => xs.map((x) => f(x, digits)).join(', ');
   const cost = (prefix: string) =>
     each(
       sc.processes.filter((p) => p.label.startsWith(prefix)).map((p) => p.cpuUsPerDelivered),
@@ -125,7 +125,7 @@ function scaleRow(s: Summary): string[] {
     each(sc.apis.map((a) => a.received?.message)),
     each(sc.apis.map((a) => a.expectedMessages)),
     each(sc.apis.map((a) => a.delivered)),
-    `${cost('api') || cost('parley')} / ${cost('worker') || '–'}`,
+    `${cost('api') || cost('parley')}; ${cost('worker') || '–'}`,
     `${f(servers?.cpuUsPerDelivered, 1)} (${f(servers?.cpuUsPerMessage, 0)})`,
     machineCell(m),
   ];
@@ -222,7 +222,7 @@ if (scaled.length) {
         'received from Redis per api',
         "its chats' messages per api",
         'delivered per api',
-        'CPU µs per delivered: each api / each worker',
+        'CPU µs per delivered: each api; each worker',
         'servers µs per delivered (per message)',
         'machine CPU % (other)',
       ],
