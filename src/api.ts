@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Pool } from 'pg';
 import type { Config } from './config.js';
@@ -16,6 +15,7 @@ import { systemEventsFeature } from './features/system-events.js';
 import { typingFeature } from './features/typing.js';
 import { createHttpApp } from './http/app.js';
 import { createHttpServer } from './http/server-limits.js';
+import { clusterKeySlot } from './infra/cluster-slot.js';
 import { createReadiness } from './infra/readiness.js';
 import { RedisCircuit } from './infra/redis-circuit.js';
 import { type ShutdownBudget, shutdownBudget, shutdownStep } from './infra/shutdown.js';
@@ -34,6 +34,7 @@ import { createChatSubscriptions } from './realtime/chat-subscriptions.js';
 import { createConnectionRegistry } from './realtime/connection-registry.js';
 import { createFanout } from './realtime/fanout.js';
 import { createPgFanout } from './realtime/pg-fanout.js';
+import { duplicateClient, isCluster, type RedisClient } from './redis/client.js';
 import { createKeys } from './redis/keys.js';
 import { createScripts } from './redis/scripts.js';
 import { createAuthService } from './services/auth-service.js';
@@ -70,11 +71,11 @@ import { createGateway } from './ws/gateway.js';
 /** The clients the api runs on; created and ended by the caller (src/main.ts or a test). */
 export interface ApiClients {
   /** Fail-fast command connection. */
-  redis: Redis;
+  redis: RedisClient;
   /** Dedicated pub/sub subscriber. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   /** Connection for BullMQ producers. */
-  queueRedis: Redis;
+  queueRedis: RedisClient;
   pool: Pool;
   /** Opens a dedicated PostgreSQL connection for LISTEN (degraded-mode fan-out). */
   pgListener: () => Promise<pg.Client>;
@@ -203,8 +204,9 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   });
   // Sends and changes to messages take tokens from the same per-user bucket.
   const rateLimit = createSendRateLimiter({
-    // One Redis: the append (or change) script takes the sender's token in its own round trip.
-    inAppend: true,
+    // One Redis: the append (or change) script takes the sender's token in its own round trip. On
+    // a cluster the sender's bucket is in the user's slot, not the chat's: a script of its own.
+    inAppend: !isCluster(redis),
     scripts,
     keys,
     limits: { capacity: config.SEND_RATE_BURST, perSecond: config.SEND_RATE_PER_S },
@@ -293,13 +295,13 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   // Features: what each serves over HTTP and WebSocket, mounted together below.
   // A chat's channel is subscribed while one of its members is connected here.
   // Its own connection (fanout.ts says why), made from the subscriber's options and ended with the api.
-  const chatSubscriber = clients.subscriber.duplicate({
-    connectionName: `${clients.subscriber.options.connectionName ?? 'parley'}-chats`,
-  });
+  const chatSubscriber = duplicateClient(clients.subscriber, 'chats');
   chatSubscriber.on('error', () => undefined);
   const chatSubscriptions = createChatSubscriptions({
     subscriber: chatSubscriber,
     channelOf: keys.channels.chat,
+    // One (S)SUBSCRIBE per slot on a cluster (see chat-subscriptions.ts).
+    ...(isCluster(chatSubscriber) ? { groupOf: clusterKeySlot } : {}),
     logger,
   });
   const registry = createConnectionRegistry(chatSubscriptions);

@@ -39,9 +39,9 @@ export const configSchema = z
      */
     REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
     /**
-     * Comma-separated `host:port` seeds of a Redis Cluster. Cluster support is not built yet: the
-     * api and the workers refuse to start while it is set (rather than run on REDIS_URL instead).
-     * Set, it also keeps `npm start` from running a redis-server of its own.
+     * Comma-separated `host:port` seeds of a Redis Cluster: set, every process runs on the cluster
+     * (REDIS_URL is ignored) and `npm start` runs no redis-server of its own. QUEUE_PREFIX must then
+     * hold a hash tag (the default does).
      */
     REDIS_CLUSTER_NODES: z
       .string()
@@ -66,6 +66,15 @@ export const configSchema = z
     REDIS_CONNECT_TIMEOUT: int(2000, 1),
     /** How long one Redis command may take on the api's fail-fast connection, in ms. */
     REDIS_COMMAND_TIMEOUT: int(1000, 1),
+    /**
+     * Replicas that must hold a new message or change before it is acked (Redis WAIT after the
+     * script, in the same round trip). 0 (the default): acked once its master holds it. With 1 on
+     * a Redis (or a cluster) whose masters have a replica each, an ack survives the master's
+     * death: the replica that takes over holds it.
+     */
+    REDIS_WAIT_REPLICAS: int(0, 0),
+    /** How long an ack waits for REDIS_WAIT_REPLICAS, in ms; past it, it is acked on the master's copy alone. */
+    REDIS_WAIT_TIMEOUT_MS: int(100, 1),
     /** Prefix of every Parley key and pub/sub channel (tests use one per file). */
     REDIS_KEY_PREFIX: z.string().default(''),
     /** BullMQ prefix; keep it hash-tagged ({...}) so that it works on Redis Cluster. */
@@ -321,14 +330,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 /**
- * Settings a process refuses to run with, however valid: features the contract names that are
- * not built yet. Thrown by the api and the workers at start, so that nothing runs on something
- * other than what the operator asked for.
+ * Settings a process refuses to run with, however valid each is alone. Thrown by the api and the
+ * workers at start, so that nothing runs on something other than what the operator asked for.
  */
 export function assertSupported(config: Config): void {
-  if (config.REDIS_CLUSTER_NODES !== undefined) {
+  // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot.
+  if (config.REDIS_CLUSTER_NODES !== undefined && !/\{[^}]+\}/.test(config.QUEUE_PREFIX)) {
     throw new ConfigError([
-      'REDIS_CLUSTER_NODES: Redis Cluster is not supported yet; unset it and give one Redis in REDIS_URL',
+      `QUEUE_PREFIX: on Redis Cluster it must hold a hash tag, e.g. {${config.QUEUE_PREFIX}} (every key of a queue in one slot)`,
     ]);
   }
 }

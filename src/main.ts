@@ -1,7 +1,7 @@
 import { createApi } from './api.js';
 import { assertSupported, loadConfig, type Config } from './config.js';
 import { ensureDatabase, migrate } from './db/migrate.js';
-import { createClosedRedis, createPgClient, createPgPool, createRedis, type RedisRole } from './infra/clients.js';
+import { createClosedRedis, createPgClient, createPgPool, createRedisClient, type RedisRole } from './infra/clients.js';
 import { onShutdownSignal, type ShutdownBudget, shutdownBudget, shutdownStep, whenStarted } from './infra/shutdown.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -19,7 +19,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   const pool = createPgPool(config, 'parley-api');
   // PostgreSQL-only mode: clients that never connect, so the api is degraded from the start.
   const redisClient = (role: RedisRole, name: string) =>
-    config.REDIS_ENABLED ? createRedis(config, role, name) : createClosedRedis(role, name);
+    config.REDIS_ENABLED ? createRedisClient(config, role, name) : createClosedRedis(role, name);
   const redis = redisClient('command', 'parley-api');
   const subscriber = redisClient('subscriber', 'parley-api');
   // Producers fail fast too: an add must not wait in an offline queue while a client waits for its ack.

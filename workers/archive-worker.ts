@@ -1,10 +1,10 @@
 import { type Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import type { ArchiveReport } from '../src/metrics/worker-metrics.js';
 import { QUEUES, SCHEDULED_JOBS } from '../src/queues/definitions.js';
 import { requireJobName } from '../src/queues/job-data.js';
+import type { RedisClient } from '../src/redis/client.js';
 import type { Archiver } from './archiver.js';
 
 /** The archive queue's scheduled job (a run added by hand takes its name too). */
@@ -13,7 +13,7 @@ const ARCHIVE = SCHEDULED_JOBS.archive;
 export interface ArchiveWorkerDeps {
   config: Pick<Config, 'QUEUE_PREFIX' | 'ARCHIVE_INTERVAL_MS'>;
   /** BullMQ connection (maxRetriesPerRequest: null). */
-  connection: Redis;
+  connection: RedisClient;
   /** The `archive` queue (opened and closed by workers/main.ts with the others): the run's schedule. */
   queue: Queue;
   archiver: Archiver;

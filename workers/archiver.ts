@@ -19,7 +19,7 @@ export interface ArchiverDeps {
     'chats' | 'state' | 'readRange' | 'readBySeqs' | 'reconcile' | 'claimForRepair' | 'enqueue' | 'archiveTrim'
   >;
   /** The nodes to SCAN: on Redis Cluster every master; else the one command connection. */
-  scanNodes: readonly Redis[];
+  scanNodes: () => readonly Redis[];
   messages: Pick<MessageStore, 'heldSeqs'>;
   logger: Logger;
   /** The clock (tests move it forward to age messages). */
@@ -155,7 +155,7 @@ export function createArchiver(deps: ArchiverDeps) {
         failedChats: 0,
         durationMs: 0,
       };
-      scan: for await (const batch of log.chats(deps.scanNodes)) {
+      scan: for await (const batch of log.chats(deps.scanNodes())) {
         for (let i = 0; i < batch.length; i += CONCURRENCY) {
           if (stopping()) break scan;
           await Promise.all(

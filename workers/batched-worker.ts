@@ -1,15 +1,15 @@
 import { type Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../src/logger.js';
 import { backoffStrategy, type RetryPace } from '../src/queues/definitions.js';
 import type { QueueShard } from '../src/queues/shards.js';
+import type { RedisClient } from '../src/redis/client.js';
 import { MicroBatcher } from './micro-batcher.js';
 
 export interface BatchedWorkerOptions<T> {
   /** The queue's shards (queueShards in src/queues/shards.ts): one BullMQ Worker each, one batcher for all. */
   queues: readonly QueueShard[];
   /** BullMQ connection (maxRetriesPerRequest: null). */
-  connection: Redis;
+  connection: RedisClient;
   /** Jobs taken at once from each shard, which is also the largest batch. */
   batchSize: number;
   /** Longest a parked job waits for its batch to fill, in ms. */

@@ -1,5 +1,5 @@
 import { assertSupported, ConfigError, loadConfig, type Config } from '../src/config.js';
-import { createPgPool, createRedis } from '../src/infra/clients.js';
+import { createPgPool, createRedisClient } from '../src/infra/clients.js';
 import {
   onShutdownSignal,
   type ShutdownBudget,
@@ -16,6 +16,7 @@ import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
 import { persistJobOptions, QUEUES } from '../src/queues/definitions.js';
 import { closeQueues, openQueues } from '../src/queues/open-queues.js';
 import { bullPersistQueue } from '../src/queues/persist-queue.js';
+import { keyNodes } from '../src/redis/client.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createScripts } from '../src/redis/scripts.js';
 import { createPresenceState } from '../src/services/presence-state.js';
@@ -47,8 +48,8 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   if (!config.REDIS_ENABLED)
     throw new ConfigError(['REDIS_ENABLED: the workers need Redis; PostgreSQL-only mode runs the api alone']);
   const pool = createPgPool(config, 'parley-worker');
-  const connection = createRedis(config, 'queue', 'parley-worker');
-  const redis = createRedis(config, 'queue', 'parley-worker-cmd');
+  const connection = createRedisClient(config, 'queue', 'parley-worker');
+  const redis = createRedisClient(config, 'queue', 'parley-worker-cmd');
   for (const client of [connection, redis]) {
     client.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
   }
@@ -121,7 +122,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
     queue: queues.single[QUEUES.archive],
     logger,
     onRun: workerMetrics.onArchive,
-    archiver: createArchiver({ config, log, scanNodes: [redis], messages, logger }),
+    archiver: createArchiver({ config, log, scanNodes: () => keyNodes(redis), messages, logger }),
   });
   await archive.worker.waitUntilReady();
   await archive.schedule();

@@ -1,5 +1,4 @@
 import { type Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import { errorText } from '../src/domain/errors.js';
 import type { Message } from '../src/domain/types.js';
@@ -8,6 +7,7 @@ import type { MessageLog, PersistedChat } from '../src/message-log/message-log.j
 import { backoffStrategy, persistJobSchema, persistRetryPace, QUEUES } from '../src/queues/definitions.js';
 import { parseJobData } from '../src/queues/job-data.js';
 import { queueShards } from '../src/queues/shards.js';
+import type { RedisClient } from '../src/redis/client.js';
 import type { ChatStore } from '../src/stores/chat-store.js';
 import type { InsertResult } from '../src/stores/message-store.js';
 import type { ReadPosition, ReadStore } from '../src/stores/read-store.js';
@@ -29,7 +29,7 @@ export interface PersistWorkerDeps {
     | 'PERSIST_MAX_STALLS'
   >;
   /** BullMQ connection (maxRetriesPerRequest: null). */
-  connection: Redis;
+  connection: RedisClient;
   /** The message log on a worker command connection, with the persist queue (hand-on jobs). */
   log: Pick<MessageLog, 'readPending' | 'markPersisted' | 'requeue' | 'keepTickets' | 'drop' | 'publishPersisted'>;
   /** The batch INSERT (MessageStore.insertBatch). */

@@ -1,16 +1,16 @@
 import { type Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUES, SCHEDULED_JOBS } from '../src/queues/definitions.js';
 import { requireJobName } from '../src/queues/job-data.js';
+import type { RedisClient } from '../src/redis/client.js';
 import type { PresenceState } from '../src/services/presence-state.js';
 import type { LastSeen, LastSeenStore } from '../src/stores/last-seen-store.js';
 
 export interface PresenceWorkerDeps {
   config: Pick<Config, 'QUEUE_PREFIX' | 'PRESENCE_SWEEP_MS'>;
   /** BullMQ connection (maxRetriesPerRequest: null). */
-  connection: Redis;
+  connection: RedisClient;
   /** The `presence` queue (opened and closed by workers/main.ts with the others): the sweep's schedule. */
   queue: Queue;
   state: PresenceState;

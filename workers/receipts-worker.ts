@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUES } from '../src/queues/definitions.js';
 import { parseReceiptJob, RECEIPT_JOBS, type ReceiptJob, receiptsRetryPace } from '../src/queues/receipt-jobs.js';
 import { queueShards } from '../src/queues/shards.js';
+import type { RedisClient } from '../src/redis/client.js';
 import type { LastSeen, LastSeenStore } from '../src/stores/last-seen-store.js';
 import type { ReadPosition, ReadStore } from '../src/stores/read-store.js';
 import { createBatchedWorker } from './batched-worker.js';
@@ -19,7 +19,7 @@ export interface ReceiptsWorkerDeps {
     | 'PERSIST_BACKOFF_CAP_MS'
   >;
   /** BullMQ connection (maxRetriesPerRequest: null). */
-  connection: Redis;
+  connection: RedisClient;
   reads: ReadStore;
   lastSeen: LastSeenStore;
   logger: Logger;

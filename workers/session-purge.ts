@@ -1,9 +1,9 @@
 import { type Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { QUEUES, SCHEDULED_JOBS } from '../src/queues/definitions.js';
 import { requireJobName } from '../src/queues/job-data.js';
+import type { RedisClient } from '../src/redis/client.js';
 import type { SessionStore } from '../src/stores/session-store.js';
 
 /** The session-purge queue's scheduled job. */
@@ -18,7 +18,7 @@ export interface SessionPurgeReport {
 export interface SessionPurgeDeps {
   config: Pick<Config, 'QUEUE_PREFIX' | 'SESSION_PURGE_INTERVAL_MS' | 'SESSION_PURGE_BATCH'>;
   /** BullMQ connection (maxRetriesPerRequest: null). */
-  connection: Redis;
+  connection: RedisClient;
   /** The `session-purge` queue (opened and closed by workers/main.ts with the others): the purge's schedule. */
   queue: Queue;
   sessions: Pick<SessionStore, 'purgeExpired'>;

@@ -1,16 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { type Config, loadConfig } from '../../src/config.js';
 import { ensureDatabase, migrate } from '../../src/db/migrate.js';
 import { createLogKeys } from '../../src/message-log/keys.js';
 import { QUEUES } from '../../src/queues/definitions.js';
 import { queueShards } from '../../src/queues/shards.js';
+import { parseClusterSeed } from '../../src/infra/clients.js';
+import { keyNodes, type RedisClient } from '../../src/redis/client.js';
 import { scanKeys } from '../../src/redis/scan.js';
 import { changesStored, checkChanges, type StoredRow } from './change-check.js';
 import { type Acked, LoadClient } from './load-client.js';
-import { startPrivatePostgres, startPrivateRedis } from './private-services.js';
+import {
+  type PrivateCluster,
+  type PrivateRedis,
+  startPrivateCluster,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from './private-services.js';
 import { childEnv, type RunningProcess, startApiProcess, startWorkerProcess } from './processes.js';
 
 export const SCENARIOS = [
@@ -20,6 +28,7 @@ export const SCENARIOS = [
   'redis-restart-empty',
   'redis-down',
   'postgres-down',
+  'cluster-master-kill',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -108,16 +117,26 @@ async function caughtUp(pool: pg.Pool, clientMsgIds: string[], since: number): P
   }
 }
 
+/** A client of the processes' Redis, or of their cluster, for looking at what they wrote. */
+async function inspector(config: Config): Promise<RedisClient> {
+  const client: RedisClient = config.REDIS_CLUSTER_NODES
+    ? new Cluster(config.REDIS_CLUSTER_NODES.map(parseClusterSeed), { redisOptions: { maxRetriesPerRequest: 1 } })
+    : new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
+  // A cluster client knows its masters (to SCAN) once it has read the slots.
+  if (client instanceof Cluster) await new Promise((resolve) => client.once('ready', resolve));
+  return client;
+}
+
 /** Every shard of the persist queue (PERSIST_SHARDS). */
-const persistQueues = (config: Config, redis: Redis): Queue[] =>
+const persistQueues = (config: Config, redis: RedisClient): Queue[] =>
   queueShards(QUEUES.persist, config.QUEUE_PREFIX, config.PERSIST_SHARDS).map(
     (shard) => new Queue(shard.name, { connection: redis, prefix: shard.prefix }),
   );
 
 /** Resolves once a worker holds persist jobs (locked, being written): the moment to kill it. */
 async function workerBusy(config: Config, timeoutMs: number): Promise<boolean> {
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
+  const redis = await inspector(config);
   const queues = persistQueues(config, redis);
   try {
     const deadline = Date.now() + timeoutMs;
@@ -134,15 +153,14 @@ async function workerBusy(config: Config, timeoutMs: number): Promise<boolean> {
 
 /** True when the processes' Redis has no pending set and no persist job waiting, active or delayed. */
 async function nothingToPersist(config: Config): Promise<boolean> {
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  redis.on('error', () => undefined);
+  const redis = await inspector(config);
   const queues = persistQueues(config, redis);
   const pendingPattern = createLogKeys(config.REDIS_KEY_PREFIX).pendingPattern();
   // Changes wait in their own set next to it (keys.ts: `chat:{id}:changes:pending`).
   const pendingChangesPattern = pendingPattern.replace(/:pending$/, ':changes:pending');
   try {
     for (const pattern of [pendingPattern, pendingChangesPattern])
-      for await (const pendingSets of scanKeys([redis], pattern)) if (pendingSets.length > 0) return false;
+      for await (const pendingSets of scanKeys(keyNodes(redis), pattern)) if (pendingSets.length > 0) return false;
     for (const queue of queues) {
       const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
       if (!Object.values(counts).every((n) => n === 0)) return false;
@@ -160,13 +178,21 @@ async function json<T>(url: string, init?: RequestInit): Promise<{ status: numbe
 }
 
 /**
- * Runs one scenario on a private world: its own redis-server and PostgreSQL, two api processes
- * and a worker; a load of retrying clients; the fault injected in the middle of the load; then
- * every acked message is checked against PostgreSQL.
+ * Runs one scenario on a private world: its own redis-server (or, for cluster-master-kill, a
+ * Redis Cluster of 3 masters with a replica each) and PostgreSQL, two api processes and a worker;
+ * a load of retrying clients; the fault injected in the middle of the load; then every acked
+ * message is checked against PostgreSQL.
  */
 export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Promise<ScenarioResult> {
   const log = o.log ?? (() => undefined);
-  const redis = await startPrivateRedis({ aof: scenario !== 'redis-restart-empty' });
+  const onCluster = scenario === 'cluster-master-kill';
+  // One of the two, by the scenario.
+  const cluster: PrivateCluster | null = onCluster
+    ? await startPrivateCluster({ masters: 3, replicasPerMaster: 1 })
+    : null;
+  const redis: PrivateRedis | null = onCluster
+    ? null
+    : await startPrivateRedis({ aof: scenario !== 'redis-restart-empty' });
   const postgres = await startPrivatePostgres();
   const dbUrl = `${postgres.baseUrl}/parley`;
   await ensureDatabase(dbUrl);
@@ -176,7 +202,10 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
 
   const env: Record<string, string> = {
     DATABASE_URL: dbUrl,
-    REDIS_URL: redis.url,
+    ...(cluster
+      ? // Acks wait for the slot's replica (REDIS_WAIT_REPLICAS): the replica that takes over holds them.
+        { REDIS_CLUSTER_NODES: cluster.seedList, REDIS_WAIT_REPLICAS: '1' }
+      : { REDIS_URL: (redis as PrivateRedis).url }),
     REDIS_KEY_PREFIX: '',
     PORT: '0',
     LOG_LEVEL: 'error',
@@ -268,21 +297,32 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
         apis[0] = await startApiProcess(env);
         break;
       case 'redis-kill-aof':
-        await redis.kill('SIGKILL');
+        await redis?.kill('SIGKILL');
         await sleep(300);
-        await redis.start();
+        await redis?.start();
         break;
       case 'redis-restart-empty':
-        await redis.kill('SIGKILL');
-        redis.wipe();
+        await redis?.kill('SIGKILL');
+        redis?.wipe();
         await sleep(300);
-        await redis.start();
+        await redis?.start();
         break;
       case 'redis-down':
-        await redis.kill('SIGKILL');
+        await redis?.kill('SIGKILL');
         await sleep(o.outageMs);
-        await redis.start();
+        await redis?.start();
         break;
+      case 'cluster-master-kill': {
+        if (!cluster) throw new Error('cluster-master-kill needs the cluster');
+        // The master of the first chat's slot: its replica takes over (cluster-node-timeout 2 s).
+        const chatKey = createLogKeys(config.REDIS_KEY_PREFIX).seq(at(chatIds, 0, 'chat'));
+        const killed = await cluster.killMaster(chatKey);
+        const promoted = await cluster.waitForFailover(chatKey, killed);
+        log(`${scenario}: master ${killed.address} killed, ${promoted.address} took over`);
+        // The old master comes back as the new one's replica.
+        await killed.start();
+        break;
+      }
       case 'postgres-down':
         await postgres.stop();
         await sleep(o.outageMs);
@@ -299,23 +339,30 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
     );
     // Recovered: every api ready in normal mode, and a fresh send acked on each.
     const probeUser = at(users, 0, 'user');
+    // What the last look found missing (said when recovery times out).
+    let missing = '';
     await until(
       async () => {
         for (const url of urls()) {
           const r = await json<{ mode: string; redis: boolean; postgres: boolean }>(`${url}/readyz`);
+          missing = `${url}/readyz: ${JSON.stringify(r.body)}`;
           if (r.body?.mode !== 'normal' || !r.body.redis || !r.body.postgres) return false;
           const sent = await json(`${url}/api/chats/${chatIds[0]}/messages`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', authorization: `Bearer ${probeUser.token}` },
             body: JSON.stringify({ body: 'probe', clientMsgId: `probe-${randomBytes(4).toString('hex')}` }),
           });
+          missing = `a probe send on ${url}: ${sent.status} ${JSON.stringify(sent.body)}`;
           if (sent.status !== 201) return false;
         }
         return true;
       },
       'recovery',
       60_000,
-    );
+    ).catch((err: unknown) => {
+      log(`${scenario}: not recovered; last look: ${missing}`);
+      throw err;
+    });
     const recoverMs = Date.now() - healed;
 
     await sleep(Math.max(0, o.loadMs - (Date.now() - started)));
@@ -421,7 +468,8 @@ export async function runScenario(scenario: ScenarioName, o: CheckerOptions): Pr
   } finally {
     await Promise.all([...apis, worker].map((p) => p?.kill('SIGKILL')));
     await pool.end().catch(() => undefined);
-    await redis.destroy();
+    await redis?.destroy();
+    await cluster?.destroy();
     await postgres.destroy();
   }
 }

@@ -1,6 +1,7 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
 import type { Config } from '../config.js';
+import type { RedisClient } from '../redis/client.js';
 
 /**
  * Client factories for the composition roots (src/main.ts, workers/main.ts). No other module
@@ -88,15 +89,21 @@ export function clusterOptions(config: Config, role: RedisRole, name = 'parley')
   };
 }
 
-/**
- * createRedis's counterpart on a Redis Cluster (REDIS_CLUSTER_NODES). No process uses it yet:
- * assertSupported still refuses REDIS_CLUSTER_NODES until every key, script and channel is
- * cluster-safe.
- */
+/** createRedis's counterpart on a Redis Cluster (REDIS_CLUSTER_NODES). */
 export function createRedisCluster(config: Config, role: RedisRole, name = 'parley'): Cluster {
   const seeds = config.REDIS_CLUSTER_NODES;
   if (seeds === undefined) throw new Error('createRedisCluster: REDIS_CLUSTER_NODES is not set');
   return new Cluster(seeds.map(parseClusterSeed), clusterOptions(config, role, name));
+}
+
+/**
+ * The client of a role on what the config names: a Redis Cluster when REDIS_CLUSTER_NODES is set,
+ * else the one Redis of REDIS_URL.
+ */
+export function createRedisClient(config: Config, role: RedisRole, name = 'parley'): RedisClient {
+  return config.REDIS_CLUSTER_NODES === undefined
+    ? createRedis(config, role, name)
+    : createRedisCluster(config, role, name);
 }
 
 /**

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
 import { errorText } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
+import type { RedisClient } from '../redis/client.js';
 
 export interface RedisCircuitOptions {
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   /** Interval of PING probes while the circuit is open, in ms. */
   probeMs: number;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Message } from '../domain/types.js';
+import { pipelineBySlot, type RedisClient } from '../redis/client.js';
 import { scanKeys } from '../redis/scan.js';
 import { changedPrefix, decodeMessage, encodeMessage, fillTemplate, messageTemplate, seqOf } from './encoding.js';
 import { CHAT_PAYLOAD, createLogKeys } from './keys.js';
@@ -20,7 +21,7 @@ export { type HistoryReply, type LogSettings, logSettingsOf } from './scripts.js
 
 export interface MessageLogDeps {
   /** A command connection: the api's fail-fast one, or a worker's. */
-  redis: Redis;
+  redis: RedisClient;
   /** The key prefix (REDIS_KEY_PREFIX). */
   prefix: string;
   /** Where persist jobs go (omit where no job is ever added, e.g. a read-only tool). */
@@ -258,10 +259,15 @@ export function createMessageLog(deps: MessageLogDeps) {
 
     /** Announces that PostgreSQL holds each chat's messages up to `seq` (one publish per chat). */
     async publishPersisted(chats: readonly { chatId: string; seq: number }[]): Promise<void> {
-      if (chats.length === 0) return;
-      const pipeline = redis.pipeline();
-      for (const c of chats) pipeline.spublish(keys.channel(c.chatId), `${CHAT_PAYLOAD.persisted} ${c.seq}`);
-      await pipeline.exec();
+      await pipelineBySlot(
+        redis,
+        chats,
+        (c) => keys.channel(c.chatId),
+        (pipeline, c) => {
+          pipeline.spublish(keys.channel(c.chatId), `${CHAT_PAYLOAD.persisted} ${c.seq}`);
+          return 1;
+        },
+      );
     },
 
     /**
@@ -358,12 +364,12 @@ export function createMessageLog(deps: MessageLogDeps) {
     async pendingStats(
       chatIds: readonly string[],
     ): Promise<{ chatId: string; counter: number | null; pending: number; lowest: number | null }[]> {
-      const pipeline = redis.pipeline();
-      for (const chatId of chatIds)
+      const replies = await pipelineBySlot(redis, chatIds, keys.seq, (pipeline, chatId) => {
         pipeline.get(keys.seq(chatId)).zcard(keys.pending(chatId)).zrange(keys.pending(chatId), '0', '0');
-      const replies = (await pipeline.exec()) ?? [];
+        return 3;
+      });
       return chatIds.map((chatId, i) => {
-        const [seq, card, lowest] = replies.slice(i * 3, i * 3 + 3);
+        const [seq, card, lowest] = replies[i] ?? [];
         for (const r of [seq, card, lowest]) if (r?.[0]) throw r[0];
         const first = (lowest?.[1] as string[] | undefined)?.[0];
         return {

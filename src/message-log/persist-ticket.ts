@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { LogKeys } from './keys.js';
 import type { LogScripts, LogSettings } from './scripts.js';
 
@@ -51,7 +51,7 @@ export const claimToken = (by: 'repair'): string => `${by}-${randomUUID()}`;
  *   `ticketMs`).
  */
 export function createPersistTicket(deps: {
-  redis: Redis;
+  redis: RedisClient;
   keys: LogKeys;
   scripts: LogScripts;
   queue: PersistQueue;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { pipelineBySlot, type RedisClient } from '../redis/client.js';
 import type { MessageTemplate } from './encoding.js';
 import { CHAT_PAYLOAD, type LogKeys } from './keys.js';
 import { loadLua } from './lua.js';
@@ -15,6 +15,10 @@ export interface LogSettings {
   ticketMs: number;
   /** Most persisted messages an active list keeps. */
   listMax: number;
+  /** Replicas an append or change waits for (WAIT) before it answers; 0: none. */
+  waitReplicas: number;
+  /** How long it waits for them, in ms. */
+  waitTimeoutMs: number;
 }
 
 export type AppendReply =
@@ -146,7 +150,7 @@ type ScriptName = keyof typeof SCRIPTS;
  * The message log's scripts with named fields: callers never build KEYS or ARGV by position, and
  * each script's marshalling is written once, here, beside the script's own header.
  */
-export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSettings) {
+export function createLogScripts(redis: RedisClient, keys: LogKeys, settings: LogSettings) {
   const fn = {} as Record<ScriptName, Raw>;
   for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
     const [file, numberOfKeys] = SCRIPTS[name];
@@ -155,24 +159,48 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
   }
 
   /**
-   * Runs one script for each of `calls` in one pipeline (one write to Redis, one read back),
-   * where a worker's batch would otherwise cost a round trip per chat; rejects on the first error.
+   * Runs one script for each of `calls` (each naming one chat's keys, its first key first) in one
+   * pipeline per node (one write to Redis, one read back), where a worker's batch would otherwise
+   * cost a round trip per chat; rejects on the first error.
    */
   async function many<T>(
     name: ScriptName,
     calls: readonly (string | number)[][],
     parse: (reply: unknown) => T,
   ): Promise<T[]> {
-    if (calls.length === 0) return [];
-    const pipeline = redis.pipeline();
-    const queue = (pipeline as unknown as Queued)[name];
-    if (!queue) throw new Error(`script ${name} is not defined on this connection`);
-    for (const args of calls) queue.apply(pipeline, args);
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, reply]) => {
-      if (err) throw err;
-      return parse(reply);
+    const replies = await pipelineBySlot(
+      redis,
+      calls,
+      (args) => String(args[0]),
+      (pipeline, args) => {
+        const queue = (pipeline as unknown as Queued)[name];
+        if (!queue) throw new Error(`script ${name} is not defined on this connection`);
+        queue.apply(pipeline, args);
+        return 1;
+      },
+    );
+    return replies.map(([reply]) => {
+      if (!reply) throw new Error(`script ${name}: no reply`);
+      if (reply[0]) throw reply[0];
+      return parse(reply[1]);
     });
+  }
+
+  /**
+   * Runs a script that writes what is acked (an append, a change): with `waitReplicas`, followed
+   * in the same pipeline by WAIT, so that its reply comes once the replicas hold the write (or the
+   * wait timed out: the master's copy alone, as without replicas). WAIT has no key: in the
+   * pipeline it goes to the node of the script's slot.
+   */
+  async function acked(name: 'logAppend' | 'logChange', args: (string | number)[]): Promise<unknown> {
+    if (settings.waitReplicas === 0) return fn[name](...args);
+    const pipeline = redis.pipeline();
+    (pipeline as unknown as Queued)[name].apply(pipeline, args);
+    pipeline.wait(settings.waitReplicas, settings.waitTimeoutMs);
+    const [script] = ((await pipeline.exec()) ?? []) as [Error | null, unknown][];
+    if (!script) throw new Error(`script ${name}: no reply`);
+    if (script[0]) throw script[0];
+    return script[1];
   }
 
   const readPendingArgs = (chatId: string, max: number, releaseIfNone: boolean) => [
@@ -210,7 +238,7 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
   return {
     async append(i: AppendInput): Promise<AppendReply> {
       const { chatId } = i;
-      const reply = (await fn.logAppend(
+      const reply = (await acked('logAppend', [
         keys.seq(chatId),
         keys.active(chatId),
         keys.members(chatId),
@@ -233,7 +261,7 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         i.bucket?.capacity ?? 0,
         i.bucket?.perSecond ?? 0,
         i.replyTo ?? 0,
-      )) as [string, number | string, number, number];
+      ])) as [string, number | string, number, number];
       switch (reply[0]) {
         case 'OK':
           return { kind: 'accepted', seq: reply[1] as number, rev: reply[3], claimed: reply[2] === 1 };
@@ -249,7 +277,7 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
     /** Commits one change to a message (change.lua): see ChangeReply. */
     async change(i: ChangeInput): Promise<ChangeReply> {
       const { chatId } = i;
-      const reply = (await fn.logChange(
+      const reply = (await acked('logChange', [
         keys.members(chatId),
         keys.rev(chatId),
         keys.active(chatId),
@@ -275,7 +303,7 @@ export function createLogScripts(redis: Redis, keys: LogKeys, settings: LogSetti
         i.bucket?.capacity ?? 0,
         i.bucket?.perSecond ?? 0,
         settings.listMax,
-      )) as [string, ...(string | number)[]];
+      ])) as [string, ...(string | number)[]];
       switch (reply[0]) {
         case 'OK':
           return { kind: 'changed', rev: reply[1] as number, claimed: reply[2] === 1, json: reply[3] as string };
@@ -465,6 +493,8 @@ export function logSettingsOf(config: {
   PERSIST_TICKET_CLAIM_MS: number;
   PERSIST_TICKET_MS: number;
   ACTIVE_LIST_MAX: number;
+  REDIS_WAIT_REPLICAS: number;
+  REDIS_WAIT_TIMEOUT_MS: number;
 }): LogSettings {
   return {
     idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
@@ -473,5 +503,7 @@ export function logSettingsOf(config: {
     claimMs: config.PERSIST_TICKET_CLAIM_MS,
     ticketMs: config.PERSIST_TICKET_MS,
     listMax: config.ACTIVE_LIST_MAX,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
   };
 }

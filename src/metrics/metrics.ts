@@ -1,17 +1,17 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { errorText } from '../domain/errors.js';
 import { withTimeout } from '../infra/with-timeout.js';
 import type { Logger } from '../logger.js';
+import { keyNodes, type RedisClient } from '../redis/client.js';
 import type { LagSummary, PersistenceLag } from './persistence-lag.js';
 
 export interface MetricsDeps {
   /** Every queue whose depth is shown (the openQueues map's values). */
   queues: readonly Queue[];
   /** A connection for INFO memory (the api's fail-fast one where there is one). */
-  redis: Redis;
+  redis: RedisClient;
   pool: Pool;
   /** Sync monitoring; without it the persistence gauges are not registered. */
   lag?: PersistenceLag;
@@ -95,9 +95,10 @@ export function createMetrics(deps: MetricsDeps) {
       );
     },
     redis: async () => {
-      const info = await deps.redis.info('memory');
-      redisUsed.set(infoField(info, 'used_memory'));
-      redisMax.set(infoField(info, 'maxmemory'));
+      // On a cluster, the sum over its masters (what the data takes; replicas hold copies).
+      const infos = await Promise.all(keyNodes(deps.redis).map((node) => node.info('memory')));
+      redisUsed.set(infos.reduce((sum, info) => sum + infoField(info, 'used_memory'), 0));
+      redisMax.set(infos.reduce((sum, info) => sum + infoField(info, 'maxmemory'), 0));
     },
     postgres: async () => {
       pgTotal.set({ state: 'total' }, deps.pool.totalCount);

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { createdAtMsOf, type MessageLog } from '../message-log/message-log.js';
+import { keyNodes, type RedisClient } from '../redis/client.js';
 import type { MessageStore } from '../stores/message-store.js';
 
 /** How far PostgreSQL is behind Redis for one chat. */
@@ -36,7 +37,7 @@ export interface LagSummary {
 
 export interface PersistenceLagDeps {
   /** A command connection (and, on Redis Cluster, every master to SCAN). */
-  redis: Redis;
+  redis: RedisClient;
   scanNodes?: readonly Redis[];
   log: Pick<MessageLog, 'pendingStats' | 'readBySeqs' | 'chatsWithPending'>;
   messages: Pick<MessageStore, 'maxSeqs'>;
@@ -98,7 +99,7 @@ export function createPersistenceLag(deps: PersistenceLagDeps) {
     async summary(): Promise<LagSummary> {
       const ids = new Set<string>();
       let truncated = false;
-      for await (const found of log.chatsWithPending(deps.scanNodes ?? [deps.redis])) {
+      for await (const found of log.chatsWithPending(deps.scanNodes ?? keyNodes(deps.redis))) {
         for (const chatId of found) ids.add(chatId);
         if (ids.size > maxChats) {
           truncated = true;

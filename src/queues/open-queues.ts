@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
+import type { RedisClient } from '../redis/client.js';
 import { QUEUES, SHARDED_QUEUES, type ShardedQueueName, type UnshardedQueueName } from './definitions.js';
 import { queueShards } from './shards.js';
 
@@ -17,7 +17,10 @@ export interface OpenQueues {
 }
 
 /** Opens every queue on one shared connection (BullMQ reuses a connection it is given and does not close it). */
-export function openQueues(connection: Redis, config: Pick<Config, 'QUEUE_PREFIX' | 'PERSIST_SHARDS'>): OpenQueues {
+export function openQueues(
+  connection: RedisClient,
+  config: Pick<Config, 'QUEUE_PREFIX' | 'PERSIST_SHARDS'>,
+): OpenQueues {
   const single = {} as Record<UnshardedQueueName, Queue>;
   const sharded = {} as Record<ShardedQueueName, Queue[]>;
   for (const name of Object.values(QUEUES)) {

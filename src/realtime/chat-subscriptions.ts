@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import { errorText } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
+import type { RedisClient } from '../redis/client.js';
 
 export interface ChatSubscriptionsDeps {
   /** The fan-out's subscriber connection. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   /** The chat's sharded channel (keys.channels.chat). */
   channelOf: (chatId: string) => string;
   /**
@@ -15,12 +15,21 @@ export interface ChatSubscriptionsDeps {
   groupOf?: (channel: string) => string | number;
   /** How long (un)subscribes are collected before they go, one command per group (ms). */
   batchMs?: number;
+  /**
+   * The least time between two batches (ms): while changes keep coming (a reconnect storm, whose
+   * chats come one by one as their members' upgrades get through), each batch collects what came
+   * since the last one, so a storm costs a batch per `spacingMs` however many chats it brings.
+   */
+  spacingMs?: number;
   /** The most channels one command names (a longer batch goes as several). */
   maxPerCommand?: number;
   /** How long after a failed subscribe it is tried again (ms). */
   retryMs?: number;
   logger: Logger;
 }
+
+/** The default `spacingMs`. */
+export const DEFAULT_SPACING_MS = 50;
 
 type State = 'none' | 'subscribing' | 'subscribed' | 'unsubscribing';
 
@@ -35,9 +44,10 @@ interface Entry {
 /**
  * The sharded subscriptions of this api process to its chats' channels: a chat is subscribed while
  * a member of it is connected here (the registry says so with `hold` and `release`). What changes
- * within `batchMs` goes as one SSUBSCRIBE and one SUNSUBSCRIBE per group, so a reconnect storm of
- * thousands of sockets costs a handful of commands. A chat released and held again before its
- * batch went costs nothing.
+ * within `batchMs` goes as one SSUBSCRIBE and one SUNSUBSCRIBE per group, and batches go at least
+ * `spacingMs` apart, so a reconnect storm of thousands of sockets costs a command per group every
+ * `spacingMs` while it lasts, not one per chat. A chat released and held again before its batch
+ * went costs nothing.
  *
  * `ready(chatIds)` resolves once each of the chats is subscribed (the SSUBSCRIBE's reply came):
  * a connection gets `ready` only then, so every message published after `ready` reaches it. While
@@ -48,6 +58,7 @@ export function createChatSubscriptions(deps: ChatSubscriptionsDeps) {
   const { subscriber, channelOf, logger } = deps;
   const groupOf = deps.groupOf ?? (() => 0);
   const batchMs = deps.batchMs ?? 2;
+  const spacingMs = deps.spacingMs ?? DEFAULT_SPACING_MS;
   const maxPerCommand = deps.maxPerCommand ?? 1000;
   const retryMs = deps.retryMs ?? 1000;
   const entries = new Map<string, Entry>();
@@ -55,6 +66,7 @@ export function createChatSubscriptions(deps: ChatSubscriptionsDeps) {
   let dirty = new Set<string>();
   let timer: NodeJS.Timeout | null = null;
   let active = false;
+  let lastFlushAt = -Infinity;
 
   function entryOf(chatId: string): Entry {
     let e = entries.get(chatId);
@@ -65,7 +77,7 @@ export function createChatSubscriptions(deps: ChatSubscriptionsDeps) {
   function schedule(chatId: string, delayMs = batchMs): void {
     dirty.add(chatId);
     if (!active || timer) return;
-    timer = setTimeout(flush, delayMs);
+    timer = setTimeout(flush, Math.max(delayMs, lastFlushAt + spacingMs - Date.now()));
   }
 
   function settle(e: Entry, err?: Error): void {
@@ -141,6 +153,7 @@ export function createChatSubscriptions(deps: ChatSubscriptionsDeps) {
 
   function flush(): void {
     timer = null;
+    lastFlushAt = Date.now();
     const batch = dirty;
     dirty = new Set();
     const subs: string[] = [];

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { CLOSE_CODES, errorText } from '../domain/errors.js';
 import { type MembershipChange, parseChatEvent } from '../domain/events.js';
 import { messageFrame, messageUpdatedFrame, persistedFrame } from '../domain/frames.js';
@@ -6,20 +5,21 @@ import type { Logger } from '../logger.js';
 import { seqOf } from '../message-log/encoding.js';
 import { CHAT_PAYLOAD } from '../message-log/keys.js';
 import { wireJson } from '../message-log/message-log.js';
+import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { ChatSubscriptions } from './chat-subscriptions.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 export interface FanoutDeps {
   /** A dedicated subscriber connection (a subscribed client can run no other command) for the classic channels. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   /**
    * Another one for the chats' sharded channels: ioredis leaves subscriber mode when the last
    * sharded channel of a connection is unsubscribed, whatever classic channels it still has, and
    * then drops their messages; on one connection, a chat's last member leaving here would end
    * system, membership and typing deliveries.
    */
-  chatSubscriber: Redis;
+  chatSubscriber: RedisClient;
   keys: Keys;
   registry: ConnectionRegistry;
   /** This process's subscriptions to its chats' sharded channels (the registry holds and releases them). */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.js';
 import { loadLua } from './lua.js';
 
 /** The Lua scripts, loaded once and run by SHA (ioredis falls back to EVAL on NOSCRIPT). */
@@ -76,7 +76,7 @@ export interface Scripts {
 }
 
 /** Defines the scripts on a client (idempotent) and returns typed callers. */
-export function createScripts(redis: Redis): Scripts {
+export function createScripts(redis: RedisClient): Scripts {
   const fns = {} as Record<ScriptName, ScriptFn>;
   for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
     if (!(name in redis)) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { isUnavailableError } from '../domain/errors.js';
+import { keyNodes, type RedisClient, unlinkKeys } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import { scanKeys } from '../redis/scan.js';
 import type { Scripts } from '../redis/scripts.js';
@@ -8,7 +8,7 @@ import type { ChatStore } from '../stores/chat-store.js';
 
 export interface ChatIndexDeps {
   chats: Pick<ChatStore, 'chatIdsOf'>;
-  redis: Redis;
+  redis: RedisClient;
   scripts: Pick<Scripts, 'userChatsFill' | 'cacheInvalidate'>;
   keys: Pick<Keys, 'userChats' | 'userChatsVersion'>;
   ttlSeconds: number;
@@ -56,7 +56,8 @@ export function createChatIndex(deps: ChatIndexDeps) {
 
     /** Drops every copy (after Redis was unreachable, changes may have been missed). */
     async dropAll(): Promise<void> {
-      for await (const found of scanKeys([deps.redis], keys.userChats('*'))) await deps.redis.unlink(...found);
+      for await (const found of scanKeys(keyNodes(deps.redis), keys.userChats('*')))
+        await unlinkKeys(deps.redis, found);
     },
 
     /** Forgets the users' copies and outdates any fill in flight (before and after a change's commit). */

@@ -1,12 +1,12 @@
-import type { Redis } from 'ioredis';
 import type { RedisCircuit } from '../infra/redis-circuit.js';
 import type { Logger } from '../logger.js';
+import type { RedisClient } from '../redis/client.js';
 import type { MembershipService } from './membership-service.js';
 import type { SeqGuard } from './seq-guard.js';
 
 export interface DegradedModeDeps {
   /** The api's fail-fast command connection. */
-  redis: Redis;
+  redis: RedisClient;
   circuit: RedisCircuit;
   seqGuard: Pick<SeqGuard, 'ensureGeneration' | 'closeDegradedRuns'>;
   membership: Pick<MembershipService, 'dropCaches'>;
@@ -59,7 +59,7 @@ export async function startDegradedMode(deps: DegradedModeDeps): Promise<void> {
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Resolves true once the client is ready, false if it is not within `timeoutMs`. */
-function connected(redis: Redis, timeoutMs: number): Promise<boolean> {
+function connected(redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (ok: boolean) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { MembershipChange } from '../domain/events.js';
+import { keyNodes, type RedisClient, unlinkKeys } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import { scanKeys } from '../redis/scan.js';
 import type { Scripts } from '../redis/scripts.js';
@@ -9,7 +9,7 @@ import type { ChatStore } from '../stores/chat-store.js';
 import type { ChatIndex } from './chat-index.js';
 
 export interface MembershipServiceDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   scripts: Pick<Scripts, 'membersFill' | 'cacheInvalidate'>;
   chats: Pick<ChatStore, 'memberIds'>;
@@ -77,7 +77,7 @@ export function createMembershipService(deps: MembershipServiceDeps) {
      * been missed: a stale copy would hand a user who left a chat its events while PostgreSQL is down).
      */
     async dropCaches(): Promise<void> {
-      for await (const found of scanKeys([redis], keys.members('*'))) await redis.unlink(...found);
+      for await (const found of scanKeys(keyNodes(redis), keys.members('*'))) await unlinkKeys(redis, found);
       await deps.userChats.dropAll();
     },
 

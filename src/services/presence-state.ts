@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
 import type { PresenceChange } from '../domain/events.js';
+import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 
 export interface PresenceStateDeps {
-  redis: Redis;
+  redis: RedisClient;
   scripts: Scripts;
   keys: Keys;
   /** How long a connection counts as alive without a heartbeat, in ms. */

@@ -1,9 +1,9 @@
 import type { JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
 import { shardFor } from '../queues/shards.js';
+import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { ReadAdvanceReply, Scripts } from '../redis/scripts.js';
 import type { MessageStore } from '../stores/message-store.js';
@@ -11,7 +11,7 @@ import type { ReadStore } from '../stores/read-store.js';
 import type { MembershipService } from './membership-service.js';
 
 export interface ReceiptServiceDeps {
-  redis: Redis;
+  redis: RedisClient;
   scripts: Scripts;
   keys: Keys;
   membership: MembershipService;

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { MessageLog } from '../message-log/message-log.js';
+import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
 
 export interface SeqGuardDeps {
   /** For the generation key. */
-  redis: Pick<Redis, 'get' | 'set'>;
+  redis: Pick<RedisClient, 'get' | 'set'>;
   keys: Pick<Keys, 'generation'>;
   log: Pick<MessageLog, 'seedSeq' | 'raiseSeq' | 'restoreIdempotency' | 'refreshCopies'>;
   direct: DirectMessageStore;

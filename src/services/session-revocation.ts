@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { AuthService } from './auth-service.js';
 
 export interface SessionRevocationDeps {
   /** The command connection (publishes). */
-  redis: Pick<Redis, 'publish'>;
+  redis: Pick<RedisClient, 'publish'>;
   keys: Pick<Keys, 'channels'>;
   auth: Pick<AuthService, 'revoke' | 'revokeAll' | 'forget'>;
   logger: Logger;

@@ -13,7 +13,18 @@ describe('guarantee checker (short form)', () => {
   it.each(SCENARIOS)(
     '%s',
     async (scenario) => {
-      const r = await runScenario(scenario, { loadMs: 3000, outageMs: 1500, clients: 4, chats: 2, intervalMs: 20 });
+      // What the checker says as it goes, printed when the scenario fails.
+      const said: string[] = [];
+      const r = await runScenario(scenario, {
+        loadMs: 3000,
+        outageMs: 1500,
+        clients: 4,
+        chats: 2,
+        intervalMs: 20,
+        log: (line) => said.push(line),
+      }).catch((err: unknown) => {
+        throw new Error(`${String(err)}\nthe checker said:\n${said.join('\n')}`);
+      });
       expect(r.acked).toBeGreaterThan(50);
       expect(r.duplicated).toBe(0);
       expect(r.outOfOrder).toBe(0);

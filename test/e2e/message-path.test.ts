@@ -1,32 +1,37 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyNodes } from '../../src/redis/client.js';
+import { scanKeys } from '../../src/redis/scan.js';
 import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
-import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectClient, type TestSocket } from '../helpers/ws-client.js';
 
 /**
  * The core guarantee with real processes: two api processes and a worker, 20 WebSocket clients
- * split across both apis, 5 chats of 4, every client sending 50 messages at once.
+ * split across both apis, 5 chats of 4, every client sending 50 messages at once; on the shared
+ * Redis and on the run's local Redis Cluster (3 masters: the chats' slots spread over them).
  */
 const CHATS = 5;
 const PER_CHAT = 4;
 const SENDS = 50;
 const PER_CHAT_TOTAL = PER_CHAT * SENDS;
 
-let env: TestEnv;
-const procs: RunningProcess[] = [];
+describe.each(REDIS_KINDS)('two api processes, one worker, 20 clients in 5 chats (Redis: %s)', (kind) => {
+  let env: TestEnv;
+  const procs: RunningProcess[] = [];
 
-beforeAll(async () => {
-  env = await createTestEnv();
-  procs.push(...(await Promise.all([startApiProcess(env.env), startApiProcess(env.env), startWorkerProcess(env.env)])));
-});
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.kill('SIGTERM')));
-  await env?.cleanup();
-});
+  beforeAll(async () => {
+    env = await createTestEnv({}, { redis: kind });
+    procs.push(
+      ...(await Promise.all([startApiProcess(env.env), startApiProcess(env.env), startWorkerProcess(env.env)])),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.kill('SIGTERM')));
+    await env?.cleanup();
+  });
 
-describe('two api processes, one worker, 20 clients in 5 chats', () => {
   it('delivers every message to every member exactly once in seq order, and stores each once', async () => {
     const apis = [new ApiClient(procs[0]!.url), new ApiClient(procs[1]!.url)];
     const users: TestUser[] = await Promise.all(
@@ -112,6 +117,17 @@ describe('two api processes, one worker, 20 clients in 5 chats', () => {
     expect(rows).toHaveLength(CHATS);
     for (const r of rows)
       expect(r).toMatchObject({ n: PER_CHAT_TOTAL + 1, ids: PER_CHAT_TOTAL + 1, lo: 1, hi: PER_CHAT_TOTAL + 1 });
+    if (kind === 'cluster') {
+      // The chats' keys are on more than one master: the run crossed slots and nodes.
+      const perMaster = await Promise.all(
+        keyNodes(env.redis).map(async (node) => {
+          let n = 0;
+          for await (const keys of scanKeys([node], `${env.config.REDIS_KEY_PREFIX}chat:*`)) n += keys.length;
+          return n;
+        }),
+      );
+      expect(perMaster.filter((n) => n > 0).length).toBeGreaterThan(1);
+    }
     await Promise.all(sockets.map((s) => s.close()));
   });
 });

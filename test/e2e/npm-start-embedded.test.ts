@@ -198,7 +198,7 @@ describe('npm start on a bare machine', () => {
     expect(r.secondStop, context).toMatchObject({ code: 0, left: [] });
   }, 120_000);
 
-  it('refuses REDIS_CLUSTER_NODES (not built yet) before starting any server', async () => {
+  it('refuses a Redis Cluster with a QUEUE_PREFIX that holds no hash tag before starting any server', async () => {
     const dataDir = join(tempDir(), 'data');
     // In a bare namespace too: nothing this npm start could reach by mistake; killed with its group if it hangs.
     const child = spawn('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec npm run start'], {
@@ -207,6 +207,7 @@ describe('npm start on a bare machine', () => {
         ...bareEnv(),
         PARLEY_DATA_DIR: dataDir,
         REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001',
+        QUEUE_PREFIX: 'parley',
         npm_config_update_notifier: 'false',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -219,7 +220,7 @@ describe('npm start on a bare machine', () => {
     const code = await new Promise((resolve) => child.on('exit', resolve));
     clearTimeout(giveUp);
     expect(code, out).toBe(1);
-    expect(out).toContain('REDIS_CLUSTER_NODES: Redis Cluster is not supported yet');
+    expect(out).toContain('QUEUE_PREFIX: on Redis Cluster it must hold a hash tag, e.g. {parley}');
     expect(existsSync(dataDir)).toBe(false);
   });
 });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import format from 'pg-format';
 import { inject } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
-import { createPgPool } from '../../src/infra/clients.js';
+import { createPgPool, parseClusterSeed } from '../../src/infra/clients.js';
+import { keyNodes, type RedisClient, unlinkKeys } from '../../src/redis/client.js';
 import { scanKeys } from '../../src/redis/scan.js';
 import { ADMIN_URL, databaseUrl, REDIS_URL } from './pg.js';
 
@@ -15,17 +16,29 @@ export interface TestEnv {
   databaseName: string;
   /** A pool on the test's database for assertions (ended by cleanup). */
   pool: pg.Pool;
-  /** A Redis client for assertions (closed by cleanup). */
-  redis: Redis;
+  /** A Redis client for assertions (closed by cleanup): a Cluster client on the cluster. */
+  redis: RedisClient;
+  /** Which Redis the test runs on. */
+  kind: RedisKind;
   /** Drops the database and deletes every key with the test's prefixes. */
   cleanup(): Promise<void>;
 }
 
+/** The shared Redis (127.0.0.1:6379), or the run's local Redis Cluster (global-setup.ts). */
+export type RedisKind = 'single' | 'cluster';
+
+/** Both kinds, for tests that run the same checks on each (`describe.each(REDIS_KINDS)`). */
+export const REDIS_KINDS: readonly RedisKind[] = ['single', 'cluster'];
+
 /**
  * A private world for one test file: a database cloned from the migrated template, and a Redis
  * key prefix and BullMQ prefix nobody else uses. `overrides` are config keys (e.g. ACTIVE_LIST_MAX).
+ * `redis: 'cluster'` runs it on the run's local Redis Cluster (REDIS_CLUSTER_NODES).
  */
-export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
+export async function createTestEnv(
+  overrides: Record<string, string> = {},
+  { redis: kind = 'single' }: { redis?: RedisKind } = {},
+): Promise<TestEnv> {
   const id = randomBytes(5).toString('hex');
   const databaseName = `parley_t_${id}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -40,6 +53,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   const env: Record<string, string> = {
     DATABASE_URL: databaseUrl(databaseName),
     REDIS_URL,
+    ...(kind === 'cluster' ? { REDIS_CLUSTER_NODES: inject('redisCluster') } : {}),
     REDIS_KEY_PREFIX: keyPrefix,
     QUEUE_PREFIX: queuePrefix,
     HOST: '127.0.0.1',
@@ -65,7 +79,16 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   // and one whose end is still under way gets it after the pool has let go of it.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+  const redis: RedisClient = config.REDIS_CLUSTER_NODES
+    ? new Cluster(config.REDIS_CLUSTER_NODES.map(parseClusterSeed), { redisOptions: { maxRetriesPerRequest: 3 } })
+    : new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+  // A cluster client knows its masters (for SCAN) only once it has read the slots.
+  if (redis instanceof Cluster && redis.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      redis.once('ready', resolve);
+      redis.once('error', reject);
+    });
+  }
 
   return {
     env,
@@ -73,10 +96,11 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     databaseName,
     pool,
     redis,
+    kind,
     async cleanup() {
       await pool.end();
       for (const pattern of [`${keyPrefix}*`, `${queuePrefix}*`]) {
-        for await (const keys of scanKeys([redis], pattern)) await redis.unlink(...keys);
+        for await (const keys of scanKeys(keyNodes(redis), pattern)) await unlinkKeys(redis, keys);
       }
       redis.disconnect();
       const admin2 = new pg.Client({ connectionString: ADMIN_URL });

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/logger.js';
 import { createMessageLog, logSettingsOf } from '../../src/message-log/message-log.js';
 import { persistJobOptions, QUEUES } from '../../src/queues/definitions.js';
 import { bullPersistQueue } from '../../src/queues/persist-queue.js';
+import { keyNodes } from '../../src/redis/client.js';
 import { createKeys } from '../../src/redis/keys.js';
 import { createMessageStore } from '../../src/stores/message-store.js';
 import { type ArchiverConfig, createArchiver } from '../../workers/archiver.js';
@@ -49,7 +50,7 @@ function archiver(overrides: Partial<ArchiverConfig> = {}, now?: () => number) {
       queue: bullPersistQueue([persistQueue], persistJobOptions(config)),
       settings: logSettingsOf(config),
     }),
-    scanNodes: [env.redis],
+    scanNodes: () => keyNodes(env.redis),
     messages: createMessageStore(env.pool),
     logger: createLogger('silent', 'test'),
     now,

@@ -26,24 +26,24 @@ describe('config for npm start on a bare machine', () => {
     );
   });
 
-  it('refuses to run with REDIS_CLUSTER_NODES set (cluster support is not built), rather than ignore it', () => {
-    expect(() => assertSupported(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000' }))).toThrow(ConfigError);
-    expect(() => assertSupported(loadConfig({ REDIS_CLUSTER_NODES: 'a.example:7000' }))).toThrow(
-      /REDIS_CLUSTER_NODES: Redis Cluster is not supported yet/,
+  it('runs on a Redis Cluster only with a hash-tagged QUEUE_PREFIX (every key of a queue in one slot)', () => {
+    const cluster = { REDIS_CLUSTER_NODES: 'a.example:7000' };
+    expect(() => assertSupported(loadConfig(cluster))).not.toThrow();
+    expect(() => assertSupported(loadConfig({ ...cluster, QUEUE_PREFIX: 'jobs' }))).toThrow(ConfigError);
+    expect(() => assertSupported(loadConfig({ ...cluster, QUEUE_PREFIX: 'jobs' }))).toThrow(
+      /QUEUE_PREFIX: on Redis Cluster it must hold a hash tag, e\.g\. \{jobs\}/,
     );
-    expect(() => assertSupported(loadConfig({}))).not.toThrow();
+    expect(() => assertSupported(loadConfig({ ...cluster, QUEUE_PREFIX: 'app{jobs}' }))).not.toThrow();
+    expect(() => assertSupported(loadConfig({ QUEUE_PREFIX: 'jobs' }))).not.toThrow();
   });
 
   it('has the api and the workers refuse what they cannot run, before they connect to anything', async () => {
     const logger = createLogger('silent', 'test');
     // Nothing listens on these: a process that tried to connect would fail otherwise, or hang.
     const nowhere = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1' };
-    await expect(startApi(loadConfig({ ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000' }), logger)).rejects.toThrow(
-      /Redis Cluster is not supported yet/,
-    );
-    await expect(
-      startWorkers(loadConfig({ ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000' }), logger),
-    ).rejects.toThrow(/Redis Cluster is not supported yet/);
+    const cluster = { ...nowhere, REDIS_CLUSTER_NODES: 'a.example:7000', QUEUE_PREFIX: 'jobs' };
+    await expect(startApi(loadConfig(cluster), logger)).rejects.toThrow(/QUEUE_PREFIX: on Redis Cluster/);
+    await expect(startWorkers(loadConfig(cluster), logger)).rejects.toThrow(/QUEUE_PREFIX: on Redis Cluster/);
     await expect(startWorkers(loadConfig({ ...nowhere, REDIS_ENABLED: 'false' }), logger)).rejects.toThrow(
       /the workers need Redis/,
     );

@@ -1,0 +1,99 @@
+import { type ChainableCommander, Cluster, type Redis } from 'ioredis';
+import { clusterKeySlot } from '../infra/cluster-slot.js';
+
+/**
+ * A Redis command client: one Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). Every
+ * key a command, script or transaction names is in one hash slot (docs/protocol.md "Redis names"),
+ * so both run the same code; what differs is said here once: which nodes hold keys to SCAN, and
+ * how commands on keys of many slots are pipelined.
+ */
+export type RedisClient = Redis | Cluster;
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/** The nodes that hold keys: every master of a cluster (SCAN walks one node), else the client itself. */
+export function keyNodes(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}
+
+/** A reply of a pipeline: [error, result]. */
+export type PipelineReply = [Error | null, unknown];
+
+/**
+ * Runs commands for many items, each item's commands on keys of one hash slot (`keyOf(item)` is
+ * one of them), in as few round trips as the topology allows: one pipeline on a single Redis; on
+ * a cluster one pipeline per node group (ioredis sends a pipeline to one node, so commands of
+ * slots held by different masters cannot share one), the groups in parallel. `queue` adds an
+ * item's commands to the pipeline and returns how many it added. Resolves with each item's
+ * replies, in the order of `items`; a pipeline that fails as a whole rejects.
+ */
+export async function pipelineBySlot<T>(
+  client: RedisClient,
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  queue: (pipeline: ChainableCommander, item: T) => number,
+): Promise<PipelineReply[][]> {
+  if (items.length === 0) return [];
+  const groups = new Map<string, number[]>();
+  if (isCluster(client)) {
+    for (let i = 0; i < items.length; i++) {
+      const slot = clusterKeySlot(keyOf(items[i] as T));
+      // The masters (and replicas) serving the slot as ioredis last saw them; the slot itself
+      // while the slot map is not known (the pipeline then waits for it like any command).
+      const group = client.slots[slot]?.join(',') ?? `slot ${slot}`;
+      let members = groups.get(group);
+      if (!members) groups.set(group, (members = []));
+      members.push(i);
+    }
+  } else {
+    groups.set(
+      '',
+      items.map((_, i) => i),
+    );
+  }
+  const replies: PipelineReply[][] = new Array<PipelineReply[]>(items.length);
+  await Promise.all(
+    [...groups.values()].map(async (members) => {
+      const pipeline = client.pipeline();
+      const counts = members.map((i) => queue(pipeline, items[i] as T));
+      const results = ((await pipeline.exec()) ?? []) as PipelineReply[];
+      let at = 0;
+      members.forEach((item, j) => {
+        const n = counts[j] ?? 0;
+        replies[item] = results.slice(at, at + n);
+        at += n;
+      });
+    }),
+  );
+  return replies;
+}
+
+/** A second connection with the options of `client` and its connection name suffixed (`-${suffix}`). */
+export function duplicateClient(client: RedisClient, suffix: string): RedisClient {
+  if (isCluster(client)) {
+    const redisOptions = client.options.redisOptions ?? {};
+    return client.duplicate(undefined, {
+      redisOptions: { ...redisOptions, connectionName: `${redisOptions.connectionName ?? 'parley'}-${suffix}` },
+    });
+  }
+  return client.duplicate({ connectionName: `${client.options.connectionName ?? 'parley'}-${suffix}` });
+}
+
+/** Unlinks keys of any slots (a SCAN's batch): one UNLINK on a single Redis, one per key pipelined by slot on a cluster. */
+export async function unlinkKeys(client: RedisClient, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
+  if (!isCluster(client)) {
+    await client.unlink(...keys);
+    return;
+  }
+  const replies = await pipelineBySlot(
+    client,
+    keys,
+    (key) => key,
+    (pipeline, key) => (pipeline.unlink(key), 1),
+  );
+  const failed = replies.flat().find(([err]) => err)?.[0];
+  if (failed) throw failed;
+}
