@@ -21,6 +21,18 @@ export interface BenchOptions {
   workers: number;
   /** Parley as `npm start` runs it: the api and the workers in one process (scripts/start.ts). */
   allInOne: boolean;
+  /**
+   * Run the started processes on a private local 3-master Redis Cluster (REDIS_CLUSTER_NODES set
+   * to its seeds) instead of REDIS_URL. Parley only: the floor speaks to one Redis.
+   */
+  redisCluster: boolean;
+  /**
+   * Place every member of a chat on one api process (chat c's on api c % apis) instead of client
+   * i on api i % apis, which spreads every chat over every api: with it, each api holds members of
+   * a subset of the chats, and its inbound traffic from Redis shows whether fan-out goes only where
+   * the members are.
+   */
+  chatAffinity: boolean;
   /** Repetitions; figures are reported per run and as medians. */
   runs: number;
   /** small: the measured load; stress: the length of each step; in seconds. */
@@ -73,6 +85,13 @@ export const USAGE = `npm run bench -- [options]
   --pid PID                      with --url: a server process to report CPU/RSS of (repeatable)
   --apis N --workers N           processes to start (default 1 and 1; the floor: N relays)
   --all-in-one                   run Parley as npm start does: api and workers in one process
+  --redis-cluster                start a private local 3-master Redis Cluster and run the
+                                 processes on it (REDIS_CLUSTER_NODES) instead of REDIS_URL
+                                 (Parley only; not with --url)
+  --chat-affinity                connect every member of a chat to one api (chat c's members on
+                                 api c % apis) instead of client i on api i % apis (every chat
+                                 spread over every api): each api then holds a subset of the
+                                 chats, and its inbound messages from Redis show it
   --runs N                       repeat and print medians (default 1)
   --duration S                   seconds of measured load (stress: per step)
   --rate N                       sends per second (stress: the first step)
@@ -109,6 +128,8 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
       scenario: { type: 'string', default: 'small' },
       target: { type: 'string' },
       'all-in-one': { type: 'boolean', default: false },
+      'redis-cluster': { type: 'boolean', default: false },
+      'chat-affinity': { type: 'boolean', default: false },
       url: { type: 'string' },
       'worker-metrics': { type: 'string' },
       'database-url': { type: 'string' },
@@ -155,14 +176,18 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
   const changes = values.changes === undefined ? 0 : Number(values.changes);
   if (!(changes >= 0 && changes <= 1)) throw new Error(`--changes must be a share from 0 to 1, not ${values.changes}`);
   if (changes > 0 && scenario === 'idle') throw new Error('--changes: the idle scenario sends nothing');
-  // The floor has no idle scenario (no heartbeat, no /metrics), no edits or reactions, and --url names a Parley.
-  const floorless = scenario === 'idle' || urls.length > 0 || changes > 0;
+  const redisCluster = values['redis-cluster'];
+  if (redisCluster && urls.length > 0)
+    throw new Error('--redis-cluster starts the processes on a cluster of its own: not with --url');
+  // The floor has no idle scenario (no heartbeat, no /metrics), no edits or reactions, no Redis
+  // Cluster, and --url names a Parley.
+  const floorless = scenario === 'idle' || urls.length > 0 || changes > 0 || redisCluster;
   const target = (values.target ?? (floorless ? 'parley' : 'both')) as TargetName;
   if (!['parley', 'floor', 'both'].includes(target))
     throw new Error(`--target must be parley, floor or both, not ${target}`);
   if (target !== 'parley' && floorless)
     throw new Error(
-      `--target ${target}: the floor runs small and stress only, without --changes (it has no edit or react frames), and not with --url`,
+      `--target ${target}: the floor runs small and stress only, without --changes (it has no edit or react frames), on one Redis (not --redis-cluster), and not with --url`,
     );
   const num = (name: string, raw: string | undefined, def: number, min = 0): number => {
     if (raw === undefined) return def;
@@ -186,6 +211,8 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
     apis: num('apis', values.apis, 1, 1),
     workers: num('workers', values.workers, 1, 0),
     allInOne: values['all-in-one'],
+    redisCluster,
+    chatAffinity: values['chat-affinity'],
     runs: num('runs', values.runs, 1, 1),
     durationS: num('duration', values.duration, d.durationS, 0.1),
     rate: num('rate', values.rate, d.rate, 1),
@@ -210,6 +237,7 @@ export function parseCli(argv: string[]): BenchOptions | 'help' {
     json: values.json,
   };
   if (opts.chatSize > opts.clients) throw new Error('--chat-size cannot exceed --clients');
+  if (opts.chatAffinity && scenario === 'idle') throw new Error('--chat-affinity: the idle scenario has no chats');
   if (opts.allInOne && (opts.apis !== 1 || opts.workers !== 1 || urls.length > 0)) {
     throw new Error('--all-in-one starts one process (the api and the workers): not with --apis, --workers or --url');
   }

@@ -130,8 +130,9 @@ export function connect(opts: ConnectOptions): Promise<WebSocket> {
 }
 
 /**
- * One WebSocket per load client (client i on api i % apis), feeding the current sink. A socket
- * that closes while the bench still uses it is counted: its messages will show up as lost.
+ * One WebSocket per load client (client i on api `apiOf[i]`, by default i % apis), feeding the
+ * current sink. A socket that closes while the bench still uses it is counted: its messages will
+ * show up as lost.
  */
 export class LoadClients {
   sink: FrameSink | null = null;
@@ -153,11 +154,15 @@ export class LoadClients {
     });
   }
 
-  static async open(apiUrls: readonly string[], tokens: readonly string[]): Promise<LoadClients> {
+  static async open(
+    apiUrls: readonly string[],
+    tokens: readonly string[],
+    apiOf?: ArrayLike<number>,
+  ): Promise<LoadClients> {
     const sockets: WebSocket[] = [];
     try {
       await mapLimit(tokens.length, 50, async (i) => {
-        sockets[i] = await connect({ url: apiUrls[i % apiUrls.length]!, token: tokens[i]! });
+        sockets[i] = await connect({ url: apiUrls[apiOf ? apiOf[i]! : i % apiUrls.length]!, token: tokens[i]! });
       });
     } catch (err) {
       for (const ws of sockets) ws?.terminate();

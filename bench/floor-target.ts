@@ -85,6 +85,7 @@ export async function startFloorTarget(opts: FloorOptions): Promise<Target> {
   return {
     kind: 'floor',
     apiUrls: procs.map((p) => p.url),
+    apiLabels: procs.map((_, i) => `relay${i + 1}`),
     apiMetricsUrls: [],
     workerMetricsUrls: [],
     processes: procs.map((p, i) => ({ label: `relay${i + 1}`, pid: p.proc.pid! })),

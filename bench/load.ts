@@ -12,6 +12,9 @@ export interface LoadWorld {
   chats: BenchChat[];
   /** The chat (index into `chats`) of each client. */
   chatOf: Int32Array;
+  /** The api (index into the target's api URLs) each client is connected to, and how many there are. */
+  apiOf: Int32Array;
+  apis: number;
   nextIndex: number;
   /** Per client: the seqs of its latest acked messages (newest last), which its changes edit or react to. */
   recent: number[][];
@@ -107,6 +110,12 @@ export interface PhaseResult {
   completeAfterMs: number | null;
   /** Connections the server closed during the phase. */
   closedConnections: number;
+  /** Acked sends per chat (index into the world's chats): what each chat's channel carried. */
+  ackedByChat: number[];
+  /** Acked changes per chat (null without changes): the `message.updated` payloads each chat's channel carried. */
+  changesAckedByChat: number[] | null;
+  /** `message` frames (the senders' own copies included) that arrived on the connections of each api. */
+  deliveredByApi: number[];
 }
 
 const PENDING = 0;
@@ -340,6 +349,31 @@ class Phase implements FrameSink, PhaseProgress {
     return lost;
   }
 
+  /** Acked sends and acked changes per chat. */
+  ackedByChat(): { sends: number[]; changes: number[] } {
+    const n = this.world.clients.size;
+    const sends = new Array<number>(this.world.chats.length).fill(0);
+    const changes = new Array<number>(this.world.chats.length).fill(0);
+    for (let l = 0; l < this.total; l++) {
+      if (this.state[l] !== ACKED) continue;
+      const chat = this.world.chatOf[l % n]!;
+      if (this.kind[l] === CHANGE) changes[chat]!++;
+      else sends[chat]!++;
+    }
+    return { sends, changes };
+  }
+
+  /** `message` frames of this phase's sends that arrived, per api (each counted once per connection). */
+  deliveredByApi(): number[] {
+    const out = new Array<number>(this.world.apis).fill(0);
+    this.seen.forEach((seen, conn) => {
+      let got = 0;
+      for (let j = 0; j < seen.length; j++) got += seen[j]!;
+      out[this.world.apiOf[conn]!]! += got;
+    });
+    return out;
+  }
+
   /** Acked messages that some member connection (the sender's own included) never received. */
   lostDeliveries(): number {
     let lost = 0;
@@ -430,6 +464,7 @@ export async function runPhase(world: LoadWorld, spec: PhaseSpec, hooks: PhaseHo
   const completeAfterMs = phase.answered ? Math.round(performance.now() - endedAt) : null;
 
   const seconds = (t: number) => Math.max(1e-9, (t - phase.t0) / 1000);
+  const byChat = phase.ackedByChat();
   return {
     rate: spec.rate,
     durationS: spec.durationS,
@@ -469,5 +504,8 @@ export async function runPhase(world: LoadWorld, spec: PhaseSpec, hooks: PhaseHo
     lateness: percentilesOf(phase.h.lateness),
     completeAfterMs,
     closedConnections: clients.unexpectedCloses - closedBefore,
+    ackedByChat: byChat.sends,
+    changesAckedByChat: phase.changeShare > 0 ? byChat.changes : null,
+    deliveredByApi: phase.deliveredByApi(),
   };
 }

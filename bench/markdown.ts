@@ -1,7 +1,9 @@
 /**
  * `npm run -s bench:markdown -- FILE.json...`: the tables of BENCHMARKS.md from saved
  * `npm run -s bench -- ... --runs 3 --json > FILE.json` outputs (medians of the runs; lost and
- * duplicated summed over them). One table per scenario, one row per file.
+ * duplicated summed over them). One table per scenario, one row per file, and a scale-out table
+ * (per api and per process: inbound from Redis, CPU per delivered message) of the small and
+ * stress files.
  */
 import { readFileSync } from 'node:fs';
 import type { MeasuredPhase } from './measure.js';
@@ -96,6 +98,39 @@ function stressRow(s: Summary): string[] {
   ];
 }
 
+/** The phase the scale-out row reads: small's median phase, stress's median highest step held. */
+const scalePhase = (s: Summary): MeasuredPhase | null =>
+  s.scenario === 'small'
+    ? ((s.median as { phase?: MeasuredPhase }).phase ?? null)
+    : ((s.median as { heldStep?: MeasuredPhase | null }).heldStep ?? null);
+
+function scaleRow(s: Summary): string[] {
+  const m = scalePhase(s)!;
+  const sc = m.scale;
+  const each = (xs: readonly (number | null | undefined)[], digits = 0) => xs.map((x) => f(x, digits)).join(', ');
+  const cost = (prefix: string) =>
+    each(
+      sc.processes.filter((p) => p.label.startsWith(prefix)).map((p) => p.cpuUsPerDelivered),
+      1,
+    );
+  const servers = sc.processes.find((p) => p.label === 'servers');
+  return [
+    s.scenario === 'small' ? 'small' : `stress (held ${f((s.median as { heldRate: number | null }).heldRate, 0)})`,
+    ...setup(s),
+    s.options.redisCluster ? 'cluster, 3 masters' : 'one',
+    s.options.chatAffinity ? 'chat per api' : 'spread',
+    f(m.ackRate, 0),
+    f(m.fanout.p99, 2),
+    f(sc.messages, 0),
+    each(sc.apis.map((a) => a.received?.message)),
+    each(sc.apis.map((a) => a.expectedMessages)),
+    each(sc.apis.map((a) => a.delivered)),
+    `${cost('api') || cost('parley')}; ${cost('worker') || '–'}`,
+    `${f(servers?.cpuUsPerDelivered, 1)} (${f(servers?.cpuUsPerMessage, 0)})`,
+    machineCell(m),
+  ];
+}
+
 function idleRow(s: Summary): string[] {
   const m = s.median as IdleResult;
   return [
@@ -166,6 +201,32 @@ if (of('stress').length) {
         'lost / dup',
       ],
       of('stress').map(stressRow),
+    ),
+  );
+}
+const scaled = summaries.filter(
+  (s) => (s.scenario === 'small' || s.scenario === 'stress') && s.runs.length > 0 && scalePhase(s)?.scale,
+);
+if (scaled.length) {
+  out.push(
+    table(
+      [
+        'scenario',
+        'apis',
+        'workers',
+        'Redis',
+        'members',
+        'acked/s',
+        'fan-out p99',
+        'messages',
+        'received from Redis per api',
+        "its chats' messages per api",
+        'delivered per api',
+        'CPU µs per delivered: each api; each worker',
+        'servers µs per delivered (per message)',
+        'machine CPU % (other)',
+      ],
+      scaled.map(scaleRow),
     ),
   );
 }

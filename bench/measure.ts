@@ -2,8 +2,8 @@ import { errorText } from '../src/domain/errors.js';
 import { type CostStats, costOf } from './cost.js';
 import { samplePercentile } from './histogram.js';
 import { type LoadWorld, type PhaseProgress, type PhaseResult, type PhaseSpec, runPhase } from './load.js';
-import { type MachineCpu, type ProcStats, ProcWatch } from './proc-stats.js';
-import { persistBacklog, persistCounters, scrape, scrapeAll, sumOf } from './prom.js';
+import { cpuSeconds, type MachineCpu, type ProcStats, ProcWatch } from './proc-stats.js';
+import { persistBacklog, persistCounters, scrape, scrapeAll, type Series, sumOf } from './prom.js';
 import { type RedisCost, redisCost } from './redis-stats.js';
 import {
   bucketDelta,
@@ -13,6 +13,7 @@ import {
   runtimeOver,
   scrapeRuntime,
 } from './runtime-stats.js';
+import { apiCounters, type ScaleStats, scaleOf } from './scale.js';
 import type { Target } from './setup.js';
 
 export interface PersistenceStats {
@@ -53,6 +54,12 @@ export interface MeasuredPhase extends PhaseResult {
   cost: CostStats;
   /** Each server process's event-loop delay and GC pauses over the load, from its /metrics histograms (none for the floor). */
   runtime: RuntimeStats[];
+  /**
+   * Per api: the chat payloads it received from Redis against the messages of the chats it
+   * holds; per process: CPU per delivered message, from the load's start until everything was
+   * delivered and stored (scale.ts).
+   */
+  scale: ScaleStats;
 }
 
 const DRAIN_GIVE_UP_MS = 30_000;
@@ -134,12 +141,20 @@ export async function measuredPhase(
   // METRICS_LAG_MAX_AGE_MS), off the api's event loop.
   const metricsUrl = target.workerMetricsUrls[0] ?? target.apiMetricsUrls[0];
   const lagBefore = await scrapeAll(target.workerMetricsUrls).catch(() => null);
+  const scrapeApis = () => Promise.all(target.apiMetricsUrls.map((u) => scrape(u).catch((): Series[] | null => null)));
+  const apisBefore = await scrapeApis();
+  // CPU for the scale figures: from the load's start until every ack and delivery is in and
+  // PostgreSQL holds everything (the load window of `processes` leaves out the tail of the work).
+  let cpuStart: (number | null)[] = [];
+  let startedAt = 0;
   let lag: ReturnType<typeof startLagSampler> | undefined;
   let processes: ProcStats[] = [];
   let drain: Promise<{ ms: number | null; by: 'rows' | 'queue' | null }> = Promise.resolve({ ms: null, by: null });
 
   const phase = await runPhase(world, spec, {
     started: () => {
+      startedAt = performance.now();
+      cpuStart = target.processes.map((p) => cpuSeconds(p.pid));
       watch.start();
       lag = startLagSampler(metricsUrl, scrapeMs);
     },
@@ -150,6 +165,8 @@ export async function measuredPhase(
     },
   });
   const drained = await drain;
+  const windowMs = performance.now() - startedAt;
+  const cpuEnd = target.processes.map((p) => cpuSeconds(p.pid));
   const runtime = runtimeOver(target.runtimeSources, runtimeBefore, await runtimeAfter);
   const sampled = await lag!.stop();
   const countersAfter = await persistCounters(target.workerMetricsUrls).catch(() => null);
@@ -166,6 +183,7 @@ export async function measuredPhase(
     return b === null ? null : Number.isFinite(b) ? Math.round(b * 1000) : b;
   };
   const redisAfter = await target.redisCommandStats?.().catch(() => null);
+  const apisAfter = await scrapeApis();
   const inserts = countersBefore && countersAfter ? countersAfter.batches - countersBefore.batches : null;
   const rows = countersBefore && countersAfter ? countersAfter.messages - countersBefore.messages : null;
 
@@ -196,6 +214,21 @@ export async function measuredPhase(
       phase.sent + (phase.changes?.sent ?? 0),
     ),
     runtime,
+    scale: scaleOf({
+      windowMs,
+      chatOf: world.chatOf,
+      apiOf: world.apiOf,
+      apiLabels: target.apiLabels,
+      ackedByChat: phase.ackedByChat,
+      changesAckedByChat: phase.changesAckedByChat,
+      deliveredByApi: phase.deliveredByApi,
+      counters: target.apiLabels.map((_, i) => apiCounters(apisBefore[i] ?? null, apisAfter[i] ?? null)),
+      cpu: target.processes.map((p, i) => {
+        const a = cpuStart[i];
+        const b = cpuEnd[i];
+        return { label: p.label, cpuSeconds: a == null || b == null ? null : Math.round((b - a) * 100) / 100 };
+      }),
+    }),
   };
 }
 

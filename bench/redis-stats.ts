@@ -46,3 +46,15 @@ export function redisCost(before: CommandStats, after: CommandStats, messages: n
       .join(', '),
   };
 }
+
+/** Several nodes' commandstats added up per command (a cluster's masters). */
+export function mergeCommandStats(all: readonly CommandStats[]): CommandStats {
+  const out: CommandStats = new Map();
+  for (const stats of all) {
+    for (const [cmd, s] of stats) {
+      const seen = out.get(cmd);
+      out.set(cmd, seen ? { calls: seen.calls + s.calls, usec: seen.usec + s.usec } : { ...s });
+    }
+  }
+  return out;
+}

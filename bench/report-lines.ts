@@ -1,6 +1,7 @@
 import { type Comparison, FIGURES, type Figure } from './compare.js';
 import type { CostStats } from './cost.js';
 import type { RuntimeStats } from './runtime-stats.js';
+import { inboundMismatches, type ScaleStats } from './scale.js';
 
 /** Lines of the text report for the floor comparison, the cost per message and the runtime histograms. */
 
@@ -46,4 +47,30 @@ export function runtimeLine(stats: readonly RuntimeStats[] | undefined): string[
     `${r.label} loop delay mean ${f(r.loopMeanMs, 3)} ms, p99 ${bound(r.loopP99Ms)} ms, max ${bound(r.loopMaxMs)} ms (${f(r.loopSamples, 0)} samples); ` +
     `GC ${f(r.gcPauses, 0)} pauses, ${f(r.gcTotalMs, 1)} ms in all, longest ${bound(r.gcMaxMs)} ms`;
   return [`  event loop and GC over the load (/metrics histograms): ${stats.map(one).join(' · ')}`];
+}
+
+const n0 = (x: number | null | undefined) =>
+  x === null || x === undefined ? '-' : Math.round(x).toLocaleString('en-US');
+
+/** Per api: what it received from Redis against its chats; per process: CPU per delivered message. */
+export function scaleLines(s: ScaleStats | undefined): string[] {
+  if (!s) return [];
+  const api = s.apis.map((a) => {
+    const r = a.received;
+    const inbound = r
+      ? `from Redis ${n0(r.message)} messages (its chats' ${n0(a.expectedMessages)}, the system's ${n0(s.messages)}), ` +
+        `${n0(r.updated)} updated${a.expectedUpdated === null ? '' : ` (its chats' ${n0(a.expectedUpdated)})`}, ${n0(r.persisted)} persisted`
+      : `its chats' messages ${n0(a.expectedMessages)} of the system's ${n0(s.messages)} (inbound not read: no /metrics)`;
+    return `    ${a.label}: members of ${a.chats} of ${s.chats} chats · ${inbound} · ${n0(a.delivered)} delivered${a.framesWritten === null ? '' : ` (${n0(a.framesWritten)} frames written)`}`;
+  });
+  const cpu = s.processes.map(
+    (p) =>
+      `${p.label} ${f(p.cpuSeconds, 2)} s: ${f(p.cpuUsPerDelivered, 1)} µs per delivered message (${f(p.cpuUsPerMessage, 0)} per message)`,
+  );
+  return [
+    `  per process (load start until all delivered and stored, ${f(s.windowMs / 1000, 1)} s): ${n0(s.messages)} messages in ${s.chats} chats, ${n0(s.delivered)} delivered (${f(s.fanoutFactor, 1)} per message)`,
+    ...api,
+    `    CPU: ${cpu.join(' · ')}`,
+    ...inboundMismatches(s).map((m) => `    inbound is not its chats' traffic: ${m}`),
+  ];
 }

@@ -3,7 +3,7 @@ import { type Comparison, compareMedians, compareSmall, compareStress } from './
 import { deepMedian, median, type Percentiles } from './histogram.js';
 import type { MeasuredPhase } from './measure.js';
 import type { MachineCpu, ProcStats } from './proc-stats.js';
-import { comparisonLines, costLine, f, runtimeLine } from './report-lines.js';
+import { comparisonLines, costLine, f, runtimeLine, scaleLines } from './report-lines.js';
 import type { IdleResult } from './scenarios/idle.js';
 import type { SmallResult } from './scenarios/small.js';
 import type { StressResult } from './scenarios/stress.js';
@@ -160,6 +160,7 @@ function phaseLines(p: MeasuredPhase): string[] {
       : []),
     processLine(p.processes, p.machine),
     ...costLine(p.cost, p.changes ? 'operation (send or change)' : 'message'),
+    ...scaleLines(p.scale),
     ...runtimeLine(p.runtime),
     ...(p.redis
       ? [
@@ -253,15 +254,17 @@ function medianLines(o: BenchOptions, t: TargetRuns): string[] {
 
 export function formatText(s: Summary): string {
   const o = s.options;
-  const layout = o.allInOne
-    ? 'api and workers in one process (npm start)'
-    : `${o.apis} api, ${o.workers} worker process(es)`;
+  const layout =
+    (o.allInOne ? 'api and workers in one process (npm start)' : `${o.apis} api, ${o.workers} worker process(es)`) +
+    (o.redisCluster ? ' on a private 3-master Redis Cluster' : '');
   const parts = [`parley bench · ${o.scenario}`];
   if (o.target !== 'floor')
     parts.push(o.urls.length ? `against ${o.urls.join(', ')}` : `${layout} ${RUNTIME[o.runtime]}`);
   if (o.target !== 'parley') parts.push(`the floor: ${o.apis} relay process(es)`);
   parts.push(
-    o.scenario === 'idle' ? `${o.connections} idle connections` : `${o.clients} clients in chats of ${o.chatSize}`,
+    o.scenario === 'idle'
+      ? `${o.connections} idle connections`
+      : `${o.clients} clients in chats of ${o.chatSize}${o.chatAffinity ? ', each chat on one api' : ''}`,
   );
   const out = [parts.join(' · ')];
   const n = Math.max(s.runs.length, s.floor?.runs.length ?? 0);

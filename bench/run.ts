@@ -53,12 +53,18 @@ async function runOnce(
             cpuProf: opts.cpuProf,
             runtime: opts.runtime,
             allInOne: opts.allInOne,
+            redisCluster: opts.redisCluster,
           });
   current = target;
   try {
     const how = kind === 'floor' && opts.runtime === 'compiled' ? 'compiled (.bench/floor/)' : RUNTIME[opts.runtime];
     if (kind === 'floor' || !opts.urls.length)
-      log(`started ${target.processes.map((p) => `${p.label} (pid ${p.pid})`).join(', ')} ${how}`);
+      log(
+        `started ${target.processes.map((p) => `${p.label} (pid ${p.pid})`).join(', ')} ${how}` +
+          (target.throwaway?.redisCluster
+            ? ` on a private Redis Cluster (${target.throwaway.redisCluster.join(',')})`
+            : ''),
+      );
     const result =
       opts.scenario === 'idle'
         ? await runIdle(opts, target, log)

@@ -4,18 +4,21 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import format from 'pg-format';
+import { startPrivateCluster } from '../scripts/faults/private-services.js';
 import { buildIfStale, type RunningProcess, startProcess } from '../scripts/faults/processes.js';
 import { loadConfig } from '../src/config.js';
 import { migrate } from '../src/db/migrate.js';
 import { scanKeys } from '../src/redis/scan.js';
 import { pidsNamed, type WatchedProcess } from './proc-stats.js';
-import { type CommandStats, parseCommandStats } from './redis-stats.js';
+import { type CommandStats, mergeCommandStats, parseCommandStats } from './redis-stats.js';
 
 /** What a started target lives in, removed by `stop()` (the floor has no database and no queues). */
 export interface Throwaway {
   database: string | null;
   keyPrefix: string;
   queuePrefix: string | null;
+  /** The seeds of the private Redis Cluster the run used (--redis-cluster; destroyed with its data), else null. */
+  redisCluster?: string[] | null;
 }
 
 /** A process whose /metrics has the runtime histograms (event-loop delay, GC pauses). */
@@ -28,6 +31,8 @@ export interface MetricsSource {
 export interface Target {
   kind: 'parley' | 'floor';
   apiUrls: string[];
+  /** The api processes' labels in `apiUrls` order (api1..., relay1..., `parley` for --all-in-one). */
+  apiLabels: string[];
   /** The api processes' /metrics URLs (persistence lag, queue depths); empty for the floor. */
   apiMetricsUrls: string[];
   /** The workers' /metrics URLs (empty when unknown). */
@@ -61,6 +66,65 @@ export interface StartOptions {
   runtime: Runtime;
   /** One process running the api and the workers, as `npm start` does (scripts/start.ts), instead of `apis` + `workers`. */
   allInOne?: boolean;
+  /** On a private 3-master Redis Cluster of its own (REDIS_CLUSTER_NODES) instead of REDIS_URL. */
+  redisCluster?: boolean;
+}
+
+/** Where the started processes keep their Redis data, and what the bench reads of it. */
+interface RedisSide {
+  /** REDIS_URL, or REDIS_CLUSTER_NODES (the cluster's seeds). */
+  env: Record<string, string>;
+  /** The seeds of a private cluster, else null. */
+  seeds: string[] | null;
+  /** INFO commandstats, added up over the cluster's nodes. */
+  commandStats(): Promise<CommandStats>;
+  /** The redis-server processes when they run on this machine. */
+  pids(): Promise<number[]>;
+  /** Removes what the run left: its keys on the shared Redis, or the whole private cluster. */
+  cleanup(patterns: string[]): Promise<void>;
+}
+
+async function sharedRedis(url: string, password: string | undefined): Promise<RedisSide> {
+  const redis = new Redis(url, { password, maxRetriesPerRequest: 3 });
+  redis.on('error', () => undefined); // commands report failures; stop() must not crash on them
+  return {
+    env: { REDIS_URL: url },
+    seeds: null,
+    commandStats: async () => parseCommandStats(await redis.info('commandstats')),
+    pids: async () => {
+      if (!isLocal(new URL(url).hostname)) return [];
+      const pid = await redisServerPid(redis).catch(() => null);
+      return pid ? [pid] : [];
+    },
+    async cleanup(patterns) {
+      await deleteKeys(redis, patterns).catch((err: Error) =>
+        console.error(`bench: could not delete keys ${patterns.join(' / ')}: ${err.message}`),
+      );
+      redis.disconnect();
+    },
+  };
+}
+
+/** A private 3-master cluster (no replicas: the bench kills nothing), its nodes read one by one. */
+async function privateCluster(): Promise<RedisSide> {
+  const cluster = await startPrivateCluster({ masters: 3, replicasPerMaster: 0 });
+  const nodes = cluster.nodes.map((n) => {
+    const c = new Redis({ host: '127.0.0.1', port: n.port, maxRetriesPerRequest: 3 });
+    c.on('error', () => undefined);
+    return c;
+  });
+  return {
+    env: { REDIS_CLUSTER_NODES: cluster.seedList },
+    seeds: [...cluster.seeds],
+    commandStats: async () =>
+      mergeCommandStats(await Promise.all(nodes.map(async (c) => parseCommandStats(await c.info('commandstats'))))),
+    pids: async () =>
+      (await Promise.all(nodes.map((c) => redisServerPid(c).catch(() => null)))).filter((p): p is number => p !== null),
+    async cleanup() {
+      for (const c of nodes) c.disconnect();
+      await cluster.destroy();
+    },
+  };
 }
 
 export type Runtime = 'compiled' | 'tsx';
@@ -114,6 +178,7 @@ export function externalTarget(opts: {
   return {
     kind: 'parley',
     apiUrls: opts.urls,
+    apiLabels: opts.urls.map((_, i) => `api${i + 1}`),
     apiMetricsUrls: opts.urls.map((u) => `${u}/metrics`),
     workerMetricsUrls: opts.workerMetricsUrls,
     processes: opts.pids.map((pid, i) => ({ label: `server${i + 1}`, pid })),
@@ -135,11 +200,36 @@ async function countMessages(pool: pg.Pool): Promise<number> {
 }
 
 /**
+ * The started processes' environment: the bench's settings, the throwaway database and prefixes,
+ * Redis (REDIS_URL, or REDIS_CLUSTER_NODES for a cluster: then no REDIS_URL, and REDIS_PASSWORD
+ * emptied, since a private cluster has none), then the caller's overrides.
+ */
+export function processEnv(opts: {
+  databaseUrl: string;
+  redis: Record<string, string>;
+  keyPrefix: string;
+  queuePrefix: string;
+  overrides: Record<string, string>;
+}): Record<string, string> {
+  const cluster = opts.redis.REDIS_CLUSTER_NODES !== undefined;
+  return {
+    ...BENCH_ENV,
+    DATABASE_URL: opts.databaseUrl,
+    ...opts.redis,
+    ...(cluster ? { REDIS_PASSWORD: '' } : {}),
+    REDIS_KEY_PREFIX: opts.keyPrefix,
+    QUEUE_PREFIX: opts.queuePrefix,
+    ...opts.overrides,
+  };
+}
+
+/**
  * Starts a private Parley: a throwaway database on DATABASE_URL's server, a key and queue prefix
- * of its own on REDIS_URL, `apis` api processes and `workers` worker processes (the real entry
- * points), or with `allInOne` the one process `npm start` runs (DATABASE_URL and REDIS_URL set,
- * so it starts no embedded server). `stop()` ends them and removes the database and every key
- * with those prefixes.
+ * of its own on REDIS_URL (or, with `redisCluster`, a private 3-master Redis Cluster of its own,
+ * REDIS_CLUSTER_NODES), `apis` api processes and `workers` worker processes (the real entry
+ * points), or with `allInOne` the one process `npm start` runs (DATABASE_URL and REDIS_URL or
+ * REDIS_CLUSTER_NODES set, so it starts no embedded server). `stop()` ends them and removes the
+ * database and every key with those prefixes (or the whole cluster).
  */
 export async function startTarget(opts: StartOptions): Promise<Target> {
   const base = loadConfig();
@@ -153,8 +243,7 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
   const queuePrefix = `{bench${id}}`;
   const procs: RunningProcess[] = [];
   let pool: pg.Pool | undefined;
-  const redis = new Redis(base.REDIS_URL, { password: base.REDIS_PASSWORD, maxRetriesPerRequest: 3 });
-  redis.on('error', () => undefined); // commands report failures; stop() must not crash on them
+  const redis = opts.redisCluster ? await privateCluster() : await sharedRedis(base.REDIS_URL, base.REDIS_PASSWORD);
 
   const admin = async (sql: string) => {
     const client = new pg.Client({ connectionString: adminUrl.toString() });
@@ -169,10 +258,7 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
   async function stop(): Promise<void> {
     await Promise.all(procs.map((p) => stopProcess(p)));
     await pool?.end().catch(() => undefined);
-    await deleteKeys(redis, [`${keyPrefix}*`, `${queuePrefix}*`]).catch((err: Error) =>
-      console.error(`bench: could not delete keys ${keyPrefix}* / ${queuePrefix}*: ${err.message}`),
-    );
-    redis.disconnect();
+    await redis.cleanup([`${keyPrefix}*`, `${queuePrefix}*`]);
     await admin(format('DROP DATABASE IF EXISTS %I WITH (FORCE)', dbName)).catch((err: Error) =>
       console.error(`bench: could not drop database ${dbName}: ${err.message}`),
     );
@@ -182,14 +268,13 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
     await admin(format('CREATE DATABASE %I', dbName));
     pool = new pg.Pool({ connectionString: dbUrl.toString(), max: 2 });
     await migrate(pool);
-    const env: Record<string, string> = {
-      ...BENCH_ENV,
-      DATABASE_URL: dbUrl.toString(),
-      REDIS_URL: base.REDIS_URL,
-      REDIS_KEY_PREFIX: keyPrefix,
-      QUEUE_PREFIX: queuePrefix,
-      ...opts.env,
-    };
+    const env = processEnv({
+      databaseUrl: dbUrl.toString(),
+      redis: redis.env,
+      keyPrefix,
+      queuePrefix,
+      overrides: opts.env,
+    });
     // A profile per process, written when it exits (the bench stops them with SIGTERM).
     const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
     if (opts.cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
@@ -208,28 +293,32 @@ export async function startTarget(opts: StartOptions): Promise<Target> {
     throw err;
   }
 
-  const redisPid = isLocal(new URL(base.REDIS_URL).hostname) ? await redisServerPid(redis).catch(() => null) : null;
+  const redisPids = await redis.pids();
   const pgLocal = isLocal(dbUrl.hostname);
   const rowsPool = pool;
   return {
     kind: 'parley',
     ...(opts.allInOne ? allInOneLayout(procs[0]!) : separateLayout(procs.slice(0, opts.apis), procs.slice(opts.apis))),
     services: () => [
-      ...(redisPid ? [{ label: 'redis', pid: redisPid }] : []),
+      ...redisPids.map((pid) => ({ label: 'redis', pid })),
       ...(pgLocal ? pidsNamed('postgres').map((pid) => ({ label: 'postgres', pid })) : []),
     ],
-    redisCommandStats: async () => parseCommandStats(await redis.info('commandstats')),
+    redisCommandStats: () => redis.commandStats(),
     countRows: () => countMessages(rowsPool),
-    throwaway: { database: dbName, keyPrefix, queuePrefix },
+    throwaway: { database: dbName, keyPrefix, queuePrefix, redisCluster: redis.seeds },
     stop,
   };
 }
 
-type Layout = Pick<Target, 'apiUrls' | 'apiMetricsUrls' | 'workerMetricsUrls' | 'processes' | 'runtimeSources'>;
+type Layout = Pick<
+  Target,
+  'apiUrls' | 'apiLabels' | 'apiMetricsUrls' | 'workerMetricsUrls' | 'processes' | 'runtimeSources'
+>;
 
 function separateLayout(apis: RunningProcess[], workers: RunningProcess[]): Layout {
   return {
     apiUrls: apis.map((p) => p.url),
+    apiLabels: apis.map((_, i) => `api${i + 1}`),
     apiMetricsUrls: apis.map((p) => `${p.url}/metrics`),
     workerMetricsUrls: workers.map((p) => `${p.url}/metrics`),
     processes: [
@@ -251,6 +340,7 @@ function allInOneLayout(p: RunningProcess): Layout {
   const workerMetrics = /parley worker metrics on (http:\/\/\S+\/metrics)/.exec(p.output())?.[1];
   return {
     apiUrls: [p.url],
+    apiLabels: ['parley'],
     apiMetricsUrls: [`${p.url}/metrics`],
     workerMetricsUrls: workerMetrics ? [workerMetrics] : [],
     processes: [{ label: 'parley', pid: p.proc.pid! }],

@@ -8,6 +8,7 @@ import type { MeasuredPhase } from '../../bench/measure.js';
 import { formatText, type Summary } from '../../bench/report.js';
 import type { SmallResult } from '../../bench/scenarios/small.js';
 import type { Throwaway } from '../../bench/setup.js';
+import * as config from '../../src/config.js';
 import { ADMIN_URL, databaseUrl, REDIS_URL } from '../helpers/pg.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -77,6 +78,44 @@ const TINY = [
   '0',
   '--json',
 ];
+
+/**
+ * Whether the api and the workers refuse REDIS_CLUSTER_NODES at start (config.ts assertSupported,
+ * as before the cluster was wired through the processes) with a hash-tagged QUEUE_PREFIX, as the
+ * bench gives them: the cluster run waits for it.
+ */
+const clusterRefused = (() => {
+  const assertSupported = (config as Record<string, unknown>).assertSupported;
+  if (typeof assertSupported !== 'function') return false;
+  try {
+    assertSupported({ REDIS_CLUSTER_NODES: ['127.0.0.1:7000'], QUEUE_PREFIX: '{bench}' });
+    return false;
+  } catch {
+    return true;
+  }
+})();
+
+/** 30 clients in 3 chats of 10 on 3 apis, each chat on one api: each api receives its own chat's messages only. */
+function expectInboundPerApi(phase: MeasuredPhase): void {
+  expectComplete(phase);
+  const s = phase.scale;
+  expect(s).toMatchObject({ messages: 400, delivered: 4000, chats: 3, fanoutFactor: 10 });
+  expect(s.apis.map((a) => a.chats)).toEqual([1, 1, 1]);
+  expect(s.apis.reduce((n, a) => n + a.expectedMessages, 0)).toBe(400);
+  for (const a of s.apis) {
+    expect(a.expectedMessages).toBeGreaterThan(0);
+    expect(a.expectedMessages).toBeLessThan(400);
+    // What it received from Redis is its chat's messages, not the system's 400.
+    expect(a.received?.message, a.label).toBe(a.expectedMessages);
+    expect(a.framesWritten).toBe(a.delivered);
+    expect(a.delivered).toBe(a.expectedMessages * 10);
+  }
+  expect(s.processes.map((p) => p.label)).toEqual(['api1', 'api2', 'api3', 'worker1', 'servers']);
+  for (const p of s.processes) expect(p.cpuUsPerDelivered).toBeGreaterThan(0);
+}
+
+// The last --clients counts (node:util parseArgs).
+const AFFINITY = [...TINY, '--clients', '30', '--target', 'parley', '--apis', '3', '--chat-affinity'];
 
 // Timing stays out of the suite: this checks that the bench runs, counts, prints and cleans up.
 describe('npm run bench (a short smoke run)', () => {
@@ -165,6 +204,51 @@ describe('npm run bench (a short smoke run)', () => {
     expect(text).toMatch(/changes: \d+ \(\d+ edits, \d+ reactions on or off/);
     await expectRemoved(summary.throwaway[0]!);
   }, 120_000);
+
+  it("with --apis 3 --chat-affinity, each api receives from Redis only the messages of the chat whose members it holds, and says what each process's CPU per delivered message was", async () => {
+    const { code, stdout, stderr } = await runBench(AFFINITY);
+    expect(code, stderr).toBe(0);
+    const summary = JSON.parse(stdout) as Summary;
+    expect(summary.ok, summary.problems.join('; ')).toBe(true);
+    expectInboundPerApi((summary.runs[0] as SmallResult).phase);
+    const text = formatText(summary);
+    expect(text).toMatch(
+      /api1: members of 1 of 3 chats · from Redis \d+ messages \(its chats' \d+, the system's 400\)/,
+    );
+    expect(text).not.toContain('inbound is not');
+    await expectRemoved(summary.throwaway[0]!);
+  }, 120_000);
+
+  it.skipIf(clusterRefused)(
+    'with --redis-cluster, runs the same on a private 3-master Redis Cluster and removes it',
+    async () => {
+      const { code, stdout, stderr } = await runBench([...AFFINITY, '--redis-cluster']);
+      expect(code, stderr).toBe(0);
+      const summary = JSON.parse(stdout) as Summary;
+      expect(summary.ok, summary.problems.join('; ')).toBe(true);
+      expect(stderr).toContain('on a private Redis Cluster');
+      const phase = (summary.runs[0] as SmallResult).phase;
+      expectInboundPerApi(phase);
+      // Redis's figures add up the three masters: three redis-server processes watched as one.
+      expect(phase.redis?.scriptsPerMessage).toBeGreaterThan(0);
+      expect(phase.processes.filter((p) => p.label === 'redis')).toHaveLength(1);
+      const seeds = summary.throwaway[0]!.redisCluster!;
+      expect(seeds).toHaveLength(3);
+      // Its nodes are gone.
+      for (const seed of seeds) {
+        const probe = new Redis(`redis://${seed}`, {
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
+        probe.on('error', () => undefined);
+        await expect(probe.connect()).rejects.toThrow();
+        probe.disconnect();
+      }
+      await expectRemoved(summary.throwaway[0]!);
+    },
+    180_000,
+  );
 
   it('runs Parley as npm start does, the api and the workers in one process', async () => {
     const { code, stdout, stderr } = await runBench([...TINY, '--target', 'parley', '--all-in-one']);
