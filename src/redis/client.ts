@@ -1,5 +1,5 @@
 import { type ChainableCommander, Cluster, type Redis } from 'ioredis';
-import { clusterKeySlot } from '../infra/cluster-slot.js';
+import { CLUSTER_SLOTS, clusterKeySlot } from '../infra/cluster-slot.js';
 
 /**
  * A Redis command client: one Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). Every
@@ -19,13 +19,20 @@ export function keyNodes(client: RedisClient): Redis[] {
 }
 
 /**
- * PING on every node that holds keys: on a cluster a slot whose master is gone fails its chats'
- * commands while other masters answer, so the cluster answers only when each of them does.
+ * PING on every node that holds keys; on a cluster also every slot served. A slot whose master is
+ * gone fails its chats' commands while the other masters answer, so the cluster counts as up
+ * only when each master answers and a master says every slot is ok (CLUSTER INFO): ioredis drops
+ * a dead master from its pool once a slot refresh no longer lists it, and the cluster marks its
+ * slots failed a moment after its node timeout; one of the two sees it.
  */
 export async function pingAll(client: RedisClient): Promise<void> {
   const nodes = keyNodes(client);
-  if (nodes.length === 0) throw new Error('no Redis node known yet');
+  const [first] = nodes;
+  if (first === undefined) throw new Error('no Redis node known yet');
   await Promise.all(nodes.map((node) => node.ping()));
+  if (!isCluster(client)) return;
+  const served = Number(/cluster_slots_ok:(\d+)/.exec(String(await first.cluster('INFO')))?.[1] ?? 0);
+  if (served < CLUSTER_SLOTS) throw new Error(`Redis Cluster: ${served} of ${CLUSTER_SLOTS} slots served`);
 }
 
 /** A reply of a pipeline: [error, result]. */

@@ -84,10 +84,14 @@ describe('a Redis Cluster master without a replica killed', () => {
     expect(refusals.every((status) => status === 503)).toBe(true);
     expect(during.body.message.seq).toBeGreaterThan(1);
     await sb.next(messageWith(during.body.message.id), 'the degraded message on the other api');
-    await waitFor(
-      async () => (await mode(apis[0]!)).mode === 'degraded' && (await mode(apis[1]!)).mode === 'degraded',
-      'degraded mode on both apis while a slot has no master',
-    );
+    let seen = '';
+    await waitFor(async () => {
+      const modes = await Promise.all(apis.map(mode));
+      seen = JSON.stringify(modes);
+      return modes.every((m) => m.mode === 'degraded');
+    }, 'degraded mode on both apis while a slot has no master').catch((err: unknown) => {
+      throw new Error(`${String(err)}; last seen: ${seen}`);
+    });
     const elsewhere = await apis[1]!.send(b.token, other.id, 'during, on a live slot', 'during-other');
     expect(elsewhere.status).toBe(201);
     const hist = await apis[1]!.history(b.token, doomed.id);
