@@ -41,6 +41,11 @@ export interface SessionInfo {
   tokenHash: string;
   /** When the token stops working (ms since the epoch); sockets opened with it close then. */
   expiresAt: number;
+  /**
+   * A JWT's, not a Parley session's: logging out closes its sockets but cannot revoke it (its
+   * issuer owns it), so a later use is not refused as a revoked session's would be.
+   */
+  external?: true;
 }
 
 export function createAuthService(deps: AuthServiceDeps) {
@@ -73,7 +78,8 @@ export function createAuthService(deps: AuthServiceDeps) {
     if (hit && hit.until > now) return hit.session;
     if (!deps.jwt) throw new AppError('unauthorized', 'missing or invalid token');
     const identity = await deps.jwt.verify(token);
-    const info: SessionInfo = { user: await externalUser(identity), tokenHash: key, expiresAt: identity.expiresAt };
+    const user = await externalUser(identity);
+    const info: SessionInfo = { user, tokenHash: key, expiresAt: identity.expiresAt, external: true };
     if (cache.size >= 100_000) cache.clear();
     cache.set(key, { session: info, until: Math.min(now + cacheMs, info.expiresAt) });
     return info;

@@ -281,6 +281,24 @@ describe('a JWT user with a non-UUID id', () => {
   });
 });
 
+describe('logout with a JWT', () => {
+  it('closes the sockets opened with it (4001), and the token stays valid until its exp', async () => {
+    const token = await hs(claims({ sub: freshSub() }));
+    const [s, other] = await Promise.all([
+      connectClient(app.url, token),
+      connectClient(app.url, await hs(claims({ sub: freshSub() }))),
+    ]);
+    expect((await app.api.request('DELETE', '/api/sessions/current', undefined, token)).status).toBe(204);
+    expect(await s.closed).toBe(4001);
+    expect((await me(token)).status).toBe(200);
+    const again = await connectClient(app.url, token);
+    again.send({ type: 'ping', ref: 'after-logout' });
+    await again.next((f) => f.type === 'pong', 'pong after logout');
+    expect(other.ws.readyState).toBe(other.ws.OPEN);
+    await Promise.all([again.close(), other.close()]);
+  });
+});
+
 describe('expiry', () => {
   it('closes the sockets opened with a JWT with 4001 when its exp passes, then refuses it', async () => {
     const token = await hs(claims({ sub: freshSub(), exp: now() + 2 }));
