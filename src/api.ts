@@ -44,6 +44,7 @@ import { createChatService } from './services/chat-service.js';
 import { startDegradedMode } from './services/degraded-mode.js';
 import { createHashGate } from './services/hash-gate.js';
 import { createHistoryService } from './services/history-service.js';
+import { createJwtVerifier, jwtEnabled, jwtSettings } from './services/jwt-verifier.js';
 import { createLoginThrottle } from './services/login-throttle.js';
 import { createMembershipService } from './services/membership-service.js';
 import { createPasswordHasher } from './services/passwords.js';
@@ -165,6 +166,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     tokenTtlSeconds: config.TOKEN_TTL_S,
     passwords: createPasswordHasher({ cost: config.PASSWORD_HASH_COST, gate: hashGate }),
     throttle: createLoginThrottle({ limiter: windowLimiter, rules: abuseRules(config) }),
+    jwt: jwtEnabled(jwtSettings(config)) ? createJwtVerifier(jwtSettings(config)) : undefined,
   });
   const revocation = createSessionRevocation({ redis, keys, auth, logger });
   // Which chats a user is in: PostgreSQL, with a Redis copy for connecting while PostgreSQL is down.

@@ -15,6 +15,8 @@ const optionalSecret = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v));
+/** An optional setting where empty means unset. */
+const optionalText = optionalSecret;
 /** Shortest operator secret accepted: what guards the admin routes and Bull Board must not be guessable online. */
 const OPERATOR_SECRET_MIN_CHARS = 16;
 const operatorSecret = optionalSecret.refine((v) => v === undefined || v.length >= OPERATOR_SECRET_MIN_CHARS, {
@@ -280,6 +282,35 @@ export const configSchema = z
     HTTP_KEEPALIVE_TIMEOUT_MS: int(5_000, 100),
     /** Most open HTTP connections per process (WebSockets not included); past it new ones are refused. */
     HTTP_MAX_CONNECTIONS: int(10_000, 1),
+
+    /**
+     * External identity (docs/protocol.md "External identity"): a JWT signed HS256 with this
+     * secret is accepted wherever a session token is, its `sub` the Parley user's id. At least 32
+     * characters (HS256 wants 256 bits); unset, HS256 JWTs are refused. Never logged.
+     */
+    JWT_SECRET: optionalSecret.refine((v) => v === undefined || v.length >= 32, {
+      message: 'must be at least 32 characters long (or unset)',
+    }),
+    /**
+     * URL of a JWKS document: JWTs signed RS256 or ES256 with one of its keys are accepted. The
+     * keys are cached, and fetched again (at most once per JWT_JWKS_COOLDOWN_MS) when a token names
+     * a `kid` the cache does not hold (key rotation).
+     */
+    JWT_JWKS_URL: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
+      .refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), { message: 'must be an http(s) URL' }),
+    /** When set, a JWT's `iss` must equal it. */
+    JWT_ISSUER: optionalText,
+    /** When set, a JWT's `aud` must be (or contain) it. */
+    JWT_AUDIENCE: optionalText,
+    /** Seconds of clock skew allowed on a JWT's `exp` and `nbf`. */
+    JWT_CLOCK_TOLERANCE_S: int(5, 0),
+    /** Least time between two JWKS fetches, in ms (a token with an unknown `kid` triggers one). */
+    JWT_JWKS_COOLDOWN_MS: int(30_000, 0),
+    /** Longest a JWKS fetch may take, in ms; past it the request answers 503. */
+    JWT_JWKS_TIMEOUT_MS: int(5_000, 1),
 
     /** Lifetime of a session token, in seconds. */
     TOKEN_TTL_S: int(30 * 86_400, 60),

@@ -40,9 +40,9 @@ export const persistedFrame = (chatId: string, seq: number): string =>
 /** A `sync` is done; `revs` holds each synced chat's rev. */
 export const syncedFrame = (revs: Record<string, number>): string => JSON.stringify({ type: 'synced', revs });
 
-/** Ids are validated UUIDs, so they go into the JSON as they are. */
+/** The chat id is a validated UUID; a user id is opaque (a JWT's sub may hold `"` or `\`), so it is encoded. */
 export const typingFrame = (chatId: string, userId: string): string =>
-  `{"type":"typing","chatId":"${chatId}","userId":"${userId}"}`;
+  `{"type":"typing","chatId":"${chatId}","userId":${JSON.stringify(userId)}}`;
 
 export const presenceFrame = (change: PresenceChange): string =>
   JSON.stringify({ type: 'presence', userId: change.userId, status: change.status, lastSeenAt: change.lastSeenAt });

@@ -11,7 +11,7 @@ import type { Chat, ChatMember, Message, User } from './types.js';
  * (this module is evaluated once per process, and zod refuses an id registered twice).
  */
 
-/** Ids are opaque strings to a client (today the server issues UUIDs). */
+/** Ids are opaque strings to a client (the server issues UUIDs; a JWT user's id is its `sub`). */
 const id = (what: string) =>
   z
     .string()

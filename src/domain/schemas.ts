@@ -18,6 +18,22 @@ export interface InputLimits {
  */
 export const idSchema = z.uuid({ message: 'must be a UUID' }).toLowerCase();
 
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * A user id (docs/protocol.md "External identity"): opaque, 1-255 printable characters without
+ * `/` (a JWT's `sub`; Parley's own users have UUIDs). Printable here means no control characters
+ * and no whitespace: ids travel space-separated in pub/sub payloads.
+ */
+const USER_ID_SHAPE = /^[^\p{Cc}\p{Z}\s/]{1,255}$/u;
+export const isUserId = (id: string): boolean => USER_ID_SHAPE.test(id) && id.isWellFormed();
+/** A UUID-shaped user id is lower-cased, as before ids were opaque (Redis keys are case-sensitive). */
+export const normalizeUserId = (id: string): string => (UUID_SHAPE.test(id) ? id.toLowerCase() : id);
+export const userIdSchema = z
+  .string()
+  .regex(USER_ID_SHAPE, 'must be 1-255 printable characters without spaces or /')
+  .refine((id) => id.isWellFormed(), 'must be well-formed text')
+  .transform(normalizeUserId);
+
 /** Text that PostgreSQL and every client can store: well-formed Unicode and no NUL. */
 const storableText = (max: number) =>
   z
@@ -64,9 +80,9 @@ export function createSchemas(limits: InputLimits) {
   });
   const createChatBody = z.object({
     title: storableText(200).nullish(),
-    memberIds: z.array(idSchema).max(limits.chatMaxMembers - 1),
+    memberIds: z.array(userIdSchema).max(limits.chatMaxMembers - 1),
   });
-  const addMemberBody = z.object({ userId: idSchema });
+  const addMemberBody = z.object({ userId: userIdSchema });
   const replyTo = seqSchema.min(1).nullish();
   const sendBody = z.object({ body, clientMsgId: clientMsgIdSchema.nullish(), replyTo });
   const editBody = z.object({ body, clientMsgId: clientMsgIdSchema.nullish() });

@@ -1,7 +1,7 @@
 import type { Connection } from '../domain/connection.js';
 import { AppError, toAppError } from '../domain/errors.js';
 import { ackFrame, errorFrame, messageFrame, messageUpdatedFrame, syncedFrame } from '../domain/frames.js';
-import { emojiSchema, idSchema, type Schemas } from '../domain/schemas.js';
+import { emojiSchema, idSchema, type Schemas, userIdSchema } from '../domain/schemas.js';
 import type { MessageChange } from '../domain/types.js';
 import { parse, parseQuery, readBody } from '../http/context.js';
 import { encodeMessage, toWire, wireJson } from '../message-log/message-log.js';
@@ -147,7 +147,7 @@ export function chatsFeature(deps: ChatsDeps): Feature {
 
         api.delete('/chats/:chatId/members/:userId', async (c) => {
           const id = chatId(c.req.param('chatId'));
-          const userId = parse(idSchema, c.req.param('userId'));
+          const userId = parse(userIdSchema, c.req.param('userId'));
           await deps.chats.removeMember(c.get('user').id, id, userId);
           return c.body(null, 204);
         });

@@ -1,6 +1,6 @@
 import { AppError } from '../domain/errors.js';
 import { parsePresenceEvent } from '../domain/events.js';
-import { idSchema } from '../domain/schemas.js';
+import { userIdSchema } from '../domain/schemas.js';
 import { parse } from '../http/context.js';
 import type { ConnectionRegistry } from '../realtime/connection-registry.js';
 import { createServedOnce } from '../realtime/served-once.js';
@@ -50,7 +50,7 @@ export function presenceFeature(deps: PresenceDeps): Feature {
     routes: {
       api(api) {
         api.get('/users/:userId/presence', async (c) => {
-          const userId = parse(idSchema, c.req.param('userId'));
+          const userId = parse(userIdSchema, c.req.param('userId'));
           const viewer = c.get('user').id;
           if (viewer !== userId) {
             const { exists, sharesChat } = await deps.chats.relation(viewer, userId);

@@ -1,7 +1,7 @@
 import type { Job, JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { idSchema, seqSchema } from '../domain/schemas.js';
+import { idSchema, seqSchema, userIdSchema } from '../domain/schemas.js';
 import type { LastSeen } from '../stores/last-seen-store.js';
 import type { ReadPosition } from '../stores/read-store.js';
 import type { RetryPace } from './definitions.js';
@@ -23,11 +23,12 @@ export type ReceiptJob =
   { name: typeof RECEIPT_JOBS.read; data: ReadPosition } | { name: typeof RECEIPT_JOBS.seen; data: LastSeen };
 
 /**
- * The data each kind must carry. Ids are UUIDs because the batch statements bind them as
- * `uuid[]`: one malformed id would fail the whole batch, good jobs included.
+ * The data each kind must carry. Chat ids are UUIDs and user ids opaque ids (userIdSchema)
+ * because the batch statements bind them as `uuid[]` and `text[]`: one malformed id would fail the
+ * whole batch, good jobs included.
  */
-const readSchema: z.ZodType<ReadPosition> = z.object({ chatId: idSchema, userId: idSchema, seq: seqSchema });
-const seenSchema: z.ZodType<LastSeen> = z.object({ userId: idSchema, at: z.iso.datetime() });
+const readSchema: z.ZodType<ReadPosition> = z.object({ chatId: idSchema, userId: userIdSchema, seq: seqSchema });
+const seenSchema: z.ZodType<LastSeen> = z.object({ userId: userIdSchema, at: z.iso.datetime() });
 
 /** A receipts job as the worker may batch it; throws UnrecoverableError for anything else. */
 export function parseReceiptJob(job: Pick<Job, 'id' | 'name' | 'data'>): ReceiptJob {

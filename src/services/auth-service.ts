@@ -3,6 +3,7 @@ import { AppError, isUnavailableError } from '../domain/errors.js';
 import type { User } from '../domain/types.js';
 import type { SessionStore } from '../stores/session-store.js';
 import type { UserStore } from '../stores/user-store.js';
+import { type JwtIdentity, type JwtVerifier, looksLikeJwt } from './jwt-verifier.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { PasswordHasher } from './passwords.js';
 
@@ -16,9 +17,23 @@ export interface AuthServiceDeps {
   throttle: LoginThrottle;
   /** How long a verified token is trusted from memory before PostgreSQL is asked again. */
   cacheMs?: number;
+  /** External identity (JWT_SECRET / JWT_JWKS_URL); without it a JWT is refused like an unknown token. */
+  jwt?: JwtVerifier | undefined;
 }
 
 const hashToken = (token: string): Buffer => createHash('sha256').update(token).digest();
+
+/** Usernames tried, in order, for the user a JWT creates (docs/protocol.md "External identity"). */
+export function externalUsernames(identity: Pick<JwtIdentity, 'sub' | 'preferredUsername'>): string[] {
+  const storable = (s: string) => s.isWellFormed() && !s.includes('\u0000');
+  const preferred = identity.preferredUsername?.trim().slice(0, 64);
+  const base = preferred && storable(preferred) ? preferred : identity.sub;
+  // A stable suffix from the sub first (the same user gets the same name on every process), then random ones.
+  const tag = createHash('sha256').update(identity.sub).digest('hex').slice(0, 8);
+  const names = [base, identity.sub, `${base}#${tag}`];
+  for (let i = 0; i < 3; i++) names.push(`${base}#${randomBytes(4).toString('hex')}`);
+  return [...new Set(names)];
+}
 
 /** A verified session. `tokenHash` (SHA-256, hex) names it without being a secret. */
 export interface SessionInfo {
@@ -26,6 +41,11 @@ export interface SessionInfo {
   tokenHash: string;
   /** When the token stops working (ms since the epoch); sockets opened with it close then. */
   expiresAt: number;
+  /**
+   * A JWT's, not a Parley session's: logging out closes its sockets but cannot revoke it (its
+   * issuer owns it), so a later use is not refused as a revoked session's would be.
+   */
+  external?: true;
 }
 
 export function createAuthService(deps: AuthServiceDeps) {
@@ -37,6 +57,33 @@ export function createAuthService(deps: AuthServiceDeps) {
    * the row just before it was deleted) must not put the session back in the cache.
    */
   const revoked = new Map<string, number>();
+  /** JWT sub → its Parley user, once found or created: a new token of a known sub needs no PostgreSQL. */
+  const externalUsers = new Map<string, User>();
+
+  async function externalUser(identity: JwtIdentity): Promise<User> {
+    const known = externalUsers.get(identity.sub);
+    if (known) return known;
+    const user = await deps.users.ensureExternal(identity.sub, externalUsernames(identity));
+    if (!user) throw new AppError('unauthorized', 'invalid token: sub names a user with a password');
+    if (externalUsers.size >= 100_000) externalUsers.clear();
+    externalUsers.set(identity.sub, user);
+    return user;
+  }
+
+  /** A JWT's session: verified by jose, its user found or created; cached like a session token. */
+  async function jwtSession(token: string): Promise<SessionInfo> {
+    const key = hashToken(token).toString('hex');
+    const now = Date.now();
+    const hit = cache.get(key);
+    if (hit && hit.until > now) return hit.session;
+    if (!deps.jwt) throw new AppError('unauthorized', 'missing or invalid token');
+    const identity = await deps.jwt.verify(token);
+    const user = await externalUser(identity);
+    const info: SessionInfo = { user, tokenHash: key, expiresAt: identity.expiresAt, external: true };
+    if (cache.size >= 100_000) cache.clear();
+    cache.set(key, { session: info, until: Math.min(now + cacheMs, info.expiresAt) });
+    return info;
+  }
 
   async function issueToken(user: User): Promise<string> {
     const token = randomBytes(32).toString('base64url');
@@ -46,6 +93,8 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   /** The token's session; throws `unauthorized` for a missing, unknown, expired or revoked token. */
   async function session(token: string | undefined | null): Promise<SessionInfo> {
+    // Told apart by shape: a session token is one base64url part, a JWT three (jwt-verifier.ts).
+    if (token && looksLikeJwt(token)) return jwtSession(token);
     if (!token || token.length > 200) throw new AppError('unauthorized', 'missing or invalid token');
     const hash = hashToken(token);
     const key = hash.toString('hex');

@@ -44,7 +44,7 @@ const toChat = (r: ChatRow): ChatRecord => ({
  * READ COMMITTED gives each statement a fresh snapshot, and this one starts after the wait).
  */
 const USERS_AT_CAP = `
-  SELECT user_id FROM chat_members WHERE user_id = ANY($1::uuid[])
+  SELECT user_id FROM chat_members WHERE user_id = ANY($1::text[])
    GROUP BY user_id HAVING count(*) >= $2 ORDER BY user_id LIMIT 1`;
 
 /**
@@ -52,7 +52,7 @@ const USERS_AT_CAP = `
  * joins of one user queue up, so two at once cannot both pass the per-user cap. NO KEY UPDATE
  * leaves the foreign-key checks of other inserts (sessions, members) free to go on.
  */
-const LOCK_USERS = 'SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE';
+const LOCK_USERS = 'SELECT id FROM users WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE';
 
 export function createChatStore(pool: Pool) {
   return {
@@ -73,7 +73,7 @@ export function createChatStore(pool: Pool) {
           [chat.id, chat.title, chat.createdBy],
         );
         await client.query(
-          `INSERT INTO chat_members (chat_id, user_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`,
+          `INSERT INTO chat_members (chat_id, user_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
           [chat.id, chat.memberIds],
         );
         return { chat: toChat(rows[0] as ChatRow) };
@@ -230,7 +230,7 @@ export function createChatStore(pool: Pool) {
     /** The chats of each of these users, in one query (a user in none is missing from the map). */
     async chatIdsOfUsers(userIds: string[]): Promise<Map<string, string[]>> {
       const { rows } = await pool.query<{ user_id: string; chat_ids: string[] }>(
-        'SELECT user_id, array_agg(chat_id) AS chat_ids FROM chat_members WHERE user_id = ANY($1::uuid[]) GROUP BY user_id',
+        'SELECT user_id, array_agg(chat_id) AS chat_ids FROM chat_members WHERE user_id = ANY($1::text[]) GROUP BY user_id',
         [userIds],
       );
       return new Map(rows.map((r) => [r.user_id, r.chat_ids]));

@@ -10,7 +10,7 @@ export interface LastSeen {
 /** Same lock order as the read store's batch, for the same reason: batches never deadlock. */
 const RECORD_BATCH = `
   WITH wanted AS (
-    SELECT id, max(at) AS at FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, at) GROUP BY id
+    SELECT id, max(at) AS at FROM unnest($1::text[], $2::timestamptz[]) AS t(id, at) GROUP BY id
   ), locked AS MATERIALIZED (
     SELECT u.id FROM users u JOIN wanted w USING (id) ORDER BY u.id FOR UPDATE OF u
   )

@@ -39,7 +39,7 @@ const COLUMNS = MESSAGE_COLUMNS;
 /** Bound arrays, one per column: values never enter the SQL text (docs/architecture.md). */
 const INSERT_BATCH = `
   INSERT INTO messages (${COLUMNS})
-  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[],
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
                        $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::bigint[])
   ON CONFLICT DO NOTHING
   RETURNING chat_id, seq`;
@@ -110,7 +110,7 @@ export function createMessageStore(pool: Pool) {
       // Only a clientMsgId can make a row with a free seq conflict: which seq holds it?
       const owners = await pool.query<{ chat_id: string; sender_id: string; client_msg_id: string; seq: number }>(
         `SELECT chat_id, sender_id, client_msg_id, seq FROM messages
-          WHERE (chat_id, sender_id, client_msg_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[]))`,
+          WHERE (chat_id, sender_id, client_msg_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]))`,
         [missing.map((m) => m.chatId), missing.map((m) => m.senderId), missing.map((m) => m.clientMsgId)],
       );
       const ownerSeq = new Map(owners.rows.map((r) => [`${r.chat_id}/${r.sender_id}/${r.client_msg_id}`, r.seq]));

@@ -16,7 +16,7 @@ export interface ReadPosition {
 const ADVANCE_BATCH = `
   WITH wanted AS (
     SELECT chat_id, user_id, max(seq) AS seq
-      FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS t(chat_id, user_id, seq)
+      FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS t(chat_id, user_id, seq)
      GROUP BY chat_id, user_id
   ), locked AS MATERIALIZED (
     SELECT m.chat_id, m.user_id

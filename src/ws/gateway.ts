@@ -158,8 +158,8 @@ export function createGateway(deps: GatewayDeps) {
     });
     sockets.set(conn, ws);
     sessions.track(conn, session);
-    // Revoked while this upgrade was being authorised: end it like the others.
-    if (deps.auth.isRevoked(session.tokenHash)) sessions.end(session.tokenHash);
+    // Revoked while this upgrade was being authorised: end it like the others (a JWT cannot be revoked).
+    if (!session.external && deps.auth.isRevoked(session.tokenHash)) sessions.end(session.tokenHash);
     conn.send(JSON.stringify({ type: 'ready', user, connectionId: conn.id }));
     deps.onOpen?.(conn);
 

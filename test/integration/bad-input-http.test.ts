@@ -191,7 +191,10 @@ const cases: Case[] = [
       ['an array', '[]', 400, V],
       ['memberIds as a string', { memberIds: 'x' }, 400, V],
       ['memberIds of numbers', { memberIds: [123] }, 400, V],
-      ['an invalid member id', { memberIds: ['not-a-uuid'] }, 400, V],
+      // User ids are opaque (a JWT's sub may be anything printable), but never hold whitespace or `/`.
+      ['an invalid member id', { memberIds: ['not a user id'] }, 400, V],
+      ['a member id with a /', { memberIds: ['tenant/42'] }, 400, V],
+      ['a member id over 255 characters', { memberIds: ['x'.repeat(256)] }, 400, V],
       ['no memberIds', { title: 't' }, 400, V],
       [
         'too many members',
@@ -204,6 +207,7 @@ const cases: Case[] = [
       ['a long title', { title: big(201), memberIds: [] }, 400, V],
       ['a numeric title', { title: 7, memberIds: [] }, 400, V],
       ['an unknown member', { memberIds: [UNKNOWN_ID] }, 404, 'not_found'],
+      ['an unknown member of a non-UUID id', { memberIds: ['app-user:nobody'] }, 404, 'not_found'],
       ['a body over the limit', { title: 't', memberIds: [], pad: big(BODY_MAX) }, 413, 'payload_too_large'],
     ] as const
   ).map(([name, body, status, code]) => ({
@@ -240,12 +244,19 @@ const cases: Case[] = [
     status: 400,
     code: V,
   },
-  { name: 'remove a bad member id', method: 'DELETE', path: `/api/chats/:chat/members/nope`, status: 400, code: V },
+  { name: 'remove a bad member id', method: 'DELETE', path: `/api/chats/:chat/members/no%20pe`, status: 400, code: V },
+  {
+    name: 'remove a member id with an encoded /',
+    method: 'DELETE',
+    path: `/api/chats/:chat/members/a%2Fb`,
+    status: 400,
+    code: V,
+  },
   {
     name: 'add a member with a bad id',
     method: 'POST',
     path: '/api/chats/:chat/members',
-    body: { userId: 'nope' },
+    body: { userId: 'no pe' },
     status: 400,
     code: V,
   },
@@ -350,7 +361,14 @@ const cases: Case[] = [
     status: 400,
     code: V,
   })),
-  { name: 'presence of a bad user id', method: 'GET', path: '/api/users/nope/presence', status: 400, code: V },
+  { name: 'presence of a bad user id', method: 'GET', path: '/api/users/no%20pe/presence', status: 400, code: V },
+  {
+    name: 'presence of an unknown user id',
+    method: 'GET',
+    path: '/api/users/nope/presence',
+    status: 404,
+    code: 'not_found',
+  },
 
   { name: 'an unknown route', method: 'GET', path: '/api/nothing-here', status: 404, code: 'not_found' },
   { name: 'an unknown method', method: 'PUT', path: '/api/chats', body: {}, status: 404, code: 'not_found' },

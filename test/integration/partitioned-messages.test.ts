@@ -9,7 +9,7 @@ import { createPgPool } from '../../src/infra/clients.js';
 import { createMessageLog, logSettingsOf } from '../../src/message-log/message-log.js';
 import { createHistoryService, type HistoryPage } from '../../src/services/history-service.js';
 import { createDirectMessageStore } from '../../src/stores/direct-message-store.js';
-import { createMessageStore } from '../../src/stores/message-store.js';
+import { createMessageStore, MESSAGE_COLUMNS } from '../../src/stores/message-store.js';
 import { ADMIN_URL, databaseUrl } from '../helpers/pg.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
@@ -54,6 +54,34 @@ const message = (chatId: string, senderId: string, seq: number, over: Partial<Me
   rev: seq,
   ...over,
 });
+
+/**
+ * The persist worker's batch INSERT as it was before migration 012 made sender_id text (the store
+ * now binds it as text[], which a uuid column refuses): the fill of the version-10 database.
+ */
+async function insertBatchV10(messages: Message[]): Promise<number> {
+  const { rowCount } = await pool.query(
+    `INSERT INTO messages (${MESSAGE_COLUMNS})
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[],
+                          $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::bigint[])
+     ON CONFLICT DO NOTHING`,
+    [
+      messages.map((m) => m.id),
+      messages.map((m) => m.chatId),
+      messages.map((m) => m.seq),
+      messages.map((m) => m.senderId),
+      messages.map((m) => m.body),
+      messages.map((m) => m.clientMsgId),
+      messages.map((m) => m.createdAt),
+      messages.map((m) => m.replyTo),
+      messages.map((m) => m.editedAt),
+      messages.map((m) => m.deletedAt),
+      messages.map((m) => JSON.stringify(m.reactions)),
+      messages.map((m) => m.rev),
+    ],
+  );
+  return rowCount ?? 0;
+}
 
 /** Every row, every column, as PostgreSQL renders it (so a changed type or value shows). */
 const allRows = async () =>
@@ -139,9 +167,9 @@ describe('migration 011: messages partitioned by chat_id, on a database that hol
           replyTo: k > 2 && k % 4 === 0 ? k - 2 : null,
         }),
       );
-      expect((await store.insertBatch(batch)).inserted).toBe(batch.length);
+      expect(await insertBatchV10(batch)).toBe(batch.length);
     }
-    await store.insertBatch([message(chatIds[1]!, alice, 100_075, { clientMsgId: 'degraded-retry' })]);
+    await insertBatchV10([message(chatIds[1]!, alice, 100_075, { clientMsgId: 'degraded-retry' })]);
     // Edits, deletes and reactions (the jsonb and timestamp columns of migration 010).
     const changed = await store.updateChanges([
       { ...message(chatIds[2]!, alice, 2), body: 'edited', editedAt: '2025-01-02T03:04:05.678Z', rev: 500 },
@@ -184,7 +212,9 @@ describe('migration 011: messages partitioned by chat_id, on a database that hol
     before = { rows: await allRows(), shape: await shape(), histories: await histories(chatIds) };
     expect(before.rows.length).toBeGreaterThan(3000);
 
-    expect(await migrate(pool)).toEqual([expect.stringMatching(new RegExp(`^0*${PARTITIONING}_`))]);
+    expect(await migrate(pool, { upTo: PARTITIONING })).toEqual([
+      expect.stringMatching(new RegExp(`^0*${PARTITIONING}_`)),
+    ]);
   });
 
   it('keeps every row, column for column', async () => {
@@ -234,6 +264,38 @@ describe('migration 011: messages partitioned by chat_id, on a database that hol
     );
     const scanned = plan.rows.map((r) => r['QUERY PLAN']).filter((l) => /messages_p\d\d/.test(l));
     expect(scanned).toHaveLength(1);
+  });
+
+  it('then takes migration 012 (user ids as text): every row the same, sender_id text on every partition', async () => {
+    expect(await migrate(pool)).toEqual([expect.stringMatching(/^0*12_/)]);
+    expect(await allRows()).toEqual(before.rows);
+    expect(await histories(chatIds)).toEqual(before.histories);
+    const types = await pool.query<{ table_name: string; column_name: string; data_type: string }>(
+      `SELECT table_name, column_name, data_type FROM information_schema.columns
+        WHERE (table_name, column_name) IN (('users', 'id'), ('sessions', 'user_id'), ('chats', 'created_by'),
+                                            ('chat_members', 'user_id'), ('messages', 'sender_id'), ('messages_p07', 'sender_id'))
+        ORDER BY table_name, column_name`,
+    );
+    expect(types.rows.map((r) => `${r.table_name}.${r.column_name} ${r.data_type}`)).toEqual([
+      'chat_members.user_id text',
+      'chats.created_by text',
+      'messages.sender_id text',
+      'messages_p07.sender_id text',
+      'sessions.user_id text',
+      'users.id text',
+    ]);
+    // The foreign keys came back, under their names.
+    const fks = await pool.query<{ conname: string }>(
+      `SELECT conname FROM pg_constraint WHERE contype = 'f' AND confrelid = 'users'::regclass ORDER BY conname`,
+    );
+    expect(fks.rows.map((r) => r.conname)).toEqual([
+      'chat_members_user_id_fkey',
+      'chats_created_by_fkey',
+      'sessions_user_id_fkey',
+    ]);
+    await expect(
+      pool.query('INSERT INTO chat_members (chat_id, user_id) VALUES ($1, $2)', [chatIds[0]!, 'app-user:nobody']),
+    ).rejects.toThrow(/foreign key/);
   });
 
   it('takes new messages and harmless retries, and enforces both keys', async () => {

@@ -8,7 +8,7 @@ import {
   messageSchema,
   presenceSchema,
 } from '../../domain/response-schemas.js';
-import { emojiSchema, idSchema, type Schemas } from '../../domain/schemas.js';
+import { emojiSchema, idSchema, type Schemas, userIdSchema } from '../../domain/schemas.js';
 import { asUser, bodyErrors, errors, json, userErrors } from './responses.js';
 
 /** The routes of chatRoutes, receiptRoutes and presenceRoutes, all behind a user token. */
@@ -85,12 +85,12 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
     path: '/api/chats/{chatId}/members/{userId}',
     summary: 'Remove a member, or leave',
     description: 'Any member may remove themselves; only the creator may remove others.',
-    request: { params: inChat.extend({ userId: idSchema.meta({ description: 'the member to remove' }) }) },
+    request: { params: inChat.extend({ userId: userIdSchema.meta({ description: 'the member to remove' }) }) },
     responses: {
       204: { description: 'Removed' },
       ...errors({
         ...userErrors,
-        validation_failed: 'an id is not a UUID',
+        validation_failed: 'chatId is not a UUID, or userId not a user id',
         forbidden: 'not the creator',
         not_found: 'no such chat, or not a member',
       }),
@@ -198,12 +198,12 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
     tags: ['presence'],
     summary: "A user's presence",
     description: 'Your own, or that of a user who shares a chat with you.',
-    request: { params: z.object({ userId: idSchema.meta({ description: 'the user' }) }) },
+    request: { params: z.object({ userId: userIdSchema.meta({ description: 'the user' }) }) },
     responses: {
       200: json('Online or offline, and when last seen (null if never)', presenceSchema),
       ...errors({
         ...userErrors,
-        validation_failed: 'userId is not a UUID',
+        validation_failed: 'userId is not a user id (1-255 printable characters without spaces or /)',
         forbidden: 'you share no chat with this user',
         not_found: 'no such user',
       }),

@@ -18,7 +18,8 @@ export function createOpenApiDocument(schemas: Schemas): OpenApiDocument {
   registry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
-    description: 'A token from POST /api/sessions',
+    description:
+      'A token from POST /api/sessions, or a JWT from your identity provider when JWT_SECRET (HS256) or JWT_JWKS_URL (RS256/ES256) is set: its `sub` is the user id, the user created on first use (docs/protocol.md "External identity")',
   });
   registry.registerComponent('securitySchemes', 'adminToken', {
     type: 'http',

@@ -140,10 +140,10 @@ export function registerOperatorPaths(registry: OpenAPIRegistry): void {
     tags: ['websocket'],
     summary: 'WebSocket',
     description:
-      'Upgrade with the token in `?token=` or as the subprotocol `bearer.<token>`. The server then sends `ready` and the events of your chats. Frames both ways: docs/ws-frames.schema.json (and /docs).',
+      'Upgrade with the token (a session token or a JWT) in `?token=` or as the subprotocol `bearer.<token>`; a socket opened with it closes with 4001 when it expires. The server then sends `ready` and the events of your chats. Frames both ways: docs/ws-frames.schema.json (and /docs).',
     request: {
       query: z.object({
-        token: z.string().optional().meta({ description: 'a session token (or use the subprotocol)' }),
+        token: z.string().optional().meta({ description: 'a session token or a JWT (or use the subprotocol)' }),
       }),
     },
     responses: {

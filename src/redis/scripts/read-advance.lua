@@ -37,7 +37,7 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], want)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if ARGV[5] ~= '' then
-  local frame = '{"type":"read","chatId":"' .. ARGV[6] .. '","userId":"' .. ARGV[1] .. '","seq":' .. want .. '}'
+  local frame = '{"type":"read","chatId":"' .. ARGV[6] .. '","userId":' .. cjson.encode(ARGV[1]) .. ',"seq":' .. want .. '}'
   redis.call('SPUBLISH', ARGV[5], ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. ARGV[1] .. ' ' .. frame)
 end
 return {'OK', want}
