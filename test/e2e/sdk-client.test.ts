@@ -266,6 +266,29 @@ describe('@parley/client against real api processes', () => {
     await waitFor(() => alice.client.presence(b!.user.id)?.status === 'offline', 'alice sees bob offline');
   });
 
+  it('members by username: findUser, addMemberByUsername, and loadMembers seeding the read positions', async () => {
+    const api = new ApiClient(api2.url);
+    const [a, b] = await users(api, 2);
+    const alice = sdk(a!, [api2.url]);
+    const found = await alice.client.http.findUser(b!.user.username.toUpperCase());
+    expect(found.user.id).toBe(b!.user.id);
+    await expect(alice.client.http.findUser('nobody_at_all')).rejects.toMatchObject({ status: 404, code: 'not_found' });
+
+    const { chat } = await alice.client.http.createChat({ title: 'by name', memberIds: [] });
+    expect((await alice.client.addMemberByUsername(chat.id, b!.user.username)).id).toBe(b!.user.id);
+    const sent = await alice.client.http.sendMessage(chat.id, { body: 'read me' });
+    await new ParleyHttp({ baseUrls: () => [api2.url], token: () => b!.token }).markRead(chat.id, sent.message.seq);
+
+    // Read positions reach PostgreSQL in batches: asked again until bob's is stored.
+    await waitFor(async () => {
+      await alice.client.loadMembers(chat.id);
+      return alice.client.chat(chat.id)!.reads.get(b!.user.id) === sent.message.seq;
+    }, "bob's stored read position in alice's state");
+    const members = alice.client.chat(chat.id)!.members;
+    expect(members.map((m) => m.username).sort()).toEqual([a!.user.username, b!.user.username].sort());
+    expect(members.find((m) => m.userId === b!.user.id)!.lastReadSeq).toBe(sent.message.seq);
+  });
+
   it('4001: a logout elsewhere (DELETE /api/sessions) surfaces as logged-out, with no reconnect', async () => {
     const api = new ApiClient(api2.url);
     const [u] = await users(api, 1);

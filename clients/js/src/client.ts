@@ -5,6 +5,7 @@ import { Outbox, type OutboxItem, type OutboxStorage } from './outbox.js';
 import { ChatTimeline } from './timeline.js';
 import type {
   ChatListItem,
+  ChatMember,
   ClientFrame,
   ConnectionState,
   ErrorBody,
@@ -78,6 +79,8 @@ export interface ChatState {
   /** userId -> when their typing runs out (ms since epoch). */
   typing: Map<string, number>;
   info: ChatListItem | null;
+  /** From `loadMembers` (GET /api/chats/:chatId); empty until then. */
+  members: ChatMember[];
 }
 
 export type ParleyEvents = {
@@ -434,6 +437,7 @@ export class ParleyClient extends Emitter<ParleyEvents> {
         reads: new Map(),
         typing: new Map(),
         info: null,
+        members: [],
       };
       this.chatsById.set(chatId, chat);
       if (this.stateValue === 'open') this.syncSoon(chatId);
@@ -500,6 +504,26 @@ export class ParleyClient extends Emitter<ParleyEvents> {
       if (item.lastMessage) chat.timeline.addHistory([item.lastMessage]);
     }
     return all;
+  }
+
+  /**
+   * The chat's members (GET /api/chats/:chatId), kept in its state; their stored read positions
+   * seed `reads` (a `read` frame moves one on later).
+   */
+  async loadMembers(chatId: string): Promise<ChatMember[]> {
+    const { chat: info } = await this.http.getChat(chatId);
+    const chat = this.watch(chatId, { seq: info.lastSeq });
+    chat.members = info.members;
+    chat.persistedSeq = Math.max(chat.persistedSeq, info.persistedSeq);
+    for (const m of info.members) chat.reads.set(m.userId, Math.max(chat.reads.get(m.userId) ?? 0, m.lastReadSeq));
+    return info.members;
+  }
+
+  /** Finds a user by username and adds them to the chat; answers the user. */
+  async addMemberByUsername(chatId: string, username: string): Promise<User> {
+    const { user } = await this.http.findUser(username);
+    await this.http.addMember(chatId, user.id);
+    return user;
   }
 
   /** Older messages of a chat from the history route (before the oldest the client has). */
