@@ -357,6 +357,7 @@ function submitComposer(): void {
   else client.send(chatId, text, ui.replyTo ? { replyTo: ui.replyTo } : {});
   box.value = '';
   ui.replyTo = ui.editing = null;
+  ui.lastTypingSent = 0; // a message ends one's typing: the next key starts it again
   $('messages').scrollTop = $('messages').scrollHeight;
   render();
   requestAnimationFrame(() => ($('messages').scrollTop = $('messages').scrollHeight));
