@@ -11,6 +11,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
 COPY workers ./workers
+# The web app (dist/web) is bundled from its sources and the SDK's.
+COPY clients/js/src ./clients/js/src
+COPY clients/web ./clients/web
 # The build info only serves the next incremental build.
 RUN npm run build && rm dist/.tsbuildinfo
 

@@ -66,6 +66,11 @@ export default tseslint.config(
     },
   },
   {
+    // The web app runs in browsers only.
+    files: ['clients/web/**'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     // Tests and the bench look up what they just made: a `!` after a lookup is the assertion.
     files: ['test/**', 'bench/**'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },

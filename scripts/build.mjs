@@ -5,6 +5,10 @@
  * SQL migrations: files the code reads at run time next to itself) into dist/ beside the
  * compiled modules, so that dist/ runs on its own and src/ stays the one copy anyone edits.
  *
+ * It also bundles the web chat app (clients/web, on the SDK's sources in clients/js/src) with
+ * esbuild into dist/web: index.html, and under app/ one script and one style sheet named by a
+ * hash of their content (so that they may be cached for good); the app is type-checked first.
+ *
  * `--if-stale` (what `npm start`, `npm run api`, `worker` and `migrate` run first) builds only
  * when a source is newer than the last build or an entry point is missing, and otherwise costs
  * a directory walk. Plain JavaScript: it must run before anything is compiled, without tsx.
@@ -34,9 +38,26 @@ const LOCK = join(DIST, '.build-lock');
 /** Source trees whose every file reaches dist/: .ts compiled by tsc, anything else copied. */
 const MIRRORED = ['src', 'workers'];
 /** A change to any of these makes dist/ stale: the mirrored trees, scripts/ (start, migrate and what they import), the settings. */
-const INPUTS = [...MIRRORED, 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+const INPUTS = [
+  ...MIRRORED,
+  'scripts',
+  'clients/web',
+  'clients/js/src',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'package.json',
+];
+/** The web app: its sources, its page's template, and where its build goes. */
+const WEB = join(ROOT, 'clients/web');
+const WEB_DIST = join(DIST, 'web');
 /** What the npm scripts run: a build without one of them is not a build. */
-const ENTRY_POINTS = ['dist/src/main.js', 'dist/workers/main.js', 'dist/scripts/start.js', 'dist/scripts/migrate.js'];
+const ENTRY_POINTS = [
+  'dist/src/main.js',
+  'dist/workers/main.js',
+  'dist/scripts/start.js',
+  'dist/scripts/migrate.js',
+  'dist/web/index.html',
+];
 /** How long a waiter waits for another process's build before it gives up. */
 const LOCK_WAIT_MS = 180_000;
 
@@ -138,7 +159,8 @@ async function lock() {
  * tsc's incremental build, in this process (a build killed with its launcher leaves no compiler
  * behind writing into dist/). Its build info lives in dist/, so removing dist/ rebuilds everything.
  */
-async function compile() {
+/** @param {string} configFile relative to the root @param {boolean} [emit] */
+async function compile(configFile = 'tsconfig.build.json', emit = true) {
   /** @type {typeof import('typescript')} */
   let ts;
   try {
@@ -156,14 +178,14 @@ async function compile() {
     onUnRecoverableConfigFileDiagnostic: (/** @type {import('typescript').Diagnostic} */ d) =>
       void (unreadable = ts.flattenDiagnosticMessageText(d.messageText, '\n')),
   };
-  const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.build.json'), {}, host);
-  if (!config) throw new Error(`tsconfig.build.json: ${unreadable ?? 'cannot be read'}`);
+  const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, configFile), {}, host);
+  if (!config) throw new Error(`${configFile}: ${unreadable ?? 'cannot be read'}`);
   const program = ts.createIncrementalProgram({
     rootNames: config.fileNames,
     options: config.options,
     configFileParsingDiagnostics: ts.getConfigFileParsingDiagnostics(config),
   });
-  const emitted = program.emit();
+  const emitted = emit ? program.emit() : { diagnostics: [] };
   const diagnostics = ts.sortAndDeduplicateDiagnostics([
     ...program.getConfigFileParsingDiagnostics(),
     ...program.getOptionsDiagnostics(),
@@ -182,6 +204,43 @@ async function compile() {
   throw new Error(`tsc found ${diagnostics.length} error(s)`);
 }
 
+/**
+ * The web app into dist/web: type-checked, then bundled by esbuild (the SDK from its sources),
+ * and its index.html written from clients/web/index.html with the bundle's hashed names.
+ */
+async function bundleWeb() {
+  await compile('clients/web/tsconfig.json', false);
+  /** @type {typeof import('esbuild')} */
+  let esbuild;
+  try {
+    esbuild = await import('esbuild');
+  } catch (err) {
+    if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Error('the web app needs esbuild, a dev dependency: run `npm run build` where they are installed');
+  }
+  rmSync(WEB_DIST, { recursive: true, force: true });
+  const result = await esbuild.build({
+    entryPoints: { app: join(WEB, 'src/main.ts') },
+    bundle: true,
+    format: 'esm',
+    target: ['es2022'],
+    minify: true,
+    legalComments: 'none',
+    entryNames: '[name]-[hash]',
+    outdir: join(WEB_DIST, 'app'),
+    alias: { '@parley/client': join(ROOT, 'clients/js/src/index.ts') },
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const outputs = Object.keys(result.metafile.outputs).map((f) => relative(join(WEB_DIST, 'app'), join(ROOT, f)));
+  const js = outputs.find((f) => f.endsWith('.js'));
+  const css = outputs.find((f) => f.endsWith('.css'));
+  if (!js || !css || outputs.length !== 2)
+    throw new Error(`the web bundle is not one script and one style sheet: ${outputs}`);
+  const page = readFileSync(join(WEB, 'index.html'), 'utf8').replace('{{js}}', js).replace('{{css}}', css);
+  writeFileSync(join(WEB_DIST, 'index.html'), page);
+}
+
 async function main() {
   const ifStale = process.argv.includes('--if-stale');
   if (ifStale && staleness() === null) return;
@@ -195,6 +254,7 @@ async function main() {
     rmSync(STAMP, { force: true });
     await compile();
     mirrorAssets();
+    await bundleWeb();
     writeFileSync(STAMP, `${started.toISOString()}\n`);
     utimesSync(STAMP, started, started);
   } finally {

@@ -14,6 +14,7 @@ import { receiptsFeature } from './features/receipts.js';
 import { systemEventsFeature } from './features/system-events.js';
 import { typingFeature } from './features/typing.js';
 import { createHttpApp } from './http/app.js';
+import { defaultWebAppDir } from './http/routes/web-app.js';
 import { createHttpServer } from './http/server-limits.js';
 import { clusterKeySlot } from './infra/cluster-slot.js';
 import { createReadiness } from './infra/readiness.js';
@@ -349,6 +350,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     bodyMaxBytes: config.HTTP_BODY_MAX,
     readiness,
     routes: features.routes,
+    webAppDir: config.WEB_APP ? defaultWebAppDir() : null,
   });
   const server = createHttpServer({
     fetch: app.fetch,

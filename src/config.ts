@@ -321,6 +321,9 @@ export const configSchema = z
     /** scrypt cost parameter N (a power of two) for password hashes. */
     PASSWORD_HASH_COST: int(16_384, 1024),
 
+    /** Serve the web chat app (dist/web, from `npm run build`) at GET / and /app/*; false: / answers 404. */
+    WEB_APP: bool(true),
+
     /** Bull Board basic auth; with no password Bull Board is not mounted. The password needs 16 characters or more. */
     BULL_BOARD_USER: z.string().default('admin'),
     BULL_BOARD_PASSWORD: operatorSecret,

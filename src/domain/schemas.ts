@@ -78,6 +78,8 @@ export function createSchemas(limits: InputLimits) {
     username: storableText(64).pipe(z.string().min(1)),
     password: z.string().min(1).max(200),
   });
+  /** GET /api/users?username=: finding a user to add to a chat. */
+  const userLookupQuery = z.object({ username: loginBody.shape.username });
   const createChatBody = z.object({
     title: storableText(200).nullish(),
     memberIds: z.array(userIdSchema).max(limits.chatMaxMembers - 1),
@@ -160,6 +162,7 @@ export function createSchemas(limits: InputLimits) {
     readBody,
     historyQuery,
     listChatsQuery,
+    userLookupQuery,
     frame,
   };
 }

@@ -1,7 +1,7 @@
 import { AppError } from '../domain/errors.js';
 import type { Schemas } from '../domain/schemas.js';
 import { clientAddress } from '../http/client-address.js';
-import { bearerToken, readBody } from '../http/context.js';
+import { bearerToken, parseQuery, readBody } from '../http/context.js';
 import type { Keys } from '../redis/keys.js';
 import type { AuthService } from '../services/auth-service.js';
 import type { SessionRevocation } from '../services/session-revocation.js';
@@ -20,7 +20,7 @@ export interface AccountsDeps {
  * Users and sessions.
  * - POST /api/users, POST /api/sessions (no token): registration and login, limited per client
  *   address (and logins per username).
- * - GET /api/me.
+ * - GET /api/me; GET /api/users?username= (a user by username, to add to a chat).
  * - DELETE /api/sessions/current (the token that authenticated the request) and DELETE
  *   /api/sessions (every session of its user: log out everywhere, e.g. after a lost device):
  *   effective on every api process at once, through `channel:session-revoked`; the sockets opened
@@ -43,6 +43,10 @@ export function accountsFeature(deps: AccountsDeps): Feature {
       },
       api(api) {
         api.get('/me', (c) => c.json({ user: c.get('user') }));
+        api.get('/users', async (c) => {
+          const { username } = parseQuery(c, schemas.userLookupQuery);
+          return c.json({ user: await auth.findUser(username) });
+        });
         api.delete('/sessions/current', async (c) => {
           // Authenticated already (the /api token check), so the token is there and valid.
           const token = bearerToken(c.req.header('authorization'));

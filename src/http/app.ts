@@ -7,6 +7,7 @@ import type { AuthService } from '../services/auth-service.js';
 import { type AppEnv, bearerToken, limitBody } from './context.js';
 import { requestLog } from './request-log.js';
 import { docsRoutes } from './routes/docs-routes.js';
+import { webAppRoutes } from './routes/web-app.js';
 
 /** The routes one feature serves (src/features/), by how they are authenticated. */
 export interface HttpRoutes {
@@ -27,6 +28,8 @@ export interface HttpAppDeps {
   readiness: () => Promise<{ redis: boolean; postgres: boolean; mode: 'normal' | 'degraded' }>;
   /** Every feature's routes, mounted here, in this order. */
   routes: readonly HttpRoutes[];
+  /** The web app's build (dist/web) served at / and /app/*; null or absent: not served (WEB_APP=false). */
+  webAppDir?: string | null;
 }
 
 const errorBody = (err: AppError) => ({ error: err.toJSON() });
@@ -57,6 +60,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     return c.json(r, r.postgres || r.redis ? 200 : 503);
   });
   docsRoutes({ schemas: deps.schemas })(app);
+  if (deps.webAppDir) webAppRoutes({ dir: deps.webAppDir })(app);
   // Before /api is mounted: a root route under /api (the admin broadcast) answers ahead of its token check.
   for (const routes of deps.routes) routes.root?.(app);
 

@@ -155,6 +155,13 @@ export function createAuthService(deps: AuthServiceDeps) {
       return { token: await issueToken(found.user), user: found.user };
     },
 
+    /** GET /api/users?username=: the user of a username; throws `not_found` when there is none. */
+    async findUser(username: string): Promise<User> {
+      const user = await deps.users.findByUsername(username);
+      if (!user) throw new AppError('not_found', 'no such user');
+      return user;
+    },
+
     /** The token's user; throws `unauthorized` for a missing, unknown, expired or revoked token. */
     async authenticate(token: string | undefined | null): Promise<User> {
       return (await session(token)).user;

@@ -65,6 +65,14 @@ export function createUserStore(pool: Pool) {
       return row ? { user: toUser(row), passwordHash: row.password_hash } : null;
     },
 
+    /** The user of a username (case-insensitively), without credentials. */
+    async findByUsername(username: string): Promise<User | null> {
+      const { rows } = await pool.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [
+        username,
+      ]);
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+
     async findById(id: string): Promise<User | null> {
       const { rows } = await pool.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
       return rows[0] ? toUser(rows[0]) : null;

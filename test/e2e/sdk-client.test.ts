@@ -266,6 +266,53 @@ describe('@parley/client against real api processes', () => {
     await waitFor(() => alice.client.presence(b!.user.id)?.status === 'offline', 'alice sees bob offline');
   });
 
+  it('members by username: findUser, addMemberByUsername, and loadMembers seeding the read positions and presence', async () => {
+    const api = new ApiClient(api2.url);
+    const [a, b] = await users(api, 2);
+    const alice = sdk(a!, [api2.url]);
+    const found = await alice.client.http.findUser(b!.user.username.toUpperCase());
+    expect(found.user.id).toBe(b!.user.id);
+    await expect(alice.client.http.findUser('nobody_at_all')).rejects.toMatchObject({ status: 404, code: 'not_found' });
+
+    const { chat } = await alice.client.http.createChat({ title: 'by name', memberIds: [] });
+    expect((await alice.client.addMemberByUsername(chat.id, b!.user.username)).id).toBe(b!.user.id);
+    const sent = await alice.client.http.sendMessage(chat.id, { body: 'read me' });
+    await new ParleyHttp({ baseUrls: () => [api2.url], token: () => b!.token }).markRead(chat.id, sent.message.seq);
+
+    // Read positions reach PostgreSQL in batches: asked again until bob's is stored.
+    await waitFor(async () => {
+      await alice.client.loadMembers(chat.id);
+      return alice.client.chat(chat.id)!.reads.get(b!.user.id) === sent.message.seq;
+    }, "bob's stored read position in alice's state");
+    const members = alice.client.chat(chat.id)!.members;
+    expect(members.map((m) => m.username).sort()).toEqual([a!.user.username, b!.user.username].sort());
+    expect(members.find((m) => m.userId === b!.user.id)!.lastReadSeq).toBe(sent.message.seq);
+    // Bob's presence was never announced to alice (no connection): fetched with the members.
+    expect(alice.client.presence(b!.user.id)).toMatchObject({ userId: b!.user.id, status: 'offline' });
+  });
+
+  it('loadOlder after a sync brought an older changed message: the history below the newest has no hole', async () => {
+    const api = new ApiClient(api2.url);
+    const [a, b] = await users(api, 2);
+    const chatId = await newChat(api, a!, [b!]);
+    const http = new ParleyHttp({ baseUrls: () => [api2.url], token: () => a!.token });
+    for (const body of ['1', '2', '3', '4']) await http.sendMessage(chatId, { body });
+    await http.editMessage(chatId, 1, '1, edited');
+    const bob = sdk(b!, [api2.url]);
+    await bob.client.loadChats(); // from the newest (4); the sync brings 1 as changed
+    const synced = new Promise((resolve) => bob.client.on('synced', resolve));
+    bob.client.connect();
+    await synced;
+    await waitFor(() => bob.client.messages(chatId).some((m) => m.seq === 1), 'the edited first message synced');
+    await bob.client.loadOlder(chatId);
+    expect(bob.client.messages(chatId).map((m) => [m.seq, m.body])).toEqual([
+      [1, '1, edited'],
+      [2, '2'],
+      [3, '3'],
+      [4, '4'],
+    ]);
+  });
+
   it('4001: a logout elsewhere (DELETE /api/sessions) surfaces as logged-out, with no reconnect', async () => {
     const api = new ApiClient(api2.url);
     const [u] = await users(api, 1);

@@ -49,6 +49,29 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
       expect(sessions.rows[0].token_hash.toString('utf8')).not.toContain(login.body.token);
     });
 
+    it('finds a user by username (case-insensitively), 404 for none, 400 without one, 401 without a token', async () => {
+      const dora = await app.api.newUser('dora');
+      const asker = await app.api.newUser('asker');
+      const found = await app.api.request(
+        'GET',
+        `/api/users?username=${encodeURIComponent(dora.user.username.toUpperCase())}`,
+        undefined,
+        asker.token,
+      );
+      expect(found.status).toBe(200);
+      expect(found.body.user).toEqual({
+        id: dora.user.id,
+        username: dora.user.username,
+        displayName: expect.any(String),
+        createdAt: expect.any(String),
+      });
+      const none = await app.api.request('GET', '/api/users?username=nobody_here', undefined, asker.token);
+      expect(none.status).toBe(404);
+      expect(none.body.error.code).toBe('not_found');
+      expect((await app.api.request('GET', '/api/users', undefined, asker.token)).status).toBe(400);
+      expect((await app.api.request('GET', `/api/users?username=${dora.user.username}`)).status).toBe(401);
+    });
+
     it('refuses missing and unknown tokens on HTTP and on the WebSocket upgrade', async () => {
       expect((await app.api.request('GET', '/api/me')).status).toBe(401);
       expect((await app.api.request('GET', '/api/me', undefined, 'nope')).status).toBe(401);

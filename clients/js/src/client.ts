@@ -5,6 +5,7 @@ import { Outbox, type OutboxItem, type OutboxStorage } from './outbox.js';
 import { ChatTimeline } from './timeline.js';
 import type {
   ChatListItem,
+  ChatMember,
   ClientFrame,
   ConnectionState,
   ErrorBody,
@@ -78,6 +79,8 @@ export interface ChatState {
   /** userId -> when their typing runs out (ms since epoch). */
   typing: Map<string, number>;
   info: ChatListItem | null;
+  /** From `loadMembers` (GET /api/chats/:chatId); empty until then. */
+  members: ChatMember[];
 }
 
 export type ParleyEvents = {
@@ -434,6 +437,7 @@ export class ParleyClient extends Emitter<ParleyEvents> {
         reads: new Map(),
         typing: new Map(),
         info: null,
+        members: [],
       };
       this.chatsById.set(chatId, chat);
       if (this.stateValue === 'open') this.syncSoon(chatId);
@@ -502,10 +506,46 @@ export class ParleyClient extends Emitter<ParleyEvents> {
     return all;
   }
 
+  /**
+   * The chat's members (GET /api/chats/:chatId), kept in its state; their stored read positions
+   * seed `reads` (a `read` frame moves one on later), and the presence of those not known yet is
+   * fetched.
+   */
+  async loadMembers(chatId: string): Promise<ChatMember[]> {
+    const { chat: info } = await this.http.getChat(chatId);
+    const chat = this.watch(chatId, { seq: info.lastSeq });
+    chat.members = info.members;
+    chat.persistedSeq = Math.max(chat.persistedSeq, info.persistedSeq);
+    for (const m of info.members) chat.reads.set(m.userId, Math.max(chat.reads.get(m.userId) ?? 0, m.lastReadSeq));
+    // `presence` frames come once per connection for the users shared a chat with then: a member
+    // of a chat made since is asked about over HTTP (a frame, newer, wins).
+    const unknown = info.members.filter((m) => m.userId !== this.userValue?.id && !this.presenceByUser.has(m.userId));
+    await Promise.all(
+      unknown.map(async (m) => {
+        const p = await this.http.presence(m.userId).catch(() => null);
+        if (!p || this.presenceByUser.has(p.userId)) return;
+        this.presenceByUser.set(p.userId, p);
+        this.emit('presence', p);
+      }),
+    );
+    return info.members;
+  }
+
+  /** Finds a user by username and adds them to the chat; answers the user. */
+  async addMemberByUsername(chatId: string, username: string): Promise<User> {
+    const { user } = await this.http.findUser(username);
+    await this.http.addMember(chatId, user.id);
+    return user;
+  }
+
   /** Older messages of a chat from the history route (before the oldest the client has). */
   async loadOlder(chatId: string, limit = 50): Promise<{ messages: LocalMessage[]; hasMore: boolean }> {
     const chat = this.watch(chatId);
-    const oldest = chat.timeline.messages()[0]?.seq ?? chat.timeline.lastSeq + 1;
+    // Below the run of seqs held without a hole up to the newest: a sync may have brought older
+    // messages that changed (as updates) above seqs never loaded.
+    const held = chat.timeline.messages();
+    let oldest = chat.timeline.lastSeq + 1;
+    for (let i = held.length - 1; i >= 0 && held[i]?.seq === oldest - 1; i--) oldest--;
     const { messages, hasMore } = await this.http.history(chatId, { before: oldest, limit });
     chat.timeline.addHistory(messages);
     return { messages: messages.map((m) => this.local(chat, m)), hasMore };

@@ -94,6 +94,10 @@ export class ParleyHttp {
   me(): Promise<{ user: User }> {
     return this.request('GET', '/api/me');
   }
+  /** The user of a username (matched case-insensitively); a 404 `not_found` when there is none. */
+  findUser(username: string): Promise<{ user: User }> {
+    return this.request('GET', `/api/users?username=${enc(username)}`);
+  }
   listChats(
     query: { limit?: number; cursor?: string } = {},
   ): Promise<{ chats: ChatListItem[]; nextCursor: string | null }> {

@@ -19,8 +19,17 @@ export interface Chat {
   persistedSeq: number;
 }
 
+export interface ChatMember {
+  userId: string;
+  username: string;
+  displayName: string;
+  joinedAt: string;
+  /** The highest seq this member has read. */
+  lastReadSeq: number;
+}
+
 export interface ChatWithMembers extends Chat {
-  members: unknown[];
+  members: ChatMember[];
 }
 
 export interface ChatListItem extends Chat {

@@ -60,6 +60,20 @@ export function registerAccountPaths(registry: OpenAPIRegistry, schemas: Schemas
   });
 
   registry.registerPath({
+    method: 'get',
+    path: '/api/users',
+    tags: ['accounts'],
+    summary: 'Find a user by username',
+    description: 'The user with this username (case-insensitively), e.g. to add to a chat by its id.',
+    security: asUser,
+    request: { query: schemas.userLookupQuery },
+    responses: {
+      200: json('The user', z.object({ user: userSchema })),
+      ...errors({ ...userErrors, validation_failed: 'no username, or one too long', not_found: 'no such user' }),
+    },
+  });
+
+  registry.registerPath({
     method: 'delete',
     path: '/api/sessions/current',
     tags: ['accounts'],
