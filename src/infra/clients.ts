@@ -83,6 +83,9 @@ export function clusterOptions(config: Config, role: RedisRole, name = 'parley')
     // See createRedis: no Pipeline per tick (BullMQ's scripts, the api's latency).
     enableAutoPipelining: false,
     clusterRetryStrategy: reconnectDelay,
+    // The slot map read again every second, whatever the traffic: a failover is noticed even on
+    // slots no single command touched since (pipelines do not always make ioredis refresh it).
+    slotsRefreshInterval: 1000,
     // One subscriber connection per master holding subscribed channels: SSUBSCRIBE goes to the
     // slot's master, so a sharded channel's messages never cross the cluster bus.
     shardedSubscribers: role === 'subscriber',

@@ -1,4 +1,4 @@
-import { pipelineBySlot, type RedisClient } from '../redis/client.js';
+import { isRedirection, pipelineBySlot, refreshSlots, type RedisClient } from '../redis/client.js';
 import type { MessageTemplate } from './encoding.js';
 import { CHAT_PAYLOAD, type LogKeys } from './keys.js';
 import { loadLua } from './lua.js';
@@ -194,13 +194,22 @@ export function createLogScripts(redis: RedisClient, keys: LogKeys, settings: Lo
    */
   async function acked(name: 'logAppend' | 'logChange', args: (string | number)[]): Promise<unknown> {
     if (settings.waitReplicas === 0) return fn[name](...args);
-    const pipeline = redis.pipeline();
-    (pipeline as unknown as Queued)[name].apply(pipeline, args);
-    pipeline.wait(settings.waitReplicas, settings.waitTimeoutMs);
-    const [script] = ((await pipeline.exec()) ?? []) as [Error | null, unknown][];
-    if (!script) throw new Error(`script ${name}: no reply`);
-    if (script[0]) throw script[0];
-    return script[1];
+    const run = async () => {
+      const pipeline = redis.pipeline();
+      (pipeline as unknown as Queued)[name].apply(pipeline, args);
+      pipeline.wait(settings.waitReplicas, settings.waitTimeoutMs);
+      const [script] = ((await pipeline.exec()) ?? []) as [Error | null, unknown][];
+      if (!script) throw new Error(`script ${name}: no reply`);
+      return script;
+    };
+    let [err, reply] = await run();
+    // Redirected (the slot's master changed): the script did not run; once more on the new map.
+    if (isRedirection(err)) {
+      await refreshSlots(redis);
+      [err, reply] = await run();
+    }
+    if (err) throw err;
+    return reply;
   }
 
   const readPendingArgs = (chatId: string, max: number, releaseIfNone: boolean) => [

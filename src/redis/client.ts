@@ -35,6 +35,24 @@ export async function pingAll(client: RedisClient): Promise<void> {
   if (served < CLUSTER_SLOTS) throw new Error(`Redis Cluster: ${served} of ${CLUSTER_SLOTS} slots served`);
 }
 
+/** A MOVED or ASK reply: the slot is served elsewhere (after a failover or a resharding). */
+export function isRedirection(err: unknown): boolean {
+  return err instanceof Error && /^(MOVED|ASK) /.test(err.message);
+}
+
+/**
+ * Makes a cluster client read the slot map again. ioredis does so by itself when a command is
+ * redirected, but not when a pipeline's commands are redirected with different replies (one MOVED
+ * per slot, or a MOVED next to another error): it then hands the errors back and keeps the stale
+ * map, so every later pipeline on those slots would fail the same way.
+ */
+export async function refreshSlots(client: RedisClient): Promise<void> {
+  if (!isCluster(client)) return;
+  await new Promise<void>((resolve) => {
+    client.refreshSlotsCache(() => resolve());
+  });
+}
+
 /** A reply of a pipeline: [error, result]. */
 export type PipelineReply = [Error | null, unknown];
 
@@ -76,6 +94,8 @@ export async function pipelineBySlot<T>(
       const pipeline = client.pipeline();
       const counts = members.map((i) => queue(pipeline, items[i] as T));
       const results = ((await pipeline.exec()) ?? []) as PipelineReply[];
+      // Redirected: the map is stale. The callers retry what failed; the next try finds the new master.
+      if (results.some(([err]) => isRedirection(err))) await refreshSlots(client);
       let at = 0;
       members.forEach((item, j) => {
         const n = counts[j] ?? 0;

@@ -136,6 +136,29 @@ export function registerOperatorPaths(registry: OpenAPIRegistry): void {
   });
   path({
     method: 'get',
+    path: '/',
+    summary: 'The web chat app',
+    description:
+      'Its page (built into dist/web by `npm run build`, on the client SDK); 404 with WEB_APP=false, 503 when the build is missing.',
+    responses: {
+      200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } },
+      404: { description: 'WEB_APP=false' },
+      503: { description: 'not built: run `npm run build`' },
+    },
+  });
+  path({
+    method: 'get',
+    path: '/app/{name}',
+    summary: "The web app's assets",
+    description: 'Its script and stylesheet, named by their content (cached for good); 404 for any other name.',
+    request: { params: z.object({ name: z.string() }) },
+    responses: {
+      200: { description: 'JavaScript or CSS' },
+      404: { description: 'no such asset (or WEB_APP=false)' },
+    },
+  });
+  path({
+    method: 'get',
     path: '/ws',
     tags: ['websocket'],
     summary: 'WebSocket',
