@@ -45,29 +45,39 @@ export interface SystemEvent {
 /**
  * Events that reach a chat's members but the one who caused them (typing, read), on the chat's
  * channel after their kind marker (`e`), as `chatId SP userId SP frame` so that every api process
- * routes them without parsing the frame. The read event is built inside read-advance.lua with the
- * same shape.
+ * routes them without parsing the frame. The user id is percent-encoded there (payloadUserId): ids
+ * are opaque and may hold spaces. The read event is built inside read-advance.lua with the same
+ * shape, from the encoded id the caller passes.
  */
 export function chatEventPayload(chatId: string, userId: string, frame: string): string {
-  return `${chatId} ${userId} ${frame}`;
+  return `${chatId} ${payloadUserId(userId)} ${frame}`;
 }
+
+/** A user id as it goes between spaces in a payload: percent-encoded (no space left in it). */
+export const payloadUserId = (userId: string): string => encodeURIComponent(userId);
 
 /** Splits a chat event; null when the payload is not one. */
 export function parseChatEvent(payload: string): { chatId: string; userId: string; frame: string } | null {
   const a = payload.indexOf(' ');
   const b = payload.indexOf(' ', a + 1);
   if (a <= 0 || b <= a + 1) return null;
-  return { chatId: payload.slice(0, a), userId: payload.slice(a + 1, b), frame: payload.slice(b + 1) };
+  let userId: string;
+  try {
+    userId = decodeURIComponent(payload.slice(a + 1, b));
+  } catch {
+    return null;
+  }
+  return { chatId: payload.slice(0, a), userId, frame: payload.slice(b + 1) };
 }
 
 /**
  * A presence transition on each of the user's chats' channels, after its kind marker (`s`), as
- * `changeId SP userId SP frame`: the frame is written as it is, to everyone here sharing one of
+ * `changeId SP userId SP frame` (the id percent-encoded, as in chatEventPayload): the frame is written as it is, to everyone here sharing one of
  * the chats but the user, and `changeId` (the same on every chat, no spaces) tells the copies of
  * one transition apart from the next one, so that each connection gets it once.
  */
 export function presenceEventPayload(changeId: string, userId: string, frame: string): string {
-  return `${changeId} ${userId} ${frame}`;
+  return `${changeId} ${payloadUserId(userId)} ${frame}`;
 }
 
 /** Splits a presence event; null when the payload is not one. */

@@ -21,16 +21,16 @@ export const idSchema = z.uuid({ message: 'must be a UUID' }).toLowerCase();
 const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /**
  * A user id (docs/protocol.md "External identity"): opaque, 1-255 printable characters without
- * `/` (a JWT's `sub`; Parley's own users have UUIDs). Printable here means no control characters
- * and no whitespace: ids travel space-separated in pub/sub payloads.
+ * `/` (a JWT's `sub`; Parley's own users have UUIDs). Printable means no control characters;
+ * spaces are allowed (pub/sub payloads carry ids percent-encoded, src/domain/events.ts).
  */
-const USER_ID_SHAPE = /^[^\p{Cc}\p{Z}\s/]{1,255}$/u;
+const USER_ID_SHAPE = /^[^\p{Cc}/]{1,255}$/u;
 export const isUserId = (id: string): boolean => USER_ID_SHAPE.test(id) && id.isWellFormed();
 /** A UUID-shaped user id is lower-cased, as before ids were opaque (Redis keys are case-sensitive). */
 export const normalizeUserId = (id: string): string => (UUID_SHAPE.test(id) ? id.toLowerCase() : id);
 export const userIdSchema = z
   .string()
-  .regex(USER_ID_SHAPE, 'must be 1-255 printable characters without spaces or /')
+  .regex(USER_ID_SHAPE, 'must be 1-255 printable characters without /')
   .refine((id) => id.isWellFormed(), 'must be well-formed text')
   .transform(normalizeUserId);
 

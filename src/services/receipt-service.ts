@@ -1,5 +1,6 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import { AppError } from '../domain/errors.js';
+import { payloadUserId } from '../domain/events.js';
 import type { Logger } from '../logger.js';
 import { CHAT_PAYLOAD } from '../message-log/keys.js';
 import { RECEIPT_JOBS } from '../queues/receipt-jobs.js';
@@ -62,6 +63,7 @@ export function createReceiptService(deps: ReceiptServiceDeps) {
           chatId,
           opts.lastSeq ?? '',
           CHAT_PAYLOAD.event,
+          payloadUserId(userId),
         ],
       );
     } catch {

@@ -191,8 +191,8 @@ const cases: Case[] = [
       ['an array', '[]', 400, V],
       ['memberIds as a string', { memberIds: 'x' }, 400, V],
       ['memberIds of numbers', { memberIds: [123] }, 400, V],
-      // User ids are opaque (a JWT's sub may be anything printable), but never hold whitespace or `/`.
-      ['an invalid member id', { memberIds: ['not a user id'] }, 400, V],
+      // User ids are opaque (a JWT's sub may be anything printable, spaces too), but never hold a control character or `/`.
+      ['an invalid member id', { memberIds: ['not\u0007an id'] }, 400, V],
       ['a member id with a /', { memberIds: ['tenant/42'] }, 400, V],
       ['a member id over 255 characters', { memberIds: ['x'.repeat(256)] }, 400, V],
       ['no memberIds', { title: 't' }, 400, V],
@@ -244,7 +244,7 @@ const cases: Case[] = [
     status: 400,
     code: V,
   },
-  { name: 'remove a bad member id', method: 'DELETE', path: `/api/chats/:chat/members/no%20pe`, status: 400, code: V },
+  { name: 'remove a bad member id', method: 'DELETE', path: `/api/chats/:chat/members/no%07pe`, status: 400, code: V },
   {
     name: 'remove a member id with an encoded /',
     method: 'DELETE',
@@ -256,7 +256,7 @@ const cases: Case[] = [
     name: 'add a member with a bad id',
     method: 'POST',
     path: '/api/chats/:chat/members',
-    body: { userId: 'no pe' },
+    body: { userId: 'no\u0007pe' },
     status: 400,
     code: V,
   },
@@ -361,7 +361,7 @@ const cases: Case[] = [
     status: 400,
     code: V,
   })),
-  { name: 'presence of a bad user id', method: 'GET', path: '/api/users/no%20pe/presence', status: 400, code: V },
+  { name: 'presence of a bad user id', method: 'GET', path: '/api/users/no%07pe/presence', status: 400, code: V },
   {
     name: 'presence of an unknown user id',
     method: 'GET',

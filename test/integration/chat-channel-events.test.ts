@@ -2,7 +2,7 @@ import { type Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PrivateCluster, startPrivateCluster } from '../../scripts/faults/private-services.js';
 import { loadConfig } from '../../src/config.js';
-import { chatEventPayload, parseChatEvent, parsePresenceEvent } from '../../src/domain/events.js';
+import { chatEventPayload, parseChatEvent, parsePresenceEvent, payloadUserId } from '../../src/domain/events.js';
 import { typingFrame } from '../../src/domain/frames.js';
 import { createRedisCluster } from '../../src/infra/clients.js';
 import { clusterKeySlot } from '../../src/infra/cluster-slot.js';
@@ -122,7 +122,18 @@ function checks(name: string, make: () => Promise<{ commands: Client; subscriber
         expect(
           await scripts.readAdvance(
             [keys.reads(chatId), keys.seq(chatId)],
-            ['reader', 4, 0, 60, keys.channels.chat(chatId), chatId, '', CHAT_PAYLOAD.event],
+            // An opaque id with a space: the payload carries it percent-encoded, the frame as JSON.
+            [
+              'the reader',
+              4,
+              0,
+              60,
+              keys.channels.chat(chatId),
+              chatId,
+              '',
+              CHAT_PAYLOAD.event,
+              payloadUserId('the reader'),
+            ],
           ),
         ).toEqual(['OK', 4]);
       }
@@ -137,7 +148,7 @@ function checks(name: string, make: () => Promise<{ commands: Client; subscriber
         });
         expect(events).toEqual([
           { chatId, userId: 'typer', frame: typingFrame(chatId, 'typer') },
-          { chatId, userId: 'reader', frame: `{"type":"read","chatId":"${chatId}","userId":"reader","seq":4}` },
+          { chatId, userId: 'the reader', frame: `{"type":"read","chatId":"${chatId}","userId":"the reader","seq":4}` },
         ]);
       }
     });

@@ -179,7 +179,7 @@ describe('refused tokens', () => {
     ['without exp', () => hs({ iss: ISSUER, aud: AUDIENCE, sub: freshSub() })],
     ['without sub', () => hs(claims())],
     ['whose sub holds a /', () => hs(claims({ sub: 'tenant/42' }))],
-    ['whose sub holds a space', () => hs(claims({ sub: 'two words' }))],
+    ['whose sub holds a control character', () => hs(claims({ sub: 'two\u0007words' }))],
     ['whose sub is 256 characters', () => hs(claims({ sub: 'x'.repeat(256) }))],
     ['whose sub names a local user (one with a password)', () => hs(claims({ sub: local.user.id }))],
     [
@@ -208,9 +208,9 @@ describe('refused tokens', () => {
 
 describe('a JWT user with a non-UUID id', () => {
   it('creates chats, is added by its id, sends and receives messages, typing and reads', async () => {
-    // Quotes and backslashes too: ids are opaque, and frames built by hand must encode them.
+    // Quotes, backslashes and spaces too: ids are opaque, and frames and payloads built by hand must encode them.
     const aliceId = freshSub('app-user');
-    const bobId = `app"user\\${subCounter++}`;
+    const bobId = `app "user\\ ${subCounter++}`;
     const alice = await hs(claims({ sub: aliceId, preferred_username: `alice_${Date.now()}` }));
     const bob = await rs(claims({ sub: bobId }));
     expect((await me(bob)).status).toBe(200); // bob exists from first use
@@ -269,11 +269,11 @@ describe('a JWT user with a non-UUID id', () => {
 
   it('keeps ids that are not user ids out: member and presence routes answer 400', async () => {
     const chat = await app.api.newChat(local, []);
-    for (const userId of ['', 'a/b', 'x'.repeat(256), 'with space', 42]) {
+    for (const userId of ['', 'a/b', 'x'.repeat(256), 'with\u0007bell', 'line\nbreak', 42]) {
       const r = await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId }, local.token);
       expect({ userId, status: r.status }).toEqual({ userId, status: 400 });
     }
-    const bad = await app.api.request('GET', '/api/users/with%20space/presence', undefined, local.token);
+    const bad = await app.api.request('GET', '/api/users/with%07bell/presence', undefined, local.token);
     expect(bad.status).toBe(400);
     // A user id nobody has is a 404, as before.
     const ghost = await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: 'nobody:1' }, local.token);

@@ -80,7 +80,7 @@ describe('job data no worker can use', () => {
         [
           { name: 'bogus', data: { chatId: chat.id, userId: b.user.id, seq: 1 } },
           // User ids are opaque (a JWT's sub), but never hold whitespace or `/`.
-          { name: 'read', data: { chatId: chat.id, userId: 'no body', seq: 2 } },
+          { name: 'read', data: { chatId: chat.id, userId: 'no\u0007body', seq: 2 } },
           { name: 'read', data: { chatId: chat.id, userId: 'a/b', seq: 2 } },
           { name: 'read', data: { chatId: chat.id, userId: b.user.id, seq: 'three' } },
           { name: 'seen', data: { userId: b.user.id, at: 'yesterday' } },

@@ -203,7 +203,7 @@ export function registerChatPaths(registry: OpenAPIRegistry, schemas: Schemas): 
       200: json('Online or offline, and when last seen (null if never)', presenceSchema),
       ...errors({
         ...userErrors,
-        validation_failed: 'userId is not a user id (1-255 printable characters without spaces or /)',
+        validation_failed: 'userId is not a user id (1-255 printable characters without /)',
         forbidden: 'you share no chat with this user',
         not_found: 'no such user',
       }),

@@ -12,6 +12,7 @@
 -- ARGV[7] the chat's newest seq per PostgreSQL, or '' (used only when the counter is missing: the
 --         counter is never created here, seeding it is the send path's job)
 -- ARGV[8] the payload's kind marker (`e`, a member's event)
+-- ARGV[9] the user id as the payload carries it (percent-encoded: ids may hold spaces)
 -- Returns {'OK', seq} (moved) | {'SAME', seq} (already there or further) | {'NOSEQ'} | {'NOREAD'}
 local counter = redis.call('GET', KEYS[2])
 if not counter then
@@ -38,6 +39,6 @@ redis.call('HSET', KEYS[1], ARGV[1], want)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if ARGV[5] ~= '' then
   local frame = '{"type":"read","chatId":"' .. ARGV[6] .. '","userId":' .. cjson.encode(ARGV[1]) .. ',"seq":' .. want .. '}'
-  redis.call('SPUBLISH', ARGV[5], ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. ARGV[1] .. ' ' .. frame)
+  redis.call('SPUBLISH', ARGV[5], ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. ARGV[9] .. ' ' .. frame)
 end
 return {'OK', want}
