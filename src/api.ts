@@ -257,7 +257,12 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
   // Webhooks: the api produces the membership events (rare, one addBulk per receiver per change);
   // the message events come from the persist worker (workers/main.ts).
   const endpoints = webhookEndpoints(config);
-  const webhooks = createWebhookEmitter(endpoints, queues.webhooks, webhookJobOptions(config));
+  const webhooks = createWebhookEmitter(
+    endpoints,
+    queues.webhooks,
+    webhookJobOptions(config),
+    config.WEBHOOK_JOB_MAX_EVENTS,
+  );
   const webhookStats = createWebhookStats(redis, keys);
   const chats = createChatService({
     log,

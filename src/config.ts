@@ -329,8 +329,13 @@ export const configSchema = z
     WEBHOOK_BACKOFF_MS: int(1_000, 1),
     /** Longest retry delay of a delivery, in ms. */
     WEBHOOK_BACKOFF_CAP_MS: int(3_600_000, 1),
-    /** Deliveries in flight at once per receiver and worker process. */
+    /**
+     * Deliveries (POSTs) in flight at once per receiver and worker process, shared by the jobs of
+     * its queue the process works on (at most this many jobs at once, too).
+     */
     WEBHOOK_CONCURRENCY: int(16, 1),
+    /** Most events in one delivery job (a persist batch's events for one receiver; beyond it, several jobs). */
+    WEBHOOK_JOB_MAX_EVENTS: int(500, 1),
     /** At most one `notification.needed` per user and chat within this many ms. */
     NOTIFY_DEBOUNCE_MS: int(60_000, 1),
     /** Characters of the message body a `notification.needed` carries as its preview. */

@@ -101,7 +101,12 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   // (one addBulk per receiver per batch, nothing on the send path), with the offline notifications
   // of the batch's new messages; the webhook worker delivers every receiver's queue.
   const endpoints = webhookEndpoints(config);
-  const emitter = createWebhookEmitter(endpoints, queues.webhooks, webhookJobOptions(config));
+  const emitter = createWebhookEmitter(
+    endpoints,
+    queues.webhooks,
+    webhookJobOptions(config),
+    config.WEBHOOK_JOB_MAX_EVENTS,
+  );
   const notifier = createOfflineNotifier({
     redis,
     keys,

@@ -2,11 +2,17 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Config } from '../src/config.js';
 import { errorText } from '../src/domain/errors.js';
 import type { Logger } from '../src/logger.js';
-import { backoffStrategy, webhookJobSchema, webhookRetryPace } from '../src/queues/definitions.js';
+import {
+  backoffStrategy,
+  webhookJobSchema,
+  webhookProgressSchema,
+  type WebhookProgress,
+  webhookRetryPace,
+} from '../src/queues/definitions.js';
 import { parseJobData } from '../src/queues/job-data.js';
 import type { RedisClient } from '../src/redis/client.js';
 import { redactedUrl, type WebhookEndpoint } from '../src/webhooks/endpoints.js';
-import { SIGNATURE_HEADER, signatureHeader } from '../src/webhooks/events.js';
+import { SIGNATURE_HEADER, signatureHeader, type WebhookEvent } from '../src/webhooks/events.js';
 import type { WebhookStats } from '../src/webhooks/stats.js';
 
 export interface WebhookWorkerDeps {
@@ -17,33 +23,42 @@ export interface WebhookWorkerDeps {
   endpoints: readonly WebhookEndpoint[];
   /** BullMQ connection (maxRetriesPerRequest: null). */
   connection: RedisClient;
-  stats: Pick<WebhookStats, 'delivered' | 'failed'>;
+  stats: Pick<WebhookStats, 'attempt'>;
   logger: Logger;
   /** The HTTP client (global fetch unless a test gives another). */
   fetch?: typeof fetch;
+  /** How often a long job records its progress (the events delivered so far), in ms. */
+  progressEveryMs?: number;
 }
 
 /**
- * Delivers webhook events: one BullMQ Worker per receiver's queue, WEBHOOK_CONCURRENCY deliveries in
- * flight each, so that a receiver that times out fills only its own slots. A delivery is one POST of
- * the event's JSON, signed at the time of the attempt (`Parley-Signature`), bounded by
- * WEBHOOK_TIMEOUT_MS; any 2xx acknowledges it, anything else (or no answer in time) fails the
- * attempt, retried with the capped backoff; after WEBHOOK_ATTEMPTS the job stays in its queue's
- * failed set, the dead-letter set Bull Board shows. A redirect is not followed (a 3xx fails).
+ * Delivers webhook events: one BullMQ Worker per receiver's queue. A job holds a run of events
+ * (a persist batch's, WebhookJob); each event is one POST of its own JSON, signed at the time of
+ * the attempt (`Parley-Signature`), bounded by WEBHOOK_TIMEOUT_MS; any 2xx acknowledges it,
+ * anything else (or no answer in time) fails it. A redirect is not followed (a 3xx fails).
+ *
+ * At most WEBHOOK_CONCURRENCY POSTs are in flight per receiver and process, shared by the jobs of
+ * its queue in hand, so that a receiver that times out fills only its own slots. The events a job
+ * delivered are recorded in its progress (after an attempt that left some undelivered, and every
+ * second of a long attempt), so that a retry sends only the others: a receiver gets an event again
+ * only when its ack was not recorded (the worker died before it could). The job fails while any
+ * event is undelivered and retries with the capped backoff; after WEBHOOK_ATTEMPTS it stays in its
+ * queue's failed set, the dead-letter set Bull Board shows, its undelivered events in its progress.
  */
 export function createWebhookWorker(deps: WebhookWorkerDeps) {
   const { config, logger } = deps;
   const secret = config.WEBHOOK_SECRET;
   const post = deps.fetch ?? fetch;
+  const progressEveryMs = deps.progressEveryMs ?? 1000;
   if (deps.endpoints.length > 0 && secret === undefined)
     throw new Error('WEBHOOK_SECRET is required with WEBHOOK_URLS');
 
-  async function deliver(job: Job): Promise<void> {
-    const data = parseJobData('webhooks', webhookJobSchema, job);
-    const body = JSON.stringify(data.event);
+  /** One POST; throws why it was not acknowledged. */
+  async function postEvent(url: string, event: WebhookEvent): Promise<void> {
+    const body = JSON.stringify(event);
     let response: Response;
     try {
-      response = await post(data.url, {
+      response = await post(url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -65,28 +80,89 @@ export function createWebhookWorker(deps: WebhookWorkerDeps) {
     if (response.status < 200 || response.status > 299) throw new Error(`HTTP ${response.status}`);
   }
 
+  function deliverer(endpoint: WebhookEndpoint) {
+    const slots = new Semaphore(config.WEBHOOK_CONCURRENCY);
+    const where = { endpoint: endpoint.id, url: redactedUrl(endpoint.url) };
+
+    return async function deliver(job: Job): Promise<void> {
+      const data = parseJobData('webhooks', webhookJobSchema, job);
+      const before = webhookProgressSchema.safeParse(job.progress);
+      const delivered = new Set(before.success ? before.data.delivered : []);
+      const todo = data.events.filter((e) => !delivered.has(e.id));
+      const failures = new Map<string, string>();
+      let recorded = delivered.size;
+      let newlyDelivered = 0;
+      // A long attempt records what it delivered every second, so a worker that dies re-sends less.
+      let saving: Promise<unknown> = Promise.resolve();
+      const timer = setInterval(() => {
+        if (delivered.size === recorded) return;
+        recorded = delivered.size;
+        saving = job
+          .updateProgress({ delivered: [...delivered] } satisfies WebhookProgress)
+          .catch((err: unknown) => logger.warn({ ...where, jobId: job.id, err: errorText(err) }, 'progress not kept'));
+      }, progressEveryMs);
+      try {
+        await Promise.all(
+          todo.map((event) =>
+            slots.run(async () => {
+              try {
+                await postEvent(data.url, event);
+                delivered.add(event.id);
+                newlyDelivered++;
+              } catch (err) {
+                failures.set(event.id, errorText(err));
+              }
+            }),
+          ),
+        );
+      } finally {
+        clearInterval(timer);
+        await saving;
+      }
+
+      const undelivered = data.events.filter((e) => !delivered.has(e.id)).map((e) => e.id);
+      const error = failures.size > 0 ? [...failures.values()].at(-1) : undefined;
+      const dead = undelivered.length > 0 && job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      await deps.stats
+        .attempt(endpoint.id, {
+          delivered: newlyDelivered,
+          failed: undelivered.length,
+          ...(error !== undefined ? { error } : {}),
+          dead,
+        })
+        .catch((err: unknown) => logger.warn({ ...where, err: errorText(err) }, 'webhook stats not counted'));
+      if (undelivered.length === 0) return;
+      // Recorded before the job fails: its retry (or Bull Board, for a dead one) sees what is left.
+      await job.updateProgress({
+        delivered: [...delivered],
+        undelivered,
+        ...(error !== undefined ? { lastError: error } : {}),
+      } satisfies WebhookProgress);
+      const log = {
+        ...where,
+        jobId: job.id,
+        attemptsMade: job.attemptsMade + 1,
+        undelivered: undelivered.length,
+        err: error,
+      };
+      if (dead) logger.warn(log, 'webhook events given up on (their job is in the dead-letter set)');
+      else logger.debug(log, 'webhook deliveries failed; retried');
+      throw new Error(error ?? 'undelivered events');
+    };
+  }
+
   const workers = deps.endpoints.map((endpoint) => {
-    const worker = new Worker(endpoint.queue.name, deliver, {
+    const worker = new Worker(endpoint.queue.name, deliverer(endpoint), {
       connection: deps.connection,
       prefix: endpoint.queue.prefix,
+      // Jobs in hand at once; their POSTs share the receiver's WEBHOOK_CONCURRENCY slots.
       concurrency: config.WEBHOOK_CONCURRENCY,
       settings: { backoffStrategy: backoffStrategy(webhookRetryPace(config)) },
     });
     const where = { endpoint: endpoint.id, url: redactedUrl(endpoint.url) };
-    worker.on('completed', () => {
-      deps.stats
-        .delivered(endpoint.id)
-        .catch((err: unknown) => logger.warn({ ...where, err: errorText(err) }, 'webhook stats not counted'));
-    });
     worker.on('failed', (job, err) => {
-      const dead =
-        err instanceof UnrecoverableError || (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1));
-      deps.stats
-        .failed(endpoint.id, err.message, dead)
-        .catch((e: unknown) => logger.warn({ ...where, err: errorText(e) }, 'webhook stats not counted'));
-      const log = { ...where, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message };
-      if (dead) logger.warn(log, 'webhook event given up on (in the dead-letter set)');
-      else logger.debug(log, 'webhook delivery failed; retried');
+      if (err instanceof UnrecoverableError)
+        logger.warn({ ...where, jobId: job?.id, err: err.message }, 'webhook job refused');
     });
     worker.on('error', (err) => logger.warn({ ...where, err: err.message }, 'webhook worker error'));
     return worker;
@@ -101,6 +177,26 @@ export function createWebhookWorker(deps: WebhookWorkerDeps) {
       await Promise.all(workers.map((w) => w.close()));
     },
   };
+}
+
+/** At most `size` tasks at once, the others waiting in order. */
+export class Semaphore {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = Math.max(1, size);
+  }
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
 }
 
 /** Why fetch failed, as undici says it (ECONNREFUSED and the like are in `cause`). */

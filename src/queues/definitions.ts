@@ -24,7 +24,8 @@ export const QUEUES = {
   sessionPurge: 'session-purge',
   /**
    * Webhook deliveries (WebhookJob, src/webhooks/endpoints.ts): one queue per receiver,
-   * `webhooks-<endpoint id>`, one job per (receiver, event); failed jobs stay as the dead-letter set.
+   * `webhooks-<endpoint id>`, one job per receiver per run of events (a persist batch's, at most
+   * WEBHOOK_JOB_MAX_EVENTS); failed jobs stay as the dead-letter set, their undelivered events in their progress.
    */
   webhooks: 'webhooks',
 } as const;
@@ -108,17 +109,35 @@ export function webhookJobOptions(
   };
 }
 
-/** What the webhook worker accepts. */
-export const webhookJobSchema = z.object({
-  endpointId: z.string().min(1),
-  url: z.string().url(),
-  event: z.object({
-    id: z.string().min(1),
-    type: z.enum(['message.created', 'message.updated', 'member.added', 'member.removed', 'notification.needed']),
-    createdAt: z.string(),
-    data: z.unknown(),
-  }),
+const webhookEventSchema = z.object({
+  id: z.string().min(1),
+  type: z.enum(['message.created', 'message.updated', 'member.added', 'member.removed', 'notification.needed']),
+  createdAt: z.string(),
+  data: z.unknown(),
 });
+
+/**
+ * What the webhook worker accepts: a run of events for one receiver (WebhookJob). A job of the
+ * earlier shape, one `event`, is read as a run of one.
+ */
+export const webhookJobSchema = z
+  .union([
+    z.object({ endpointId: z.string().min(1), url: z.string().url(), events: z.array(webhookEventSchema).min(1) }),
+    z.object({ endpointId: z.string().min(1), url: z.string().url(), event: webhookEventSchema }),
+  ])
+  .transform((j) => ('events' in j ? j : { endpointId: j.endpointId, url: j.url, events: [j.event] }));
+
+/**
+ * A delivery job's progress (Bull Board shows it): the ids of its events the receiver acknowledged
+ * so far, recorded after an attempt that left some undelivered (and every second of a long one),
+ * so that a retry sends only the others; `undelivered` is what the last attempt left.
+ */
+export const webhookProgressSchema = z.object({
+  delivered: z.array(z.string()),
+  undelivered: z.array(z.string()).optional(),
+  lastError: z.string().optional(),
+});
+export type WebhookProgress = z.infer<typeof webhookProgressSchema>;
 
 /** One periodic queue's job: its job scheduler's id, the name of the jobs it emits, their options. */
 export interface ScheduledJob {

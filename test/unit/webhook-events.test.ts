@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/domain/types.js';
-import { endpointId, redactedUrl, webhookEndpoints } from '../../src/webhooks/endpoints.js';
+import { endpointId, eventRuns, redactedUrl, webhookEndpoints } from '../../src/webhooks/endpoints.js';
 import {
   eventIds,
   memberEvents,
@@ -103,5 +103,39 @@ describe('webhook endpoints', () => {
 
   it('show a URL without its credentials or query', () => {
     expect(redactedUrl('https://user:pw@h.example:8443/p/q?token=s#f')).toBe('https://h.example:8443/p/q');
+  });
+});
+
+describe('webhook event runs (one job per receiver per run)', () => {
+  const events = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => messageCreated(message({ seq: from + i + 1 })));
+
+  it('keep a batch of up to the maximum in one run, in order', () => {
+    const batch = events(500);
+    const runs = eventRuns(batch, 500);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]?.events).toEqual(batch);
+    expect(eventRuns([], 500)).toEqual([]);
+  });
+
+  it('split beyond the maximum into runs of at most it, every event once and in order', () => {
+    const batch = events(1201);
+    const runs = eventRuns(batch, 500);
+    expect(runs.map((r) => r.events.length)).toEqual([500, 500, 201]);
+    expect(runs.flatMap((r) => r.events)).toEqual(batch);
+    expect(new Set(runs.map((r) => r.jobId)).size).toBe(3);
+    expect(eventRuns(events(3), 1).map((r) => r.events.length)).toEqual([1, 1, 1]);
+    expect(eventRuns(events(3), 0).map((r) => r.events.length)).toEqual([1, 1, 1]);
+  });
+
+  it('give the same run the same job id, and a different run (one event more, other events) another', () => {
+    const batch = events(10);
+    const [run] = eventRuns(batch);
+    const again = eventRuns(events(10).map((e) => ({ ...e, createdAt: '2030-01-01T00:00:00.000Z' })));
+    expect(again[0]?.jobId).toBe(run?.jobId);
+    expect(eventRuns(events(11))[0]?.jobId).not.toBe(run?.jobId);
+    expect(eventRuns(events(10, 1))[0]?.jobId).not.toBe(run?.jobId);
+    // BullMQ refuses ':' and integer-looking ids.
+    expect(run?.jobId).toMatch(/^b-[0-9a-f]{24}$/);
   });
 });

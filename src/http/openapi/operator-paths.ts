@@ -32,8 +32,19 @@ const endpointStatusSchema = z
     queue: z.string().meta({ description: 'its BullMQ queue (Bull Board)' }),
     delivered: z.number().int().meta({ description: 'events it acknowledged with a 2xx' }),
     failed: z.number().int().meta({ description: 'events given up on after every attempt (the dead-letter set)' }),
-    failedAttempts: z.number().int(),
-    pending: z.number().int().meta({ description: 'events waiting for a first or next attempt' }),
+    failedAttempts: z.number().int().meta({ description: 'failed deliveries of an event, retried or not' }),
+    pending: z.number().int().meta({
+      description: 'events waiting for a first or next attempt (a lower bound when pendingExact is false)',
+    }),
+    pendingExact: z
+      .boolean()
+      .meta({ description: 'false when there were too many pending jobs to read them all for `pending`' }),
+    pendingJobs: z
+      .number()
+      .int()
+      .meta({
+        description: 'delivery jobs waiting, delayed or active (each a run of up to WEBHOOK_JOB_MAX_EVENTS events)',
+      }),
     lastError: z.string().nullable(),
     lastErrorAt: z.iso.datetime().nullable(),
   })
