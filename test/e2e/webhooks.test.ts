@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { webhookEndpoints } from '../../src/webhooks/endpoints.js';
+import type { WebhookProgress } from '../../src/queues/definitions.js';
+import { type WebhookJob, webhookEndpoints } from '../../src/webhooks/endpoints.js';
 import { SIGNATURE_HEADER, verifySignature, type WebhookEvent } from '../../src/webhooks/events.js';
 import type { EndpointStatus } from '../../src/webhooks/stats.js';
 import { ApiClient, type TestUser } from '../helpers/http-client.js';
@@ -29,6 +30,10 @@ interface Receiver {
   acked: { event: WebhookEvent; raw: string; signature: string | undefined; at: number }[];
   badSignatures: number;
   requests: number;
+  /** Requests per event id (verified ones). */
+  requestsById: Map<string, number>;
+  /** Event ids answered 500 the first time they arrive (then acknowledged). */
+  failOnce: Set<string>;
   listen(): Promise<void>;
   close(): Promise<void>;
 }
@@ -40,6 +45,8 @@ function receiver(answer: 'ok' | 'fail'): Receiver {
     acked: [],
     badSignatures: 0,
     requests: 0,
+    requestsById: new Map(),
+    failOnce: new Set(),
     server: createServer((req: IncomingMessage, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -52,11 +59,14 @@ function receiver(answer: 'ok' | 'fail'): Receiver {
           res.writeHead(401).end();
           return;
         }
-        if (answer === 'fail') {
+        const event = JSON.parse(raw) as WebhookEvent;
+        const seen = r.requestsById.get(event.id) ?? 0;
+        r.requestsById.set(event.id, seen + 1);
+        if (answer === 'fail' || (r.failOnce.has(event.id) && seen === 0)) {
           res.writeHead(500).end('no');
           return;
         }
-        r.acked.push({ event: JSON.parse(raw) as WebhookEvent, raw, signature, at: Date.now() });
+        r.acked.push({ event, raw, signature, at: Date.now() });
         res.writeHead(204).end();
       });
     }),
@@ -83,14 +93,15 @@ describe('webhooks', () => {
   const good = receiver('ok');
   const dead = receiver('fail');
   const late = receiver('ok');
+  const flaky = receiver('ok');
   let alice: TestUser, bob: TestUser, carol: TestUser;
   let chat: { id: string };
   let bobSocket: TestSocket;
 
   beforeAll(async () => {
-    await Promise.all([good.listen(), dead.listen(), late.listen()]);
+    await Promise.all([good.listen(), dead.listen(), late.listen(), flaky.listen()]);
     env = await createTestEnv({
-      WEBHOOK_URLS: [good.url, dead.url, late.url].join(','),
+      WEBHOOK_URLS: [good.url, dead.url, late.url, flaky.url].join(','),
       WEBHOOK_SECRET: SECRET,
       WEBHOOK_ATTEMPTS: '10',
       WEBHOOK_BACKOFF_MS: '100',
@@ -109,9 +120,21 @@ describe('webhooks', () => {
   afterAll(async () => {
     await bobSocket?.close().catch(() => undefined);
     await Promise.all([api1, api2, worker].filter(Boolean).map((p) => p.kill('SIGTERM')));
-    await Promise.all([good, dead, late].map((r) => r.close().catch(() => undefined)));
+    await Promise.all([good, dead, late, flaky].map((r) => r.close().catch(() => undefined)));
     await env?.cleanup();
   });
+
+  async function withQueue(url: string, use: (queue: Queue) => Promise<void>): Promise<void> {
+    const endpoint = webhookEndpoints(env.config).find((e) => e.url === url)!;
+    const connection = new Redis(env.config.REDIS_URL, { maxRetriesPerRequest: null });
+    const queue = new Queue(endpoint.queue.name, { connection, prefix: endpoint.queue.prefix });
+    try {
+      await use(queue);
+    } finally {
+      await queue.close();
+      await connection.quit();
+    }
+  }
 
   async function admin(): Promise<Map<string, EndpointStatus>> {
     const r = await http.request('GET', '/admin/webhooks', undefined, ADMIN);
@@ -254,18 +277,51 @@ describe('webhooks', () => {
     expect(status.failedAttempts).toBe(total * 10);
     expect(status.lastError).toBe('HTTP 500');
     expect(dead.requests).toBe(total * 10);
-    const endpoint = webhookEndpoints(env.config).find((e) => e.url === dead.url)!;
-    const connection = new Redis(env.config.REDIS_URL, { maxRetriesPerRequest: null });
-    const queue = new Queue(endpoint.queue.name, { connection, prefix: endpoint.queue.prefix });
-    try {
-      expect(await queue.getFailedCount()).toBe(total);
-      const [failed] = await queue.getFailed(0, 0);
-      expect(failed?.failedReason).toBe('HTTP 500');
-      expect(failed?.attemptsMade).toBe(10);
-    } finally {
-      await queue.close();
-      await connection.quit();
-    }
+    await withQueue(dead.url, async (queue) => {
+      // A job per run of events (a persist batch's): the failed jobs hold every event, each
+      // listed as undelivered in its job's progress (what Bull Board shows).
+      const failed = await queue.getFailed(0, -1);
+      expect(failed.length).toBeGreaterThan(0);
+      expect(failed.length).toBeLessThanOrEqual(total);
+      const undelivered = failed.flatMap((j) => (j.progress as WebhookProgress).undelivered ?? []);
+      expect(new Set(undelivered)).toEqual(new Set(ids(good)));
+      expect(undelivered).toHaveLength(total);
+      for (const j of failed) {
+        expect(j.failedReason).toBe('HTTP 500');
+        expect(j.attemptsMade).toBe(10);
+        expect((j.data as WebhookJob).events.map((e) => e.id).sort()).toEqual(
+          [...((j.progress as WebhookProgress).undelivered ?? [])].sort(),
+        );
+      }
+    });
+  });
+
+  it('a retry re-sends only the events of its job the receiver did not acknowledge', async () => {
+    const endpoint = webhookEndpoints(env.config).find((e) => e.url === flaky.url)!;
+    const events: WebhookEvent[] = ['a', 'b', 'c'].map((k) => ({
+      id: `member.added/retry-test/${k}/1`,
+      type: 'member.added',
+      createdAt: new Date().toISOString(),
+      data: { chatId: 'retry-test', userId: k },
+    }));
+    flaky.failOnce.add(events[1]!.id);
+    const before = (await admin()).get(flaky.url)!;
+    await withQueue(flaky.url, async (queue) => {
+      const job = await queue.add(
+        'events',
+        { endpointId: endpoint.id, url: endpoint.url, events } satisfies WebhookJob,
+        { jobId: 'retry-test', attempts: 5, backoff: { type: 'capped-exponential', delay: 100 } },
+      );
+      await waitFor(async () => (await queue.getJobState(job.id!)) === 'completed', 'the job completed');
+      const done = await queue.getJob(job.id!);
+      expect(done?.attemptsMade).toBe(2); // one failed attempt, then the retry that completed it
+    });
+    expect(events.map((e) => flaky.requestsById.get(e.id))).toEqual([1, 2, 1]);
+    expect(new Set(ids(flaky).filter((id) => id.includes('/retry-test/')))).toEqual(new Set(events.map((e) => e.id)));
+    const after = (await admin()).get(flaky.url)!;
+    expect(after.delivered - before.delivered).toBe(3);
+    expect(after.failedAttempts - before.failedAttempts).toBe(1);
+    expect(after.failed).toBe(before.failed);
   });
 
   it('is refused without the admin token, and never shows the secret', async () => {
