@@ -12,7 +12,7 @@ import tseslint from 'typescript-eslint';
 const LAYERS = [
   ['src/domain'],
   ['src/config.ts', 'src/logger.ts'],
-  ['src/db', 'src/redis', 'src/message-log', 'src/stores', 'src/queues', 'src/infra', 'src/metrics'],
+  ['src/db', 'src/redis', 'src/message-log', 'src/stores', 'src/queues', 'src/webhooks', 'src/infra', 'src/metrics'],
   ['src/services'],
   ['src/realtime'],
   ['src/ws', 'src/http'],

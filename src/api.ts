@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
@@ -27,7 +28,7 @@ import { createMetrics } from './metrics/metrics.js';
 import { createPasswordHashMetrics } from './metrics/password-hash-metrics.js';
 import { createPersistenceLag } from './metrics/persistence-lag.js';
 import { createRuntimeMetrics } from './metrics/runtime-metrics.js';
-import { persistJobOptions } from './queues/definitions.js';
+import { persistJobOptions, webhookJobOptions } from './queues/definitions.js';
 import { closeQueues, openQueues } from './queues/open-queues.js';
 import { bullPersistQueue } from './queues/persist-queue.js';
 import { receiptJobOptions } from './queues/receipt-jobs.js';
@@ -67,6 +68,9 @@ import { createMessageStore } from './stores/message-store.js';
 import { createReadStore } from './stores/read-store.js';
 import { createSessionStore } from './stores/session-store.js';
 import { createUserStore } from './stores/user-store.js';
+import { createWebhookEmitter, webhookEndpoints } from './webhooks/endpoints.js';
+import { memberEvents } from './webhooks/events.js';
+import { createWebhookStats } from './webhooks/stats.js';
 import { createFrameHandler } from './ws/frame-handler.js';
 import { createGateway } from './ws/gateway.js';
 
@@ -253,6 +257,16 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     ttlSeconds: config.ACTIVE_TTL_S,
     logger,
   });
+  // Webhooks: the api produces the membership events (rare, one addBulk per receiver per change);
+  // the message events come from the persist worker (workers/main.ts).
+  const endpoints = webhookEndpoints(config);
+  const webhooks = createWebhookEmitter(
+    endpoints,
+    queues.webhooks,
+    webhookJobOptions(config),
+    config.WEBHOOK_JOB_MAX_EVENTS,
+  );
+  const webhookStats = createWebhookStats(redis, keys);
   const chats = createChatService({
     log,
     chats: chatStore,
@@ -267,6 +281,9 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
     rules: abuseRules(config),
     logger,
     readPositions: receipts.positions,
+    ...(webhooks.enabled && config.REDIS_ENABLED
+      ? { onMembershipChanged: (change) => webhooks.emit(memberEvents(change, randomUUID())) }
+      : {}),
   });
   const presence = createPresenceService({
     state: createPresenceState({ redis, scripts, keys, ttlMs: config.PRESENCE_TTL_MS }),
@@ -317,6 +334,7 @@ export async function createApi(config: Config, clients: ApiClients, logger: Log
       queues: queues.all,
       bullBoard: { user: config.BULL_BOARD_USER, password: config.BULL_BOARD_PASSWORD },
       adminToken: config.ADMIN_TOKEN,
+      webhooks: () => webhookStats.status(endpoints, queues.webhooks),
       logger,
     }),
     systemEventsFeature({

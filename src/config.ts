@@ -331,6 +331,51 @@ export const configSchema = z
     ADMIN_TOKEN: operatorSecret,
 
     /**
+     * Webhook receivers (docs/protocol.md "Integrations"): comma-separated http(s) URLs, each sent
+     * every event through its own queue (`webhooks`, or `webhooks-N` with several). Unset: none.
+     */
+    WEBHOOK_URLS: z
+      .string()
+      .optional()
+      .transform((v) =>
+        v === undefined
+          ? []
+          : v
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== ''),
+      )
+      .pipe(
+        z.array(
+          z
+            .string()
+            .url()
+            .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must be an http or https URL' }),
+        ),
+      ),
+    /** The HMAC-SHA256 key of the `Parley-Signature` header (required with WEBHOOK_URLS; never logged). */
+    WEBHOOK_SECRET: optionalSecret,
+    /** How long one delivery may take (connect, send, answer), in ms, before it counts as failed. */
+    WEBHOOK_TIMEOUT_MS: int(5_000, 100),
+    /** Deliveries of an event to one receiver before it goes to the dead-letter (failed) set. */
+    WEBHOOK_ATTEMPTS: int(20, 1),
+    /** First retry delay of a delivery, in ms (doubling, capped: with the defaults about 9 hours in all). */
+    WEBHOOK_BACKOFF_MS: int(1_000, 1),
+    /** Longest retry delay of a delivery, in ms. */
+    WEBHOOK_BACKOFF_CAP_MS: int(3_600_000, 1),
+    /**
+     * Deliveries (POSTs) in flight at once per receiver and worker process, shared by the jobs of
+     * its queue the process works on (at most this many jobs at once, too).
+     */
+    WEBHOOK_CONCURRENCY: int(16, 1),
+    /** Most events in one delivery job (a persist batch's events for one receiver; beyond it, several jobs). */
+    WEBHOOK_JOB_MAX_EVENTS: int(500, 1),
+    /** At most one `notification.needed` per user and chat within this many ms. */
+    NOTIFY_DEBOUNCE_MS: int(60_000, 1),
+    /** Characters of the message body a `notification.needed` carries as its preview. */
+    NOTIFY_PREVIEW_CHARS: int(100, 0),
+
+    /**
      * Where `npm start` keeps the data of the servers it runs itself (an embedded PostgreSQL, a
      * redis-server), relative to the working directory. Deleting it resets them.
      */
@@ -343,6 +388,11 @@ export const configSchema = z
     // Node's HTTP server refuses to start otherwise: the headers are part of the request.
     message: 'must not be above HTTP_REQUEST_TIMEOUT_MS',
     path: ['HTTP_HEADERS_TIMEOUT_MS'],
+  })
+  .refine((c) => c.WEBHOOK_URLS.length === 0 || c.WEBHOOK_SECRET !== undefined, {
+    // An unsigned event could not be told from a forged one.
+    message: 'must be set when WEBHOOK_URLS is',
+    path: ['WEBHOOK_SECRET'],
   });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

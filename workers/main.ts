@@ -1,4 +1,5 @@
 import { assertSupported, ConfigError, loadConfig, type Config } from '../src/config.js';
+import type { Message } from '../src/domain/types.js';
 import { createPgPool, createRedisClient } from '../src/infra/clients.js';
 import {
   onShutdownSignal,
@@ -13,7 +14,7 @@ import { createMetrics } from '../src/metrics/metrics.js';
 import { createPersistenceLag } from '../src/metrics/persistence-lag.js';
 import { createRuntimeMetrics } from '../src/metrics/runtime-metrics.js';
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js';
-import { persistJobOptions, QUEUES } from '../src/queues/definitions.js';
+import { persistJobOptions, QUEUES, webhookJobOptions } from '../src/queues/definitions.js';
 import { closeQueues, openQueues } from '../src/queues/open-queues.js';
 import { bullPersistQueue } from '../src/queues/persist-queue.js';
 import { keyNodes } from '../src/redis/client.js';
@@ -25,6 +26,10 @@ import { createLastSeenStore } from '../src/stores/last-seen-store.js';
 import { createMessageStore } from '../src/stores/message-store.js';
 import { createReadStore } from '../src/stores/read-store.js';
 import { createSessionStore } from '../src/stores/session-store.js';
+import { createWebhookEmitter, webhookEndpoints } from '../src/webhooks/endpoints.js';
+import { messageCreated, messageUpdated } from '../src/webhooks/events.js';
+import { createOfflineNotifier } from '../src/webhooks/notifications.js';
+import { createWebhookStats } from '../src/webhooks/stats.js';
 import { createArchiveWorker } from './archive-worker.js';
 import { createArchiver } from './archiver.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -32,6 +37,7 @@ import { createPersistWorker } from './persist-worker.js';
 import { createPresenceWorker } from './presence-worker.js';
 import { createReceiptsWorker } from './receipts-worker.js';
 import { createSessionPurge } from './session-purge.js';
+import { createWebhookWorker } from './webhook-worker.js';
 
 /** Stops the workers, each step bounded by `budget` (a fresh one when omitted). */
 export type StopWorkers = (budget?: ShutdownBudget) => Promise<void>;
@@ -91,6 +97,39 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   const workerMetrics = createWorkerMetrics(metrics.registry);
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
 
+  // Webhooks: the persist worker produces the message events once PostgreSQL holds the messages
+  // (one addBulk per receiver per batch, nothing on the send path), with the offline notifications
+  // of the batch's new messages; the webhook worker delivers every receiver's queue.
+  const endpoints = webhookEndpoints(config);
+  const emitter = createWebhookEmitter(
+    endpoints,
+    queues.webhooks,
+    webhookJobOptions(config),
+    config.WEBHOOK_JOB_MAX_EVENTS,
+  );
+  const notifier = createOfflineNotifier({
+    redis,
+    keys,
+    audiences: chats.audiences,
+    debounceMs: config.NOTIFY_DEBOUNCE_MS,
+    previewChars: config.NOTIFY_PREVIEW_CHARS,
+  });
+  const onWritten = async (created: Message[], updated: Message[]) => {
+    const at = new Date();
+    await emitter.emit([
+      ...created.map((m) => messageCreated(m, at)),
+      ...updated.map((m) => messageUpdated(m, at)),
+      ...(await notifier.notificationsFor(created)),
+    ]);
+  };
+  const webhooks = createWebhookWorker({
+    config,
+    endpoints,
+    connection,
+    stats: createWebhookStats(redis, keys),
+    logger,
+  });
+
   // The workers, each on the queue connection; the scheduled ones upsert their schedule once ready.
   const persist = createPersistWorker({
     config,
@@ -101,6 +140,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
     updateChanges: messages.updateChanges,
     logger,
     onBatch: workerMetrics.onBatch,
+    ...(emitter.enabled ? { onWritten } : {}),
     ...(seams.afterBatch ? { afterBatch: seams.afterBatch } : {}),
   });
   const receipts = createReceiptsWorker({ config, connection, reads, lastSeen, logger });
@@ -116,6 +156,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
   await presence.schedule();
   await Promise.all([receipts.waitUntilReady(), presence.worker.waitUntilReady()]);
   await persist.waitUntilReady();
+  await webhooks.waitUntilReady();
   const archive = createArchiveWorker({
     config,
     connection,
@@ -162,6 +203,7 @@ export async function startWorkers(config: Config, logger: Logger, seams: Worker
       step('presence', 5000, () => presence.close()),
       step('archive', 5000, () => archive.close()),
       step('session purge', 5000, () => sessionPurge.close()),
+      step('webhooks', 5000, () => webhooks.close()),
     ]);
     await step('queues', 1000, () => closeQueues(queues));
     // These connections queue commands while Redis is away: a quit then would wait for ever.

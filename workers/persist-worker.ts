@@ -47,6 +47,13 @@ export interface PersistWorkerDeps {
   batchUpdates?: { reads: Pick<ReadStore, 'advanceBatch'>; chats: Pick<ChatStore, 'advanceActivity'> };
   /** The batch's changes to messages (MessageStore.updateChanges), after its INSERT. */
   updateChanges: (messages: Message[]) => Promise<number>;
+  /**
+   * Awaited once PostgreSQL holds the batch, before its messages are marked persisted: the new
+   * (acked) messages and the changed ones, in their state now (the webhook events, workers/main.ts).
+   * Throwing fails the batch, which is redone and calls it again with the same messages (whose
+   * events have the same ids): at least once.
+   */
+  onWritten?: (created: Message[], updated: Message[]) => Promise<void>;
   logger: Logger;
   /** Called after each batch with its size, how many rows were new and when each message was accepted (metrics, tests). */
   onBatch?: (size: number, inserted: number, createdAtMs: number[]) => void;
@@ -76,12 +83,14 @@ export function createPersistWorker(deps: PersistWorkerDeps) {
     const batch = chats.flatMap((c) => c.messages.map((m) => m.message));
     const { inserted, superseded } = await deps.insertBatch(batch);
     // After the INSERT: a change to a message written in this same batch finds its row.
-    await deps.updateChanges(chats.flatMap((c) => c.changes.map((m) => m.message)));
+    const changed = chats.flatMap((c) => c.changes.map((m) => m.message));
+    await deps.updateChanges(changed);
+    const acked = superseded.length === 0 ? batch : batch.filter((m) => !superseded.includes(m));
     if (deps.batchUpdates) {
-      const acked = batch.filter((m) => !superseded.includes(m));
       await deps.batchUpdates.reads.advanceBatch(ownReadPositions(acked));
       await deps.batchUpdates.chats.advanceActivity(chatActivity(acked));
     }
+    if (deps.onWritten && acked.length + changed.length > 0) await deps.onWritten(acked, changed);
     const outcome: Required<BatchOutcome> = { idle: [], quiet: [], more: [], backlog: [] };
     const written: PersistedChat[] = [];
     const persisted: { chatId: string; seq: number }[] = [];

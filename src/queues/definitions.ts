@@ -22,6 +22,12 @@ export const QUEUES = {
   presence: 'presence',
   /** Periodic (a job scheduler): deletes expired sessions from PostgreSQL in batches. */
   sessionPurge: 'session-purge',
+  /**
+   * Webhook deliveries (WebhookJob, src/webhooks/endpoints.ts): one queue per receiver,
+   * `webhooks-<endpoint id>`, one job per receiver per run of events (a persist batch's, at most
+   * WEBHOOK_JOB_MAX_EVENTS); failed jobs stay as the dead-letter set, their undelivered events in their progress.
+   */
+  webhooks: 'webhooks',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -32,7 +38,9 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
  */
 export const SHARDED_QUEUES = [QUEUES.persist, QUEUES.receipts] as const;
 export type ShardedQueueName = (typeof SHARDED_QUEUES)[number];
-export type UnshardedQueueName = Exclude<QueueName, ShardedQueueName>;
+/** The queues opened once per webhook receiver (WEBHOOK_URLS), under names of their own. */
+export type PerEndpointQueueName = typeof QUEUES.webhooks;
+export type UnshardedQueueName = Exclude<QueueName, ShardedQueueName | PerEndpointQueueName>;
 
 /**
  * A persist job: "write this chat's pending messages". The messages themselves stay in Redis
@@ -77,6 +85,59 @@ export function persistJobOptions(
     removeOnFail: { count: config.QUEUE_KEEP_FAILED },
   };
 }
+
+/** A webhook queue's pace: WEBHOOK_BACKOFF_MS doubling up to WEBHOOK_BACKOFF_CAP_MS. */
+export function webhookRetryPace(config: Pick<Config, 'WEBHOOK_BACKOFF_MS' | 'WEBHOOK_BACKOFF_CAP_MS'>): RetryPace {
+  return { baseMs: config.WEBHOOK_BACKOFF_MS, capMs: config.WEBHOOK_BACKOFF_CAP_MS };
+}
+
+/**
+ * A delivery job's options: WEBHOOK_ATTEMPTS attempts with the capped backoff (20 with 1 s doubling
+ * to 1 h: about 9 hours of a receiver being away), then the failed set, which is the dead-letter
+ * set (kept up to QUEUE_KEEP_FAILED per receiver, retried from Bull Board). The last thousand
+ * completed jobs stay, so that an event produced again soon after (a persist batch redone) finds
+ * its job id taken and is not delivered twice.
+ */
+export function webhookJobOptions(
+  config: Pick<Config, 'WEBHOOK_ATTEMPTS' | 'WEBHOOK_BACKOFF_MS' | 'QUEUE_KEEP_FAILED'>,
+): JobsOptions {
+  return {
+    attempts: config.WEBHOOK_ATTEMPTS,
+    backoff: { type: 'capped-exponential', delay: config.WEBHOOK_BACKOFF_MS },
+    removeOnComplete: { count: 1000 },
+    removeOnFail: { count: config.QUEUE_KEEP_FAILED },
+  };
+}
+
+const webhookEventSchema = z.object({
+  id: z.string().min(1),
+  type: z.enum(['message.created', 'message.updated', 'member.added', 'member.removed', 'notification.needed']),
+  createdAt: z.string(),
+  data: z.unknown(),
+});
+
+/**
+ * What the webhook worker accepts: a run of events for one receiver (WebhookJob). A job of the
+ * earlier shape, one `event`, is read as a run of one.
+ */
+export const webhookJobSchema = z
+  .union([
+    z.object({ endpointId: z.string().min(1), url: z.string().url(), events: z.array(webhookEventSchema).min(1) }),
+    z.object({ endpointId: z.string().min(1), url: z.string().url(), event: webhookEventSchema }),
+  ])
+  .transform((j) => ('events' in j ? j : { endpointId: j.endpointId, url: j.url, events: [j.event] }));
+
+/**
+ * A delivery job's progress (Bull Board shows it): the ids of its events the receiver acknowledged
+ * so far, recorded after an attempt that left some undelivered (and every second of a long one),
+ * so that a retry sends only the others; `undelivered` is what the last attempt left.
+ */
+export const webhookProgressSchema = z.object({
+  delivered: z.array(z.string()),
+  undelivered: z.array(z.string()).optional(),
+  lastError: z.string().optional(),
+});
+export type WebhookProgress = z.infer<typeof webhookProgressSchema>;
 
 /** One periodic queue's job: its job scheduler's id, the name of the jobs it emits, their options. */
 export interface ScheduledJob {

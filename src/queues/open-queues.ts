@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/client.js';
+import { webhookEndpoints } from '../webhooks/endpoints.js';
 import { QUEUES, SHARDED_QUEUES, type ShardedQueueName, type UnshardedQueueName } from './definitions.js';
 import { queueShards } from './shards.js';
 
@@ -13,24 +14,35 @@ import { queueShards } from './shards.js';
 export interface OpenQueues {
   single: Record<UnshardedQueueName, Queue>;
   sharded: Record<ShardedQueueName, Queue[]>;
+  /** One per webhook receiver (WEBHOOK_URLS), by endpoint id (src/webhooks/endpoints.ts). */
+  webhooks: Map<string, Queue>;
   all: Queue[];
 }
 
 /** Opens every queue on one shared connection (BullMQ reuses a connection it is given and does not close it). */
 export function openQueues(
   connection: RedisClient,
-  config: Pick<Config, 'QUEUE_PREFIX' | 'PERSIST_SHARDS'>,
+  config: Pick<Config, 'QUEUE_PREFIX' | 'PERSIST_SHARDS' | 'WEBHOOK_URLS'>,
 ): OpenQueues {
   const single = {} as Record<UnshardedQueueName, Queue>;
   const sharded = {} as Record<ShardedQueueName, Queue[]>;
   for (const name of Object.values(QUEUES)) {
+    if (name === QUEUES.webhooks) continue;
     if (isSharded(name))
       sharded[name] = queueShards(name, config.QUEUE_PREFIX, config.PERSIST_SHARDS).map(
         (shard) => new Queue(shard.name, { connection, prefix: shard.prefix }),
       );
     else single[name] = new Queue(name, { connection, prefix: config.QUEUE_PREFIX });
   }
-  return { single, sharded, all: [...Object.values(single), ...Object.values(sharded).flat()] };
+  const webhooks = new Map(
+    webhookEndpoints(config).map((e) => [e.id, new Queue(e.queue.name, { connection, prefix: e.queue.prefix })]),
+  );
+  return {
+    single,
+    sharded,
+    webhooks,
+    all: [...Object.values(single), ...Object.values(sharded).flat(), ...webhooks.values()],
+  };
 }
 
 function isSharded(name: string): name is ShardedQueueName {

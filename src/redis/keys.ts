@@ -37,6 +37,17 @@ export function createKeys(prefix: string) {
     presenceSeen: (userId: string) => `${prefix}presence:{${userId}}:seen`,
     /** Users who may be online, scored by when their newest connection expires (the sweep's index). */
     presenceIndex: () => `${prefix}presence-index`,
+    /**
+     * Debounce of the member's offline notifications in the chat (SET NX PX NOTIFY_DEBOUNCE_MS):
+     * while it exists no other `notification.needed` goes out for them (src/webhooks/notifications.ts).
+     */
+    notifyGate: (chatId: string, userId: string) => `${chat(chatId)}:notify:${userId}`,
+    /**
+     * A webhook receiver's delivery counts (hash: delivered, failedAttempts, dead, lastError,
+     * lastErrorAt), `endpointId` a hash of its URL (src/webhooks/endpoints.ts): every worker
+     * counts into it and every api reads it for GET /admin/webhooks.
+     */
+    webhookStats: (endpointId: string) => `${prefix}webhooks:{${endpointId}}:stats`,
     /** Present (short TTL) while the member is typing. */
     typing: (chatId: string, userId: string) => `${chat(chatId)}:typing:${userId}`,
     /** Throttle of the member's typing forwards (SET NX PX). */

@@ -25,6 +25,11 @@ export interface ChatServiceDeps {
   limiter: Pick<WindowLimiter, 'take'>;
   rules: Pick<AbuseRules, 'chatsCreated' | 'memberAdds'>;
   logger: Logger;
+  /**
+   * Told of every committed membership change (the member.added / member.removed webhooks). Its
+   * failure is logged: the change stands.
+   */
+  onMembershipChanged?: (change: MembershipChange) => Promise<void>;
   /** The member's live read positions by chat (receipt service); chats left out use PostgreSQL's. */
   readPositions?: (userId: string, chatIds: string[]) => Promise<Map<string, number>>;
 }
@@ -72,6 +77,11 @@ export function createChatService(deps: ChatServiceDeps) {
       await deps.membership.changed(change);
     } catch (err) {
       deps.logger.warn({ err, chatId: change.chatId }, 'membership change not announced (Redis unavailable)');
+    }
+    try {
+      await deps.onMembershipChanged?.(change);
+    } catch (err) {
+      deps.logger.warn({ err, chatId: change.chatId }, 'membership webhook events not queued');
     }
   }
 

@@ -25,6 +25,12 @@ export interface MembershipLimits {
 /** What adding a member did: only `added` changed anything. */
 export type AddMemberResult = 'added' | 'already-member' | 'chat-full' | 'user-full' | 'no-chat' | 'no-user';
 
+/** A chat's title and its members as offline notifications need them. */
+export interface ChatAudience {
+  title: string | null;
+  members: { userId: string; username: string; displayName: string; lastReadSeq: number }[];
+}
+
 /** One page of a user's chats, most recent activity first; `next` is null on the last page. */
 export interface ChatPage {
   chats: (ChatRecord & { lastReadSeq: number })[];
@@ -234,6 +240,38 @@ export function createChatStore(pool: Pool) {
         [userIds],
       );
       return new Map(rows.map((r) => [r.user_id, r.chat_ids]));
+    },
+
+    /**
+     * Each chat's title and members, with their names and stored read positions, in one query
+     * (offline notifications, src/webhooks/notifications.ts); a chat that no longer exists is missing.
+     */
+    async audiences(chatIds: string[]): Promise<Map<string, ChatAudience>> {
+      const { rows } = await pool.query<{
+        chat_id: string;
+        title: string | null;
+        user_id: string;
+        username: string;
+        display_name: string;
+        last_read_seq: number;
+      }>(
+        `SELECT c.id AS chat_id, c.title, m.user_id, u.username, u.display_name, m.last_read_seq
+           FROM chats c JOIN chat_members m ON m.chat_id = c.id JOIN users u ON u.id = m.user_id
+          WHERE c.id = ANY($1::uuid[])`,
+        [chatIds],
+      );
+      const out = new Map<string, ChatAudience>();
+      for (const r of rows) {
+        let chat = out.get(r.chat_id);
+        if (!chat) out.set(r.chat_id, (chat = { title: r.title, members: [] }));
+        chat.members.push({
+          userId: r.user_id,
+          username: r.username,
+          displayName: r.display_name,
+          lastReadSeq: Number(r.last_read_seq),
+        });
+      }
+      return out;
     },
 
     /** Of these chat ids, the chats that exist, each with whether the user is a member: one query. */

@@ -99,7 +99,8 @@ export async function createTestEnv(
     kind,
     async cleanup() {
       await pool.end();
-      for (const pattern of [`${keyPrefix}*`, `${queuePrefix}*`]) {
+      // The queues with a hash tag of their own (persist shards, webhook receivers) too: `{tqN-…}`.
+      for (const pattern of [`${keyPrefix}*`, `${queuePrefix}*`, `${queuePrefix.slice(0, -1)}-*`]) {
         for await (const keys of scanKeys(keyNodes(redis), pattern)) await unlinkKeys(redis, keys);
       }
       redis.disconnect();

@@ -4,6 +4,7 @@ import { errorBodySchema } from '../../domain/response-schemas.js';
 import { broadcastBody, idSchema } from '../../domain/schemas.js';
 import type { Readiness } from '../../infra/readiness.js';
 import type { ChatLag, LagSummary } from '../../metrics/persistence-lag.js';
+import type { EndpointStatus } from '../../webhooks/stats.js';
 import { BULL_BOARD_PATH } from '../routes/bull-board.js';
 import { asAdmin, bodyErrors, errors, json, noAuth } from './responses.js';
 
@@ -23,6 +24,34 @@ const chatLagSchema = z
     oldestUnpersistedAgeS: z.number(),
   })
   .meta({ id: 'ChatLag', description: 'how far PostgreSQL is behind Redis for one chat' }) satisfies z.ZodType<ChatLag>;
+
+const endpointStatusSchema = z
+  .object({
+    id: z.string().meta({ description: "the first 16 hex digits of the URL's SHA-256" }),
+    url: z.string().meta({ description: 'without user info, query or fragment' }),
+    queue: z.string().meta({ description: 'its BullMQ queue (Bull Board)' }),
+    delivered: z.number().int().meta({ description: 'events it acknowledged with a 2xx' }),
+    failed: z.number().int().meta({ description: 'events given up on after every attempt (the dead-letter set)' }),
+    failedAttempts: z.number().int().meta({ description: 'failed deliveries of an event, retried or not' }),
+    pending: z.number().int().meta({
+      description: 'events waiting for a first or next attempt (a lower bound when pendingExact is false)',
+    }),
+    pendingExact: z
+      .boolean()
+      .meta({ description: 'false when there were too many pending jobs to read them all for `pending`' }),
+    pendingJobs: z
+      .number()
+      .int()
+      .meta({
+        description: 'delivery jobs waiting, delayed or active (each a run of up to WEBHOOK_JOB_MAX_EVENTS events)',
+      }),
+    lastError: z.string().nullable(),
+    lastErrorAt: z.iso.datetime().nullable(),
+  })
+  .meta({
+    id: 'WebhookEndpoint',
+    description: "one webhook receiver's deliveries",
+  }) satisfies z.ZodType<EndpointStatus>;
 
 const lagSummarySchema = z.object({
   sampledAt: z.iso.datetime(),
@@ -85,6 +114,18 @@ export function registerOperatorPaths(registry: OpenAPIRegistry): void {
     responses: {
       200: json("The chat's lag", chatLagSchema),
       ...errors({ ...adminErrors, validation_failed: 'chatId is not a UUID' }),
+    },
+  });
+  path({
+    method: 'get',
+    path: '/admin/webhooks',
+    summary: 'Webhook receivers and their deliveries',
+    description:
+      'Per receiver (WEBHOOK_URLS): events delivered, failed (dead-lettered) and pending, and the last error.',
+    security: asAdmin,
+    responses: {
+      200: json('The receivers', z.object({ endpoints: z.array(endpointStatusSchema) })),
+      ...errors(adminErrors),
     },
   });
   path({
