@@ -39,12 +39,9 @@ const endpointStatusSchema = z
     pendingExact: z
       .boolean()
       .meta({ description: 'false when there were too many pending jobs to read them all for `pending`' }),
-    pendingJobs: z
-      .number()
-      .int()
-      .meta({
-        description: 'delivery jobs waiting, delayed or active (each a run of up to WEBHOOK_JOB_MAX_EVENTS events)',
-      }),
+    pendingJobs: z.number().int().meta({
+      description: 'delivery jobs waiting, delayed or active (each a run of up to WEBHOOK_JOB_MAX_EVENTS events)',
+    }),
     lastError: z.string().nullable(),
     lastErrorAt: z.iso.datetime().nullable(),
   })
