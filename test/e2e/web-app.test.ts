@@ -238,4 +238,35 @@ describe('the web chat app', () => {
     await alice.page.screenshot({ path: join(RESULTS, 'web-chat.png'), fullPage: true });
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   });
+
+  it('loads older history as the message list is scrolled to its top, each message once, in order', async () => {
+    const http = new ApiClient(api.url);
+    const [carol, dave] = await Promise.all([http.newUser('carol'), http.newUser('dave')]);
+    const chat = await http.newChat(carol, [dave], 'Long history');
+    const TOTAL = 75;
+    for (let n = 1; n <= TOTAL; n++) expect((await http.send(dave.token, chat.id, `old #${n}`)).status).toBe(201);
+    const reader = await person();
+    await logIn(reader.page, carol.user.username);
+    await chatItem(reader.page, 'Long history').click();
+    // Exactly that body (`old #1` is in `old #15` too).
+    const exactly = (text: string) => reader.page.locator('#messages .msg .body', { hasText: new RegExp(`^${text}$`) });
+    await exactly(`old #${TOTAL}`).waitFor();
+    const shown = () => reader.page.locator('#messages .msg .body').allTextContents();
+    // The first page is the newest ones only: the oldest comes from scrolling up, a page at a time.
+    expect(await exactly('old #1').count()).toBe(0);
+    await waitFor(
+      async () => {
+        if ((await exactly('old #1').count()) > 0) return true;
+        await reader.page.locator('#messages').evaluate((box) => {
+          box.scrollTop = 0;
+          box.dispatchEvent(new Event('scroll'));
+        });
+        return false;
+      },
+      'the oldest message after scrolling up',
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(await shown()).toEqual(Array.from({ length: TOTAL }, (_, i) => `old #${i + 1}`));
+    expect(reader.errors).toEqual([]);
+  });
 });
