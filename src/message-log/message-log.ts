@@ -6,18 +6,12 @@ import { scanKeys } from '../redis/scan.js';
 import { changedPrefix, decodeMessage, encodeMessage, fillTemplate, messageTemplate, seqOf } from './encoding.js';
 import { CHAT_PAYLOAD, createLogKeys } from './keys.js';
 import { type Claim, createPersistTicket, type PersistQueue } from './persist-ticket.js';
-import {
-  type AppendReply,
-  type ChangesSinceReply,
-  createLogScripts,
-  type HistoryReply,
-  type LogSettings,
-  type PersistedChat,
-} from './scripts.js';
+import type { AppendReply, ChangesSinceReply, HistoryReply, LogSettings, PersistedChat } from './script-io.js';
+import { createLogScripts } from './scripts.js';
 
 export type { Claim, PersistQueue } from './persist-ticket.js';
-export type { ChangesSinceReply, PersistedChat } from './scripts.js';
-export { type HistoryReply, type LogSettings, logSettingsOf } from './scripts.js';
+export type { ChangesSinceReply, PersistedChat } from './script-io.js';
+export { type HistoryReply, type LogSettings, logSettingsOf } from './script-io.js';
 
 export interface MessageLogDeps {
   /** A command connection: the api's fail-fast one, or a worker's. */

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../redis/client.js';
 import type { LogKeys } from './keys.js';
-import type { LogScripts, LogSettings } from './scripts.js';
+import type { LogSettings } from './script-io.js';
+import type { LogScripts } from './scripts.js';
 
 /**
  * Where persist jobs go: one job per chat names "write this chat's pending messages" (it carries

@@ -4,7 +4,7 @@ import type { AcceptedMessage, Message, MessageChange } from '../domain/types.js
 import type { RedisCircuit } from '../infra/redis-circuit.js';
 import { decodeMessage, encodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
-import { logFailure } from './log-failure.js';
+import { enqueueClaims, logFailure } from './log-failure.js';
 import type { MembershipService } from './membership-service.js';
 import { rateLimited, type SendRateLimiter } from './rate-limiter.js';
 import type { SeqGuard } from './seq-guard.js';
@@ -113,7 +113,7 @@ export function createChangeService(deps: ChangeServiceDeps) {
       }
       switch (result.kind) {
         case 'changed': {
-          if (result.claim) await enqueue([result.claim]);
+          if (result.claim) await enqueueClaims(deps.log, [result.claim], 'change');
           const accepted = { message: result.message, json: result.json, duplicate: false, changed: true };
           deps.onAccepted?.(accepted);
           return accepted;
@@ -158,17 +158,6 @@ export function createChangeService(deps: ChangeServiceDeps) {
       actorId: input.actorId,
       apply: rules(input, at),
     });
-  }
-
-  async function enqueue(claims: Parameters<MessageLog['enqueue']>[0]): Promise<void> {
-    try {
-      await deps.log.enqueue(claims);
-    } catch {
-      throw new AppError(
-        'unavailable',
-        'change accepted but not yet queued for storage; retry with the same clientMsgId',
-      );
-    }
   }
 
   return { change };

@@ -4,7 +4,7 @@ import type { AcceptedMessage, Message } from '../domain/types.js';
 import type { RedisCircuit } from '../infra/redis-circuit.js';
 import { decodeMessage, encodeMessage, type MessageLog } from '../message-log/message-log.js';
 import type { DirectMessageStore } from '../stores/direct-message-store.js';
-import { logFailure } from './log-failure.js';
+import { enqueueClaims, logFailure } from './log-failure.js';
 import type { MembershipService } from './membership-service.js';
 import { rateLimited, type SendRateLimiter } from './rate-limiter.js';
 import type { SeqGuard } from './seq-guard.js';
@@ -98,7 +98,7 @@ export function createSendService(deps: SendServiceDeps) {
           const appended = performance.now();
           stage?.('append', appended - t);
           if (result.claim) {
-            await enqueue([result.claim]);
+            await enqueueClaims(log, [result.claim], 'message');
             stage?.('enqueue', performance.now() - appended);
           }
           const accepted = { message: result.message, json: result.json, duplicate: false };
@@ -106,7 +106,7 @@ export function createSendService(deps: SendServiceDeps) {
           return accepted;
         }
         case 'duplicate': {
-          if (result.claim) await enqueue([result.claim]);
+          if (result.claim) await enqueueClaims(log, [result.claim], 'message');
           if (result.json !== '') return { message: decodeMessage(result.json), json: result.json, duplicate: true };
           // The original was trimmed from the list, so PostgreSQL holds it. Found by its
           // clientMsgId rather than the seq Redis remembered: a first attempt superseded by its
@@ -137,23 +137,6 @@ export function createSendService(deps: SendServiceDeps) {
       t = performance.now();
     }
     throw new AppError('unavailable', 'could not accept the message, retry with the same clientMsgId');
-  }
-
-  /**
-   * The claim's persist job, before the ack. When it cannot be added the message is in Redis
-   * (pending) and was published; the claim was released, so the client's retry with the same
-   * clientMsgId claims it again and adds the job (if even that fails, the next send does, or the
-   * archive's repair sweep).
-   */
-  async function enqueue(claims: Parameters<MessageLog['enqueue']>[0]): Promise<void> {
-    try {
-      await log.enqueue(claims);
-    } catch {
-      throw new AppError(
-        'unavailable',
-        'message accepted but not yet queued for storage; retry with the same clientMsgId',
-      );
-    }
   }
 
   return { send };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM } from '../helpers/chromium.js';
 import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { buildIfStale, type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -42,20 +43,7 @@ beforeAll(async () => {
     startWorkerProcess(env.env),
     startApiProcess({ ...env.env, WEB_APP: 'false' }),
   ]);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await chromium.launch(CHROMIUM);
 }, 240_000);
 afterAll(async () => {
   await browser?.close();

@@ -1,7 +1,5 @@
 import { type Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PrivateCluster, startPrivateCluster } from '../../scripts/faults/private-services.js';
-import { loadConfig } from '../../src/config.js';
 import { chatEventPayload, parseChatEvent, parsePresenceEvent, payloadUserId } from '../../src/domain/events.js';
 import { typingFrame } from '../../src/domain/frames.js';
 import { createRedisCluster } from '../../src/infra/clients.js';
@@ -156,12 +154,12 @@ function checks(name: string, make: () => Promise<{ commands: Client; subscriber
 }
 
 let env: TestEnv;
-let cluster: PrivateCluster;
+let clusterEnv: TestEnv;
 const clients: Client[] = [];
 
 afterAll(async () => {
   for (const c of clients) c.disconnect();
-  await cluster?.destroy();
+  await clusterEnv?.cleanup();
   await env?.cleanup();
 });
 
@@ -173,8 +171,9 @@ checks('on a single Redis', async () => {
 });
 
 checks('on a Redis Cluster of three masters', async () => {
-  cluster = await startPrivateCluster({ masters: 3 });
-  const config = loadConfig({ REDIS_CLUSTER_NODES: cluster.seedList });
+  // The run's local cluster (global-setup.ts), under a key prefix of this file's own.
+  clusterEnv = await createTestEnv({}, { redis: 'cluster' });
+  const config = clusterEnv.config;
   const [commands, subscriber] = (['command', 'subscriber'] as const).map((role) => {
     const c = createRedisCluster(config, role, 'chat-events');
     c.on('error', () => undefined);
@@ -187,5 +186,5 @@ checks('on a Redis Cluster of three masters', async () => {
   const one = commands!.pipeline();
   for (const key of seqs) one.get(key);
   await expect(one.exec()).rejects.toThrow(/same slots allocation group/);
-  return { commands: commands!, subscriber: subscriber!, keys: createKeys('') };
+  return { commands: commands!, subscriber: subscriber!, keys: createKeys(config.REDIS_KEY_PREFIX) };
 });
