@@ -17,11 +17,18 @@ export interface MembershipChange {
   userIds: string[];
   change: 'added' | 'removed';
   /**
-   * Of an addition: the chat's seq counter, read before the change was published. An api process
+   * Of an addition: the chat's seq counter, read before the change was published (0 when the
+   * chat has no counter in Redis: its log then holds only what came after). An api process
    * that held none of the chat's members subscribes to its channel only now, so it delivers the
    * messages after this seq that arrived before its subscription from the log (fanout.ts).
    */
   seq?: number;
+  /**
+   * The chat's membership change counter after this change (absent from a process that predates
+   * it): a change is published on two channels, and of a user's changes in a chat only the
+   * newest applies, whichever copy comes first (member-versions.ts).
+   */
+  v?: number;
 }
 
 /**

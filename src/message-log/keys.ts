@@ -52,7 +52,8 @@ export function createLogKeys(prefix: string) {
      * the chat publishes to it in its own slot): appended messages (`m SP json`), changed messages
      * (`u SP json`, the whole message with its new rev), what PostgreSQL holds (`p SP seq`, from
      * the persist worker), a member's typing and read events (`e SP chatId SP userId SP frame`)
-     * and the presence transitions of its members (`s SP changeId SP userId SP frame`), in the
+     * and the presence transitions of its members (`s SP changeId SP userId SP frame`) and its
+     * membership changes (`r SP json`), in the
      * order Redis published them. Only api processes holding a member of the chat subscribe to it.
      */
     channel: (chatId: string) => `${prefix}channel:chat-messages:{${chatId}}`,
@@ -75,8 +76,16 @@ function globEscape(text: string): string {
  * - `s SP changeId SP userId SP frame`: a member came online or went offline. A transition is
  *   published on every chat of the user, each with the same changeId, so that a process holding
  *   a member of several of them writes it to each connection once.
+ * - `r SP json`: a membership change of the chat (MembershipChange), in order with its messages.
  */
-export const CHAT_PAYLOAD = { message: 'm', updated: 'u', persisted: 'p', event: 'e', presence: 's' } as const;
+export const CHAT_PAYLOAD = {
+  message: 'm',
+  updated: 'u',
+  persisted: 'p',
+  event: 'e',
+  presence: 's',
+  membership: 'r',
+} as const;
 
 /** A payload kind by its name (the label of parley_fanout_received_total). */
 export type ChatPayloadKind = keyof typeof CHAT_PAYLOAD;

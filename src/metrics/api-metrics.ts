@@ -87,6 +87,7 @@ export function createApiMetrics(registry: Registry) {
     persisted: fanoutReceived.labels('persisted'),
     event: fanoutReceived.labels('event'),
     presence: fanoutReceived.labels('presence'),
+    membership: fanoutReceived.labels('membership'),
   } satisfies Record<ChatPayloadKind, unknown>;
   const fanoutFrames = new Counter({
     name: 'parley_fanout_frames_total',

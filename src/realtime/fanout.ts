@@ -9,6 +9,7 @@ import type { RedisClient } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import type { ChatSubscriptions } from './chat-subscriptions.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import { createMemberVersions } from './member-versions.js';
 
 export interface FanoutDeps {
   /** A dedicated subscriber connection (a subscribed client can run no other command) for the classic channels. */
@@ -68,7 +69,7 @@ export interface ChatPayload {
 }
 
 /** The kinds the fan-out writes itself; a feature's ChatPayload takes any other. */
-const OWN_KINDS: readonly ChatPayloadKind[] = ['message', 'updated', 'persisted', 'event'];
+const OWN_KINDS: readonly ChatPayloadKind[] = ['message', 'updated', 'persisted', 'event', 'membership'];
 
 /** Payloads held while memberships are revalidated; past this many, every local socket is told to resync instead. */
 const HOLD_MAX = 50_000;
@@ -145,6 +146,13 @@ export function createFanout(deps: FanoutDeps) {
           registry.toChat(chatId, persistedFrame(chatId, n));
           return;
         }
+        // Membership changes, in order with the chat's messages (and on the shared channel too).
+        case `${CHAT_PAYLOAD.membership} `: {
+          const change = JSON.parse(rest) as MembershipChange;
+          if (change.chatId !== chatId) throw new Error('malformed membership change');
+          applyMembership(change);
+          return;
+        }
         // Typing and read events: to the chat's members here, but the one who caused them.
         case `${CHAT_PAYLOAD.event} `: {
           const event = parseChatEvent(rest);
@@ -199,23 +207,32 @@ export function createFanout(deps: FanoutDeps) {
     }
   }
 
+  /** Of each (chat, user), the newest change applied: its copy on the other channel, or older ones, are not. */
+  const versions = createMemberVersions({ ttlMs: 10_000, maxPairs: 100_000 });
+
+  /** A membership change, from either of its channels (the first copy of it that comes). */
+  function applyMembership(change: MembershipChange): void {
+    const v = change.v;
+    const userIds =
+      v === undefined ? change.userIds : change.userIds.filter((u) => versions.newer(change.chatId, u, v));
+    if (userIds.length === 0) return;
+    const fresh = change.change === 'added' && !registry.holds(change.chatId);
+    registry.applyMembership(change.chatId, userIds, change.change);
+    if (
+      fresh &&
+      deps.messagesAfter &&
+      typeof change.seq === 'number' &&
+      registry.holds(change.chatId) &&
+      !catching.has(change.chatId)
+    ) {
+      catching.set(change.chatId, []);
+      void catchUp(change.chatId, userIds, change.seq, deps.messagesAfter);
+    }
+  }
+
   handlers.set(keys.channels.membership, {
     scope: 'chat',
-    handle: (payload) => {
-      const change = JSON.parse(payload) as MembershipChange;
-      const fresh = change.change === 'added' && !registry.holds(change.chatId);
-      registry.applyMembership(change.chatId, change.userIds, change.change);
-      if (
-        fresh &&
-        deps.messagesAfter &&
-        typeof change.seq === 'number' &&
-        registry.holds(change.chatId) &&
-        !catching.has(change.chatId)
-      ) {
-        catching.set(change.chatId, []);
-        void catchUp(change.chatId, change.userIds, change.seq, deps.messagesAfter);
-      }
-    },
+    handle: (payload) => applyMembership(JSON.parse(payload) as MembershipChange),
   });
 
   for (const channel of deps.channels) {

@@ -20,6 +20,8 @@ export function createKeys(prefix: string) {
      * PostgreSQL is still there, so a fill that read before a change cannot undo it.
      */
     membersVersion: (chatId: string) => `${chat(chatId)}:members-version`,
+    /** The chat's membership change counter: each announced change carries the next (its `v`). */
+    membershipCounter: (chatId: string) => `${chat(chatId)}:membership-counter`,
     /**
      * Set once per Redis dataset; its absence means Redis lost its data (restarted empty), so seq
      * counters must be re-seeded with a gap (see src/services/seq-guard.ts).
@@ -64,7 +66,7 @@ export function createKeys(prefix: string) {
        */
       chat: log.channel,
       systemEvents: `${prefix}channel:system-events`,
-      /** Membership changes, so every api process keeps its chat → sockets index in step. */
+      /** Membership changes, so every api process keeps its chat → sockets index in step (each also goes on the chat's channel). */
       membership: `${prefix}channel:membership`,
       /** SHA-256 (hex) of a revoked session token: every api process forgets it and closes its sockets. */
       sessionRevoked: `${prefix}channel:session-revoked`,

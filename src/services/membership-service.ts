@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../domain/errors.js';
 import type { MembershipChange } from '../domain/events.js';
+import { CHAT_PAYLOAD } from '../message-log/keys.js';
 import { keyNodes, type RedisClient, unlinkKeys } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
 import { scanKeys } from '../redis/scan.js';
@@ -93,12 +94,23 @@ export function createMembershipService(deps: MembershipServiceDeps) {
     /** After a change in PostgreSQL: drop the caches (outdating fills in flight) and tell every api process. */
     async changed(change: MembershipChange): Promise<void> {
       await invalidate(change);
-      let announced = change;
-      if (change.change === 'added') {
-        const seq = await redis.get(keys.seq(change.chatId));
-        if (seq !== null) announced = { ...change, seq: Number(seq) };
-      }
-      await redis.publish(keys.channels.membership, JSON.stringify(announced));
+      const [v, seq] = await Promise.all([
+        redis.incr(keys.membershipCounter(change.chatId)),
+        change.change === 'added' ? redis.get(keys.seq(change.chatId)) : null,
+      ]);
+      // Of an addition, where an api holding none of the chat's members catches up from. No
+      // counter: the chat has no log in Redis (no message yet, or its keys expired together), so
+      // whatever its log holds when the api reads it came after this change.
+      const announced: MembershipChange =
+        change.change === 'added' ? { ...change, v, seq: seq === null ? 0 : Number(seq) } : { ...change, v };
+      const json = JSON.stringify(announced);
+      // On the chat's channel, in order with its messages (a message sent after this answer reaches
+      // an added member and no removed one), and on the shared one for the api processes holding
+      // none of its members, which are not subscribed to the chat's.
+      await Promise.all([
+        redis.spublish(keys.channels.chat(change.chatId), `${CHAT_PAYLOAD.membership} ${json}`),
+        redis.publish(keys.channels.membership, json),
+      ]);
     },
   };
 }

@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MembershipChange } from '../../src/domain/events.js';
+import { isCluster, type RedisClient } from '../../src/redis/client.js';
+import { createKeys } from '../../src/redis/keys.js';
 import type { TestUser } from '../helpers/http-client.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
+import { waitFor } from '../helpers/wait.js';
 import { connectClient, upgradeStatus } from '../helpers/ws-client.js';
 
 describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
@@ -167,6 +171,86 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
       await cs.close();
     });
 
+    it("announces each change on the chat's channel and the shared one, with the chat's change counter", async () => {
+      const keys = createKeys(env.config.REDIS_KEY_PREFIX);
+      const chat = await app.api.newChat(a, [b]);
+      const listener = listenerOn(env.redis);
+      const copies: { channel: string; change: MembershipChange }[] = [];
+      listener.on('message', (channel: string, payload: string) =>
+        copies.push({ channel, change: JSON.parse(payload) }),
+      );
+      listener.on('smessage', (channel: string, payload: string) => {
+        if (payload.startsWith('r ')) copies.push({ channel, change: JSON.parse(payload.slice(2)) });
+      });
+      try {
+        await listener.subscribe(keys.channels.membership);
+        await listener.ssubscribe(keys.channels.chat(chat.id));
+        const added = await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token);
+        expect(added.status).toBe(201);
+        await waitFor(() => copies.length === 2, 'both copies of the addition');
+        const removed = await app.api.request(
+          'DELETE',
+          `/api/chats/${chat.id}/members/${c.user.id}`,
+          undefined,
+          a.token,
+        );
+        expect(removed.status).toBe(204);
+        await waitFor(() => copies.length === 4, 'both copies of the removal');
+        const mine = copies.filter((x) => x.change.chatId === chat.id);
+        expect(mine.map((x) => x.channel).sort()).toEqual(
+          [
+            keys.channels.chat(chat.id),
+            keys.channels.chat(chat.id),
+            keys.channels.membership,
+            keys.channels.membership,
+          ].sort(),
+        );
+        const [add, remove] = [
+          mine.find((x) => x.change.change === 'added')!,
+          mine.find((x) => x.change.change === 'removed')!,
+        ];
+        expect(add.change).toMatchObject({ userIds: [c.user.id], seq: 0 });
+        expect(remove.change.v).toBeGreaterThan(add.change.v!);
+        for (const x of mine) expect(x.change.v).toBe(x.change.change === 'added' ? add.change.v : remove.change.v);
+      } finally {
+        listener.disconnect();
+      }
+    });
+
+    it('applies only the newest change of a member: a late copy of an addition does not undo the removal after it', async () => {
+      const keys = createKeys(env.config.REDIS_KEY_PREFIX);
+      const chat = await app.api.newChat(a, [b]);
+      const cs = await connectClient(app.url, c.token);
+      const listener = listenerOn(env.redis);
+      const additions: string[] = [];
+      listener.on('message', (_channel: string, payload: string) => {
+        if ((JSON.parse(payload) as MembershipChange).change === 'added') additions.push(payload);
+      });
+      try {
+        await listener.subscribe(keys.channels.membership);
+        expect(
+          (await app.api.request('POST', `/api/chats/${chat.id}/members`, { userId: c.user.id }, a.token)).status,
+        ).toBe(201);
+        await expectDelivery(cs, a, chat.id, 'after add');
+        expect(
+          (await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, a.token)).status,
+        ).toBe(204);
+        await waitFor(() => additions.length === 1, 'the addition');
+        // The addition's copy arriving again, after the removal (as one may, on the other channel).
+        await env.redis.publish(keys.channels.membership, additions[0]!);
+        const before = cs.frames.length;
+        const sent = await app.api.send(a.token, chat.id, 'not for c');
+        const bs = await connectClient(app.url, b.token);
+        bs.send({ type: 'sync', chats: { [chat.id]: sent.body.message.seq - 1 } });
+        await bs.next((f) => f.type === 'synced', 'synced');
+        await bs.close();
+        expect(cs.frames.slice(before).filter((f) => f.type === 'message')).toEqual([]);
+      } finally {
+        listener.disconnect();
+        await cs.close();
+      }
+    });
+
     it('lets only the creator remove others', async () => {
       const chat = await app.api.newChat(a, [b, c]);
       const r = await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, b.token);
@@ -176,7 +260,12 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
     });
   });
 
-  /** Sends until the socket receives one of the sends (membership propagates asynchronously). */
+  /** A connection of the test's own for (sharded) subscriptions: on a cluster, one per master as the api's. */
+  function listenerOn(redis: RedisClient): RedisClient {
+    return isCluster(redis) ? redis.duplicate(undefined, { shardedSubscribers: true }) : redis.duplicate();
+  }
+
+  /** Sends once; the socket must receive it: the change was announced before the answer, and the api delivers what follows it (from the log, if it had to subscribe to the chat first). */
   async function expectDelivery(
     socket: Awaited<ReturnType<typeof connectClient>>,
     sender: TestUser,
