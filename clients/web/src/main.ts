@@ -308,8 +308,10 @@ function markOpenChatRead(): void {
   const chat = client.chat(chatId);
   const last = lastMessage(chatId);
   const mine = me();
-  if (!chat || !last || !mine) return;
-  if ((chat.reads.get(mine) ?? 0) >= last.seq && chat.unreadCount === 0) return;
+  if (!chat || !last) return;
+  // Nothing new to read. Who "mine" is comes with the connection's `ready`: a chat opened before
+  // it (a reload under a slow api) is marked read all the same, by HTTP if need be.
+  if (mine && (chat.reads.get(mine) ?? 0) >= last.seq && chat.unreadCount === 0) return;
   void client.markRead(chatId, last.seq).then(render, () => undefined);
 }
 
