@@ -5,7 +5,7 @@ import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, type TestSocket, messageWithId } from '../helpers/ws-client.js';
 
 /**
  * A Redis Cluster master without a replica SIGKILLed under two api processes and a worker: while
@@ -35,7 +35,6 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-const messageWith = (id: string) => (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === id;
 const mode = async (api: ApiClient) =>
   (await api.request('GET', '/readyz')).body as { mode: string; redis: boolean; postgres: boolean };
 
@@ -60,7 +59,7 @@ describe('a Redis Cluster master without a replica killed', () => {
     for (const chat of [doomed, other]) {
       const sent = await apis[0]!.send(a.token, chat.id, `before ${chat.id}`, `pre-${chat.id}`);
       expect(sent.body.message.seq).toBe(1);
-      await sb.next(messageWith(sent.body.message.id), 'a message before the outage');
+      await sb.next(messageWithId(sent.body.message.id), 'a message before the outage');
     }
     await waitFor(
       async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 2,
@@ -83,7 +82,7 @@ describe('a Redis Cluster master without a replica killed', () => {
     );
     expect(refusals.every((status) => status === 503)).toBe(true);
     expect(during.body.message.seq).toBeGreaterThan(1);
-    await sb.next(messageWith(during.body.message.id), 'the degraded message on the other api');
+    await sb.next(messageWithId(during.body.message.id), 'the degraded message on the other api');
     let seen = '';
     await waitFor(async () => {
       const modes = await Promise.all(apis.map(mode));

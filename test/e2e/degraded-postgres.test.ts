@@ -6,7 +6,7 @@ import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame } from '../helpers/ws-client.js';
+import { connectClient, messageWithId } from '../helpers/ws-client.js';
 
 /** PostgreSQL stopped under a running system: sends go on through Redis and catch up later. */
 let postgres: PrivatePostgres;
@@ -31,7 +31,6 @@ afterAll(async () => {
   await postgres?.destroy();
 });
 
-const messageWith = (id: string) => (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === id;
 const rowCount = async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n as number;
 
 describe('PostgreSQL down', () => {
@@ -60,7 +59,7 @@ describe('PostgreSQL down', () => {
       expect(r.status).toBe(201);
       sent.push(r.body.message.id);
     }
-    await sb.next(messageWith(sent.at(-2)!), 'live delivery while PostgreSQL is down');
+    await sb.next(messageWithId(sent.at(-2)!), 'live delivery while PostgreSQL is down');
     const history = await api.history(a.token, chat.id, 'limit=50');
     expect(history.body.messages).toHaveLength(21);
 

@@ -4,7 +4,7 @@ import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, type TestSocket, messageWithId } from '../helpers/ws-client.js';
 
 /** Redis killed under two api processes: chat goes on through PostgreSQL, then Redis returns. */
 let redis: PrivateRedis;
@@ -26,7 +26,6 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-const messageWith = (id: string) => (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === id;
 const mode = async (api: ApiClient) =>
   (await api.request('GET', '/readyz')).body as { mode: string; redis: boolean; postgres: boolean };
 
@@ -40,7 +39,7 @@ describe('Redis down', () => {
 
     const before = await apis[0]!.send(a.token, chat.id, 'before the outage', 'pre-1');
     expect(before.body.message.seq).toBe(1);
-    await sb.next(messageWith(before.body.message.id), 'pre-outage message');
+    await sb.next(messageWithId(before.body.message.id), 'pre-outage message');
     // Only what PostgreSQL holds is readable while Redis is away, so let the worker catch up first.
     await waitFor(
       async () => (await env.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n === 1,
@@ -59,13 +58,13 @@ describe('Redis down', () => {
     const ack = await sa.next((f) => f.type === 'ack' && f.clientMsgId === 'deg-1', 'degraded ack');
     const degraded1 = ack.message as { id: string; seq: number };
     expect(degraded1.seq).toBeGreaterThan(1);
-    await sb.next(messageWith(degraded1.id), 'degraded message on the other api');
+    await sb.next(messageWithId(degraded1.id), 'degraded message on the other api');
 
     // HTTP send on api 1 → 201, and delivered on api 0; seqs keep growing by one inside the outage.
     const http = await apis[1]!.send(b.token, chat.id, 'during (http)', 'deg-2');
     expect(http.status).toBe(201);
     expect(http.body.message.seq).toBe(degraded1.seq + 1);
-    await sa.next(messageWith(http.body.message.id), 'http degraded message on api 0');
+    await sa.next(messageWithId(http.body.message.id), 'http degraded message on api 0');
 
     // Idempotent in degraded mode too, and history comes from PostgreSQL.
     const again = await apis[0]!.send(b.token, chat.id, 'during (http)', 'deg-2');
@@ -82,7 +81,7 @@ describe('Redis down', () => {
     // The counter was raised past the degraded seqs; clientMsgIds stored in degraded mode stay idempotent.
     const after = await apis[0]!.send(a.token, chat.id, 'after the outage', 'post-1');
     expect(after.body.message.seq).toBe(http.body.message.seq + 1);
-    await sb.next(messageWith(after.body.message.id), 'post-outage message through Redis');
+    await sb.next(messageWithId(after.body.message.id), 'post-outage message through Redis');
     const retried = await apis[1]!.send(a.token, chat.id, 'during (ws)', 'deg-1');
     expect(retried.body.message.id).toBe(degraded1.id);
 

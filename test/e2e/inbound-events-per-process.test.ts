@@ -4,7 +4,7 @@ import { type RunningProcess, startApiProcess } from '../helpers/processes.js';
 import { sample } from '../helpers/prometheus.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, type TestSocket, messageWithId } from '../helpers/ws-client.js';
 
 /**
  * Typing, read and presence events ride the chats' sharded channels as messages do: an api
@@ -53,10 +53,7 @@ const nextPresence = (s: TestSocket, userId: string, status: string) =>
 async function marker(s: TestSocket, sender: TestUser, chatId: string): Promise<void> {
   const sent = await http.send(sender.token, chatId, 'marker');
   expect(sent.status).toBe(201);
-  await s.next(
-    (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === sent.body.message.id,
-    'marker',
-  );
+  await s.next(messageWithId(sent.body.message.id), 'marker');
 }
 
 describe('typing, read and presence events on the chats’ channels', () => {

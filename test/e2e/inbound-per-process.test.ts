@@ -4,7 +4,7 @@ import { type RunningProcess, startApiProcess, startWorkerProcess } from '../hel
 import { sample } from '../helpers/prometheus.js';
 import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, type Frame, type TestSocket, messageWithId } from '../helpers/ws-client.js';
 
 /**
  * Per-chat sharded channels: an api process receives from Redis only the traffic of the chats
@@ -113,17 +113,11 @@ describe.each(REDIS_KINDS)('three api processes, each holding the members of one
     expect(added.status).toBe(201);
     const next = await http.send(owners[0]!.token, chats[0]!.id, 'after the add');
     expect(next.status).toBe(201);
-    await watcher.next(
-      (f) => f.type === 'message' && (f.message as { id: string }).id === next.body.message.id,
-      'the next message of the chat it was added to',
-    );
+    await watcher.next(messageWithId(next.body.message.id), 'the next message of the chat it was added to');
     // The api is subscribed to the chat now (it may have taken that first one from the log, if it
     // was published before the subscription was): the next ones come live from Redis.
     const again = await http.send(owners[0]!.token, chats[0]!.id, 'and again');
-    await watcher.next(
-      (f) => f.type === 'message' && (f.message as { id: string }).id === again.body.message.id,
-      'the message after that',
-    );
+    await watcher.next(messageWithId(again.body.message.id), 'the message after that');
     expect(messagesOf(watcher, chats[0]!.id).map((f) => (f.message as { id: string }).id)).toEqual([
       next.body.message.id,
       again.body.message.id,

@@ -5,7 +5,7 @@ import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, type Frame, type TestSocket, messageWithId } from '../helpers/ws-client.js';
 
 /**
  * Membership changes reach an api process's sockets through pub/sub, which loses what is published
@@ -104,16 +104,10 @@ describe('a member removed while the api resubscribes', () => {
 
     const next = await http.send(owner.token, chat.id, 'after the removal');
     expect(next.status).toBe(201);
-    await stayingSocket.next(
-      (f) => f.type === 'message' && (f.message as { id: string }).id === next.body.message.id,
-      'the next message',
-    );
+    await stayingSocket.next(messageWithId(next.body.message.id), 'the next message');
     // Published after it on the same channel: once this arrived, the first would have too.
     const marker = await http.send(owner.token, other.id, 'marker');
-    await removedSocket.next(
-      (f) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id,
-      'the marker',
-    );
+    await removedSocket.next(messageWithId(marker.body.message.id), 'the marker');
 
     expect(messagesOf(removedSocket, chat.id)).toEqual([]);
     expect(removedSocket.ws.readyState).toBe(removedSocket.ws.OPEN);
@@ -142,15 +136,9 @@ describe('a member removed while Redis is away', () => {
 
     const next = await http.send(owner.token, chat.id, 'sent through PostgreSQL');
     expect(next.status).toBe(201);
-    await stayingSocket.next(
-      (f) => f.type === 'message' && (f.message as { id: string }).id === next.body.message.id,
-      'the next message',
-    );
+    await stayingSocket.next(messageWithId(next.body.message.id), 'the next message');
     const marker = await http.send(owner.token, other.id, 'marker');
-    await removedSocket.next(
-      (f) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id,
-      'the marker',
-    );
+    await removedSocket.next(messageWithId(marker.body.message.id), 'the marker');
     expect(messagesOf(removedSocket, chat.id)).toEqual([]);
     await Promise.all([removedSocket.close(), stayingSocket.close()]);
   });

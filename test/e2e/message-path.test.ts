@@ -5,7 +5,7 @@ import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, messageWithId, type TestSocket } from '../helpers/ws-client.js';
 
 /**
  * The core guarantee with real processes: two api processes and a worker, 20 WebSocket clients
@@ -68,14 +68,7 @@ describe.each(REDIS_KINDS)('two api processes, one worker, 20 clients in 5 chats
       chats.map((c, ci) => apis[ci % 2]!.send(users[ci * PER_CHAT]!.token, c.id, 'marker', 'marker')),
     );
     await Promise.all(
-      sockets.map((s, i) =>
-        s.next(
-          (f) =>
-            f.type === 'message' &&
-            (f.message as { id: string }).id === markers[Math.floor(i / PER_CHAT)]!.body.message.id,
-          'marker',
-        ),
-      ),
+      sockets.map((s, i) => s.next(messageWithId(markers[Math.floor(i / PER_CHAT)]!.body.message.id), 'marker')),
     );
 
     sockets.forEach((s, i) => {

@@ -3,7 +3,7 @@ import { ApiClient, type TestUser } from '../helpers/http-client.js';
 import { type RunningProcess, startApiProcess, startWorkerProcess } from '../helpers/processes.js';
 import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, type TestSocket, messageWithId } from '../helpers/ws-client.js';
 
 /**
  * Presence with real processes: two api processes and a worker (the sweep), plus a third api
@@ -45,10 +45,7 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
   async function marker(s: TestSocket, sender: TestUser, chatId: string): Promise<void> {
     const sent = await http.send(sender.token, chatId, 'marker');
     expect(sent.status).toBe(201);
-    await s.next(
-      (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === sent.body.message.id,
-      'marker',
-    );
+    await s.next(messageWithId(sent.body.message.id), 'marker');
   }
 
   /** The sweep has let go of the user (their index entry passed and was dropped): a duplicate offline would be out. */

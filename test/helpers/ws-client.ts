@@ -3,6 +3,12 @@ import WebSocket from 'ws';
 /** A frame from the server, loosely typed for assertions. */
 export type Frame = { type: string } & Record<string, unknown>;
 
+/** Matches the `message` frame of the message with this id. */
+export const messageWithId =
+  (id: string) =>
+  (f: Frame): boolean =>
+    f.type === 'message' && (f.message as { id: string }).id === id;
+
 /**
  * A real WebSocket client that records every frame and lets a test wait for the frames it
  * expects (by event, never by sleeping).

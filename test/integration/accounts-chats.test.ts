@@ -6,7 +6,7 @@ import type { TestUser } from '../helpers/http-client.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, upgradeStatus } from '../helpers/ws-client.js';
+import { connectClient, upgradeStatus, messageWithId } from '../helpers/ws-client.js';
 
 describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
   let env: TestEnv;
@@ -160,14 +160,7 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
       const removed = await app.api.request('DELETE', `/api/chats/${chat.id}/members/${c.user.id}`, undefined, a.token);
       expect(removed.status).toBe(204);
       expect((await app.api.send(c.token, chat.id, 'still here?')).status).toBe(403);
-      const before = cs.frames.length;
-      const sent = await app.api.send(a.token, chat.id, 'not for c');
-      // b (still a member) gets it: once b's socket has it, c's would have too.
-      const bs = await connectClient(app.url, b.token);
-      bs.send({ type: 'sync', chats: { [chat.id]: sent.body.message.seq - 1 } });
-      await bs.next((f) => f.type === 'synced', 'synced');
-      await bs.close();
-      expect(cs.frames.slice(before).filter((f) => f.type === 'message')).toEqual([]);
+      await expectNoDelivery(cs, chat.id, a, b);
       await cs.close();
     });
 
@@ -238,13 +231,7 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
         await waitFor(() => additions.length === 1, 'the addition');
         // The addition's copy arriving again, after the removal (as one may, on the other channel).
         await env.redis.publish(keys.channels.membership, additions[0]!);
-        const before = cs.frames.length;
-        const sent = await app.api.send(a.token, chat.id, 'not for c');
-        const bs = await connectClient(app.url, b.token);
-        bs.send({ type: 'sync', chats: { [chat.id]: sent.body.message.seq - 1 } });
-        await bs.next((f) => f.type === 'synced', 'synced');
-        await bs.close();
-        expect(cs.frames.slice(before).filter((f) => f.type === 'message')).toEqual([]);
+        await expectNoDelivery(cs, chat.id, a, b);
       } finally {
         listener.disconnect();
         await cs.close();
@@ -260,6 +247,26 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
     });
   });
 
+  /**
+   * `sender` sends one more message to the chat, which `socket` (of someone removed from it) must
+   * not get: once `member` has it from a sync, it went out, and `socket` would have had it.
+   */
+  async function expectNoDelivery(
+    socket: Awaited<ReturnType<typeof connectClient>>,
+    chatId: string,
+    sender: TestUser,
+    member: TestUser,
+  ) {
+    const before = socket.frames.length;
+    const sent = await app.api.send(sender.token, chatId, 'not for the removed');
+    expect(sent.status).toBe(201);
+    const bs = await connectClient(app.url, member.token);
+    bs.send({ type: 'sync', chats: { [chatId]: sent.body.message.seq - 1 } });
+    await bs.next((f) => f.type === 'synced', 'synced');
+    await bs.close();
+    expect(socket.frames.slice(before).filter((f) => f.type === 'message')).toEqual([]);
+  }
+
   /** A connection of the test's own for (sharded) subscriptions: on a cluster, one per master as the api's. */
   function listenerOn(redis: RedisClient): RedisClient {
     return isCluster(redis) ? redis.duplicate(undefined, { shardedSubscribers: true }) : redis.duplicate();
@@ -274,6 +281,6 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
   ) {
     const sent = await app.api.send(sender.token, chatId, label);
     expect(sent.status).toBe(201);
-    await socket.next((f) => f.type === 'message' && (f.message as { id: string }).id === sent.body.message.id, label);
+    await socket.next(messageWithId(sent.body.message.id), label);
   }
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../helpers/http-client.js';
 import { type SeamedApi, startSeamedApi } from '../helpers/seamed-api.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
-import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, type TestSocket, messageWithId } from '../helpers/ws-client.js';
 
 /**
  * Membership changes racing a socket's life: published while its chats are read at the upgrade,
@@ -39,7 +39,6 @@ function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-const isMessage = (id: string) => (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === id;
 const messagesOf = (s: TestSocket, chatId: string) =>
   s.of('message').filter((f) => (f.message as { chatId: string }).chatId === chatId);
 
@@ -71,14 +70,14 @@ describe('a membership change published while a socket of the user is being open
     ).toBe(204);
     // Published after the removal: once the watcher has it, the api has applied the removal.
     const first = await http.send(owner.token, chat.id, 'while the socket opened');
-    await watching.next(isMessage(first.body.message.id), 'the first message');
+    await watching.next(messageWithId(first.body.message.id), 'the first message');
     release.resolve();
     const socket = await opening;
 
     const next = await http.send(owner.token, chat.id, 'after');
-    await watching.next(isMessage(next.body.message.id), 'the next message');
+    await watching.next(messageWithId(next.body.message.id), 'the next message');
     const marker = await http.send(owner.token, other.id, 'marker');
-    await socket.next(isMessage(marker.body.message.id), 'the marker');
+    await socket.next(messageWithId(marker.body.message.id), 'the marker');
     expect(messagesOf(socket, chat.id)).toEqual([]);
     await Promise.all([socket.close(), watching.close()]);
   });
@@ -100,7 +99,7 @@ describe('memberships that cannot be revalidated after the subscriber reconnecte
     // Reconnected sockets read their chats afresh and get the chat's events again.
     const again = await connectClient(url, b.token);
     const sent = await http.send(a.token, chat.id, 'after the resync');
-    await again.next(isMessage(sent.body.message.id), 'a message on the new socket');
+    await again.next(messageWithId(sent.body.message.id), 'a message on the new socket');
     expect(sb.of('message')).toEqual([]);
     await again.close();
   });

@@ -4,7 +4,7 @@ import type { TestUser } from '../helpers/http-client.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame } from '../helpers/ws-client.js';
+import { connectClient, messageWithId } from '../helpers/ws-client.js';
 
 const LIST_MAX = 10;
 describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
@@ -22,7 +22,6 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
     await env?.cleanup();
   });
 
-  const isMessage = (id: string) => (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === id;
   const pgCount = async (chatId: string) =>
     (await env.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId]))
       .rows[0]!.n;
@@ -47,7 +46,7 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
         clientMsgId: 'c-1',
       });
       for (const s of [a1, a2, b1]) {
-        const f = await s.next(isMessage(message.id), 'message');
+        const f = await s.next(messageWithId(message.id), 'message');
         expect(f.message).toEqual(message);
       }
       await waitFor(async () => (await pgCount(chat.id)) === 1, 'the message in PostgreSQL');
@@ -69,7 +68,7 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
 
       // A later marker message: once it has arrived, any duplicate delivery would have too.
       const marker = await app.api.send(alice.token, chat.id, 'marker', 'dup-2');
-      await watcher.next(isMessage(marker.body.message.id), 'marker');
+      await watcher.next(messageWithId(marker.body.message.id), 'marker');
       const delivered = watcher.of('message').map((f) => (f.message as { seq: number }).seq);
       expect(delivered).toEqual([1, 2]);
       await waitFor(async () => (await pgCount(chat.id)) === 2, 'two rows in PostgreSQL');

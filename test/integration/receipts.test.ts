@@ -3,7 +3,7 @@ import type { TestUser } from '../helpers/http-client.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { createTestEnv, REDIS_KINDS, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectClient, type Frame, type TestSocket } from '../helpers/ws-client.js';
+import { connectClient, type TestSocket, messageWithId } from '../helpers/ws-client.js';
 
 /**
  * Read receipts and unreadCount against the real api and workers (in this process), real Redis
@@ -81,10 +81,7 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
       });
       // The reader's own connection is not told of its own read (the marker: a message after it).
       const marker = await app.api.send(a.token, chat.id, 'marker');
-      await bs.next(
-        (f: Frame) => f.type === 'message' && (f.message as { id: string }).id === marker.body.message.id,
-        'marker',
-      );
+      await bs.next(messageWithId(marker.body.message.id), 'marker');
       expect(bs.of('read')).toEqual([]);
       expect(bs.of('error')).toEqual([]);
 
@@ -107,7 +104,7 @@ describe.each(REDIS_KINDS)('Redis: %s', (kind) => {
       expect((await app.api.request('POST', `/api/chats/${chat.id}/read`, { seq: 2 }, b.token)).status).toBe(204);
       expect(await unread(b, chat.id)).toBe(0);
       const last = await app.api.send(a.token, chat.id, 'marker');
-      await as.next((f) => f.type === 'message' && (f.message as { id: string }).id === last.body.message.id, 'marker');
+      await as.next(messageWithId(last.body.message.id), 'marker');
       expect(readFrames(as, chat.id, b.user.id)).toEqual([]);
       await as.close();
     });
